@@ -1,0 +1,1 @@
+"""RunCommand operator: declarative AKS runCommand over ARM."""
