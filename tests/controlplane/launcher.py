@@ -1,0 +1,270 @@
+"""Start and stop a real kube-apiserver + etcd pair on loopback.
+
+Each control plane lives in its own directory (certificates, etcd data, logs, kubeconfig,
+and a state file with the process ids) and listens on free ports, so several can run at
+once. Processes started for a test session die with the session (PR_SET_PDEATHSIG), so an
+interrupted run leaves no orphans; processes started by the CLI's `up` outlive it until `down`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .pki import Pki, create_pki
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STATE_FILE = "controlplane.json"
+_PR_SET_PDEATHSIG = 1
+
+
+class ControlPlaneError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    name: str
+    directory: Path
+    kubeconfig: Path
+    server: str
+    etcd_pid: int
+    apiserver_pid: int
+
+
+def bin_dir() -> Path:
+    return Path(os.environ.get("BIN_DIR", REPO_ROOT / ".cache" / "bin"))
+
+
+def find_binary(name: str) -> str:
+    candidate = bin_dir() / name
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise ControlPlaneError(
+            f"{name} not found in {bin_dir()} or on PATH; build it with `make binaries`"
+        )
+    return found
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: the kernel kills it when the parent dies.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _spawn(argv: list[str], log: Path, *, die_with_parent: bool) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so `down` can stop it whole
+            preexec_fn=_die_with_parent if die_with_parent else None,
+        )
+
+
+def _wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ControlPlaneError(f"{what} exited with {process.returncode}:\n{_tail(log)}")
+        if ready():
+            return
+        time.sleep(0.1)
+    raise ControlPlaneError(f"{what} not ready after {timeout:.0f}s:\n{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _get(url: str, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except (urllib.error.URLError, OSError):
+        return 0, b""
+
+
+def _admin_ssl_context(pki: Pki) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+    return context
+
+
+def _write_kubeconfig(path: Path, name: str, server: str, pki: Pki) -> None:
+    def b64(file: Path) -> str:
+        return base64.b64encode(file.read_bytes()).decode()
+
+    # JSON is YAML, and it keeps this launcher on the standard library.
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": b64(pki.ca_cert)}}],
+        "users": [{"name": f"{name}-admin", "user": {"client-certificate-data": b64(pki.admin_cert), "client-key-data": b64(pki.admin_key)}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin", "namespace": "default"}}],
+        "current-context": name,
+    }
+    path.write_text(json.dumps(config, indent=2))
+    path.chmod(0o600)
+
+
+def start(name: str, directory: Path, *, die_with_parent: bool, timeout: float = 90) -> ControlPlane:
+    """Start etcd and kube-apiserver in `directory`; return once /readyz answers ok."""
+    directory = directory.resolve()
+    if (directory / STATE_FILE).exists():
+        raise ControlPlaneError(f"{directory} already holds a control plane; run `down` first")
+    directory.mkdir(parents=True, exist_ok=True)
+    pki = create_pki(directory / "pki", name)
+    etcd_client, etcd_peer, apiserver_port = free_port(), free_port(), free_port()
+    etcd_url = f"http://127.0.0.1:{etcd_client}"
+    peer_url = f"http://127.0.0.1:{etcd_peer}"
+    etcd_log, apiserver_log = directory / "etcd.log", directory / "kube-apiserver.log"
+
+    etcd = _spawn(
+        [
+            find_binary("etcd"),
+            f"--name={name}",
+            f"--data-dir={directory / 'etcd-data'}",
+            f"--listen-client-urls={etcd_url}",
+            f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster={name}={peer_url}",
+            "--unsafe-no-fsync=true",  # throwaway data: durability only costs time here
+            "--log-level=warn",
+        ],
+        etcd_log,
+        die_with_parent=die_with_parent,
+    )
+    apiserver: subprocess.Popen[bytes] | None = None
+    try:
+        _wait_until(lambda: _get(f"{etcd_url}/health")[0] == 200, etcd, "etcd", etcd_log, timeout)
+        server = f"https://127.0.0.1:{apiserver_port}"
+        apiserver = _spawn(
+            [
+                find_binary("kube-apiserver"),
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={apiserver_port}",
+                f"--etcd-servers={etcd_url}",
+                f"--cert-dir={directory / 'pki'}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                "--authorization-mode=RBAC",
+                f"--service-account-key-file={pki.sa_public_key}",
+                f"--service-account-signing-key-file={pki.sa_signing_key}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                # No controller-manager runs here, so nothing would create the token-less
+                # ServiceAccount objects this admission plugin waits for.
+                "--disable-admission-plugins=ServiceAccount",
+                "--endpoint-reconciler-type=none",
+                "--profiling=false",
+            ],
+            apiserver_log,
+            die_with_parent=die_with_parent,
+        )
+        context = _admin_ssl_context(pki)
+        _wait_until(
+            lambda: _get(f"{server}/readyz", context) == (200, b"ok"),
+            apiserver, "kube-apiserver", apiserver_log, timeout,
+        )
+    except BaseException:
+        for process in (apiserver, etcd):
+            if process is not None:
+                _terminate(process.pid)
+        raise
+
+    kubeconfig = directory / "kubeconfig"
+    _write_kubeconfig(kubeconfig, name, server, pki)
+    plane = ControlPlane(name, directory, kubeconfig, server, etcd.pid, apiserver.pid)
+    (directory / STATE_FILE).write_text(
+        json.dumps({"name": name, "server": server, "kubeconfig": str(kubeconfig), "pids": [apiserver.pid, etcd.pid]})
+    )
+    return plane
+
+
+def _is_ours(pid: int) -> bool:
+    """Guard against pid reuse: only signal processes that run one of our binaries."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    program = os.path.basename(cmdline.split(b"\0", 1)[0])
+    return program in (b"etcd", b"kube-apiserver")
+
+
+def _terminate(pid: int, grace: float = 10) -> None:
+    if not _is_ours(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def stop(directory: Path) -> bool:
+    """Stop the control plane recorded in `directory`; False if there was none."""
+    state_file = directory / STATE_FILE
+    if not state_file.exists():
+        return False
+    for pid in json.loads(state_file.read_text())["pids"]:
+        _terminate(int(pid))
+    state_file.unlink()
+    return True
+
+
+@contextlib.contextmanager
+def running(name: str, directory: Path) -> Iterator[ControlPlane]:
+    plane = start(name, directory, die_with_parent=True)
+    try:
+        yield plane
+    finally:
+        stop(directory)
