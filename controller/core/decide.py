@@ -1,0 +1,533 @@
+"""What to do next with a RunCommand, and the status patch that records it.
+
+Three entry points, each pure: ``plan`` when the operator looks at an object (create, update,
+resume), ``after_submit`` / ``after_poll`` / ``after_error`` when ARM answered. Each returns a
+:class:`Decision`; the wiring layer performs it and never decides anything itself.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from controller.arm import (
+    ArmError,
+    CommandHandle,
+    CommandResult,
+    CommandRunning,
+    SubmissionOutcomeUnknown,
+)
+
+from .conditions import conditions_for
+from .spec import RunSpec
+
+ARM_LOG_LIMIT = 512 * 1024  # ARM truncates command output here
+FINAL_STATES = frozenset({"Succeeded", "Failed", "Unknown"})
+Patch = dict[str, Any]
+
+
+class Action(enum.Enum):
+    IDLE = "idle"  # nothing to do until the object changes
+    SUBMIT = "submit"  # POST runCommand now (Decision.correlation_id)
+    POLL = "poll"  # GET the result after Decision.delay seconds
+    RETRY = "retry"  # look again (plan) after Decision.delay seconds
+    DELETE = "delete"  # delete the object after Decision.delay seconds (ttlSecondsAfterFinished)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    patch: Patch = field(default_factory=dict)
+    delay: float = 0.0
+    events: tuple[Event, ...] = ()
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_log_bytes: int = 16 * 1024
+    history_limit: int = 10
+    default_timeout_seconds: int = 6 * 3600  # bounds polling when spec.timeoutSeconds is unset
+    poll_initial_seconds: float = 1.0
+    poll_max_seconds: float = 30.0
+    retry_initial_seconds: float = 5.0
+    retry_max_seconds: float = 300.0
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _state_patch(
+    spec: RunSpec,
+    status: Mapping[str, Any],
+    generation: int,
+    now: datetime,
+    state: str,
+    reason: str,
+    message: str,
+    **fields: Any,
+) -> Patch:
+    patch: Patch = {
+        "observedGeneration": generation,
+        "state": state,
+        "reason": reason,
+        "message": message,
+        "clusterName": spec.cluster.name,
+        "clusterId": spec.cluster.resource_id,
+        "conditions": conditions_for(
+            state, reason, message, generation, _iso(now), status.get("conditions") or ()
+        ),
+        **fields,
+    }
+    return patch
+
+
+def _deadline(spec: RunSpec, status: Mapping[str, Any], settings: Settings) -> datetime | None:
+    submitted = _parse(status.get("submittedAt"))
+    if submitted is None:
+        return None
+    return submitted + timedelta(seconds=spec.timeout_seconds or settings.default_timeout_seconds)
+
+
+def _finish(
+    spec: RunSpec,
+    status: Mapping[str, Any],
+    generation: int,
+    now: datetime,
+    settings: Settings,
+    state: str,
+    reason: str,
+    message: str,
+    event: Event,
+    **fields: Any,
+) -> Decision:
+    """A run ended: record it, append it to history, and schedule the TTL deletion if any."""
+    merged = {**status, **fields}
+    started, finished = _parse(merged.get("startedAt")), _parse(merged.get("finishedAt")) or now
+    if "finishedAt" not in fields:
+        fields["finishedAt"] = _iso(finished)
+    if started is not None:
+        fields["duration"] = _human_duration((finished - started).total_seconds())
+    entry = {
+        key: value
+        for key, value in {
+            "generation": generation,
+            "runToken": spec.run_token,
+            "commandId": merged.get("commandId"),
+            "state": state,
+            "exitCode": merged.get("exitCode"),
+            "reason": reason or None,
+            "startedAt": merged.get("startedAt"),
+            "finishedAt": fields["finishedAt"],
+        }.items()
+        if value is not None
+    }
+    history = [*list(status.get("history") or ()), entry][-settings.history_limit :]
+    patch = _state_patch(
+        spec,
+        status,
+        generation,
+        now,
+        state,
+        reason,
+        message,
+        history=history,
+        nextAttemptAt=None,
+        **fields,
+    )
+    if spec.ttl_seconds_after_finished is not None:
+        return Decision(
+            Action.DELETE, patch, delay=float(spec.ttl_seconds_after_finished), events=(event,)
+        )
+    return Decision(Action.IDLE, patch, events=(event,))
+
+
+def _human_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return (
+        f"{hours}h{minutes}m{secs}s" if hours else f"{minutes}m{secs}s" if minutes else f"{secs}s"
+    )
+
+
+def _new_run(
+    spec: RunSpec, status: Mapping[str, Any], generation: int, now: datetime, attempts: int
+) -> Decision:
+    correlation_id = str(uuid.uuid4())
+    patch = _state_patch(
+        spec,
+        status,
+        generation,
+        now,
+        "Submitting",
+        "Submitting",
+        f"submitting the command to {spec.cluster.name}",
+        specHash=spec.run_hash,
+        correlationId=correlation_id,
+        attempts=attempts,
+        submittedAt=status.get("submittedAt") if attempts > 1 else _iso(now),
+        commandId=None,
+        location=None,
+        provisioningState=None,
+        exitCode=None,
+        startedAt=None,
+        finishedAt=None,
+        duration=None,
+        logs=None,
+        logsTruncated=None,
+        logsBytes=None,
+        nextAttemptAt=None,
+    )
+    return Decision(Action.SUBMIT, patch, correlation_id=correlation_id)
+
+
+def plan(
+    spec: RunSpec, status: Mapping[str, Any], generation: int, now: datetime, settings: Settings
+) -> Decision:
+    """Look at an object afresh (created, changed, or found again after a restart)."""
+    state = status.get("state")
+    if status.get("specHash") != spec.run_hash or state is None:
+        if spec.suspend:
+            return Decision(
+                Action.IDLE,
+                _state_patch(
+                    spec,
+                    status,
+                    generation,
+                    now,
+                    "Pending",
+                    "Suspended",
+                    "spec.suspend is true: nothing is submitted",
+                    specHash=spec.run_hash,
+                ),
+            )
+        return _new_run(spec, status, generation, now, attempts=1)
+
+    if state in FINAL_STATES:
+        patch: Patch = (
+            {}
+            if status.get("observedGeneration") == generation
+            else _state_patch(
+                spec,
+                status,
+                generation,
+                now,
+                state,
+                status.get("reason", ""),
+                status.get("message", ""),
+            )
+        )
+        finished = _parse(status.get("finishedAt"))
+        if spec.ttl_seconds_after_finished is not None and finished is not None:
+            due = finished + timedelta(seconds=spec.ttl_seconds_after_finished)
+            return Decision(Action.DELETE, patch, delay=max(0.0, (due - now).total_seconds()))
+        return Decision(Action.IDLE, patch)
+
+    if state == "Running" and status.get("commandId"):
+        return Decision(Action.POLL, {"observedGeneration": generation})
+
+    if state == "Pending" or (state == "Submitting" and status.get("nextAttemptAt")):
+        if spec.suspend:
+            return Decision(
+                Action.IDLE,
+                _state_patch(
+                    spec,
+                    status,
+                    generation,
+                    now,
+                    "Pending",
+                    "Suspended",
+                    "spec.suspend is true: nothing is submitted",
+                ),
+            )
+        retry_at = _parse(status.get("nextAttemptAt"))
+        if retry_at is not None and retry_at > now:
+            return Decision(
+                Action.RETRY,
+                {"observedGeneration": generation},
+                delay=(retry_at - now).total_seconds(),
+            )
+        return _new_run(
+            spec, status, generation, now, attempts=int(status.get("attempts") or 0) + 1
+        )
+
+    # Submitting with no retry planned: the operator stopped after (maybe) sending the POST
+    # and before recording a command id. Only the policy can say what to do.
+    return _outcome_unknown(
+        spec,
+        status,
+        generation,
+        now,
+        settings,
+        "the operator stopped after submitting and before recording a command id",
+    )
+
+
+def _outcome_unknown(
+    spec: RunSpec,
+    status: Mapping[str, Any],
+    generation: int,
+    now: datetime,
+    settings: Settings,
+    why: str,
+) -> Decision:
+    attempts = int(status.get("attempts") or 1)
+    if spec.at_least_once and attempts <= spec.retries:
+        decision = _new_run(spec, status, generation, now, attempts=attempts + 1)
+        warning = Event(
+            "Warning",
+            "SubmissionOutcomeUnknown",
+            f"{why}; submitting again because submitPolicy is AtLeastOnce",
+        )
+        return Decision(
+            decision.action,
+            decision.patch,
+            events=(warning,),
+            correlation_id=decision.correlation_id,
+        )
+    message = (
+        f"{why} (correlation id {status.get('correlationId')}). ARM may or may not have accepted "
+        "the command, so it was not submitted again"
+        + (
+            " (submitPolicy is AtMostOnce)"
+            if not spec.at_least_once
+            else f" ({attempts} attempts made)"
+        )
+        + ". Check the cluster, then change spec.runToken to run it again."
+    )
+    return _finish(
+        spec,
+        status,
+        generation,
+        now,
+        settings,
+        "Unknown",
+        "SubmissionOutcomeUnknown",
+        message,
+        Event("Warning", "SubmissionOutcomeUnknown", message),
+    )
+
+
+def after_submit(
+    spec: RunSpec,
+    status: Mapping[str, Any],
+    handle: CommandHandle,
+    generation: int,
+    now: datetime,
+    settings: Settings,
+) -> Decision:
+    """ARM accepted the POST: record the command id before anything else happens."""
+    message = f"command {handle.command_id} submitted to {spec.cluster.name}"
+    patch = _state_patch(
+        spec,
+        status,
+        generation,
+        now,
+        "Running",
+        "Submitted",
+        message,
+        commandId=handle.command_id,
+        location=handle.location,
+        correlationId=handle.correlation_id,
+        nextAttemptAt=None,
+    )
+    delay = handle.retry_after if handle.retry_after is not None else settings.poll_initial_seconds
+    return Decision(
+        Action.POLL, patch, delay=delay, events=(Event("Normal", "Submitted", message),)
+    )
+
+
+def next_poll_delay(previous: float, retry_after: float | None, settings: Settings) -> float:
+    """Retry-After when ARM gives one; otherwise back off from about 1 s to the ceiling."""
+    if retry_after is not None:
+        return max(0.0, retry_after)
+    return min(settings.poll_max_seconds, max(settings.poll_initial_seconds, previous * 2))
+
+
+def after_poll(
+    spec: RunSpec,
+    status: Mapping[str, Any],
+    answer: CommandRunning | CommandResult,
+    generation: int,
+    now: datetime,
+    settings: Settings,
+    previous_delay: float,
+) -> Decision:
+    if isinstance(answer, CommandRunning):
+        deadline = _deadline(spec, status, settings)
+        if deadline is not None and now >= deadline:
+            return _deadline_exceeded(spec, status, generation, now, settings)
+        patch = {}
+        if (
+            status.get("provisioningState") != answer.provisioning_state
+            or status.get("startedAt") != answer.started_at
+        ):
+            patch = _state_patch(
+                spec,
+                status,
+                generation,
+                now,
+                "Running",
+                "Running",
+                f"command {status.get('commandId')} is running on {spec.cluster.name}",
+                provisioningState=answer.provisioning_state,
+                startedAt=answer.started_at,
+            )
+        return Decision(
+            Action.POLL, patch, delay=next_poll_delay(previous_delay, answer.retry_after, settings)
+        )
+
+    where = f"command {status.get('commandId')} on {spec.cluster.name}"
+    fields = {
+        **_logs_fields(answer.logs, settings),
+        "provisioningState": answer.provisioning_state,
+        "exitCode": answer.exit_code,
+        "startedAt": answer.started_at or status.get("startedAt"),
+    }
+    if answer.finished_at:
+        fields["finishedAt"] = answer.finished_at
+    if answer.platform_failed:
+        reason = answer.reason or "ProvisioningFailed"
+        message = (
+            f"{where}: ARM reports provisioningState Failed ({reason}); "
+            "the command did not run to completion"
+        )
+        return _finish(
+            spec,
+            status,
+            generation,
+            now,
+            settings,
+            "Failed",
+            reason,
+            message,
+            Event("Warning", "Failed", message),
+            **fields,
+        )
+    if answer.succeeded:
+        message = f"{where} exited 0"
+        return _finish(
+            spec,
+            status,
+            generation,
+            now,
+            settings,
+            "Succeeded",
+            "Succeeded",
+            message,
+            Event("Normal", "Succeeded", message),
+            **fields,
+        )
+    message = f"{where} exited {answer.exit_code}"
+    return _finish(
+        spec,
+        status,
+        generation,
+        now,
+        settings,
+        "Failed",
+        "CommandFailed",
+        message,
+        Event("Warning", "Failed", message),
+        **fields,
+    )
+
+
+def _logs_fields(logs: str, settings: Settings) -> Patch:
+    """Keep the tail: the end of the output is where commands say why they failed."""
+    raw = logs.encode()
+    tail = raw[-settings.max_log_bytes :].decode(errors="ignore")
+    return {
+        "logs": tail,
+        "logsBytes": len(raw),
+        "logsTruncated": len(raw) > settings.max_log_bytes or len(raw) >= ARM_LOG_LIMIT,
+    }
+
+
+def _deadline_exceeded(
+    spec: RunSpec, status: Mapping[str, Any], generation: int, now: datetime, settings: Settings
+) -> Decision:
+    limit = spec.timeout_seconds or settings.default_timeout_seconds
+    message = (
+        f"no result after {limit}s (command {status.get('commandId') or 'not submitted'}); "
+        "stopped waiting. ARM has no cancel API, so the command itself may still run"
+    )
+    return _finish(
+        spec,
+        status,
+        generation,
+        now,
+        settings,
+        "Failed",
+        "DeadlineExceeded",
+        message,
+        Event("Warning", "Failed", message),
+    )
+
+
+def after_error(
+    spec: RunSpec,
+    status: Mapping[str, Any],
+    error: ArmError,
+    generation: int,
+    now: datetime,
+    settings: Settings,
+    *,
+    submitting: bool,
+) -> Decision:
+    """An ARM call failed: retry what is retryable (within spec.retries), end the run otherwise."""
+    if isinstance(error, SubmissionOutcomeUnknown):
+        return _outcome_unknown(spec, status, generation, now, settings, error.message)
+    deadline = _deadline(spec, status, settings)
+    if deadline is not None and now >= deadline:
+        return _deadline_exceeded(spec, status, generation, now, settings)
+    attempts = int(status.get("attempts") or 1)
+    if error.retryable and (not submitting or attempts <= spec.retries):
+        backoff = min(
+            settings.retry_max_seconds, settings.retry_initial_seconds * 2 ** (attempts - 1)
+        )
+        delay = max(backoff, error.retry_after or 0.0)
+        what = "submission" if submitting else f"polling command {status.get('commandId')}"
+        message = f"{what} failed with {error.code}: {error.message}; retrying in {delay:.0f}s"
+        state = str(status.get("state") or "Submitting")
+        fields: Patch = (
+            {"nextAttemptAt": _iso(now + timedelta(seconds=delay))} if submitting else {}
+        )
+        patch = _state_patch(spec, status, generation, now, state, error.code, message, **fields)
+        action = Action.RETRY if submitting else Action.POLL
+        return Decision(action, patch, delay=delay, events=(Event("Warning", error.code, message),))
+    suffix = f" after {attempts} attempts" if error.retryable else ""
+    message = f"{error.message}{suffix}"
+    return _finish(
+        spec,
+        status,
+        generation,
+        now,
+        settings,
+        "Failed",
+        error.code,
+        message,
+        Event("Warning", "Failed", f"{spec.cluster.name}: {error.code}: {message}"),
+    )
