@@ -12,10 +12,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from controller.arm import (
-    ArmError,
     CommandHandle,
     CommandResult,
     CommandRunning,
@@ -28,6 +27,15 @@ from .spec import RunSpec
 ARM_LOG_LIMIT = 512 * 1024  # ARM truncates command output here
 FINAL_STATES = frozenset({"Succeeded", "Failed", "Unknown"})
 Patch = dict[str, Any]
+
+
+class Failure(Protocol):
+    """What the core needs to know of a failed call: ARM errors and input errors alike."""
+
+    code: str
+    message: str
+    retryable: bool
+    retry_after: float | None
 
 
 class Action(enum.Enum):
@@ -490,7 +498,7 @@ def _deadline_exceeded(
 def after_error(
     spec: RunSpec,
     status: Mapping[str, Any],
-    error: ArmError,
+    error: Failure,
     generation: int,
     now: datetime,
     settings: Settings,
@@ -531,3 +539,19 @@ def after_error(
         message,
         Event("Warning", "Failed", f"{spec.cluster.name}: {error.code}: {message}"),
     )
+
+
+def invalid_spec(
+    status: Mapping[str, Any], generation: int, now: datetime, message: str
+) -> Decision:
+    """A spec the schema let through but the operator cannot run (e.g. an older CRD)."""
+    patch: Patch = {
+        "observedGeneration": generation,
+        "state": "Failed",
+        "reason": "InvalidSpec",
+        "message": message,
+        "conditions": conditions_for(
+            "Failed", "InvalidSpec", message, generation, _iso(now), status.get("conditions") or ()
+        ),
+    }
+    return Decision(Action.IDLE, patch, events=(Event("Warning", "InvalidSpec", message),))

@@ -1,0 +1,36 @@
+"""`python -m controller` / `aks-runcommand-operator`: run the operator."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+
+import kopf
+
+from controller import config as configuration
+from controller.handlers import build_registry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = configuration.load(argv)
+    kopf.configure(
+        verbose=config.verbose,
+        log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    asyncio.run(
+        kopf.operator(
+            registry=build_registry(config),
+            clusterwide=not config.namespaces,
+            namespaces=config.namespaces,
+            standalone=config.peering is None,
+            peering_name=config.peering,
+            priority=config.priority,
+            liveness_endpoint=config.liveness,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

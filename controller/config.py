@@ -1,0 +1,178 @@
+"""Operator configuration from flags and environment variables (flags win)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from controller.arm import AZURE_PUBLIC_CLOUD, Cloud, CredentialConfig, CredentialMode
+from controller.core import Settings
+
+DEFAULT_CREDENTIALS_SECRET = "aks-runcommand-credentials"  # noqa: S105 - a Secret's name
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    namespaces: tuple[str, ...]  # empty: all namespaces
+    cloud: Cloud
+    arm_ca_file: str | None
+    credential: CredentialConfig
+    default_credentials_secret: str
+    max_context_bytes: int
+    settings: Settings
+    peering: str | None
+    priority: int
+    liveness: str | None
+    log_format: str
+    verbose: bool
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return int(env[name]) if env.get(name) else default
+
+
+def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aks-runcommand-operator",
+        description="Runs RunCommand resources on AKS clusters through the ARM runCommand API.",
+    )
+    watched = [ns for ns in env.get("WATCH_NAMESPACES", "").split(",") if ns.strip()]
+    p.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=None,
+        help="namespace to watch (repeatable; env WATCH_NAMESPACES, comma-separated); "
+        "default: all namespaces",
+    )
+    p.add_argument("--all-namespaces", "-A", action="store_true", help="watch all namespaces")
+    p.add_argument(
+        "--cloud",
+        default=env.get("AZURE_CLOUD", AZURE_PUBLIC_CLOUD.name),
+        help="AzurePublicCloud, AzureUSGovernment or AzureChinaCloud (env AZURE_CLOUD)",
+    )
+    p.add_argument(
+        "--arm-endpoint",
+        default=env.get("ARM_ENDPOINT"),
+        help="custom ARM endpoint, such as the local emulator (env ARM_ENDPOINT)",
+    )
+    p.add_argument(
+        "--arm-ca-file",
+        default=env.get("ARM_CA_FILE"),
+        help="CA bundle for the ARM and sign-in endpoints' TLS (env ARM_CA_FILE)",
+    )
+    p.add_argument(
+        "--credentials",
+        default=env.get("AZURE_CREDENTIAL_MODE", "default"),
+        choices=[
+            "default",
+            "workload-identity",
+            "managed-identity",
+            "client-secret",
+            "client-certificate",
+        ],
+        help="the operator's own identity; settings come from azure-identity's "
+        "standard AZURE_* variables (env AZURE_CREDENTIAL_MODE)",
+    )
+    p.add_argument(
+        "--default-credentials-secret",
+        default=env.get("DEFAULT_CREDENTIALS_SECRET", DEFAULT_CREDENTIALS_SECRET),
+        help="per-namespace default credentials Secret (env DEFAULT_CREDENTIALS_SECRET)",
+    )
+    p.add_argument(
+        "--max-log-bytes",
+        type=int,
+        default=_env_int(env, "MAX_LOG_BYTES", Settings.max_log_bytes),
+        help="tail of the output kept in status.logs (env MAX_LOG_BYTES)",
+    )
+    p.add_argument(
+        "--max-context-bytes",
+        type=int,
+        default=_env_int(env, "MAX_CONTEXT_BYTES", 1024 * 1024),
+        help="largest base64 context sent to ARM (env MAX_CONTEXT_BYTES)",
+    )
+    p.add_argument(
+        "--history-limit",
+        type=int,
+        default=_env_int(env, "HISTORY_LIMIT", Settings.history_limit),
+        help="finished runs kept in status.history (env HISTORY_LIMIT)",
+    )
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "--peering",
+        default=env.get("PEERING_NAME"),
+        help="kopf peering object name, for several replicas (env PEERING_NAME)",
+    )
+    group.add_argument("--standalone", action="store_true", help="no peering (the default)")
+    p.add_argument(
+        "--priority",
+        type=int,
+        default=_env_int(env, "PEERING_PRIORITY", 0),
+        help="peering priority; the highest runs (env PEERING_PRIORITY)",
+    )
+    p.add_argument(
+        "--liveness",
+        default=env.get("LIVENESS_ENDPOINT"),
+        help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz (env LIVENESS_ENDPOINT)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=env.get("LOG_FORMAT", "text"),
+        help="log format (env LOG_FORMAT)",
+    )
+    p.add_argument("--verbose", action="store_true", help="debug logs")
+    p.set_defaults(env_namespaces=watched)
+    return p
+
+
+def _global_credential(mode: str, env: Mapping[str, str]) -> CredentialConfig:
+    """The operator's own identity, from azure-identity's standard environment variables."""
+    certificate_path = env.get("AZURE_CLIENT_CERTIFICATE_PATH")
+    return CredentialConfig(
+        mode=mode,  # type: ignore[arg-type]  # argparse choices keep it a CredentialMode
+        tenant_id=env.get("AZURE_TENANT_ID"),
+        client_id=env.get("AZURE_CLIENT_ID"),
+        client_secret=env.get("AZURE_CLIENT_SECRET") if mode == "client-secret" else None,
+        client_certificate=(
+            open(certificate_path, "rb").read()
+            if mode == "client-certificate" and certificate_path
+            else None
+        ),
+        client_certificate_password=env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+    )
+
+
+def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> OperatorConfig:
+    env = os.environ if env is None else env
+    p = parser(env)
+    args = p.parse_args(argv)
+    namespaces = () if args.all_namespaces else tuple(args.namespace or args.env_namespaces)
+    try:
+        cloud = Cloud.by_name(args.cloud)
+        if args.arm_endpoint:
+            cloud = Cloud.custom(args.arm_endpoint, env.get("AZURE_AUTHORITY_HOST"))
+        credential = _global_credential(args.credentials, env)
+    except (ValueError, OSError) as error:
+        p.error(str(error))
+    if args.max_log_bytes <= 0 or args.max_context_bytes <= 0 or args.history_limit <= 0:
+        p.error("--max-log-bytes, --max-context-bytes and --history-limit must be positive")
+    return OperatorConfig(
+        namespaces=namespaces,
+        cloud=cloud,
+        arm_ca_file=args.arm_ca_file,
+        credential=credential,
+        default_credentials_secret=args.default_credentials_secret,
+        max_context_bytes=args.max_context_bytes,
+        settings=Settings(max_log_bytes=args.max_log_bytes, history_limit=args.history_limit),
+        peering=None if args.standalone else args.peering,
+        priority=args.priority,
+        liveness=args.liveness,
+        log_format=args.log_format,
+        verbose=args.verbose,
+    )
+
+
+__all__ = ["CredentialMode", "OperatorConfig", "load"]

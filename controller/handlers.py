@@ -1,0 +1,62 @@
+"""kopf wiring: thin handlers that hand every object to the runtime. Nothing is decided here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from controller.config import OperatorConfig
+from controller.kube import GROUP, PLURAL, VERSION, KubeApi
+from controller.runtime import Runtime
+
+ANNOTATION_PREFIX = "aks.gitops.dev"
+
+
+def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    runtimes: list[Runtime] = []  # set at start-up; a list so the closures share it
+
+    def runtime() -> Runtime:
+        return runtimes[0]
+
+    @kopf.on.startup(registry=registry)
+    async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # kopf's own bookkeeping lives in annotations under our prefix, never in status:
+        # the CRD's strict status schema would prune it, and GitOps tools ignore annotations.
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+            prefix=ANNOTATION_PREFIX
+        )
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+        )
+        settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/kopf-finalizer"
+        # The runtime posts its own events (submitted/succeeded/failed); kopf's are noise.
+        settings.posting.level = logging.WARNING
+        settings.watching.server_timeout = 300
+        settings.peering.priority = config.priority
+        settings.peering.mandatory = config.peering is not None
+        runtimes.append(Runtime(config, KubeApi.from_environment()))
+        await runtime().start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop(**_: Any) -> None:
+        if runtimes:
+            await runtimes.pop().close()
+
+    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
+    async def reconcile(body: kopf.Body, **_: Any) -> None:
+        await runtime().reconcile(body)
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True)
+    async def forget(uid: str, **_: Any) -> None:
+        runtime().forget(uid)
+
+    @kopf.on.probe(id="scheduled", registry=registry)
+    async def scheduled(**_: Any) -> int:
+        return runtime().scheduled if runtimes else 0
+
+    return registry

@@ -1,0 +1,160 @@
+"""The Kubernetes calls the operator makes besides kopf's own: read the files and credential
+Secrets a RunCommand names, patch its status, post events, delete it after its TTL.
+
+The `kubernetes` client is synchronous, so every call runs in a worker thread: the event loop
+never blocks on the API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+GROUP, VERSION, PLURAL = "aks.gitops.dev", "v1alpha1", "runcommands"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    namespace: str
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class Found:
+    data: dict[str, bytes]
+    resource_version: str
+
+
+def _resource_version(metadata: Any) -> str:
+    return str(getattr(metadata, "resource_version", "") or "")
+
+
+class KubeApi:
+    def __init__(self, api_client: Any) -> None:
+        self._core = kubernetes.client.CoreV1Api(api_client)
+        self._custom = kubernetes.client.CustomObjectsApi(api_client)
+
+    @classmethod
+    def from_environment(cls) -> KubeApi:
+        try:
+            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+        return cls(kubernetes.client.ApiClient())
+
+    @staticmethod
+    async def _call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+    async def read_configmap(self, namespace: str, name: str) -> Found | None:
+        try:
+            cm = await self._call(self._core.read_namespaced_config_map, name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        data = {k: v.encode() for k, v in (cm.data or {}).items()}
+        data.update({k: base64.b64decode(v) for k, v in (cm.binary_data or {}).items()})
+        return Found(data, _resource_version(cm.metadata))
+
+    async def read_secret(self, namespace: str, name: str) -> Found | None:
+        try:
+            secret = await self._call(self._core.read_namespaced_secret, name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+        return Found(data, _resource_version(secret.metadata))
+
+    async def read_runcommand(self, ref: ObjectRef) -> dict[str, Any] | None:
+        try:
+            body = cast(
+                dict[str, Any],
+                await self._call(
+                    self._custom.get_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    ref.namespace,
+                    PLURAL,
+                    ref.name,
+                ),
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return body if body["metadata"]["uid"] == ref.uid else None  # recreated: not ours
+
+    async def patch_status(self, ref: ObjectRef, status: dict[str, Any]) -> dict[str, Any] | None:
+        """JSON merge patch of status; None values delete fields. None when the object is gone."""
+        try:
+            body: dict[str, Any] = await self._call(
+                self._custom.api_client.call_api,
+                f"/apis/{GROUP}/{VERSION}/namespaces/{ref.namespace}/{PLURAL}/{ref.name}/status",
+                "PATCH",
+                body={"metadata": {"uid": ref.uid}, "status": status},  # uid: a precondition
+                header_params={
+                    "Content-Type": "application/merge-patch+json",
+                    "Accept": "application/json",
+                },
+                auth_settings=["BearerToken"],
+                response_type="object",
+                _return_http_data_only=True,
+            )
+        except ApiException as error:
+            if error.status in (404, 409):
+                return None
+            raise
+        return body
+
+    async def delete_runcommand(self, ref: ObjectRef) -> None:
+        try:
+            await self._call(
+                self._custom.delete_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                ref.namespace,
+                PLURAL,
+                ref.name,
+                body=kubernetes.client.V1DeleteOptions(
+                    preconditions=kubernetes.client.V1Preconditions(uid=ref.uid)
+                ),
+            )
+        except ApiException as error:
+            if error.status not in (404, 409):
+                raise
+
+    async def post_event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
+        now = datetime.datetime.now(datetime.UTC)
+        event = kubernetes.client.CoreV1Event(
+            metadata=kubernetes.client.V1ObjectMeta(
+                generate_name=f"{ref.name}.", namespace=ref.namespace
+            ),
+            involved_object=kubernetes.client.V1ObjectReference(
+                api_version=f"{GROUP}/{VERSION}",
+                kind="RunCommand",
+                name=ref.name,
+                namespace=ref.namespace,
+                uid=ref.uid,
+            ),
+            type=type_,
+            reason=reason,
+            message=message[:1024],
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=kubernetes.client.V1EventSource(component="aks-runcommand-operator"),
+            reporting_component="aks.gitops.dev/runcommand-operator",
+            reporting_instance="aks-runcommand-operator",
+        )
+        await self._call(self._core.create_namespaced_event, ref.namespace, event)
