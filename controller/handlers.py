@@ -21,6 +21,11 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     def runtime() -> Runtime:
         return runtimes[0]
 
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # The same kubeconfig / in-cluster identity as the `kubernetes` client in kube.py.
+        return kopf.login_via_client(**kwargs)
+
     @kopf.on.startup(registry=registry)
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         # kopf's own bookkeeping lives in annotations under our prefix, never in status:

@@ -98,18 +98,21 @@ class KubeApi:
     async def patch_status(self, ref: ObjectRef, status: dict[str, Any]) -> dict[str, Any] | None:
         """JSON merge patch of status; None values delete fields. None when the object is gone."""
         try:
-            body: dict[str, Any] = await self._call(
-                self._custom.api_client.call_api,
-                f"/apis/{GROUP}/{VERSION}/namespaces/{ref.namespace}/{PLURAL}/{ref.name}/status",
-                "PATCH",
-                body={"metadata": {"uid": ref.uid}, "status": status},  # uid: a precondition
-                header_params={
-                    "Content-Type": "application/merge-patch+json",
-                    "Accept": "application/json",
-                },
-                auth_settings=["BearerToken"],
-                response_type="object",
-                _return_http_data_only=True,
+            body = cast(
+                dict[str, Any],
+                await self._call(
+                    self._custom.patch_namespaced_custom_object_status,
+                    GROUP,
+                    VERSION,
+                    ref.namespace,
+                    PLURAL,
+                    ref.name,
+                    {
+                        "metadata": {"uid": ref.uid},
+                        "status": status,
+                    },  # the uid acts as a precondition
+                    _content_type="application/merge-patch+json",  # None values delete fields
+                ),
             )
         except ApiException as error:
             if error.status in (404, 409):

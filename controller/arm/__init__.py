@@ -1,0 +1,77 @@
+"""Async client for the AKS runCommand ARM API. Knows nothing about Kubernetes."""
+
+from .client import DEFAULT_API_VERSION, ArmClient, ClusterTokenMode
+from .clouds import (
+    AKS_AAD_SCOPE,
+    AKS_AAD_SERVER_APP_ID,
+    AZURE_CHINA_CLOUD,
+    AZURE_PUBLIC_CLOUD,
+    AZURE_US_GOVERNMENT,
+    Cloud,
+)
+from .context import build_context
+from .credentials import CredentialConfig, CredentialMode, build_credential
+from .errors import (
+    ArmError,
+    ArmResponseError,
+    ArmTransportError,
+    ContextTooLargeError,
+    CredentialError,
+    ErrorDetail,
+    InvalidContextPathError,
+    MalformedLocationError,
+    RequestTooLargeError,
+    ResourceNotFoundError,
+    SubmissionOutcomeUnknown,
+    ThrottledError,
+)
+from .models import (
+    ClusterRef,
+    CommandHandle,
+    CommandResult,
+    CommandRunning,
+    CommandStatus,
+    ManagedCluster,
+    ProvisioningState,
+)
+from .retry import RetryPolicy
+from .throttle import ArmThrottle, BucketConfig, ThrottleConfig
+
+__all__ = [
+    "AKS_AAD_SCOPE",
+    "AKS_AAD_SERVER_APP_ID",
+    "AZURE_CHINA_CLOUD",
+    "AZURE_PUBLIC_CLOUD",
+    "AZURE_US_GOVERNMENT",
+    "DEFAULT_API_VERSION",
+    "ArmClient",
+    "ArmError",
+    "ArmResponseError",
+    "ArmThrottle",
+    "ArmTransportError",
+    "BucketConfig",
+    "Cloud",
+    "ClusterRef",
+    "ClusterTokenMode",
+    "CommandHandle",
+    "CommandResult",
+    "CommandRunning",
+    "CommandStatus",
+    "ContextTooLargeError",
+    "CredentialConfig",
+    "CredentialError",
+    "CredentialMode",
+    "ErrorDetail",
+    "InvalidContextPathError",
+    "MalformedLocationError",
+    "ManagedCluster",
+    "ProvisioningState",
+    "RequestTooLargeError",
+    "ResourceNotFoundError",
+    "RetryPolicy",
+    "SubmissionOutcomeUnknown",
+    "ThrottleConfig",
+    "ThrottledError",
+    "build_context",
+    "build_credential",
+]

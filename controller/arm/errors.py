@@ -1,0 +1,335 @@
+"""The exception tree. Everything this package raises on purpose is an :class:`ArmError`.
+
+Each exception has a short PascalCase ``code``, a human ``message`` (both fit a Kubernetes
+condition's reason/message), ``retryable`` (may the same call be made again later?), and, when
+known, ``correlation_id`` and ``retry_after`` (seconds).
+
+::
+
+    ArmError
+    ├── ArmResponseError            ARM answered with an error status
+    │   ├── ThrottledError          429
+    │   ├── ResourceNotFoundError   404
+    │   └── RequestTooLargeError    413
+    ├── SubmissionOutcomeUnknown    a POST may have been accepted: never resend it blindly
+    │   └── MalformedLocationError  202 accepted, but its Location cannot be polled
+    ├── ArmTransportError           network failure after retries (or a POST never sent)
+    ├── CredentialError             no token from azure-identity
+    ├── ContextTooLargeError        context over the size limit, nothing sent
+    └── InvalidContextPathError     unsafe file name in a context (also a ValueError)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+
+from .retry import parse_retry_after
+
+__all__ = [
+    "ArmError",
+    "ArmResponseError",
+    "ArmTransportError",
+    "ContextTooLargeError",
+    "CredentialError",
+    "ErrorDetail",
+    "InvalidContextPathError",
+    "MalformedLocationError",
+    "RequestTooLargeError",
+    "ResourceNotFoundError",
+    "SubmissionOutcomeUnknown",
+    "ThrottledError",
+    "is_retryable",
+]
+
+_MAX_MESSAGE_CHARS = 1024
+_MAX_BODY_EXCERPT_CHARS = 512
+
+# Error codes decide before status codes: the same status (400, 500) carries both kinds.
+# Casefolded. Classification follows Azure Service Operator's split of transient vs fatal.
+_RETRYABLE_CODES = frozenset(
+    code.casefold()
+    for code in (
+        "KubernetesOperationError",  # command pod did not start in time
+        "KubernetesPerformanceError",
+        "TooManyRequests",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "GatewayTimeout",
+        "RequestTimeout",
+        "Conflict",
+        "AnotherOperationInProgress",
+        "OperationNotAllowed",  # cluster busy with another operation
+    )
+)
+_FATAL_CODES = frozenset(
+    code.casefold()
+    for code in (
+        "BadRequest",
+        "InvalidParameter",
+        "InvalidRequestContent",
+        "MissingAADClusterToken",
+        "RequestDisallowedByPolicy",
+        "AuthorizationFailed",
+        "InvalidAuthenticationToken",
+        "InvalidAuthenticationTokenTenant",
+        "LinkedAuthorizationFailed",
+        "ResourceNotFound",
+        "ResourceGroupNotFound",
+        "SubscriptionNotFound",
+        "NotFound",
+    )
+)
+_RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+def is_retryable(status_code: int, code: str | None) -> bool:
+    """Whether an ARM error may succeed if the same request is made again later."""
+    if code:
+        folded = code.casefold()
+        if folded in _RETRYABLE_CODES:
+            return True
+        if folded in _FATAL_CODES:
+            return False
+    return status_code in _RETRYABLE_STATUSES or status_code >= 500
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ArmError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    default_code: ClassVar[str] = "ArmError"
+    default_retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retryable: bool | None = None,
+        correlation_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.correlation_id = correlation_id
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One entry of an ARM error's ``details`` list."""
+
+    code: str | None
+    message: str | None
+    target: str | None = None
+    details: tuple[ErrorDetail, ...] = field(default=())
+
+    @classmethod
+    def from_json(cls, value: object) -> ErrorDetail | None:
+        if not isinstance(value, dict):
+            return None
+        return cls(
+            code=_optional_str(value.get("code")),
+            message=_optional_str(value.get("message")),
+            target=_optional_str(value.get("target")),
+            details=_parse_details(value.get("details")),
+        )
+
+
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _parse_details(value: object) -> tuple[ErrorDetail, ...]:
+    if not isinstance(value, list):
+        return ()
+    parsed = (ErrorDetail.from_json(item) for item in value)
+    return tuple(detail for detail in parsed if detail is not None)
+
+
+class ArmResponseError(ArmError):
+    """ARM answered with an error status. ``code`` is ARM's code, or ``Http<status>``."""
+
+    default_code = "ArmResponseError"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str,
+        target: str | None = None,
+        details: tuple[ErrorDetail, ...] = (),
+        request_id: str | None = None,
+        correlation_id: str | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            code=code,
+            retryable=is_retryable(status_code, code) if retryable is None else retryable,
+            correlation_id=correlation_id,
+            retry_after=retry_after,
+        )
+        self.status_code = status_code
+        self.target = target
+        self.details = details
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        return f"{self.code} (HTTP {self.status_code}): {self.message}"
+
+    @staticmethod
+    def from_response(
+        response: httpx.Response, *, correlation_id: str | None = None
+    ) -> ArmResponseError:
+        """Parse ARM's error envelope (or a non-JSON body) into the matching subclass."""
+        status = response.status_code
+        code, message, target, details = _parse_envelope(response)
+        error_class = _ERROR_CLASS_BY_STATUS.get(status, ArmResponseError)
+        return error_class(
+            message,
+            status_code=status,
+            code=code,
+            target=target,
+            details=details,
+            request_id=response.headers.get("x-ms-request-id"),
+            correlation_id=response.headers.get("x-ms-correlation-request-id") or correlation_id,
+            retry_after=parse_retry_after(response.headers),
+        )
+
+
+class ThrottledError(ArmResponseError):
+    """429: ARM's token bucket for this subscription is empty."""
+
+
+class ResourceNotFoundError(ArmResponseError):
+    """404: the cluster (or, on a poll, the command result) does not exist."""
+
+
+class RequestTooLargeError(ArmResponseError):
+    """413: the request body, in practice the context, is too large for ARM."""
+
+
+_ERROR_CLASS_BY_STATUS: dict[int, type[ArmResponseError]] = {
+    404: ResourceNotFoundError,
+    413: RequestTooLargeError,
+    429: ThrottledError,
+}
+
+
+def _parse_envelope(
+    response: httpx.Response,
+) -> tuple[str, str, str | None, tuple[ErrorDetail, ...]]:
+    status = response.status_code
+    fallback_code = f"Http{status}"
+    text = response.text.strip()
+    try:
+        body: Any = json.loads(text) if text else None
+    except ValueError:
+        body = None
+    # ARM wraps errors in {"error": {...}}; a few services answer with the bare object.
+    error = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(error, dict) or not (
+        isinstance(error.get("code"), str) or isinstance(error.get("message"), str)
+    ):
+        if text:
+            return fallback_code, _truncate(text, _MAX_BODY_EXCERPT_CHARS), None, ()
+        return fallback_code, f"HTTP {status} {response.reason_phrase}, empty body", None, ()
+    code = _optional_str(error.get("code")) or fallback_code
+    message = _optional_str(error.get("message")) or f"HTTP {status} {response.reason_phrase}"
+    return (
+        code,
+        _truncate(message, _MAX_MESSAGE_CHARS),
+        _optional_str(error.get("target")),
+        _parse_details(error.get("details")),
+    )
+
+
+class SubmissionOutcomeUnknown(ArmError):
+    """A runCommand POST may or may not have been accepted.
+
+    Raised on a timeout after the request was sent, a connection dropped mid-response, any
+    5xx, and answers saying the command pod was being started. Resending could run the command
+    twice, so this is not ``retryable``: the caller must decide (for example ask the user).
+    ``response_error`` holds ARM's error when there was a response.
+    """
+
+    default_code = "SubmissionOutcomeUnknown"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        correlation_id: str,
+        request_id: str | None = None,
+        response_error: ArmResponseError | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, retryable=False, correlation_id=correlation_id)
+        self.request_id = request_id
+        self.response_error = response_error
+
+
+class MalformedLocationError(SubmissionOutcomeUnknown):
+    """ARM accepted the command (202) but its Location cannot be polled.
+
+    A subclass of :class:`SubmissionOutcomeUnknown` on purpose: the command was accepted and
+    may be running, so it must not be resubmitted, and its result cannot be fetched.
+    """
+
+    default_code = "MalformedLocation"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        correlation_id: str,
+        request_id: str | None = None,
+        location: str | None = None,
+    ) -> None:
+        super().__init__(message, correlation_id=correlation_id, request_id=request_id)
+        self.location = location
+
+
+class ArmTransportError(ArmError):
+    """The network failed (connect, timeout, dropped connection) after all retries."""
+
+    default_code = "ArmTransportError"
+    default_retryable = True
+
+
+class CredentialError(ArmError):
+    """azure-identity could not produce a token. Fatal unless the token endpoint was unreachable."""
+
+    default_code = "CredentialError"
+
+
+class ContextTooLargeError(ArmError):
+    """The zip+base64 context exceeds the configured limit; nothing was sent."""
+
+    default_code = "ContextTooLarge"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"context is {size} bytes after zip+base64, limit is {limit}")
+        self.size = size
+        self.limit = limit
+
+
+class InvalidContextPathError(ArmError, ValueError):
+    """A context file name is absolute, escapes the root, is empty or duplicated."""
+
+    default_code = "InvalidContextPath"

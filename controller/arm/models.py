@@ -1,0 +1,245 @@
+"""Value types of the runCommand API. Frozen, typed, free of I/O.
+
+Timestamps (``started_at``, ``finished_at``) are kept as the ISO 8601 strings ARM sent,
+verbatim: the operator copies them into Kubernetes status, and re-formatting would only lose
+precision or invent a time zone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ClusterRef",
+    "CommandHandle",
+    "CommandResult",
+    "CommandRunning",
+    "CommandStatus",
+    "ManagedCluster",
+    "ProvisioningState",
+]
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9]$|^[a-zA-Z0-9][-_a-zA-Z0-9]{0,61}[a-zA-Z0-9]$")
+# ARM's rule: 1-90 of letters, digits, underscores, hyphens, periods, parentheses; no final period.
+_RESOURCE_GROUP = re.compile(r"^[-\w.()]{0,89}[-\w()]$")
+_PROVIDER = "Microsoft.ContainerService"
+_CLUSTER_TYPE = "managedClusters"
+_RESOURCE_ID_FIXED_SEGMENTS = [
+    segment.casefold()
+    for segment in ("subscriptions", "resourceGroups", "providers", _PROVIDER, _CLUSTER_TYPE)
+]
+
+
+class ProvisioningState:
+    """provisioningState is a free string whose case varies (``Succeeded`` vs ``succeeded``)."""
+
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+    # ARM's terminal states for long-running operations. Anything else counts as still running.
+    TERMINAL = frozenset(state.casefold() for state in (SUCCEEDED, FAILED, CANCELED))
+
+    @staticmethod
+    def matches(state: str | None, expected: str) -> bool:
+        return state is not None and state.casefold() == expected.casefold()
+
+    @classmethod
+    def is_terminal(cls, state: str | None) -> bool:
+        return state is not None and state.casefold() in cls.TERMINAL
+
+
+@dataclass(frozen=True)
+class ClusterRef:
+    """Identifies an AKS managed cluster. Validated on construction."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+
+    def __post_init__(self) -> None:
+        if not _UUID.match(self.subscription_id):
+            raise ValueError(f"subscription id must be a UUID, got {self.subscription_id!r}")
+        if not _RESOURCE_GROUP.match(self.resource_group):
+            raise ValueError(
+                f"invalid resource group name {self.resource_group!r}: 1-90 letters, digits, "
+                "'_', '-', '.', '(' or ')', not ending with '.'"
+            )
+        if not _CLUSTER_NAME.match(self.name):
+            raise ValueError(
+                f"invalid cluster name {self.name!r}: 1-63 letters, digits, '-' or '_', "
+                "starting and ending with a letter or digit"
+            )
+
+    @property
+    def resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/{_PROVIDER}/{_CLUSTER_TYPE}/{self.name}"
+        )
+
+    @property
+    def cache_key(self) -> str:
+        """Resource ids are case-insensitive in ARM."""
+        return self.resource_id.casefold()
+
+    @classmethod
+    def parse(cls, resource_id: str) -> ClusterRef:
+        """Parse an ARM resource id of a managed cluster (segment names in any case)."""
+        parts = resource_id.strip().strip("/").split("/")
+        # Segment names are case-insensitive in ARM ("resourcegroups" is common).
+        fixed = [parts[i].casefold() for i in (0, 2, 4, 5, 6)] if len(parts) == 8 else []
+        if fixed != _RESOURCE_ID_FIXED_SEGMENTS:
+            raise ValueError(
+                f"not an AKS cluster resource id: {resource_id!r}; expected /subscriptions/<uuid>"
+                f"/resourceGroups/<group>/providers/{_PROVIDER}/{_CLUSTER_TYPE}/<name>"
+            )
+        return cls(subscription_id=parts[1], resource_group=parts[3], name=parts[7])
+
+
+@dataclass(frozen=True)
+class CommandHandle:
+    """What the operator must persist to find a submitted command again.
+
+    ``to_dict``/``from_dict`` use camelCase keys for Kubernetes status. ``retry_after`` is the
+    202's hint (seconds) for the first poll, if ARM sent one.
+    """
+
+    command_id: str
+    location: str
+    correlation_id: str
+    retry_after: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "commandId": self.command_id,
+            "location": self.location,
+            "correlationId": self.correlation_id,
+        }
+        if self.retry_after is not None:
+            data["retryAfterSeconds"] = self.retry_after
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CommandHandle:
+        values: dict[str, str] = {}
+        for key in ("commandId", "location", "correlationId"):
+            value = data.get(key)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"command handle needs a non-empty string {key!r}")
+            values[key] = value
+        retry_after = data.get("retryAfterSeconds")
+        if retry_after is not None and (
+            isinstance(retry_after, bool) or not isinstance(retry_after, int | float)
+        ):
+            raise ValueError("command handle 'retryAfterSeconds' must be a number")
+        return cls(
+            command_id=values["commandId"],
+            location=values["location"],
+            correlation_id=values["correlationId"],
+            retry_after=None if retry_after is None else float(retry_after),
+        )
+
+
+@dataclass(frozen=True)
+class CommandRunning:
+    """The command has not finished. ``provisioning_state`` is None when ARM sent no body."""
+
+    started_at: str | None
+    retry_after: float | None
+    provisioning_state: str | None
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A finished command (terminal provisioningState)."""
+
+    provisioning_state: str
+    exit_code: int | None
+    started_at: str | None
+    finished_at: str | None
+    logs: str
+    reason: str | None
+
+    @property
+    def succeeded(self) -> bool:
+        """The command ran and exited 0."""
+        return self._ran and self.exit_code == 0
+
+    @property
+    def command_failed(self) -> bool:
+        """The command ran and exited non-zero (ARM still says Succeeded)."""
+        return self._ran and self.exit_code != 0
+
+    @property
+    def platform_failed(self) -> bool:
+        """AKS could not run the command (Failed, e.g. ImagePullBackoff, or Canceled)."""
+        return not self._ran
+
+    @property
+    def _ran(self) -> bool:
+        # ARM reports Succeeded whenever the command ran to its end, whatever its exit code.
+        return ProvisioningState.matches(self.provisioning_state, ProvisioningState.SUCCEEDED)
+
+
+CommandStatus = CommandRunning | CommandResult
+
+
+def command_status_from_json(body: Mapping[str, Any], retry_after: float | None) -> CommandStatus:
+    """Interpret a commandResults body. A missing or unknown state counts as running."""
+    properties = body.get("properties")
+    props: Mapping[str, Any] = properties if isinstance(properties, dict) else {}
+    state = _str_or_none(props.get("provisioningState"))
+    started_at = _str_or_none(props.get("startedAt"))
+    if state is None or not ProvisioningState.is_terminal(state):
+        return CommandRunning(
+            started_at=started_at, retry_after=retry_after, provisioning_state=state
+        )
+    exit_code = props.get("exitCode")
+    if isinstance(exit_code, bool) or not isinstance(exit_code, int):
+        exit_code = None
+    return CommandResult(
+        provisioning_state=state,
+        exit_code=exit_code,
+        started_at=started_at,
+        finished_at=_str_or_none(props.get("finishedAt")),
+        logs=_str_or_none(props.get("logs")) or "",
+        reason=_str_or_none(props.get("reason")),
+    )
+
+
+@dataclass(frozen=True)
+class ManagedCluster:
+    """The parts of a managedClusters resource that matter to run commands."""
+
+    aad_managed: bool
+    disable_run_command: bool
+    power_state: str | None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> ManagedCluster:
+        properties = body.get("properties")
+        props: Mapping[str, Any] = properties if isinstance(properties, dict) else {}
+        return cls(
+            aad_managed=_nested(props, "aadProfile", "managed") is True,
+            disable_run_command=_nested(props, "apiServerAccessProfile", "disableRunCommand")
+            is True,
+            power_state=_str_or_none(_nested(props, "powerState", "code")),
+        )
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _nested(mapping: Mapping[str, Any], *keys: str) -> object:
+    value: object = mapping
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value

@@ -1,0 +1,118 @@
+"""Client-side token buckets mirroring ARM's throttling, so the operator slows itself down
+before ARM answers 429.
+
+ARM keeps a bucket per region, subscription and principal: reads 250 tokens refilled at 25/s,
+writes 200 at 10/s. One :class:`ArmThrottle` belongs to one principal (one credential); it keeps
+one bucket per (subscription, kind). Sovereign clouds with hourly limits can pass their own
+:class:`BucketConfig`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["ArmThrottle", "BucketConfig", "RequestKind", "ThrottleConfig", "TokenBucket"]
+
+RequestKind = Literal["read", "write"]
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class BucketConfig:
+    capacity: float
+    refill_per_second: float
+
+    def __post_init__(self) -> None:
+        if self.capacity < 1 or self.refill_per_second <= 0:
+            raise ValueError("a bucket needs capacity >= 1 and a positive refill rate")
+
+
+@dataclass(frozen=True)
+class ThrottleConfig:
+    reads: BucketConfig = field(default_factory=lambda: BucketConfig(250, 25))
+    writes: BucketConfig = field(default_factory=lambda: BucketConfig(200, 10))
+
+
+class TokenBucket:
+    """A token bucket where waiters reserve their token up front.
+
+    Reserving (letting the balance go negative) serves waiters in arrival order and wakes each
+    exactly when its token has refilled, instead of all waiters polling for the next token.
+    """
+
+    def __init__(self, config: BucketConfig, clock: Clock, sleep: Sleep) -> None:
+        self._capacity = config.capacity
+        self._rate = config.refill_per_second
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = config.capacity
+        self._updated = clock()
+        self._blocked_until = float("-inf")
+
+    @property
+    def tokens(self) -> float:
+        """Tokens available now (negative while waiters hold reservations)."""
+        self._refill()
+        return self._tokens
+
+    def _refill(self) -> None:
+        now = self._clock()
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
+        self._updated = now
+
+    async def acquire(self) -> None:
+        """Wait until a token is available (and no Retry-After block is active), then take it."""
+        self._refill()
+        self._tokens -= 1.0
+        ready_at = self._updated + max(0.0, -self._tokens) / self._rate
+        # Loop because a 429 may extend the block while this waiter sleeps.
+        while (wait := max(ready_at, self._blocked_until) - self._clock()) > 0:
+            await self._sleep(wait)
+
+    def observe(self, remaining: int) -> None:
+        """Adopt ARM's count of remaining requests when it is lower than ours."""
+        self._refill()
+        self._tokens = min(self._tokens, float(remaining))
+
+    def block_for(self, seconds: float) -> None:
+        """Hold every acquire for ``seconds`` (a 429's Retry-After)."""
+        self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+
+
+class ArmThrottle:
+    """The buckets of one principal, keyed by (subscription, read|write)."""
+
+    def __init__(
+        self,
+        config: ThrottleConfig | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._config = config or ThrottleConfig()
+        self._clock = clock
+        self._sleep = sleep
+        self._buckets: dict[tuple[str, RequestKind], TokenBucket] = {}
+
+    def bucket(self, subscription_id: str, kind: RequestKind) -> TokenBucket:
+        key = (subscription_id.casefold(), kind)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            config = self._config.reads if kind == "read" else self._config.writes
+            bucket = self._buckets[key] = TokenBucket(config, self._clock, self._sleep)
+        return bucket
+
+    async def acquire(self, subscription_id: str, kind: RequestKind) -> None:
+        await self.bucket(subscription_id, kind).acquire()
+
+    def observe(self, subscription_id: str, kind: RequestKind, remaining: int) -> None:
+        self.bucket(subscription_id, kind).observe(remaining)
+
+    def block_for(self, subscription_id: str, kind: RequestKind, seconds: float) -> None:
+        self.bucket(subscription_id, kind).block_for(seconds)

@@ -1,0 +1,419 @@
+"""The ARM side: managedClusters read, runCommand submission and commandResults polling.
+
+Error codes the live service documents are used as-is (ResourceNotFound, MissingAADClusterToken,
+InvalidApiVersionParameter, InvalidSubscriptionId, TooManyRequests...). Where the real code is
+unknown the emulator chooses one and says so:
+- run command disabled on the cluster: 400 OperationNotAllowed, target
+  `properties.apiServerAccessProfile.disableRunCommand` (real code unknown);
+- stopped cluster: 400 OperationNotAllowed, target `properties.powerState` (real code unknown);
+- clusterToken present but not a valid token for the AKS AAD server app: 400
+  InvalidAADClusterToken (real code unknown);
+- unknown commandId: 404 ResourceNotFound, target `commandId`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from .commands import CommandRunner, Submission, iso
+from .config import (
+    API_VERSION_RE,
+    CLUSTER_NAME_RE,
+    UUID_RE,
+    ClusterConfig,
+    EmulatorConfig,
+)
+from .errors import arm_error
+from .executor import ContextError, decode_context
+from .faults import FaultInjector
+from .signin import origin_of
+from .throttle import Kind, Throttle, remaining_header
+from .tokens import AKS_AAD_SERVER_APP_ID, TokenAuthority, TokenRejected
+
+log = logging.getLogger(__name__)
+
+_PATH_RE = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)"
+    r"(?:/resourcegroups/(?P<rg>[^/]+)"
+    r"/providers/microsoft\.containerservice/managedclusters/(?P<name>[^/]+)"
+    r"(?:/(?P<op>runcommand)|/(?P<results>commandresults)/(?P<command_id>[^/]+))?)?/?$",
+    re.IGNORECASE,
+)
+
+
+# Set by the request-id middleware, read when a submission is recorded.
+CORRELATION_KEY = web.RequestKey("correlation_id", str)
+
+
+class DropConnection(Exception):
+    """Raised after the connection was closed on purpose: no response must be written."""
+
+
+@dataclass(frozen=True)
+class ArmTarget:
+    subscription_id: str
+    resource_group: str
+    name: str
+    operation: str  # "cluster" | "runCommand" | "commandResult"
+    command_id: str | None
+
+
+class ArmApi:
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        authority: TokenAuthority,
+        runner: CommandRunner,
+    ) -> None:
+        self._config = config
+        self._authority = authority
+        self._runner = runner
+        self._throttle = Throttle(config.throttle)
+        self._faults = FaultInjector(config.faults)
+        self._clusters = {
+            (c.subscription_id.lower(), c.resource_group.lower(), c.name.lower()): c
+            for c in config.clusters
+        }
+
+    # --- request pipeline -------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self._config.faults.latency_seconds > 0:
+            await asyncio.sleep(self._config.faults.latency_seconds)
+
+        refused = self._authenticate(request)
+        if refused is not None:
+            return refused
+
+        match = _PATH_RE.match(request.path)
+        subscription = request.path.split("/")[2] if request.path.count("/") >= 2 else ""
+        if not UUID_RE.match(subscription):
+            return arm_error(
+                400,
+                "InvalidSubscriptionId",
+                f"The provided subscription identifier '{subscription}' is malformed or invalid.",
+            )
+
+        kind: Kind = "writes" if request.method in ("POST", "PUT", "PATCH", "DELETE") else "reads"
+        decision = self._throttle.take(subscription, kind)
+        header = remaining_header(kind)
+        if not decision.allowed:
+            return self._too_many_requests(header, decision.retry_after_seconds, "subscription")
+
+        response = await self._dispatch(request, match)
+        response.headers[header] = str(decision.remaining)
+        return response
+
+    def _too_many_requests(self, header: str, retry_after: int, scope: str) -> web.Response:
+        return arm_error(
+            429,
+            "TooManyRequests",
+            f"The request is being throttled ({scope} limit). Retry after {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after), header: "0"},
+        )
+
+    def _authenticate(self, request: web.Request) -> web.Response | None:
+        authorization = request.headers.get("Authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        origin = origin_of(request)
+        challenge = {
+            "WWW-Authenticate": f'Bearer authorization_uri="{origin}/common", '
+            'error="invalid_token", error_description="The authentication failed."'
+        }
+        if scheme.lower() != "bearer" or not token.strip():
+            return arm_error(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing.",
+                headers=challenge,
+            )
+        audiences = [origin, f"{origin}/", *self._config.arm_audiences]
+        try:
+            self._authority.verify(token.strip(), audiences, "InvalidAuthenticationTokenAudience")
+        except TokenRejected as exc:
+            return arm_error(401, exc.code, exc.message, headers=challenge)
+        return None
+
+    async def _dispatch(self, request: web.Request, match: re.Match[str] | None) -> web.Response:
+        if match is None or match.group("rg") is None:
+            return arm_error(
+                404,
+                "InvalidResourceType",
+                f"The resource type of '{request.path}' is not served by this emulator.",
+            )
+
+        api_version = request.query.get("api-version")
+        if api_version is None:
+            return arm_error(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        if not self._api_version_supported(api_version):
+            versions = self._config.api_versions
+            return arm_error(
+                400,
+                "InvalidApiVersionParameter",
+                f"The api-version '{api_version}' is invalid. The supported versions are dates "
+                f"between '{versions.oldest}' and '{versions.newest}', optionally with '-preview'.",
+            )
+
+        target = ArmTarget(
+            subscription_id=match.group("sub"),
+            resource_group=match.group("rg"),
+            name=match.group("name"),
+            operation="runCommand"
+            if match.group("op")
+            else ("commandResult" if match.group("results") else "cluster"),
+            command_id=match.group("command_id"),
+        )
+        allowed = {"cluster": "GET", "runCommand": "POST", "commandResult": "GET"}[target.operation]
+        if request.method != allowed:
+            return arm_error(
+                405,
+                "MethodNotAllowed",
+                f"The {request.method} method is not supported here; use {allowed}.",
+            )
+        if self._faults.throttled():
+            return self._too_many_requests(
+                remaining_header("writes" if allowed == "POST" else "reads"), 1, "injected"
+            )
+        if self._faults.server_error():
+            return arm_error(500, "InternalServerError", "Injected server error.")
+
+        if not CLUSTER_NAME_RE.match(target.name):
+            return arm_error(
+                400,
+                "InvalidParameter",
+                f"The managed cluster name '{target.name}' is invalid.",
+                target="resourceName",
+            )
+        cluster_or_error = self._find_cluster(target)
+        if isinstance(cluster_or_error, web.Response):
+            return cluster_or_error
+        cluster = cluster_or_error
+        if target.operation == "cluster":
+            return web.json_response(self._cluster_json(cluster))
+        if target.operation == "commandResult":
+            return self._command_result(cluster, target.command_id or "")
+        return await self._run_command(request, cluster, target, api_version)
+
+    def _api_version_supported(self, api_version: str) -> bool:
+        match = API_VERSION_RE.match(api_version)
+        if match is None:
+            return False
+        _, month, day = (int(part) for part in match.group(1, 2, 3))
+        if not (1 <= month <= 12 and 1 <= day <= 31):
+            return False
+        date = api_version[:10]
+        # ISO dates compare correctly as strings.
+        return self._config.api_versions.oldest <= date <= self._config.api_versions.newest[:10]
+
+    def _find_cluster(self, target: ArmTarget) -> ClusterConfig | web.Response:
+        sub, rg, name = (
+            target.subscription_id.lower(),
+            target.resource_group.lower(),
+            target.name.lower(),
+        )
+        cluster = self._clusters.get((sub, rg, name))
+        if cluster is not None:
+            return cluster
+        if not any(key[0] == sub for key in self._clusters):
+            return arm_error(
+                404,
+                "SubscriptionNotFound",
+                f"The subscription '{target.subscription_id}' could not be found.",
+            )
+        if not any(key[0] == sub and key[1] == rg for key in self._clusters):
+            return arm_error(
+                404,
+                "ResourceGroupNotFound",
+                f"Resource group '{target.resource_group}' could not be found.",
+            )
+        return arm_error(
+            404,
+            "ResourceNotFound",
+            f"The Resource 'Microsoft.ContainerService/managedClusters/{target.name}' under "
+            f"resource group '{target.resource_group}' was not found.",
+        )
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def _cluster_json(self, cluster: ClusterConfig) -> dict[str, Any]:
+        return {
+            "id": cluster.resource_id,
+            "name": cluster.name,
+            "type": "Microsoft.ContainerService/ManagedClusters",
+            "location": cluster.location,
+            "properties": {
+                "provisioningState": self._state("Succeeded"),
+                "powerState": {"code": cluster.power_state},
+                "aadProfile": {"managed": True, "enableAzureRBAC": False}
+                if cluster.aad_managed
+                else None,
+                "apiServerAccessProfile": {
+                    "enablePrivateCluster": True,
+                    "disableRunCommand": cluster.disable_run_command,
+                },
+            },
+        }
+
+    def _state(self, state: str) -> str:
+        return state.lower() if self._config.lowercase_states else state
+
+    def _command_result(self, cluster: ClusterConfig, command_id: str) -> web.Response:
+        submission = self._runner.submissions.get(command_id.lower())
+        if submission is None or submission.cluster is not cluster:
+            return arm_error(
+                404,
+                "ResourceNotFound",
+                f"The command result '{command_id}' was not found.",
+                target="commandId",
+            )
+        return web.json_response(
+            self._result_body(submission), status=202 if submission.state == "Running" else 200
+        )
+
+    def _result_body(self, submission: Submission) -> dict[str, Any]:
+        properties: dict[str, Any] = {"provisioningState": self._state(submission.state)}
+        if submission.started_at is not None:
+            properties["startedAt"] = iso(submission.started_at)
+        if submission.state != "Running":
+            if submission.exit_code is not None:
+                properties["exitCode"] = submission.exit_code
+            if submission.finished_at is not None:
+                properties["finishedAt"] = iso(submission.finished_at)
+            properties["logs"] = submission.logs
+            if submission.reason is not None:
+                properties["reason"] = submission.reason
+        return {"id": submission.command_id, "properties": properties}
+
+    async def _run_command(
+        self, request: web.Request, cluster: ClusterConfig, target: ArmTarget, api_version: str
+    ) -> web.Response:
+        if cluster.power_state == "Stopped":
+            return arm_error(
+                400,
+                "OperationNotAllowed",
+                "Run command is not possible while the managed cluster is stopped.",
+                target="properties.powerState",
+            )
+        if cluster.disable_run_command:
+            return arm_error(
+                400,
+                "OperationNotAllowed",
+                "Run command is disabled on this managed cluster.",
+                target="properties.apiServerAccessProfile.disableRunCommand",
+            )
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return arm_error(
+                413,
+                "RequestEntityTooLarge",
+                f"The request body is larger than {self._config.max_request_bytes} bytes.",
+            )
+        parsed = self._parse_body(raw)
+        if isinstance(parsed, web.Response):
+            return parsed
+        command, context, cluster_token = parsed
+
+        archive = None
+        if context:
+            try:
+                archive = decode_context(context)
+            except ContextError as exc:
+                return arm_error(400, "InvalidParameter", str(exc), target="context")
+
+        if cluster.aad_managed:
+            if not cluster_token:
+                return arm_error(
+                    400,
+                    "MissingAADClusterToken",
+                    "Cluster token is required for AAD-enabled clusters (clusterToken).",
+                    target="clusterToken",
+                )
+            try:
+                self._authority.verify(
+                    cluster_token, [AKS_AAD_SERVER_APP_ID], "InvalidAADClusterToken"
+                )
+            except TokenRejected as exc:
+                return arm_error(
+                    400,
+                    "InvalidAADClusterToken",
+                    f"The clusterToken is not valid for the AKS AAD server application: "
+                    f"{exc.message}",
+                    target="clusterToken",
+                )
+
+        submission = self._runner.accept(
+            cluster,
+            command,
+            archive,
+            correlation_id=request[CORRELATION_KEY],
+            client_request_id=request.headers.get("x-ms-client-request-id"),
+            cluster_token_sent=bool(cluster_token),
+        )
+        if self._faults.drop_after_submit():
+            log.info("dropping the connection after accepting %s (fault)", submission.command_id)
+            if request.transport is not None:
+                request.transport.abort()
+            raise DropConnection(submission.command_id)
+
+        origin = origin_of(request)
+        location = (
+            f"{origin}/subscriptions/{target.subscription_id}/resourcegroups/{target.resource_group}"
+            f"/providers/Microsoft.ContainerService/managedClusters/{target.name}"
+            f"/commandResults/{submission.command_id}?api-version={api_version}"
+        )
+        headers = {"Location": location}
+        if self._config.retry_after_seconds is not None:
+            headers["Retry-After"] = str(self._config.retry_after_seconds)
+        return web.Response(status=202, headers=headers)
+
+    def _parse_body(self, raw: bytes) -> tuple[str, str | None, str | None] | web.Response:
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return arm_error(
+                400, "BadRequest", "The request content is not valid JSON.", target="requestPayload"
+            )
+        if not isinstance(body, dict):
+            return arm_error(
+                400,
+                "BadRequest",
+                "The request content must be a JSON object.",
+                target="requestPayload",
+            )
+        command = body.get("command")
+        if not isinstance(command, str) or not command.strip():
+            return arm_error(
+                400,
+                "InvalidParameter",
+                "The 'command' property is required and must not be empty.",
+                target="command",
+            )
+        context = body.get("context")
+        if context is not None and not isinstance(context, str):
+            return arm_error(
+                400,
+                "InvalidParameter",
+                "The 'context' property must be a base64 string.",
+                target="context",
+            )
+        cluster_token = body.get("clusterToken")
+        if cluster_token is not None and not isinstance(cluster_token, str):
+            return arm_error(
+                400,
+                "InvalidParameter",
+                "The 'clusterToken' property must be a string.",
+                target="clusterToken",
+            )
+        return command, context, cluster_token

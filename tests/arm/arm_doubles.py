@@ -1,0 +1,169 @@
+"""Test doubles for the ARM client: a scripted ARM behind httpx.MockTransport and a credential."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from azure.core.credentials import AccessToken
+
+from controller.arm import (
+    AKS_AAD_SCOPE,
+    ArmClient,
+    ArmThrottle,
+    Cloud,
+    ClusterRef,
+    RetryPolicy,
+)
+
+ARM_ENDPOINT = "https://arm.test"
+CLOUD = Cloud.custom(ARM_ENDPOINT)
+ARM_TOKEN = "arm-bearer-7f3a9c-SECRET"
+AKS_TOKEN = "aks-cluster-token-51d0e2-SECRET"
+SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
+CLUSTER = ClusterRef(SUBSCRIPTION, "rg-demo", "aks-demo")
+COMMAND_ID = "0123456789abcdef0123456789abcdef"
+# As the live service writes it: lower-case "resourcegroups", differing from the request.
+LOCATION = (
+    f"{ARM_ENDPOINT}/subscriptions/{SUBSCRIPTION}/resourcegroups/rg-demo/providers/"
+    f"Microsoft.ContainerService/managedClusters/aks-demo/commandResults/{COMMAND_ID}"
+    "?api-version=2024-09-01"
+)
+
+Step = httpx.Response | type[httpx.HTTPError] | Callable[[httpx.Request], httpx.Response]
+
+
+class FakeCredential:
+    """Implements azure-core's AsyncTokenCredential protocol with fixed tokens."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.scopes: list[str] = []
+        self.closed = False
+
+    async def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        self.scopes.extend(scopes)
+        if self.error is not None:
+            raise self.error
+        token = AKS_TOKEN if scopes == (AKS_AAD_SCOPE,) else ARM_TOKEN
+        return AccessToken(token, 4_102_444_800)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self.close()
+
+
+class ScriptedArm:
+    """Answers requests with ``steps`` in order and records every request it saw.
+
+    A step is a response, an httpx exception class to raise, or a function of the request.
+    """
+
+    def __init__(self, *steps: Step) -> None:
+        self.steps = list(steps)
+        self.requests: list[httpx.Request] = []
+        self.transport = httpx.MockTransport(self._handle)
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if not self.steps:
+            raise AssertionError(f"unexpected request {request.method} {request.url}")
+        step = self.steps.pop(0)
+        if isinstance(step, httpx.Response):
+            return step
+        if isinstance(step, type):
+            raise step("simulated failure", request=request)
+        return step(request)
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(request.content) for request in self.requests if request.content]
+
+
+class Sleeps:
+    """An injected sleep that records delays instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def accepted(location: str | None = LOCATION, **headers: str) -> httpx.Response:
+    all_headers = {"Location": location} if location is not None else {}
+    all_headers.update(headers)
+    return httpx.Response(202, headers=all_headers)
+
+
+def arm_error(
+    status: int, code: str, message: str = "something went wrong", **headers: str
+) -> httpx.Response:
+    return httpx.Response(
+        status, json={"error": {"code": code, "message": message}}, headers=headers
+    )
+
+
+def command_state(
+    status: int, state: str, headers: dict[str, str] | None = None, **properties: object
+) -> httpx.Response:
+    body = {
+        "id": COMMAND_ID,
+        "properties": {"provisioningState": state, "startedAt": "2024-09-01T10:00:00Z", **properties},
+    }
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def cluster_body(*, aad_managed: bool) -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "id": CLUSTER.resource_id,
+            "properties": {
+                "aadProfile": {"managed": aad_managed},
+                "powerState": {"code": "Running"},
+                "apiServerAccessProfile": {"enablePrivateCluster": True},
+            },
+        },
+    )
+
+
+def make_client(
+    arm: ScriptedArm,
+    *,
+    sleeps: Sleeps | None = None,
+    credential: FakeCredential | None = None,
+    retry: RetryPolicy | None = None,
+    throttle: ArmThrottle | None = None,
+    **options: Any,
+) -> ArmClient:
+    options.setdefault("cluster_token_mode", "never")
+    return ArmClient(
+        credential or FakeCredential(),
+        cloud=CLOUD,
+        transport=arm.transport,
+        sleep=sleeps or Sleeps(),
+        rand=lambda: 0.5,
+        retry=retry,
+        throttle=throttle,
+        **options,
+    )

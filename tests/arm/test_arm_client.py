@@ -1,0 +1,615 @@
+"""ArmClient against a scripted ARM (httpx.MockTransport): submission safety, polling, headers."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import httpx
+import pytest
+from arm_doubles import (
+    AKS_TOKEN,
+    ARM_ENDPOINT,
+    ARM_TOKEN,
+    CLUSTER,
+    COMMAND_ID,
+    LOCATION,
+    SUBSCRIPTION,
+    FakeCredential,
+    ScriptedArm,
+    Sleeps,
+    accepted,
+    arm_error,
+    cluster_body,
+    command_state,
+    make_client,
+)
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+
+from controller.arm import (
+    AKS_AAD_SCOPE,
+    ArmClient,
+    ArmError,
+    ArmResponseError,
+    ArmThrottle,
+    ArmTransportError,
+    ClusterRef,
+    CommandHandle,
+    CommandResult,
+    CommandRunning,
+    CredentialError,
+    MalformedLocationError,
+    ResourceNotFoundError,
+    RetryPolicy,
+    SubmissionOutcomeUnknown,
+    ThrottledError,
+)
+
+HANDLE = CommandHandle(COMMAND_ID, LOCATION, "corr-1")
+
+
+# Submission ---------------------------------------------------------------------------------
+
+
+async def test_submit_202_returns_handle_from_location_as_given() -> None:
+    arm = ScriptedArm(accepted(**{"Retry-After": "5"}))
+    async with make_client(arm) as client:
+        handle = await client.submit(CLUSTER, "kubectl get ns", "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==")
+
+    assert handle.command_id == COMMAND_ID
+    assert handle.location == LOCATION  # "resourcegroups" kept as ARM wrote it
+    assert handle.retry_after == 5.0
+    (request,) = arm.requests
+    assert request.method == "POST"
+    assert request.url.path == f"{CLUSTER.resource_id}/runCommand"
+    assert request.url.params["api-version"] == "2024-09-01"
+    assert arm.bodies() == [
+        {"command": "kubectl get ns", "context": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}
+    ]
+    assert handle.correlation_id == request.headers["x-ms-correlation-request-id"]
+
+
+async def test_submit_429_then_202_resubmits_after_retry_after() -> None:
+    sleeps = Sleeps()
+    arm = ScriptedArm(arm_error(429, "TooManyRequests", **{"Retry-After": "3"}), accepted())
+    async with make_client(arm, sleeps=sleeps) as client:
+        handle = await client.submit(CLUSTER, "kubectl get ns")
+
+    assert handle.command_id == COMMAND_ID
+    assert len(arm.requests) == 2
+    assert sleeps.delays[-1] == 3.0
+    # Both tries belong to one logical operation.
+    assert len({r.headers["x-ms-correlation-request-id"] for r in arm.requests}) == 1
+
+
+async def test_submit_429_gives_up_after_bounded_attempts() -> None:
+    arm = ScriptedArm(*[arm_error(429, "TooManyRequests", **{"Retry-After": "1"})] * 3)
+    async with make_client(arm, retry=RetryPolicy(submit_max_attempts=3)) as client:
+        with pytest.raises(ThrottledError) as caught:
+            await client.submit(CLUSTER, "kubectl get ns")
+
+    assert len(arm.requests) == 3
+    assert caught.value.retryable
+    assert caught.value.retry_after == 1.0
+
+
+async def test_submit_429_with_long_retry_after_is_raised_not_slept() -> None:
+    sleeps = Sleeps()
+    arm = ScriptedArm(arm_error(429, "TooManyRequests", **{"Retry-After": "900"}))
+    async with make_client(arm, sleeps=sleeps) as client:
+        with pytest.raises(ThrottledError) as caught:
+            await client.submit(CLUSTER, "kubectl get ns")
+
+    assert caught.value.retry_after == 900.0
+    assert sleeps.delays == []
+    assert len(arm.requests) == 1
+
+
+@pytest.mark.parametrize("not_sent", [httpx.ConnectError, httpx.ConnectTimeout])
+async def test_submit_resends_when_the_connection_was_never_made(
+    not_sent: type[httpx.HTTPError],
+) -> None:
+    arm = ScriptedArm(not_sent, accepted())
+    async with make_client(arm) as client:
+        handle = await client.submit(CLUSTER, "kubectl get ns")
+
+    assert handle.command_id == COMMAND_ID
+    assert len(arm.requests) == 2
+
+
+async def test_submit_connect_errors_exhausted_raise_retryable_transport_error() -> None:
+    arm = ScriptedArm(httpx.ConnectError, httpx.ConnectError)
+    async with make_client(arm, retry=RetryPolicy(submit_max_attempts=2)) as client:
+        with pytest.raises(ArmTransportError) as caught:
+            await client.submit(CLUSTER, "kubectl get ns")
+
+    assert len(arm.requests) == 2
+    assert caught.value.retryable
+    assert not isinstance(caught.value, SubmissionOutcomeUnknown)
+
+
+@pytest.mark.parametrize(
+    "ambiguous",
+    [httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError],
+)
+async def test_submit_ambiguous_transport_failure_is_unknown_and_never_resent(
+    ambiguous: type[httpx.HTTPError],
+) -> None:
+    arm = ScriptedArm(ambiguous, accepted())
+    async with make_client(arm) as client:
+        with pytest.raises(SubmissionOutcomeUnknown) as caught:
+            await client.submit(CLUSTER, "kubectl get ns", correlation_id="corr-ambiguous")
+
+    assert len(arm.requests) == 1
+    assert caught.value.code == "SubmissionOutcomeUnknown"
+    assert caught.value.correlation_id == "corr-ambiguous"
+    assert not caught.value.retryable
+    assert ambiguous.__name__ in caught.value.message
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_submit_5xx_is_unknown_and_never_resent(status: int) -> None:
+    arm = ScriptedArm(
+        arm_error(status, "InternalServerError", **{"Retry-After": "1"}), accepted()
+    )
+    async with make_client(arm) as client:
+        with pytest.raises(SubmissionOutcomeUnknown) as caught:
+            await client.submit(CLUSTER, "kubectl get ns")
+
+    assert len(arm.requests) == 1
+    assert caught.value.response_error is not None
+    assert caught.value.response_error.status_code == status
+    assert caught.value.response_error.code == "InternalServerError"
+
+
+@pytest.mark.parametrize("code", ["KubernetesPerformanceError", "KubernetesOperationError"])
+async def test_submit_pod_start_errors_are_unknown_because_the_pod_may_still_run(code: str) -> None:
+    arm = ScriptedArm(arm_error(400, code, "pod did not start in time"))
+    async with make_client(arm) as client:
+        with pytest.raises(SubmissionOutcomeUnknown) as caught:
+            await client.submit(CLUSTER, "kubectl get ns")
+
+    assert len(arm.requests) == 1
+    assert caught.value.response_error is not None
+    assert caught.value.response_error.code == code
+
+
+async def test_submit_4xx_raises_typed_fatal_error_once() -> None:
+    body = {
+        "error": {
+            "code": "InvalidParameter",
+            "message": "command is invalid",
+            "target": "command",
+            "details": [{"code": "Inner", "message": "detail", "target": "x"}],
+        }
+    }
+    arm = ScriptedArm(httpx.Response(400, json=body, headers={"x-ms-request-id": "req-9"}))
+    async with make_client(arm) as client:
+        with pytest.raises(ArmResponseError) as caught:
+            await client.submit(CLUSTER, "kubectl get ns")
+
+    error = caught.value
+    assert len(arm.requests) == 1
+    assert (error.status_code, error.code, error.target) == (400, "InvalidParameter", "command")
+    assert error.details[0].code == "Inner"
+    assert error.request_id == "req-9"
+    assert not error.retryable
+
+
+async def test_submit_404_for_missing_cluster() -> None:
+    arm = ScriptedArm(arm_error(404, "ResourceNotFound", "cluster not found"))
+    async with make_client(arm) as client:
+        with pytest.raises(ResourceNotFoundError):
+            await client.submit(CLUSTER, "kubectl get ns")
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        None,
+        "",
+        "/subscriptions/x/commandResults/abc",  # relative
+        "https://evil.test/subscriptions/x/resourceGroups/rg/commandResults/abc",  # other host
+        f"{ARM_ENDPOINT}/subscriptions/{SUBSCRIPTION}/operations/abc",  # not commandResults
+        f"{ARM_ENDPOINT}/subscriptions/{SUBSCRIPTION}/commandResults/",  # no id
+    ],
+)
+async def test_submit_202_without_usable_location_is_accepted_but_unpollable(
+    location: str | None,
+) -> None:
+    arm = ScriptedArm(accepted(location, **{"x-ms-request-id": "req-1"}), accepted())
+    async with make_client(arm) as client:
+        with pytest.raises(MalformedLocationError) as caught:
+            await client.submit(CLUSTER, "kubectl get ns", correlation_id="corr-ml")
+
+    assert len(arm.requests) == 1  # accepted: never resubmitted
+    error = caught.value
+    assert isinstance(error, SubmissionOutcomeUnknown)
+    assert error.code == "MalformedLocation"
+    assert error.correlation_id == "corr-ml"
+    assert error.request_id == "req-1"
+    assert not error.retryable
+
+
+async def test_submit_location_host_is_compared_case_insensitively() -> None:
+    arm = ScriptedArm(accepted(LOCATION.replace("arm.test", "ARM.Test")))
+    async with make_client(arm) as client:
+        handle = await client.submit(CLUSTER, "kubectl get ns")
+    assert handle.command_id == COMMAND_ID
+
+
+async def test_submit_refuses_empty_command_without_sending() -> None:
+    arm = ScriptedArm()
+    async with make_client(arm) as client:
+        with pytest.raises(ValueError, match="command must not be empty"):
+            await client.submit(CLUSTER, "  ")
+    assert arm.requests == []
+
+
+# clusterToken -------------------------------------------------------------------------------
+
+
+async def test_auto_mode_reads_the_cluster_once_and_sends_cluster_token_when_aad_managed() -> None:
+    credential = FakeCredential()
+    arm = ScriptedArm(cluster_body(aad_managed=True), accepted(), accepted())
+    async with make_client(arm, credential=credential, cluster_token_mode="auto") as client:
+        await client.submit(CLUSTER, "kubectl get ns")
+        # Resource ids are case-insensitive: the same cluster spelled differently hits the cache.
+        same_cluster = ClusterRef(SUBSCRIPTION, "RG-DEMO", "aks-demo")
+        await client.submit(same_cluster, "kubectl get pods")
+
+    assert [r.method for r in arm.requests] == ["GET", "POST", "POST"]
+    assert arm.requests[0].url.path == CLUSTER.resource_id
+    assert [body.get("clusterToken") for body in arm.bodies()] == [AKS_TOKEN, AKS_TOKEN]
+    assert AKS_AAD_SCOPE in credential.scopes
+
+
+async def test_auto_mode_omits_cluster_token_when_not_aad_managed() -> None:
+    credential = FakeCredential()
+    arm = ScriptedArm(cluster_body(aad_managed=False), accepted())
+    async with make_client(arm, credential=credential, cluster_token_mode="auto") as client:
+        await client.submit(CLUSTER, "kubectl get ns")
+
+    assert "clusterToken" not in arm.bodies()[0]
+    assert AKS_AAD_SCOPE not in credential.scopes
+
+
+async def test_auto_mode_stale_cache_resends_once_with_cluster_token() -> None:
+    arm = ScriptedArm(
+        cluster_body(aad_managed=False),
+        arm_error(400, "MissingAADClusterToken", "clusterToken is required"),
+        accepted(),
+        accepted(),
+    )
+    async with make_client(arm, cluster_token_mode="auto") as client:
+        await client.submit(CLUSTER, "kubectl get ns")
+        await client.submit(CLUSTER, "kubectl get ns")  # cache now says AAD-managed
+
+    bodies = arm.bodies()
+    assert [r.method for r in arm.requests] == ["GET", "POST", "POST", "POST"]
+    assert "clusterToken" not in bodies[0]
+    assert bodies[1]["clusterToken"] == AKS_TOKEN
+    assert bodies[2]["clusterToken"] == AKS_TOKEN
+
+
+@pytest.mark.parametrize(("mode", "sent"), [("always", True), ("never", False)])
+async def test_explicit_cluster_token_modes_do_not_read_the_cluster(mode: str, sent: bool) -> None:
+    arm = ScriptedArm(accepted())
+    async with make_client(arm, cluster_token_mode=mode) as client:
+        await client.submit(CLUSTER, "kubectl get ns")
+
+    assert [r.method for r in arm.requests] == ["POST"]
+    assert ("clusterToken" in arm.bodies()[0]) is sent
+
+
+async def test_never_mode_surfaces_missing_cluster_token_as_fatal() -> None:
+    arm = ScriptedArm(arm_error(400, "MissingAADClusterToken"))
+    async with make_client(arm, cluster_token_mode="never") as client:
+        with pytest.raises(ArmResponseError) as caught:
+            await client.submit(CLUSTER, "kubectl get ns")
+    assert caught.value.code == "MissingAADClusterToken"
+    assert not caught.value.retryable
+    assert len(arm.requests) == 1
+
+
+# Polling ------------------------------------------------------------------------------------
+
+
+async def test_poll_202_with_body_is_running() -> None:
+    arm = ScriptedArm(command_state(202, "Running"))
+    async with make_client(arm) as client:
+        status = await client.poll(HANDLE)
+
+    assert status == CommandRunning(
+        started_at="2024-09-01T10:00:00Z", retry_after=None, provisioning_state="Running"
+    )
+    assert str(arm.requests[0].url) == LOCATION
+
+
+async def test_poll_202_without_body_is_running_and_keeps_retry_after() -> None:
+    arm = ScriptedArm(httpx.Response(202, headers={"Retry-After": "10"}))
+    async with make_client(arm) as client:
+        status = await client.poll(HANDLE)
+    assert status == CommandRunning(started_at=None, retry_after=10.0, provisioning_state=None)
+
+
+@pytest.mark.parametrize("state", ["Succeeded", "succeeded", "SUCCEEDED"])
+async def test_poll_200_succeeded_any_case(state: str) -> None:
+    arm = ScriptedArm(
+        command_state(
+            200, state, exitCode=0, finishedAt="2024-09-01T10:00:05Z", logs="ns/demo created\n"
+        )
+    )
+    async with make_client(arm) as client:
+        result = await client.poll(HANDLE)
+
+    assert isinstance(result, CommandResult)
+    assert result.succeeded and not result.command_failed and not result.platform_failed
+    assert (result.exit_code, result.logs) == (0, "ns/demo created\n")
+    assert result.finished_at == "2024-09-01T10:00:05Z"
+
+
+async def test_poll_200_nonzero_exit_is_a_command_failure_not_a_platform_failure() -> None:
+    arm = ScriptedArm(command_state(200, "Succeeded", exitCode=2, logs="error: not found\n"))
+    async with make_client(arm) as client:
+        result = await client.poll(HANDLE)
+
+    assert isinstance(result, CommandResult)
+    assert not result.succeeded and result.command_failed and not result.platform_failed
+    assert result.exit_code == 2
+
+
+async def test_poll_200_failed_is_a_platform_failure_with_reason() -> None:
+    arm = ScriptedArm(command_state(200, "failed", reason="ImagePullBackoff"))
+    async with make_client(arm) as client:
+        result = await client.poll(HANDLE)
+
+    assert isinstance(result, CommandResult)
+    assert result.platform_failed and not result.succeeded
+    assert (result.reason, result.exit_code, result.logs) == ("ImagePullBackoff", None, "")
+
+
+@pytest.mark.parametrize("state", ["Provisioning", "Pending", "running"])
+async def test_poll_200_with_non_terminal_state_counts_as_running(state: str) -> None:
+    arm = ScriptedArm(command_state(200, state))
+    async with make_client(arm) as client:
+        status = await client.poll(HANDLE)
+    assert isinstance(status, CommandRunning)
+    assert status.provisioning_state == state
+
+
+async def test_poll_200_without_json_is_a_retryable_malformed_response() -> None:
+    arm = ScriptedArm(httpx.Response(200, text="<html>oops</html>"))
+    async with make_client(arm) as client:
+        with pytest.raises(ArmError) as caught:
+            await client.poll(HANDLE)
+    assert caught.value.code == "MalformedResponse"
+    assert caught.value.retryable
+
+
+async def test_poll_retries_honouring_retry_after() -> None:
+    sleeps = Sleeps()
+    arm = ScriptedArm(
+        arm_error(503, "ServiceUnavailable", **{"Retry-After": "7"}),
+        arm_error(429, "TooManyRequests", **{"retry-after-ms": "1500"}),
+        command_state(200, "Succeeded", exitCode=0),
+    )
+    async with make_client(arm, sleeps=sleeps) as client:
+        result = await client.poll(HANDLE)
+
+    assert isinstance(result, CommandResult)
+    assert len(arm.requests) == 3
+    # The throttle may also sleep after the 429 block; the retry delays come first per failure.
+    assert sleeps.delays[:2] == [7.0, 1.5]
+
+
+async def test_poll_retries_transport_errors_with_jittered_backoff() -> None:
+    sleeps = Sleeps()
+    arm = ScriptedArm(httpx.ReadTimeout, httpx.RemoteProtocolError, command_state(202, "Running"))
+    retry = RetryPolicy(base_delay=2.0, max_delay=30.0)
+    async with make_client(arm, sleeps=sleeps, retry=retry) as client:
+        status = await client.poll(HANDLE)
+
+    assert isinstance(status, CommandRunning)
+    # Full jitter with rand() == 0.5: 0.5 * 2 * 2**n.
+    assert sleeps.delays == [1.0, 2.0]
+
+
+async def test_poll_gives_up_after_max_attempts() -> None:
+    sleeps = Sleeps()
+    arm = ScriptedArm(*[httpx.ConnectError] * 3)
+    async with make_client(arm, sleeps=sleeps, retry=RetryPolicy(max_attempts=3)) as client:
+        with pytest.raises(ArmTransportError) as caught:
+            await client.poll(HANDLE)
+
+    assert len(arm.requests) == 3
+    assert len(sleeps.delays) == 2
+    assert caught.value.retryable
+    assert caught.value.correlation_id == HANDLE.correlation_id
+
+
+async def test_poll_does_not_retry_404() -> None:
+    arm = ScriptedArm(httpx.Response(404), command_state(200, "Succeeded", exitCode=0))
+    async with make_client(arm) as client:
+        with pytest.raises(ResourceNotFoundError) as caught:
+            await client.poll(HANDLE)
+    assert len(arm.requests) == 1
+    assert caught.value.code == "Http404"
+
+
+async def test_poll_refuses_a_handle_pointing_outside_arm_without_sending() -> None:
+    credential = FakeCredential()
+    arm = ScriptedArm()
+    tampered = CommandHandle(COMMAND_ID, LOCATION.replace(ARM_ENDPOINT, "https://evil.test"), "c")
+    async with make_client(arm, credential=credential) as client:
+        with pytest.raises(ArmError) as caught:
+            await client.poll(tampered)
+    assert caught.value.code == "InvalidCommandHandle"
+    assert arm.requests == []
+    assert credential.scopes == []
+
+
+async def test_poll_adds_api_version_when_location_lacks_it() -> None:
+    arm = ScriptedArm(command_state(202, "Running"))
+    async with make_client(arm) as client:
+        await client.poll(CommandHandle(COMMAND_ID, LOCATION.split("?")[0], "c"))
+    assert arm.requests[0].url.params["api-version"] == "2024-09-01"
+
+
+# get_cluster --------------------------------------------------------------------------------
+
+
+async def test_get_cluster_parses_the_summary() -> None:
+    body = {
+        "properties": {
+            "aadProfile": {"managed": True},
+            "apiServerAccessProfile": {"disableRunCommand": True},
+            "powerState": {"code": "Stopped"},
+        }
+    }
+    arm = ScriptedArm(arm_error(500, "InternalServerError"), httpx.Response(200, json=body))
+    async with make_client(arm) as client:
+        cluster = await client.get_cluster(CLUSTER)
+
+    assert len(arm.requests) == 2  # a read: retried
+    assert (cluster.aad_managed, cluster.disable_run_command, cluster.power_state) == (
+        True,
+        True,
+        "Stopped",
+    )
+
+
+# Headers, credentials, logging ---------------------------------------------------------------
+
+
+async def test_headers_request_ids_unique_and_correlation_shared_across_submit_and_polls() -> None:
+    credential = FakeCredential()
+    arm = ScriptedArm(
+        cluster_body(aad_managed=False),
+        accepted(),
+        command_state(202, "Running"),
+        command_state(200, "Succeeded", exitCode=0),
+    )
+    async with make_client(arm, credential=credential, cluster_token_mode="auto") as client:
+        handle = await client.submit(CLUSTER, "kubectl get ns")
+        await client.poll(handle)
+        await client.poll(CommandHandle.from_dict(handle.to_dict()))  # after a restart
+
+    client_ids = [r.headers["x-ms-client-request-id"] for r in arm.requests]
+    assert len(set(client_ids)) == 4
+    assert all(uuid.UUID(value) for value in client_ids)
+    assert {r.headers["x-ms-correlation-request-id"] for r in arm.requests} == {
+        handle.correlation_id
+    }
+    for request in arm.requests:
+        assert request.headers["Authorization"] == f"Bearer {ARM_TOKEN}"
+        assert request.headers["Accept"] == "application/json"
+        assert request.headers["User-Agent"].startswith("aks-runcommand-operator/")
+    assert set(credential.scopes) == {f"{ARM_ENDPOINT}/.default"}
+
+
+async def test_caller_correlation_id_is_used() -> None:
+    arm = ScriptedArm(accepted())
+    async with make_client(arm) as client:
+        handle = await client.submit(CLUSTER, "kubectl get ns", correlation_id="persisted-corr")
+    assert handle.correlation_id == "persisted-corr"
+    assert arm.requests[0].headers["x-ms-correlation-request-id"] == "persisted-corr"
+
+
+async def test_tokens_never_reach_logs_or_error_messages(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    arm = ScriptedArm(
+        cluster_body(aad_managed=True),
+        arm_error(429, "TooManyRequests", **{"Retry-After": "0"}),
+        accepted(),
+        httpx.ReadTimeout,
+        command_state(200, "Succeeded", exitCode=0),
+        httpx.ReadTimeout,
+    )
+    errors: list[str] = []
+    async with make_client(arm, cluster_token_mode="auto") as client:
+        handle = await client.submit(CLUSTER, "kubectl get ns")
+        await client.poll(handle)
+        try:
+            await client.submit(CLUSTER, "kubectl get ns")
+        except SubmissionOutcomeUnknown as exc:
+            errors.append(repr(exc) + str(exc) + repr(exc.__cause__))
+
+    assert arm.bodies()[-1]["clusterToken"] == AKS_TOKEN  # it was sent...
+    assert "POST" in caplog.text and "/runCommand" in caplog.text  # ...and requests were logged
+    for secret in (ARM_TOKEN, AKS_TOKEN):
+        assert secret not in caplog.text
+        assert all(secret not in message for message in errors)
+
+
+async def test_credential_failure_is_a_fatal_credential_error_and_nothing_is_sent() -> None:
+    credential = FakeCredential(ClientAuthenticationError("AADSTS7000215: Invalid client secret."))
+    arm = ScriptedArm()
+    async with make_client(arm, credential=credential) as client:
+        with pytest.raises(CredentialError) as caught:
+            await client.submit(CLUSTER, "kubectl get ns")
+
+    assert caught.value.code == "AuthenticationFailed"
+    assert not caught.value.retryable
+    assert "AADSTS7000215" in caught.value.message
+    assert arm.requests == []
+
+
+async def test_unreachable_token_endpoint_is_retryable() -> None:
+    credential = FakeCredential(ServiceRequestError("connection refused"))
+    async with make_client(ScriptedArm(), credential=credential) as client:
+        with pytest.raises(CredentialError) as caught:
+            await client.poll(HANDLE)
+    assert caught.value.code == "TokenEndpointUnreachable"
+    assert caught.value.retryable
+
+
+# Throttle integration and lifecycle ----------------------------------------------------------
+
+
+async def test_ratelimit_header_lowers_the_subscription_bucket() -> None:
+    now = [0.0]
+    throttle = ArmThrottle(clock=lambda: now[0], sleep=Sleeps())
+    arm = ScriptedArm(
+        command_state(202, "Running", headers={"x-ms-ratelimit-remaining-subscription-reads": "3"})
+    )
+    async with make_client(arm, throttle=throttle) as client:
+        await client.poll(HANDLE)
+
+    assert throttle.bucket(SUBSCRIPTION, "read").tokens == 3
+    assert throttle.bucket(SUBSCRIPTION, "write").tokens == 200
+
+
+async def test_429_blocks_the_bucket_for_retry_after() -> None:
+    now = [0.0]
+    throttle_sleeps = Sleeps()
+    throttle = ArmThrottle(clock=lambda: now[0], sleep=throttle_sleeps)
+    arm = ScriptedArm(
+        arm_error(429, "TooManyRequests", **{"Retry-After": "4"}), command_state(202, "Running")
+    )
+    async with make_client(arm, throttle=throttle) as client:
+        await client.poll(HANDLE)
+
+    # The fake clock did not move, so the next acquire waited out the whole block.
+    assert throttle_sleeps.delays[0] == pytest.approx(4.0)
+
+
+async def test_client_closes_only_the_http_client_it_owns() -> None:
+    borrowed = httpx.AsyncClient(transport=ScriptedArm().transport)
+    async with ArmClient(FakeCredential(), http_client=borrowed):
+        pass
+    assert not borrowed.is_closed
+    await borrowed.aclose()
+
+    owned = ArmClient(FakeCredential(), transport=ScriptedArm().transport)
+    await owned.aclose()
+    assert owned._http.is_closed
+
+
+def test_client_refuses_both_http_client_and_transport() -> None:
+    with pytest.raises(ValueError, match="either http_client or transport"):
+        ArmClient(
+            FakeCredential(),
+            http_client=httpx.AsyncClient(),
+            transport=ScriptedArm().transport,
+        )

@@ -1,0 +1,126 @@
+"""Test harness (not a test module): runs the emulator on a real loopback port in a background
+thread with its own event loop, so both the blocking Azure SDK and async clients can talk to it
+over real HTTP(S)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import ssl
+import threading
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from controller.emulator import EmulatorConfig, create_app
+from controller.emulator.certs import server_ssl_context, write_serving_files
+from controller.emulator.config import ClusterConfig
+
+SUB = "11111111-2222-3333-4444-555555555555"
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+CLIENT_ID = "00000000-aaaa-bbbb-cccc-000000000001"
+AKS_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
+
+
+def cluster(name: str = "aks1", **overrides: Any) -> ClusterConfig:
+    fields: dict[str, Any] = {
+        "subscription_id": SUB,
+        "resource_group": "rg-Demo",
+        "name": name,
+        "kubeconfig": Path("/nonexistent/kubeconfig"),
+    }
+    fields.update(overrides)
+    return ClusterConfig(**fields)
+
+
+@dataclass
+class Emulator:
+    base_url: str
+    ca_file: Path | None
+
+    def cluster_url(self, name: str = "aks1", rg: str = "rg-Demo", sub: str = SUB) -> str:
+        return (
+            f"{self.base_url}/subscriptions/{sub}/resourceGroups/{rg}"
+            f"/providers/Microsoft.ContainerService/managedClusters/{name}"
+        )
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if self.ca_file is None:
+            return False
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+
+@contextmanager
+def running_emulator(
+    config: EmulatorConfig, state_dir: Path | None = None, host: str = "127.0.0.1"
+) -> Iterator[Emulator]:
+    loop = asyncio.new_event_loop()
+    started: Future[tuple[web.AppRunner, int]] = Future()
+
+    async def start() -> tuple[web.AppRunner, int]:
+        ssl_context = None
+        if state_dir is not None:
+            ssl_context = server_ssl_context(write_serving_files(state_dir, host))
+        runner = web.AppRunner(create_app(config), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, 0, ssl_context=ssl_context)
+        await site.start()
+        return runner, runner.addresses[0][1]
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            started.set_result(loop.run_until_complete(start()))
+        except BaseException as exc:
+            started.set_exception(exc)
+            return
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    runner, port = started.result(timeout=30)
+    scheme = "https" if state_dir is not None else "http"
+    try:
+        yield Emulator(f"{scheme}://{host}:{port}", state_dir / "ca.crt" if state_dir else None)
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
+
+
+async def fetch_token(
+    emulator: Emulator, audience: str, *, tenant: str = TENANT, client_id: str = CLIENT_ID
+) -> str:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{emulator.base_url}/{tenant}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": "s3cret-value",
+                "scope": f"{audience}/.default",
+            },
+            ssl=emulator.ssl_context(),
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+        body = await response.json()
+        return str(body["access_token"])
+
+
+def zip_context(files: dict[str, bytes]) -> str:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

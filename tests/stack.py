@@ -1,0 +1,156 @@
+"""The whole product as real processes, for end-to-end tests and the demo: the ARM emulator
+(`aks-arm-emulator`) and the operator (`python -m controller`), each in its own process group,
+talking to real API servers started by tests.controlplane."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.controlplane.launcher import REPO_ROOT, free_port
+
+# The operator's own identity at the emulator's sign-in endpoint (which accepts any client).
+TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+CLIENT_ID = "4f1c0d5e-5b7a-4a55-9a43-0c6a3a9d1e01"
+CLIENT_SECRET = "operator-secret-value-never-logged"  # noqa: S105 - a test identity
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000001"
+RESOURCE_GROUP = "rg-platform"
+
+
+def _venv_bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+@dataclass
+class Emulator:
+    base_url: str
+    ca_file: Path
+    log: Path
+    process: subprocess.Popen[str]
+
+    def submissions(self) -> list[dict[str, Any]]:
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        with urllib.request.urlopen(f"{self.base_url}/_emulator/submissions", context=context) as response:  # noqa: S310
+            body = json.loads(response.read())
+        return list(body["submissions"] if isinstance(body, dict) else body)
+
+
+def emulator_config(clusters: list[dict[str, Any]], **knobs: Any) -> dict[str, Any]:
+    return {"clusters": clusters, "mode": "execute", **knobs}
+
+
+def cluster_entry(name: str, kubeconfig: Path, **fields: Any) -> dict[str, Any]:
+    return {"subscriptionId": SUBSCRIPTION_ID, "resourceGroup": RESOURCE_GROUP, "name": name,
+            "kubeconfig": str(kubeconfig), **fields}
+
+
+def _stop(process: subprocess.Popen[Any], grace: float = 10) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextlib.contextmanager
+def running_emulator(config: dict[str, Any], directory: Path) -> Iterator[Emulator]:
+    directory.mkdir(parents=True, exist_ok=True)
+    config_file = directory / "emulator.yaml"
+    config_file.write_text(json.dumps(config))  # JSON is YAML
+    log = directory / "emulator.log"
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [_venv_bin("aks-arm-emulator"), "--config", str(config_file), "--tls", "--state-dir", str(directory)],
+            stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True,
+            env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+        )
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        if not base_url.startswith("https://"):
+            raise RuntimeError(f"emulator did not start: {log.read_text()[-2000:]}")
+        yield Emulator(base_url, directory / "ca.crt", log, process)
+    finally:
+        _stop(process)
+
+
+@dataclass
+class Operator:
+    kubeconfig: Path
+    emulator: Emulator
+    directory: Path
+    args: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = None
+    liveness_port: int = 0
+    starts: int = field(default=0)
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "operator.log"
+
+    def start(self) -> None:
+        self.liveness_port = free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "AZURE_TENANT_ID": TENANT_ID,
+            "AZURE_CLIENT_ID": CLIENT_ID,
+            "AZURE_CLIENT_SECRET": CLIENT_SECRET,
+            "AZURE_AUTHORITY_HOST": self.emulator.base_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "controller",
+                 "--arm-endpoint", self.emulator.base_url, "--arm-ca-file", str(self.emulator.ca_file),
+                 "--credentials", "client-secret", "--verbose",
+                 "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz", *self.args],
+                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True,
+            )
+        self.starts += 1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"operator exited {self.process.returncode}: {self.log.read_text()[-3000:]}")
+            with contextlib.suppress(OSError):
+                url = f"http://127.0.0.1:{self.liveness_port}/healthz"
+                with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            time.sleep(0.2)
+        raise RuntimeError(f"operator not live after 30s: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """An abrupt crash: no cleanup handlers run."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+
+
+@contextlib.contextmanager
+def running_operator(kubeconfig: Path, emulator: Emulator, directory: Path, *args: str) -> Iterator[Operator]:
+    operator = Operator(kubeconfig, emulator, directory, args)
+    operator.start()
+    try:
+        yield operator
+    finally:
+        operator.stop()
