@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +19,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose=config.verbose,
         log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL,
     )
+    # azure-core logs every HTTP exchange at INFO; our ARM client logs what matters.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     asyncio.run(
         kopf.operator(
             registry=build_registry(config),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +42,20 @@ class RunCommands:
         return body
 
     def wait(self, namespace: str, name: str, states: tuple[str, ...] = ("Succeeded", "Failed", "Unknown"),
-             timeout: float = 60, **matching: Any) -> dict[str, Any]:
-        """Wait until status.state is one of `states` (and status fields equal `matching`)."""
+             timeout: float = 60) -> dict[str, Any]:
+        """Wait until status.state is one of `states`; return the whole object."""
+        return self.wait_for(namespace, name, lambda status: status.get("state") in states, timeout)
+
+    def wait_for(self, namespace: str, name: str, done: Callable[[dict[str, Any]], bool],
+                 timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         body: dict[str, Any] = {}
         while time.monotonic() < deadline:
             body = self.get(namespace, name)
-            status = body.get("status") or {}
-            if status.get("state") in states and all(status.get(k) == v for k, v in matching.items()):
+            if done(body.get("status") or {}):
                 return body
             time.sleep(0.25)
-        raise AssertionError(f"{namespace}/{name} never reached {states} {matching}: {json.dumps(body.get('status'))}")
+        raise AssertionError(f"{namespace}/{name} did not get there in {timeout}s: {json.dumps(body.get('status'))}")
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = kubectl_json(

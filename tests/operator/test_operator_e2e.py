@@ -11,7 +11,7 @@ import pytest
 from tests.controlplane import ControlPlane
 from tests.kube import kubectl
 from tests.operator.rc import RunCommands, condition, manifest
-from tests.stack import Emulator, Operator
+from tests.stack import CLIENT_SECRET, Emulator, Operator
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -71,3 +71,179 @@ def test_failing_command_is_failed_and_stalled(rc: RunCommands, namespace: str) 
     assert ready is not None and ready["status"] == "False"
     warnings = [e for e in rc.events(namespace, "fails") if e["type"] == "Warning"]
     assert any(e["reason"] == "Failed" and status["commandId"] in e["message"] for e in warnings)
+
+
+def test_restart_mid_command_resumes_without_resubmitting(
+    rc: RunCommands, namespace: str, operator: Operator, emulator: Emulator
+) -> None:
+    rc.apply(manifest("long", namespace, "sleep 6 && echo finished"))
+    running = rc.wait(namespace, "long", states=("Running",))
+    command_id = running["status"]["commandId"]
+    correlation_id = running["status"]["correlationId"]
+
+    operator.kill()  # a crash: SIGKILL, no clean-up
+    operator.start()
+
+    body = rc.wait(namespace, "long")
+    assert body["status"]["state"] == "Succeeded"
+    assert body["status"]["commandId"] == command_id
+    assert "finished" in body["status"]["logs"]
+    assert len(submissions_for(emulator, {correlation_id})) == 1
+
+
+def test_reapplying_submits_nothing_and_run_token_bump_submits_once(
+    rc: RunCommands, namespace: str, emulator: Emulator
+) -> None:
+    text = manifest("rerun", namespace, "echo run", runToken="1")
+    rc.apply(text)
+    first = rc.wait(namespace, "rerun")["status"]
+    assert first["state"] == "Succeeded"
+
+    # An Argo CD / Flux re-sync, and a replace that drops kopf's annotations.
+    rc.apply(text)
+    replaced = json.loads(text)
+    rc.kubectl("replace", "-f", "-", stdin=json.dumps(replaced))
+    time.sleep(3)  # give a wrong re-run every chance to happen
+    assert len(submissions_for(emulator, {first["correlationId"]})) == 1
+    assert len([s for s in emulator.submissions() if s["command"] == "echo run"]) == 1
+    after_resync = rc.get(namespace, "rerun")["status"]
+    assert after_resync["commandId"] == first["commandId"]
+    assert len(after_resync["history"]) == 1
+
+    rc.apply(manifest("rerun", namespace, "echo run", runToken="2"))
+    second = rc.wait_for(namespace, "rerun", lambda status: status.get("state") == "Succeeded"
+                         and status["commandId"] != first["commandId"])["status"]
+    assert second["commandId"] != first["commandId"]
+    assert [entry["runToken"] for entry in second["history"]] == ["1", "2"]
+    assert [entry["commandId"] for entry in second["history"]] == [first["commandId"], second["commandId"]]
+    assert len([s for s in emulator.submissions() if s["command"] == "echo run"]) == 2
+
+
+def test_timeout_marks_deadline_exceeded(rc: RunCommands, namespace: str) -> None:
+    rc.apply(manifest("slow", namespace, "sleep 30", timeoutSeconds=2))
+    body = rc.wait(namespace, "slow", timeout=30)
+    assert body["status"]["state"] == "Failed"
+    assert body["status"]["reason"] == "DeadlineExceeded"
+    stalled = condition(body, "Stalled")
+    assert stalled is not None and stalled["reason"] == "DeadlineExceeded"
+
+
+def test_fatal_arm_error_carries_the_arm_code(rc: RunCommands, namespace: str) -> None:
+    rc.apply(manifest("nowhere", namespace, "echo hi", cluster="no-such-cluster"))
+    body = rc.wait(namespace, "nowhere")
+    assert body["status"]["state"] == "Failed"
+    assert body["status"]["reason"] == "ResourceNotFound"
+    stalled = condition(body, "Stalled")
+    assert stalled is not None and stalled["reason"] == "ResourceNotFound"
+    assert "no-such-cluster" in body["status"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"cluster": {"subscriptionId": "00000000-0000-0000-0000-000000000001", "resourceGroup": "rg",
+                      "name": "a"}}, "spec.command: Required value"),
+        ({"cluster": {"subscriptionId": "not-a-uuid", "resourceGroup": "rg", "name": "a"}, "command": "x"},
+         "spec.cluster.subscriptionId"),
+        ({"cluster": {"subscriptionId": "00000000-0000-0000-0000-000000000001", "resourceGroup": "rg",
+                      "name": "a",
+                      "resourceId": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg"
+                                    "/providers/Microsoft.ContainerService/managedClusters/a"},
+          "command": "x"}, "set either cluster.resourceId or cluster.subscriptionId/resourceGroup/name"),
+        ({"cluster": {"resourceId": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg"
+                                    "/providers/Microsoft.ContainerService/managedClusters/a"},
+          "command": "x", "timeoutSeconds": "ten"}, 'spec.timeoutSeconds in body must be of type integer'),
+        ({"cluster": {"resourceId": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg"
+                                    "/providers/Microsoft.ContainerService/managedClusters/a"},
+          "command": "x", "files": {"../etc/passwd": "x"}}, "spec.files keys must be relative paths"),
+    ],
+    ids=["missing-command", "bad-subscription", "both-cluster-forms", "wrong-type", "path-traversal"],
+)
+def test_invalid_manifests_are_refused_by_the_api_server(
+    rc: RunCommands, namespace: str, spec: dict[str, object], message: str
+) -> None:
+    body = {"apiVersion": "aks.gitops.dev/v1alpha1", "kind": "RunCommand",
+            "metadata": {"name": "invalid", "namespace": namespace}, "spec": spec}
+    refused = rc.kubectl("apply", "-f", "-", stdin=json.dumps(body), check=False)
+    assert refused.returncode != 0
+    assert message in refused.stderr
+    assert rc.kubectl("-n", namespace, "get", "runcommands", "-o", "name").stdout == ""
+
+
+def _credentials_secret(rc: RunCommands, namespace: str, name: str, client_id: str, secret: str) -> None:
+    rc.kubectl("-n", namespace, "create", "secret", "generic", name,
+               "--from-literal=tenantId=72f988bf-86f1-41af-91ab-2d7cd011db47",
+               f"--from-literal=clientId={client_id}", f"--from-literal=clientSecret={secret}")
+
+
+PER_RESOURCE_SECRET = "per-resource-secret-value-4711"  # noqa: S105 - test values to look for in logs
+NAMESPACE_DEFAULT_SECRET = "namespace-default-secret-value-0815"  # noqa: S105
+
+
+def test_credentials_from_the_resource_then_the_namespace_default(
+    rc: RunCommands, namespace: str, emulator: Emulator
+) -> None:
+    per_resource_client = "11111111-0000-0000-0000-00000000aaaa"
+    default_client = "11111111-0000-0000-0000-00000000bbbb"
+    _credentials_secret(rc, namespace, "team-identity", per_resource_client, PER_RESOURCE_SECRET)
+    _credentials_secret(rc, namespace, "aks-runcommand-credentials", default_client, NAMESPACE_DEFAULT_SECRET)
+
+    rc.apply(manifest("own-creds", namespace, "echo own", credentials={"secretRef": {"name": "team-identity"}}))
+    rc.apply(manifest("default-creds", namespace, "echo default"))
+    assert rc.wait(namespace, "own-creds")["status"]["state"] == "Succeeded"
+    assert rc.wait(namespace, "default-creds")["status"]["state"] == "Succeeded"
+    signins = emulator.log.read_text()
+    assert f"client={per_resource_client}" in signins
+    assert f"client={default_client}" in signins
+
+
+def test_credentials_from_another_namespace_are_never_used(
+    rc: RunCommands, namespace: str, management_cluster: ControlPlane, kubectl_path: str
+) -> None:
+    other = f"{namespace}-other"
+    kubectl(kubectl_path, management_cluster.kubeconfig, "create", "namespace", other)
+    _credentials_secret(rc, other, "shared-identity", "11111111-0000-0000-0000-00000000cccc", "other-ns-secret")
+
+    # The API has no field to name another namespace: strict validation refuses one.
+    body = json.loads(manifest("cross", namespace, "echo x"))
+    body["spec"]["credentials"] = {"secretRef": {"name": "shared-identity", "namespace": other}}
+    refused = rc.kubectl("apply", "-f", "-", stdin=json.dumps(body), check=False)
+    assert refused.returncode != 0
+    assert 'unknown field "spec.credentials.secretRef.namespace"' in refused.stderr
+
+    # A same-named Secret in another namespace is not found from this one.
+    rc.apply(manifest("cross", namespace, "echo x", retries=0,
+                      credentials={"secretRef": {"name": "shared-identity"}}))
+    status = rc.wait(namespace, "cross")["status"]
+    assert status["state"] == "Failed"
+    assert status["reason"] == "CredentialsNotFound"
+    assert f"{namespace}/shared-identity not found" in status["message"]
+
+
+def test_cluster_token_is_sent_only_to_aad_clusters(rc: RunCommands, namespace: str, emulator: Emulator) -> None:
+    rc.apply(manifest("aad", namespace, "echo aad", cluster="aks-aad"))
+    rc.apply(manifest("plain", namespace, "echo plain", cluster="aks-target"))
+    aad = rc.wait(namespace, "aad")["status"]
+    plain = rc.wait(namespace, "plain")["status"]
+    assert aad["state"] == plain["state"] == "Succeeded"
+    (aad_submission,) = submissions_for(emulator, {aad["correlationId"]})
+    (plain_submission,) = submissions_for(emulator, {plain["correlationId"]})
+    assert aad_submission["clusterTokenSent"] is True
+    assert plain_submission["clusterTokenSent"] is False
+
+
+def test_no_secret_or_token_in_logs_events_or_status(
+    rc: RunCommands, operator: Operator, emulator: Emulator
+) -> None:
+    """Runs last in this module: looks through everything the tests above produced."""
+    everything = "\n".join([
+        operator.log.read_text(),
+        emulator.log.read_text(),
+        rc.kubectl("get", "events", "-A", "-o", "json").stdout,
+        rc.kubectl("get", "runcommands", "-A", "-o", "json").stdout,
+    ])
+    assert "echo aad" in everything  # the material is really there to search
+    for secret in (CLIENT_SECRET, PER_RESOURCE_SECRET, NAMESPACE_DEFAULT_SECRET, "other-ns-secret"):
+        assert secret not in everything
+    # Access tokens and clusterTokens are JWTs: a JSON header starts "eyJ" once base64url-encoded.
+    assert "eyJ" not in everything
