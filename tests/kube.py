@@ -13,10 +13,16 @@ def kubectl(
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [kubectl_path, f"--kubeconfig={kubeconfig}", *args],
-        input=stdin, capture_output=True, text=True, timeout=60, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        raise AssertionError(
+            f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}"
+        )
     return result
 
 

@@ -23,7 +23,7 @@ from tests.controlplane.launcher import REPO_ROOT, free_port
 # The operator's own identity at the emulator's sign-in endpoint (which accepts any client).
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT_ID = "4f1c0d5e-5b7a-4a55-9a43-0c6a3a9d1e01"
-CLIENT_SECRET = "operator-secret-value-never-logged"  # noqa: S105 - a test identity
+CLIENT_SECRET = "operator-secret-value-never-logged"
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000001"
 RESOURCE_GROUP = "rg-platform"
 
@@ -41,7 +41,9 @@ class Emulator:
 
     def submissions(self) -> list[dict[str, Any]]:
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        with urllib.request.urlopen(f"{self.base_url}/_emulator/submissions", context=context) as response:  # noqa: S310
+        with urllib.request.urlopen(
+            f"{self.base_url}/_emulator/submissions", context=context
+        ) as response:
             body = json.loads(response.read())
         return list(body["submissions"] if isinstance(body, dict) else body)
 
@@ -51,8 +53,13 @@ def emulator_config(clusters: list[dict[str, Any]], **knobs: Any) -> dict[str, A
 
 
 def cluster_entry(name: str, kubeconfig: Path, **fields: Any) -> dict[str, Any]:
-    return {"subscriptionId": SUBSCRIPTION_ID, "resourceGroup": RESOURCE_GROUP, "name": name,
-            "kubeconfig": str(kubeconfig), **fields}
+    return {
+        "subscriptionId": SUBSCRIPTION_ID,
+        "resourceGroup": RESOURCE_GROUP,
+        "name": name,
+        "kubeconfig": str(kubeconfig),
+        **fields,
+    }
 
 
 def _stop(process: subprocess.Popen[Any], grace: float = 10) -> None:
@@ -74,9 +81,22 @@ def running_emulator(config: dict[str, Any], directory: Path) -> Iterator[Emulat
     log = directory / "emulator.log"
     with log.open("w") as err:
         process = subprocess.Popen(
-            [_venv_bin("aks-arm-emulator"), "--config", str(config_file), "--tls", "--state-dir", str(directory)],
-            stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True,
-            env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+            [
+                _venv_bin("aks-arm-emulator"),
+                "--config",
+                str(config_file),
+                "--tls",
+                "--state-dir",
+                str(directory),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+            env={
+                **os.environ,
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            },
         )
     try:
         assert process.stdout is not None
@@ -116,20 +136,37 @@ class Operator:
         self.directory.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "controller",
-                 "--arm-endpoint", self.emulator.base_url, "--arm-ca-file", str(self.emulator.ca_file),
-                 "--credentials", "client-secret", "--verbose",
-                 "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz", *self.args],
-                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "controller",
+                    "--arm-endpoint",
+                    self.emulator.base_url,
+                    "--arm-ca-file",
+                    str(self.emulator.ca_file),
+                    "--credentials",
+                    "client-secret",
+                    "--verbose",
+                    "--liveness",
+                    f"http://127.0.0.1:{self.liveness_port}/healthz",
+                    *self.args,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO_ROOT,
+                start_new_session=True,
             )
         self.starts += 1
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"operator exited {self.process.returncode}: {self.log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"operator exited {self.process.returncode}: {self.log.read_text()[-3000:]}"
+                )
             with contextlib.suppress(OSError):
                 url = f"http://127.0.0.1:{self.liveness_port}/healthz"
-                with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
+                with urllib.request.urlopen(url, timeout=1) as response:
                     if response.status == 200:
                         return
             time.sleep(0.2)
@@ -147,7 +184,9 @@ class Operator:
 
 
 @contextlib.contextmanager
-def running_operator(kubeconfig: Path, emulator: Emulator, directory: Path, *args: str) -> Iterator[Operator]:
+def running_operator(
+    kubeconfig: Path, emulator: Emulator, directory: Path, *args: str
+) -> Iterator[Operator]:
     operator = Operator(kubeconfig, emulator, directory, args)
     operator.start()
     try:

@@ -68,7 +68,9 @@ def test_cel_rule_refuses_bad_object_and_accepts_good_one(
     kubectl(kubectl_path, kube, "apply", "-f", "-", stdin=WIDGET_CRD)
     kubectl(kubectl_path, kube, "wait", "--for=condition=Established", "crd/widgets.example.test")
 
-    refused = kubectl(kubectl_path, kube, "apply", "-f", "-", stdin=widget("too-many", 5), check=False)
+    refused = kubectl(
+        kubectl_path, kube, "apply", "-f", "-", stdin=widget("too-many", 5), check=False
+    )
     assert refused.returncode != 0
     assert "replicas must not exceed maxReplicas" in refused.stderr
 
@@ -92,7 +94,10 @@ def test_rbac_is_enforced_for_an_unbound_service_account(
     denied = kubectl(kubectl_path, token_kubeconfig, "get", "configmaps", check=False)
     assert denied.returncode != 0
     assert "Forbidden" in denied.stderr
-    assert 'User "system:serviceaccount:default:nobody" cannot list resource "configmaps"' in denied.stderr
+    assert (
+        'User "system:serviceaccount:default:nobody" cannot list resource "configmaps"'
+        in denied.stderr
+    )
     # The same token authenticates: the 403 is an authorization decision, not a bad token.
     whoami = kubectl_json(kubectl_path, token_kubeconfig, "auth", "whoami")
     assert whoami["status"]["userInfo"]["username"] == "system:serviceaccount:default:nobody"
@@ -102,11 +107,17 @@ def test_two_clusters_do_not_share_objects(
     management_cluster: ControlPlane, target_cluster: ControlPlane, kubectl_path: str
 ) -> None:
     assert management_cluster.server != target_cluster.server
-    kubectl(kubectl_path, management_cluster.kubeconfig, "create", "configmap", "only-in-management")
+    kubectl(
+        kubectl_path, management_cluster.kubeconfig, "create", "configmap", "only-in-management"
+    )
     kubectl(kubectl_path, target_cluster.kubeconfig, "create", "configmap", "only-in-target")
 
     def names(plane: ControlPlane) -> set[str]:
-        return set(kubectl(kubectl_path, plane.kubeconfig, "get", "configmaps", "-o", "name").stdout.split())
+        return set(
+            kubectl(
+                kubectl_path, plane.kubeconfig, "get", "configmaps", "-o", "name"
+            ).stdout.split()
+        )
 
     assert "configmap/only-in-management" in names(management_cluster)
     assert "configmap/only-in-management" not in names(target_cluster)
@@ -115,15 +126,23 @@ def test_two_clusters_do_not_share_objects(
 
 
 def _pids_alive(pids: list[int]) -> list[int]:
-    return [pid for pid in pids if Path(f"/proc/{pid}").exists()
-            and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    return [
+        pid
+        for pid in pids
+        if Path(f"/proc/{pid}").exists()
+        and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    ]
 
 
 def test_cli_up_and_down_leave_no_processes(tmp_path: Path, kubectl_path: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     up = subprocess.run(
         [sys.executable, "-m", "tests.controlplane", "up", "--name", "cli", "--dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
     )
     assert up.returncode == 0, up.stderr
     kubeconfig = Path(up.stdout.strip())
@@ -136,7 +155,11 @@ def test_cli_up_and_down_leave_no_processes(tmp_path: Path, kubectl_path: str) -
     finally:
         down = subprocess.run(
             [sys.executable, "-m", "tests.controlplane", "down", "--dir", str(tmp_path)],
-            capture_output=True, text=True, timeout=60, env=env, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
         )
     assert down.returncode == 0, down.stderr
     assert _pids_alive(pids) == []
@@ -151,7 +174,9 @@ def test_processes_die_with_an_interrupted_session(tmp_path: Path) -> None:
         "    import time; time.sleep(600)\n"
     )
     session = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", script, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
         cwd=REPO_ROOT,
     )
     assert session.stdout is not None
@@ -168,8 +193,12 @@ def test_processes_die_with_an_interrupted_session(tmp_path: Path) -> None:
 @pytest.mark.parametrize("argv", [["down", "--dir", "/nonexistent-controlplane"]])
 def test_cli_down_without_a_cluster_says_so(argv: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.controlplane", *argv], capture_output=True, text=True,
-        cwd=REPO_ROOT, check=False, timeout=30,
+        [sys.executable, "-m", "tests.controlplane", *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+        timeout=30,
     )
     assert result.returncode == 0
     assert "no control plane recorded" in result.stderr

@@ -40,7 +40,9 @@ SERVICE_MONITOR_CRD = textwrap.dedent(
     spec:
       group: monitoring.coreos.com
       scope: Namespaced
-      names: {plural: servicemonitors, singular: servicemonitor, kind: ServiceMonitor, listKind: ServiceMonitorList}
+      names:
+        {plural: servicemonitors, singular: servicemonitor, kind: ServiceMonitor,
+         listKind: ServiceMonitorList}
       versions:
         - name: v1
           served: true
@@ -63,8 +65,10 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
     bin_dir = Path(os.environ.get("BIN_DIR", REPO_ROOT / ".cache" / "bin"))
     binary = bin_dir / "helm"
     if not (binary.is_file() and os.access(binary, os.X_OK)):
-        pytest.fail(f"helm not found at {binary}: build it with `make binaries` "
-                    "(bash tests/controlplane/build-binaries.sh)")
+        pytest.fail(
+            f"helm not found at {binary}: build it with `make binaries` "
+            "(bash tests/controlplane/build-binaries.sh)"
+        )
     home = tmp_path_factory.mktemp("helm-home")
     env = {
         **os.environ,
@@ -77,10 +81,17 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(binary), *args], capture_output=True, text=True, env=env, timeout=120, check=False,
+            [str(binary), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+            raise AssertionError(
+                f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
         return result
 
     return run
@@ -90,13 +101,36 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
 def cluster(management_cluster: ControlPlane, kubectl_path: str) -> Iterator[ControlPlane]:
     """The management cluster with the chart's CRDs (and a stand-in ServiceMonitor CRD) served."""
     kube = management_cluster.kubeconfig
-    kubectl(kubectl_path, kube, "apply", "--server-side", "--field-manager=test-helm-chart",
-            "-f", str(CHART / "crds"))
-    kubectl(kubectl_path, kube, "apply", "--server-side", "--field-manager=test-helm-chart",
-            "-f", "-", stdin=SERVICE_MONITOR_CRD)
-    kubectl(kubectl_path, kube, "wait", "--for=condition=Established", "--timeout=30s",
-            "crd/runcommands.aks.gitops.dev", "crd/kopfpeerings.kopf.dev",
-            "crd/clusterkopfpeerings.kopf.dev", "crd/servicemonitors.monitoring.coreos.com")
+    kubectl(
+        kubectl_path,
+        kube,
+        "apply",
+        "--server-side",
+        "--field-manager=test-helm-chart",
+        "-f",
+        str(CHART / "crds"),
+    )
+    kubectl(
+        kubectl_path,
+        kube,
+        "apply",
+        "--server-side",
+        "--field-manager=test-helm-chart",
+        "-f",
+        "-",
+        stdin=SERVICE_MONITOR_CRD,
+    )
+    kubectl(
+        kubectl_path,
+        kube,
+        "wait",
+        "--for=condition=Established",
+        "--timeout=30s",
+        "crd/runcommands.aks.gitops.dev",
+        "crd/kopfpeerings.kopf.dev",
+        "crd/clusterkopfpeerings.kopf.dev",
+        "crd/servicemonitors.monitoring.coreos.com",
+    )
     yield management_cluster
 
 
@@ -111,19 +145,35 @@ def values_file(tmp_path: Path, values: dict[str, Any]) -> str:
     return str(path)
 
 
-def render(helm: Helm, tmp_path: Path, release: str, namespace: str, values: dict[str, Any],
-           *extra: str) -> str:
-    return helm("template", release, str(CHART), "--namespace", namespace,
-                "--kube-version", KUBE_VERSION, "-f", values_file(tmp_path, values), *extra).stdout
+def render(
+    helm: Helm, tmp_path: Path, release: str, namespace: str, values: dict[str, Any], *extra: str
+) -> str:
+    return helm(
+        "template",
+        release,
+        str(CHART),
+        "--namespace",
+        namespace,
+        "--kube-version",
+        KUBE_VERSION,
+        "-f",
+        values_file(tmp_path, values),
+        *extra,
+    ).stdout
 
 
 def objects(manifest: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(manifest) if doc]
 
 
-def find(docs: list[dict[str, Any]], kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] == kind
-            and (namespace is None or d["metadata"].get("namespace") == namespace)]
+def find(
+    docs: list[dict[str, Any]], kind: str, namespace: str | None = None
+) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in docs
+        if d["kind"] == kind and (namespace is None or d["metadata"].get("namespace") == namespace)
+    ]
 
 
 def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -137,8 +187,12 @@ def env_of(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def rules_of(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
-    return {(group, resource): set(rule["verbs"])
-            for rule in role["rules"] for group in rule["apiGroups"] for resource in rule["resources"]}
+    return {
+        (group, resource): set(rule["verbs"])
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
 
 
 # --- lint and schema ----------------------------------------------------------------------------
@@ -153,7 +207,9 @@ def test_helm_lint_passes(helm: Helm, strict: bool) -> None:
 
 def test_helm_lint_strict_passes_with_every_option_on(helm: Helm, tmp_path: Path) -> None:
     values = {
-        "replicaCount": 2, "watchNamespaces": ["team-a"], "metrics": {"enabled": True},
+        "replicaCount": 2,
+        "watchNamespaces": ["team-a"],
+        "metrics": {"enabled": True},
         "networkPolicy": {"enabled": True},
         "workloadIdentity": {"enabled": True, "clientId": "00000000-0000-0000-0000-000000000001"},
     }
@@ -172,14 +228,29 @@ def test_helm_lint_strict_passes_with_every_option_on(helm: Helm, tmp_path: Path
         ({"peering": {"enabled": "yes"}}, "at '/peering/enabled'"),
         ({"image": {"repository": "x", "tagg": "1"}}, "additional properties 'tagg' not allowed"),
     ],
-    ids=["replicaCount-type", "unknown-top-level", "cloud", "credentials-mode", "namespace",
-         "peering-enabled", "unknown-nested"],
+    ids=[
+        "replicaCount-type",
+        "unknown-top-level",
+        "cloud",
+        "credentials-mode",
+        "namespace",
+        "peering-enabled",
+        "unknown-nested",
+    ],
 )
 def test_values_schema_refuses_bad_values(
     helm: Helm, tmp_path: Path, values: dict[str, Any], message: str
 ) -> None:
-    result = helm("template", "t", str(CHART), "--kube-version", KUBE_VERSION,
-                  "-f", values_file(tmp_path, values), check=False)
+    result = helm(
+        "template",
+        "t",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "-f",
+        values_file(tmp_path, values),
+        check=False,
+    )
     assert result.returncode != 0, result.stdout
     assert "values don't meet the specifications of the schema" in result.stderr
     assert message in result.stderr
@@ -190,19 +261,37 @@ def test_values_schema_refuses_bad_values(
     [
         ({"replicaCount": 2, "peering": {"enabled": False}}, "replicaCount > 1 needs kopf peering"),
         ({"replicaCount": 2, "peering": {"priority": 10}}, "kopf pauses all same-priority peers"),
-        ({"workloadIdentity": {"enabled": True}}, "workloadIdentity.enabled needs workloadIdentity.clientId"),
+        (
+            {"workloadIdentity": {"enabled": True}},
+            "workloadIdentity.enabled needs workloadIdentity.clientId",
+        ),
         ({"serviceMonitor": {"enabled": True}}, "serviceMonitor.enabled needs metrics.enabled"),
-        ({"serviceMonitor": {"enabled": True}, "metrics": {"enabled": True}},
-         "does not serve monitoring.coreos.com/v1 ServiceMonitor"),
+        (
+            {"serviceMonitor": {"enabled": True}, "metrics": {"enabled": True}},
+            "does not serve monitoring.coreos.com/v1 ServiceMonitor",
+        ),
     ],
-    ids=["replicas-without-peering", "replicas-same-priority", "wi-without-client-id",
-         "servicemonitor-without-metrics", "servicemonitor-without-api"],
+    ids=[
+        "replicas-without-peering",
+        "replicas-same-priority",
+        "wi-without-client-id",
+        "servicemonitor-without-metrics",
+        "servicemonitor-without-api",
+    ],
 )
 def test_chart_refuses_unsafe_combinations(
     helm: Helm, tmp_path: Path, values: dict[str, Any], message: str
 ) -> None:
-    result = helm("template", "t", str(CHART), "--kube-version", KUBE_VERSION,
-                  "-f", values_file(tmp_path, values), check=False)
+    result = helm(
+        "template",
+        "t",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "-f",
+        values_file(tmp_path, values),
+        check=False,
+    )
     assert result.returncode != 0, result.stdout
     assert message in result.stderr
 
@@ -277,10 +366,17 @@ def check_cluster_peering(docs: list[dict[str, Any]], release_ns: str, watched: 
     (peering,) = find(docs, "ClusterKopfPeering")
     assert peering["metadata"]["name"] == env_of(docs)["PEERING_NAME"]
     (cluster_role,) = find(docs, "ClusterRole")
-    assert rules_of(cluster_role)[("kopf.dev", "clusterkopfpeerings")] == {"get", "list", "watch", "patch"}
+    assert rules_of(cluster_role)[("kopf.dev", "clusterkopfpeerings")] == {
+        "get",
+        "list",
+        "watch",
+        "patch",
+    }
 
 
-def check_workload_identity(docs: list[dict[str, Any]], release_ns: str, watched: list[str]) -> None:
+def check_workload_identity(
+    docs: list[dict[str, Any]], release_ns: str, watched: list[str]
+) -> None:
     (account,) = find(docs, "ServiceAccount")
     assert account["metadata"]["annotations"] == {
         "azure.workload.identity/client-id": "11111111-2222-3333-4444-555555555555",
@@ -289,7 +385,9 @@ def check_workload_identity(docs: list[dict[str, Any]], release_ns: str, watched
     (deployment,) = find(docs, "Deployment")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert labels["azure.workload.identity/use"] == "true"
-    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    assert (
+        deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    )
     assert env_of(docs)["AZURE_CREDENTIAL_MODE"] == "workload-identity"
 
 
@@ -297,22 +395,31 @@ def check_metrics_and_network_policy(
     docs: list[dict[str, Any]], release_ns: str, watched: list[str]
 ) -> None:
     (service,) = find(docs, "Service")
-    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9191, "targetPort": "metrics", "protocol": "TCP"}]
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 9191, "targetPort": "metrics", "protocol": "TCP"}
+    ]
     assert {"name": "metrics", "containerPort": 9191, "protocol": "TCP"} in container(docs)["ports"]
     (policy,) = find(docs, "NetworkPolicy")
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == ["metrics"]
-    egress_ports = {(p["port"], p["protocol"]) for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    egress_ports = {
+        (p["port"], p["protocol"]) for rule in policy["spec"]["egress"] for p in rule["ports"]
+    }
     assert egress_ports == {(53, "UDP"), (53, "TCP"), (443, "TCP"), (6443, "TCP")}
     (monitor,) = find(docs, "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
 
 
 def check_everything(docs: list[dict[str, Any]], release_ns: str, watched: list[str]) -> None:
     env = env_of(docs)
     assert env["MAX_LOG_BYTES"] == "65536" and env["HISTORY_LIMIT"] == "0"
-    assert env["ARM_ENDPOINT"] == "https://arm.example.test" and env["AZURE_CLOUD"] == "AzureChinaCloud"
+    assert (
+        env["ARM_ENDPOINT"] == "https://arm.example.test"
+        and env["AZURE_CLOUD"] == "AzureChinaCloud"
+    )
     assert env["EXTRA"] == "1" and env["LOG_FORMAT"] == "text"
     assert "MAX_CONTEXT_BYTES" not in env
     assert "livenessProbe" not in container(docs)
@@ -329,21 +436,34 @@ CASES: dict[str, tuple[Callable[[list[str]], dict[str, Any]], Callable[..., None
     "workload-identity": (
         lambda ns: {
             "credentials": {"mode": "workload-identity"},
-            "workloadIdentity": {"enabled": True, "clientId": "11111111-2222-3333-4444-555555555555",
-                                 "tenantId": "66666666-7777-8888-9999-000000000000"},
+            "workloadIdentity": {
+                "enabled": True,
+                "clientId": "11111111-2222-3333-4444-555555555555",
+                "tenantId": "66666666-7777-8888-9999-000000000000",
+            },
         },
-        check_workload_identity, 0,
+        check_workload_identity,
+        0,
     ),
     "metrics-networkpolicy-servicemonitor": (
-        lambda ns: {"metrics": {"enabled": True, "port": 9191}, "networkPolicy": {"enabled": True},
-                    "serviceMonitor": {"enabled": True}},
-        check_metrics_and_network_policy, 0,
+        lambda ns: {
+            "metrics": {"enabled": True, "port": 9191},
+            "networkPolicy": {"enabled": True},
+            "serviceMonitor": {"enabled": True},
+        },
+        check_metrics_and_network_policy,
+        0,
     ),
     "everything-else": (
         lambda ns: {
-            "watchNamespaces": ns, "cloud": "AzureChinaCloud", "armEndpoint": "https://arm.example.test",
-            "armCaFile": "/etc/arm-ca/ca.crt", "maxLogBytes": 65536, "historyLimit": 0,
-            "logFormat": "text", "liveness": {"enabled": False},
+            "watchNamespaces": ns,
+            "cloud": "AzureChinaCloud",
+            "armEndpoint": "https://arm.example.test",
+            "armCaFile": "/etc/arm-ca/ca.crt",
+            "maxLogBytes": 65536,
+            "historyLimit": 0,
+            "logFormat": "text",
+            "liveness": {"enabled": False},
             "credentials": {"mode": "client-secret", "envFromSecret": "azure-sp"},
             "image": {"repository": "example.test/op", "digest": "sha256:" + "a" * 64},
             "extraEnv": [{"name": "EXTRA", "value": "1"}],
@@ -351,13 +471,29 @@ CASES: dict[str, tuple[Callable[[list[str]], dict[str, Any]], Callable[..., None
             "extraVolumeMounts": [{"name": "arm-ca", "mountPath": "/etc/arm-ca", "readOnly": True}],
             "nodeSelector": {"kubernetes.io/os": "linux"},
             "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
-            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [{"matchExpressions": [
-                    {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
-            "podAnnotations": {"example.test/a": "b"}, "priorityClassName": "system-cluster-critical",
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "kubernetes.io/arch",
+                                        "operator": "In",
+                                        "values": ["amd64"],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                }
+            },
+            "podAnnotations": {"example.test/a": "b"},
+            "priorityClassName": "system-cluster-critical",
             "serviceAccount": {"annotations": {"example.test/c": "d"}},
         },
-        check_everything, 1,
+        check_everything,
+        1,
     ),
 }
 
@@ -370,13 +506,24 @@ def test_rendered_manifests_are_accepted_by_the_api_server(
     release_ns = unique("helm-tpl")
     watched = [unique(f"w{i}") for i in range(watched_count)]
     create_namespaces(kubectl_path, cluster.kubeconfig, release_ns, *watched)
-    extra = (["--api-versions", "monitoring.coreos.com/v1/ServiceMonitor"]
-             if "servicemonitor" in case else [])
+    extra = (
+        ["--api-versions", "monitoring.coreos.com/v1/ServiceMonitor"]
+        if "servicemonitor" in case
+        else []
+    )
     manifest = render(helm, tmp_path, unique("rel"), release_ns, make_values(watched), *extra)
     docs = objects(manifest)
     check(docs, release_ns, watched)
-    result = kubectl(kubectl_path, cluster.kubeconfig, "apply", "--dry-run=server", "-f", "-",
-                     stdin=manifest, check=False)
+    result = kubectl(
+        kubectl_path,
+        cluster.kubeconfig,
+        "apply",
+        "--dry-run=server",
+        "-f",
+        "-",
+        stdin=manifest,
+        check=False,
+    )
     assert result.returncode == 0, f"the API server refused the {case} manifests:\n{result.stderr}"
     # Every rendered object was validated (and reported) by the server.
     assert result.stdout.count("(server dry run)") == len(docs), result.stdout
@@ -391,12 +538,27 @@ def test_peering_wrapper_gives_each_pod_its_own_priority(helm: Helm, tmp_path: P
     fake.write_text('#!/bin/sh\necho "$PEERING_PRIORITY $*"\n')
     fake.chmod(0o755)
     priorities = {}
-    for pod in ("rel-aks-runcommand-operator-7d9f8c-abcde", "rel-aks-runcommand-operator-7d9f8c-fghij"):
+    for pod in (
+        "rel-aks-runcommand-operator-7d9f8c-abcde",
+        "rel-aks-runcommand-operator-7d9f8c-fghij",
+    ):
         env = {"PATH": f"{fake.parent}:/usr/bin:/bin", "POD_NAME": pod}
-        first = subprocess.run([sys.executable, *operator["command"][1:], "--extra"], env=env,
-                               capture_output=True, text=True, check=True, timeout=30).stdout
-        again = subprocess.run([sys.executable, *operator["command"][1:], "--extra"], env=env,
-                               capture_output=True, text=True, check=True, timeout=30).stdout
+        first = subprocess.run(
+            [sys.executable, *operator["command"][1:], "--extra"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        again = subprocess.run(
+            [sys.executable, *operator["command"][1:], "--extra"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
         assert first == again  # stable for the pod's life (container restarts keep the name)
         priority, args = first.split(" ", 1)
         assert args.strip() == "--extra"  # arguments pass through to the operator
@@ -409,33 +571,58 @@ def test_peering_wrapper_gives_each_pod_its_own_priority(helm: Helm, tmp_path: P
 
 
 def can_i(kubectl_path: str, kubeconfig: Path, account: str, *args: str) -> str:
-    result = kubectl(kubectl_path, kubeconfig, "auth", "can-i", f"--as={account}", *args, check=False)
+    result = kubectl(
+        kubectl_path, kubeconfig, "auth", "can-i", f"--as={account}", *args, check=False
+    )
     answer = result.stdout.strip()
     assert answer in {"yes", "no"}, f"kubectl auth can-i {args}: {result.stdout}{result.stderr}"
     return answer
 
 
 def run_helm_test_script(
-    helm: Helm, cluster: ControlPlane, kubectl_path: str, tmp_path: Path, release: str,
-    namespace: str, account_name: str, check_namespace: str,
+    helm: Helm,
+    cluster: ControlPlane,
+    kubectl_path: str,
+    tmp_path: Path,
+    release: str,
+    namespace: str,
+    account_name: str,
+    check_namespace: str,
 ) -> subprocess.CompletedProcess[str]:
     """Run the chart's `helm test` pod script here, with a real token of the operator's account."""
-    hooks = objects(helm("get", "hooks", release, "-n", namespace, "--kubeconfig", str(cluster.kubeconfig)).stdout)
+    hooks = objects(
+        helm(
+            "get", "hooks", release, "-n", namespace, "--kubeconfig", str(cluster.kubeconfig)
+        ).stdout
+    )
     (pod,) = [h for h in hooks if h["kind"] == "Pod"]
     (check,) = pod["spec"]["containers"]
     assert check["command"][:2] == ["python", "-c"]
-    token = kubectl(kubectl_path, cluster.kubeconfig, "create", "token", account_name, "-n", namespace).stdout
+    token = kubectl(
+        kubectl_path, cluster.kubeconfig, "create", "token", account_name, "-n", namespace
+    ).stdout
     config = kubectl_json(kubectl_path, cluster.kubeconfig, "config", "view", "--raw")
     sa_dir = tmp_path / "serviceaccount"
     sa_dir.mkdir(exist_ok=True)
     (sa_dir / "token").write_text(token)
     (sa_dir / "ca.crt").write_bytes(
-        base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]))
+        base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"])
+    )
     server = urlsplit(cluster.server)
-    env = {"KUBERNETES_SERVICE_HOST": str(server.hostname), "KUBERNETES_SERVICE_PORT": str(server.port),
-           "SERVICEACCOUNT_DIR": str(sa_dir), "CHECK_NAMESPACE": check_namespace}
-    return subprocess.run([sys.executable, "-c", check["command"][2]], env=env, capture_output=True,
-                          text=True, timeout=30, check=False)
+    env = {
+        "KUBERNETES_SERVICE_HOST": str(server.hostname),
+        "KUBERNETES_SERVICE_PORT": str(server.port),
+        "SERVICEACCOUNT_DIR": str(sa_dir),
+        "CHECK_NAMESPACE": check_namespace,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", check["command"][2]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def test_install_namespaced_mode_grants_least_privilege(
@@ -445,18 +632,31 @@ def test_install_namespaced_mode_grants_least_privilege(
     operator_ns, watched, unwatched = unique("op"), unique("watched"), unique("unwatched")
     create_namespaces(kubectl_path, kube, operator_ns, watched, unwatched)
     release = unique("ns-mode")
-    helm("install", release, str(CHART), "-n", operator_ns, "--kubeconfig", str(kube),
-         "-f", values_file(tmp_path, {"watchNamespaces": [watched]}))
+    helm(
+        "install",
+        release,
+        str(CHART),
+        "-n",
+        operator_ns,
+        "--kubeconfig",
+        str(kube),
+        "-f",
+        values_file(tmp_path, {"watchNamespaces": [watched]}),
+    )
     account_name = f"{release}-aks-runcommand-operator"
     account = f"system:serviceaccount:{operator_ns}:{account_name}"
-    deployment = kubectl_json(kubectl_path, kube, "get", "deployment", account_name, "-n", operator_ns)
+    deployment = kubectl_json(
+        kubectl_path, kube, "get", "deployment", account_name, "-n", operator_ns
+    )
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account_name
     kubectl(kubectl_path, kube, "get", "serviceaccount", account_name, "-n", operator_ns)
 
     def ask(*args: str) -> str:
         return can_i(kubectl_path, kube, account, *args)
 
-    assert ask("patch", "runcommands.aks.gitops.dev", "--subresource=status", "-n", watched) == "yes"
+    assert (
+        ask("patch", "runcommands.aks.gitops.dev", "--subresource=status", "-n", watched) == "yes"
+    )
     assert ask("watch", "runcommands.aks.gitops.dev", "-n", watched) == "yes"
     assert ask("delete", "runcommands.aks.gitops.dev", "-n", watched) == "yes"
     assert ask("create", "events", "-n", watched) == "yes"
@@ -469,20 +669,30 @@ def test_install_namespaced_mode_grants_least_privilege(
     assert ask("get", "secrets", "-n", unwatched) == "no"
     assert ask("get", "secrets", "-n", operator_ns) == "no"
     assert ask("list", "runcommands.aks.gitops.dev", "-n", unwatched) == "no"
-    assert ask("patch", "runcommands.aks.gitops.dev", "--subresource=status", "-n", unwatched) == "no"
+    assert (
+        ask("patch", "runcommands.aks.gitops.dev", "--subresource=status", "-n", unwatched) == "no"
+    )
     assert ask("create", "pods", "-n", watched) == "no"
-    assert ask("update", "runcommands.aks.gitops.dev", "-n", watched) == "no"  # spec is never written
+    assert (
+        ask("update", "runcommands.aks.gitops.dev", "-n", watched) == "no"
+    )  # spec is never written
     assert ask("list", "namespaces") == "no"
     assert ask("watch", "customresourcedefinitions.apiextensions.k8s.io") == "yes"
     assert ask("patch", "kopfpeerings.kopf.dev", "-n", watched) == "no"  # one replica: no peering
 
     # The `helm test` script passes as the operator's account where it serves RunCommands ...
-    ok = run_helm_test_script(helm, cluster, kubectl_path, tmp_path, release, operator_ns, account_name, watched)
+    ok = run_helm_test_script(
+        helm, cluster, kubectl_path, tmp_path, release, operator_ns, account_name, watched
+    )
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.strip() == f"ok: runcommands.aks.gitops.dev/v1alpha1 is served and listable in {watched}"
+    assert (
+        ok.stdout.strip()
+        == f"ok: runcommands.aks.gitops.dev/v1alpha1 is served and listable in {watched}"
+    )
     # ... and fails (403) where it does not.
-    refused = run_helm_test_script(helm, cluster, kubectl_path, tmp_path, release, operator_ns,
-                                   account_name, unwatched)
+    refused = run_helm_test_script(
+        helm, cluster, kubectl_path, tmp_path, release, operator_ns, account_name, unwatched
+    )
     assert refused.returncode != 0 and "HTTP Error 403" in refused.stderr
 
 
@@ -493,8 +703,17 @@ def test_install_cluster_wide_with_peering(
     operator_ns, other = unique("op-cw"), unique("other")
     create_namespaces(kubectl_path, kube, operator_ns, other)
     release = unique("cw")
-    result = helm("install", release, str(CHART), "-n", operator_ns, "--kubeconfig", str(kube),
-                  "--set", "replicaCount=2")
+    result = helm(
+        "install",
+        release,
+        str(CHART),
+        "-n",
+        operator_ns,
+        "--kubeconfig",
+        str(kube),
+        "--set",
+        "replicaCount=2",
+    )
     assert "in ALL namespaces" in result.stdout  # NOTES.txt states the trade-off
     name = f"{release}-aks-runcommand-operator"
     account = f"system:serviceaccount:{operator_ns}:{name}"
@@ -531,17 +750,29 @@ def test_chart_crd_is_identical_to_the_source_of_truth() -> None:
         f"{copy} differs from {source}: run `bash charts/sync-crds.sh`"
     )
     # Only the RunCommand CRD and kopf's peering CRDs ship in the chart.
-    assert sorted(p.name for p in (CHART / "crds").iterdir()) == [CRD_FILE, "kopf.dev_peerings.yaml"]
+    assert sorted(p.name for p in (CHART / "crds").iterdir()) == [
+        CRD_FILE,
+        "kopf.dev_peerings.yaml",
+    ]
 
 
 def test_chart_crds_are_served_by_the_api_server(cluster: ControlPlane, kubectl_path: str) -> None:
-    crds = {name: kubectl_json(kubectl_path, cluster.kubeconfig, "get", "crd", name)
-            for name in ("runcommands.aks.gitops.dev", "kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev")}
+    crds = {
+        name: kubectl_json(kubectl_path, cluster.kubeconfig, "get", "crd", name)
+        for name in (
+            "runcommands.aks.gitops.dev",
+            "kopfpeerings.kopf.dev",
+            "clusterkopfpeerings.kopf.dev",
+        )
+    }
     for name, crd in crds.items():
         established = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
         assert established.get("Established") == "True", name
     assert crds["kopfpeerings.kopf.dev"]["spec"]["scope"] == "Namespaced"
     assert crds["clusterkopfpeerings.kopf.dev"]["spec"]["scope"] == "Cluster"
-    resources = json.loads(kubectl(kubectl_path, cluster.kubeconfig, "get", "--raw",
-                                   "/apis/aks.gitops.dev/v1alpha1").stdout)["resources"]
+    resources = json.loads(
+        kubectl(
+            kubectl_path, cluster.kubeconfig, "get", "--raw", "/apis/aks.gitops.dev/v1alpha1"
+        ).stdout
+    )["resources"]
     assert {"runcommands", "runcommands/status"} <= {r["name"] for r in resources}

@@ -86,7 +86,13 @@ def _spawn(argv: list[str], log: Path, *, die_with_parent: bool) -> subprocess.P
         )
 
 
-def _wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, log: Path, timeout: float) -> None:
+def _wait_until(
+    ready: Callable[[], bool],
+    process: subprocess.Popen[bytes],
+    what: str,
+    log: Path,
+    timeout: float,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -106,7 +112,7 @@ def _tail(log: Path, lines: int = 30) -> str:
 
 def _get(url: str, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
             return int(response.status), response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -128,16 +134,36 @@ def _write_kubeconfig(path: Path, name: str, server: str, pki: Pki) -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": b64(pki.ca_cert)}}],
-        "users": [{"name": f"{name}-admin", "user": {"client-certificate-data": b64(pki.admin_cert), "client-key-data": b64(pki.admin_key)}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin", "namespace": "default"}}],
+        "clusters": [
+            {
+                "name": name,
+                "cluster": {"server": server, "certificate-authority-data": b64(pki.ca_cert)},
+            }
+        ],
+        "users": [
+            {
+                "name": f"{name}-admin",
+                "user": {
+                    "client-certificate-data": b64(pki.admin_cert),
+                    "client-key-data": b64(pki.admin_key),
+                },
+            }
+        ],
+        "contexts": [
+            {
+                "name": name,
+                "context": {"cluster": name, "user": f"{name}-admin", "namespace": "default"},
+            }
+        ],
         "current-context": name,
     }
     path.write_text(json.dumps(config, indent=2))
     path.chmod(0o600)
 
 
-def start(name: str, directory: Path, *, die_with_parent: bool, timeout: float = 90) -> ControlPlane:
+def start(
+    name: str, directory: Path, *, die_with_parent: bool, timeout: float = 90
+) -> ControlPlane:
     """Start etcd and kube-apiserver in `directory`; return once /readyz answers ok."""
     directory = directory.resolve()
     if (directory / STATE_FILE).exists():
@@ -197,7 +223,10 @@ def start(name: str, directory: Path, *, die_with_parent: bool, timeout: float =
         context = _admin_ssl_context(pki)
         _wait_until(
             lambda: _get(f"{server}/readyz", context) == (200, b"ok"),
-            apiserver, "kube-apiserver", apiserver_log, timeout,
+            apiserver,
+            "kube-apiserver",
+            apiserver_log,
+            timeout,
         )
     except BaseException:
         for process in (apiserver, etcd):
@@ -209,7 +238,14 @@ def start(name: str, directory: Path, *, die_with_parent: bool, timeout: float =
     _write_kubeconfig(kubeconfig, name, server, pki)
     plane = ControlPlane(name, directory, kubeconfig, server, etcd.pid, apiserver.pid)
     (directory / STATE_FILE).write_text(
-        json.dumps({"name": name, "server": server, "kubeconfig": str(kubeconfig), "pids": [apiserver.pid, etcd.pid]})
+        json.dumps(
+            {
+                "name": name,
+                "server": server,
+                "kubeconfig": str(kubeconfig),
+                "pids": [apiserver.pid, etcd.pid],
+            }
+        )
     )
     return plane
 

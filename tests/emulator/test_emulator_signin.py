@@ -59,7 +59,7 @@ async def test_issued_token_verifies_against_jwks(emulator: Emulator) -> None:
         },
     )
     assert status == 200
-    assert body["token_type"] == "Bearer"  # noqa: S105 - not a password
+    assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 3600
     async with (
         aiohttp.ClientSession() as session,

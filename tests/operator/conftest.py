@@ -12,7 +12,14 @@ import pytest
 from tests.controlplane import ControlPlane
 from tests.controlplane.launcher import REPO_ROOT
 from tests.kube import kubectl
-from tests.stack import Emulator, Operator, cluster_entry, emulator_config, running_emulator, running_operator
+from tests.stack import (
+    Emulator,
+    Operator,
+    cluster_entry,
+    emulator_config,
+    running_emulator,
+    running_operator,
+)
 
 CRD = REPO_ROOT / "crds" / "aks.gitops.dev_runcommands.yaml"
 _namespaces = itertools.count()
@@ -21,27 +28,43 @@ _namespaces = itertools.count()
 @pytest.fixture(scope="session")
 def crd(management_cluster: ControlPlane, kubectl_path: str) -> Path:
     kubectl(kubectl_path, management_cluster.kubeconfig, "apply", "--server-side", "-f", str(CRD))
-    kubectl(kubectl_path, management_cluster.kubeconfig, "wait", "--for=condition=Established",
-            "crd/runcommands.aks.gitops.dev")
+    kubectl(
+        kubectl_path,
+        management_cluster.kubeconfig,
+        "wait",
+        "--for=condition=Established",
+        "crd/runcommands.aks.gitops.dev",
+    )
     return CRD
 
 
 @pytest.fixture(scope="session")
-def emulator(target_cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    config = emulator_config([
-        cluster_entry("aks-target", target_cluster.kubeconfig),
-        cluster_entry("aks-aad", target_cluster.kubeconfig, aadManaged=True),
-    ])
+def emulator(
+    target_cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Emulator]:
+    config = emulator_config(
+        [
+            cluster_entry("aks-target", target_cluster.kubeconfig),
+            cluster_entry("aks-aad", target_cluster.kubeconfig, aadManaged=True),
+        ]
+    )
     with running_emulator(config, tmp_path_factory.mktemp("emulator")) as running:
         yield running
 
 
 @pytest.fixture(scope="session")
 def operator(
-    crd: Path, management_cluster: ControlPlane, emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+    crd: Path,
+    management_cluster: ControlPlane,
+    emulator: Emulator,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
-    with running_operator(management_cluster.kubeconfig, emulator, tmp_path_factory.mktemp("operator"),
-                          "--all-namespaces") as running:
+    with running_operator(
+        management_cluster.kubeconfig,
+        emulator,
+        tmp_path_factory.mktemp("operator"),
+        "--all-namespaces",
+    ) as running:
         yield running
 
 

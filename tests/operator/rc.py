@@ -12,13 +12,19 @@ from tests.kube import kubectl, kubectl_json
 from tests.stack import RESOURCE_GROUP, SUBSCRIPTION_ID
 
 
-def manifest(name: str, namespace: str, command: str, cluster: str = "aks-target", **spec: Any) -> str:
+def manifest(
+    name: str, namespace: str, command: str, cluster: str = "aks-target", **spec: Any
+) -> str:
     body = {
         "apiVersion": "aks.gitops.dev/v1alpha1",
         "kind": "RunCommand",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
-            "cluster": {"subscriptionId": SUBSCRIPTION_ID, "resourceGroup": RESOURCE_GROUP, "name": cluster},
+            "cluster": {
+                "subscriptionId": SUBSCRIPTION_ID,
+                "resourceGroup": RESOURCE_GROUP,
+                "name": cluster,
+            },
             "command": command,
             **spec,
         },
@@ -37,17 +43,24 @@ class RunCommands:
         self.kubectl("apply", "-f", "-", stdin=text)
 
     def get(self, namespace: str, name: str) -> dict[str, Any]:
-        body: dict[str, Any] = kubectl_json(self.kubectl_path, self.kubeconfig, "-n", namespace, "get",
-                                            "runcommand", name)
+        body: dict[str, Any] = kubectl_json(
+            self.kubectl_path, self.kubeconfig, "-n", namespace, "get", "runcommand", name
+        )
         return body
 
-    def wait(self, namespace: str, name: str, states: tuple[str, ...] = ("Succeeded", "Failed", "Unknown"),
-             timeout: float = 60) -> dict[str, Any]:
+    def wait(
+        self,
+        namespace: str,
+        name: str,
+        states: tuple[str, ...] = ("Succeeded", "Failed", "Unknown"),
+        timeout: float = 60,
+    ) -> dict[str, Any]:
         """Wait until status.state is one of `states`; return the whole object."""
         return self.wait_for(namespace, name, lambda status: status.get("state") in states, timeout)
 
-    def wait_for(self, namespace: str, name: str, done: Callable[[dict[str, Any]], bool],
-                 timeout: float = 60) -> dict[str, Any]:
+    def wait_for(
+        self, namespace: str, name: str, done: Callable[[dict[str, Any]], bool], timeout: float = 60
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         body: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -55,12 +68,20 @@ class RunCommands:
             if done(body.get("status") or {}):
                 return body
             time.sleep(0.25)
-        raise AssertionError(f"{namespace}/{name} did not get there in {timeout}s: {json.dumps(body.get('status'))}")
+        raise AssertionError(
+            f"{namespace}/{name} did not get there in {timeout}s: {json.dumps(body.get('status'))}"
+        )
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = kubectl_json(
-            self.kubectl_path, self.kubeconfig, "-n", namespace, "get", "events",
-            "--field-selector", f"involvedObject.name={name},involvedObject.kind=RunCommand",
+            self.kubectl_path,
+            self.kubeconfig,
+            "-n",
+            namespace,
+            "get",
+            "events",
+            "--field-selector",
+            f"involvedObject.name={name},involvedObject.kind=RunCommand",
         )["items"]
         return items
 

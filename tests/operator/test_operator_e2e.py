@@ -14,6 +14,10 @@ from tests.operator.rc import RunCommands, condition, manifest
 from tests.stack import CLIENT_SECRET, Emulator, Operator
 
 pytestmark = pytest.mark.usefixtures("operator")
+CLUSTER_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg"
+    "/providers/Microsoft.ContainerService/managedClusters/a"
+)
 
 
 @pytest.fixture
@@ -29,9 +33,17 @@ def test_seed_example_creates_a_namespace_in_the_target_cluster(
     rc: RunCommands, namespace: str, target_cluster: ControlPlane, kubectl_path: str
 ) -> None:
     ns_yaml = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: dummy-from-runcommand\n"
-    rc.kubectl("-n", namespace, "create", "configmap", "manifests", "--from-literal", f"ns.yaml={ns_yaml}")
-    rc.apply(manifest("seed", namespace, "kubectl apply -f ns.yaml",
-                      filesFrom=[{"configMapRef": {"name": "manifests"}}]))
+    rc.kubectl(
+        "-n", namespace, "create", "configmap", "manifests", "--from-literal", f"ns.yaml={ns_yaml}"
+    )
+    rc.apply(
+        manifest(
+            "seed",
+            namespace,
+            "kubectl apply -f ns.yaml",
+            filesFrom=[{"configMapRef": {"name": "manifests"}}],
+        )
+    )
 
     body = rc.wait(namespace, "seed")
     status = body["status"]
@@ -111,11 +123,19 @@ def test_reapplying_submits_nothing_and_run_token_bump_submits_once(
     assert len(after_resync["history"]) == 1
 
     rc.apply(manifest("rerun", namespace, "echo run", runToken="2"))
-    second = rc.wait_for(namespace, "rerun", lambda status: status.get("state") == "Succeeded"
-                         and status["commandId"] != first["commandId"])["status"]
+    second = rc.wait_for(
+        namespace,
+        "rerun",
+        lambda status: (
+            status.get("state") == "Succeeded" and status["commandId"] != first["commandId"]
+        ),
+    )["status"]
     assert second["commandId"] != first["commandId"]
     assert [entry["runToken"] for entry in second["history"]] == ["1", "2"]
-    assert [entry["commandId"] for entry in second["history"]] == [first["commandId"], second["commandId"]]
+    assert [entry["commandId"] for entry in second["history"]] == [
+        first["commandId"],
+        second["commandId"],
+    ]
     assert len([s for s in emulator.submissions() if s["command"] == "echo run"]) == 2
 
 
@@ -141,43 +161,93 @@ def test_fatal_arm_error_carries_the_arm_code(rc: RunCommands, namespace: str) -
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"cluster": {"subscriptionId": "00000000-0000-0000-0000-000000000001", "resourceGroup": "rg",
-                      "name": "a"}}, "spec.command: Required value"),
-        ({"cluster": {"subscriptionId": "not-a-uuid", "resourceGroup": "rg", "name": "a"}, "command": "x"},
-         "spec.cluster.subscriptionId"),
-        ({"cluster": {"subscriptionId": "00000000-0000-0000-0000-000000000001", "resourceGroup": "rg",
-                      "name": "a",
-                      "resourceId": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg"
-                                    "/providers/Microsoft.ContainerService/managedClusters/a"},
-          "command": "x"}, "set either cluster.resourceId or cluster.subscriptionId/resourceGroup/name"),
-        ({"cluster": {"resourceId": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg"
-                                    "/providers/Microsoft.ContainerService/managedClusters/a"},
-          "command": "x", "timeoutSeconds": "ten"}, 'spec.timeoutSeconds in body must be of type integer'),
-        ({"cluster": {"resourceId": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg"
-                                    "/providers/Microsoft.ContainerService/managedClusters/a"},
-          "command": "x", "files": {"../etc/passwd": "x"}}, "spec.files keys must be relative paths"),
+        (
+            {
+                "cluster": {
+                    "subscriptionId": "00000000-0000-0000-0000-000000000001",
+                    "resourceGroup": "rg",
+                    "name": "a",
+                }
+            },
+            "spec.command: Required value",
+        ),
+        (
+            {
+                "cluster": {"subscriptionId": "not-a-uuid", "resourceGroup": "rg", "name": "a"},
+                "command": "x",
+            },
+            "spec.cluster.subscriptionId",
+        ),
+        (
+            {
+                "cluster": {
+                    "subscriptionId": "00000000-0000-0000-0000-000000000001",
+                    "resourceGroup": "rg",
+                    "name": "a",
+                    "resourceId": CLUSTER_ID,
+                },
+                "command": "x",
+            },
+            "set either cluster.resourceId or cluster.subscriptionId/resourceGroup/name",
+        ),
+        (
+            {
+                "cluster": {"resourceId": CLUSTER_ID},
+                "command": "x",
+                "timeoutSeconds": "ten",
+            },
+            "spec.timeoutSeconds in body must be of type integer",
+        ),
+        (
+            {
+                "cluster": {"resourceId": CLUSTER_ID},
+                "command": "x",
+                "files": {"../etc/passwd": "x"},
+            },
+            "spec.files keys must be relative paths",
+        ),
     ],
-    ids=["missing-command", "bad-subscription", "both-cluster-forms", "wrong-type", "path-traversal"],
+    ids=[
+        "missing-command",
+        "bad-subscription",
+        "both-cluster-forms",
+        "wrong-type",
+        "path-traversal",
+    ],
 )
 def test_invalid_manifests_are_refused_by_the_api_server(
     rc: RunCommands, namespace: str, spec: dict[str, object], message: str
 ) -> None:
-    body = {"apiVersion": "aks.gitops.dev/v1alpha1", "kind": "RunCommand",
-            "metadata": {"name": "invalid", "namespace": namespace}, "spec": spec}
+    body = {
+        "apiVersion": "aks.gitops.dev/v1alpha1",
+        "kind": "RunCommand",
+        "metadata": {"name": "invalid", "namespace": namespace},
+        "spec": spec,
+    }
     refused = rc.kubectl("apply", "-f", "-", stdin=json.dumps(body), check=False)
     assert refused.returncode != 0
     assert message in refused.stderr
     assert rc.kubectl("-n", namespace, "get", "runcommands", "-o", "name").stdout == ""
 
 
-def _credentials_secret(rc: RunCommands, namespace: str, name: str, client_id: str, secret: str) -> None:
-    rc.kubectl("-n", namespace, "create", "secret", "generic", name,
-               "--from-literal=tenantId=72f988bf-86f1-41af-91ab-2d7cd011db47",
-               f"--from-literal=clientId={client_id}", f"--from-literal=clientSecret={secret}")
+def _credentials_secret(
+    rc: RunCommands, namespace: str, name: str, client_id: str, secret: str
+) -> None:
+    rc.kubectl(
+        "-n",
+        namespace,
+        "create",
+        "secret",
+        "generic",
+        name,
+        "--from-literal=tenantId=72f988bf-86f1-41af-91ab-2d7cd011db47",
+        f"--from-literal=clientId={client_id}",
+        f"--from-literal=clientSecret={secret}",
+    )
 
 
-PER_RESOURCE_SECRET = "per-resource-secret-value-4711"  # noqa: S105 - test values to look for in logs
-NAMESPACE_DEFAULT_SECRET = "namespace-default-secret-value-0815"  # noqa: S105
+PER_RESOURCE_SECRET = "per-resource-secret-value-4711"
+NAMESPACE_DEFAULT_SECRET = "namespace-default-secret-value-0815"
 
 
 def test_credentials_from_the_resource_then_the_namespace_default(
@@ -186,9 +256,15 @@ def test_credentials_from_the_resource_then_the_namespace_default(
     per_resource_client = "11111111-0000-0000-0000-00000000aaaa"
     default_client = "11111111-0000-0000-0000-00000000bbbb"
     _credentials_secret(rc, namespace, "team-identity", per_resource_client, PER_RESOURCE_SECRET)
-    _credentials_secret(rc, namespace, "aks-runcommand-credentials", default_client, NAMESPACE_DEFAULT_SECRET)
+    _credentials_secret(
+        rc, namespace, "aks-runcommand-credentials", default_client, NAMESPACE_DEFAULT_SECRET
+    )
 
-    rc.apply(manifest("own-creds", namespace, "echo own", credentials={"secretRef": {"name": "team-identity"}}))
+    rc.apply(
+        manifest(
+            "own-creds", namespace, "echo own", credentials={"secretRef": {"name": "team-identity"}}
+        )
+    )
     rc.apply(manifest("default-creds", namespace, "echo default"))
     assert rc.wait(namespace, "own-creds")["status"]["state"] == "Succeeded"
     assert rc.wait(namespace, "default-creds")["status"]["state"] == "Succeeded"
@@ -202,7 +278,9 @@ def test_credentials_from_another_namespace_are_never_used(
 ) -> None:
     other = f"{namespace}-other"
     kubectl(kubectl_path, management_cluster.kubeconfig, "create", "namespace", other)
-    _credentials_secret(rc, other, "shared-identity", "11111111-0000-0000-0000-00000000cccc", "other-ns-secret")
+    _credentials_secret(
+        rc, other, "shared-identity", "11111111-0000-0000-0000-00000000cccc", "other-ns-secret"
+    )
 
     # The API has no field to name another namespace: strict validation refuses one.
     body = json.loads(manifest("cross", namespace, "echo x"))
@@ -212,15 +290,24 @@ def test_credentials_from_another_namespace_are_never_used(
     assert 'unknown field "spec.credentials.secretRef.namespace"' in refused.stderr
 
     # A same-named Secret in another namespace is not found from this one.
-    rc.apply(manifest("cross", namespace, "echo x", retries=0,
-                      credentials={"secretRef": {"name": "shared-identity"}}))
+    rc.apply(
+        manifest(
+            "cross",
+            namespace,
+            "echo x",
+            retries=0,
+            credentials={"secretRef": {"name": "shared-identity"}},
+        )
+    )
     status = rc.wait(namespace, "cross")["status"]
     assert status["state"] == "Failed"
     assert status["reason"] == "CredentialsNotFound"
     assert f"{namespace}/shared-identity not found" in status["message"]
 
 
-def test_cluster_token_is_sent_only_to_aad_clusters(rc: RunCommands, namespace: str, emulator: Emulator) -> None:
+def test_cluster_token_is_sent_only_to_aad_clusters(
+    rc: RunCommands, namespace: str, emulator: Emulator
+) -> None:
     rc.apply(manifest("aad", namespace, "echo aad", cluster="aks-aad"))
     rc.apply(manifest("plain", namespace, "echo plain", cluster="aks-target"))
     aad = rc.wait(namespace, "aad")["status"]
@@ -236,12 +323,14 @@ def test_no_secret_or_token_in_logs_events_or_status(
     rc: RunCommands, operator: Operator, emulator: Emulator
 ) -> None:
     """Runs last in this module: looks through everything the tests above produced."""
-    everything = "\n".join([
-        operator.log.read_text(),
-        emulator.log.read_text(),
-        rc.kubectl("get", "events", "-A", "-o", "json").stdout,
-        rc.kubectl("get", "runcommands", "-A", "-o", "json").stdout,
-    ])
+    everything = "\n".join(
+        [
+            operator.log.read_text(),
+            emulator.log.read_text(),
+            rc.kubectl("get", "events", "-A", "-o", "json").stdout,
+            rc.kubectl("get", "runcommands", "-A", "-o", "json").stdout,
+        ]
+    )
     assert "echo aad" in everything  # the material is really there to search
     for secret in (CLIENT_SECRET, PER_RESOURCE_SECRET, NAMESPACE_DEFAULT_SECRET, "other-ns-secret"):
         assert secret not in everything
