@@ -21,7 +21,7 @@ binaries:
 	bash tests/controlplane/build-binaries.sh
 
 lint: venv
-	$(VENV)/bin/ruff check controller tests benchmarks
+	$(VENV)/bin/ruff check controller tests benchmarks examples
 	$(VENV)/bin/mypy
 
 test: venv binaries lint

@@ -16,6 +16,7 @@ from controller.arm import (
     ArmThrottle,
     Cloud,
     ClusterRef,
+    ClusterTokenMode,
     RetryPolicy,
 )
 
@@ -128,7 +129,11 @@ def command_state(
 ) -> httpx.Response:
     body = {
         "id": COMMAND_ID,
-        "properties": {"provisioningState": state, "startedAt": "2024-09-01T10:00:00Z", **properties},
+        "properties": {
+            "provisioningState": state,
+            "startedAt": "2024-09-01T10:00:00Z",
+            **properties,
+        },
     }
     return httpx.Response(status, json=body, headers=headers)
 
@@ -154,9 +159,13 @@ def make_client(
     credential: FakeCredential | None = None,
     retry: RetryPolicy | None = None,
     throttle: ArmThrottle | None = None,
-    **options: Any,
+    mode: ClusterTokenMode = "never",
 ) -> ArmClient:
-    options.setdefault("cluster_token_mode", "never")
+    """An ArmClient on ``arm``; ``mode`` is its cluster_token_mode."""
+    if throttle is None:
+        # A 429 blocks the bucket for Retry-After: let that pass in fake time.
+        clock = FakeClock()
+        throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
     return ArmClient(
         credential or FakeCredential(),
         cloud=CLOUD,
@@ -165,5 +174,20 @@ def make_client(
         rand=lambda: 0.5,
         retry=retry,
         throttle=throttle,
-        **options,
+        cluster_token_mode=mode,
     )
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

@@ -15,6 +15,7 @@ from arm_doubles import (
     COMMAND_ID,
     LOCATION,
     SUBSCRIPTION,
+    FakeClock,
     FakeCredential,
     ScriptedArm,
     Sleeps,
@@ -34,6 +35,7 @@ from controller.arm import (
     ArmThrottle,
     ArmTransportError,
     ClusterRef,
+    ClusterTokenMode,
     CommandHandle,
     CommandResult,
     CommandRunning,
@@ -149,9 +151,7 @@ async def test_submit_ambiguous_transport_failure_is_unknown_and_never_resent(
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 async def test_submit_5xx_is_unknown_and_never_resent(status: int) -> None:
-    arm = ScriptedArm(
-        arm_error(status, "InternalServerError", **{"Retry-After": "1"}), accepted()
-    )
+    arm = ScriptedArm(arm_error(status, "InternalServerError", **{"Retry-After": "1"}), accepted())
     async with make_client(arm) as client:
         with pytest.raises(SubmissionOutcomeUnknown) as caught:
             await client.submit(CLUSTER, "kubectl get ns")
@@ -252,7 +252,7 @@ async def test_submit_refuses_empty_command_without_sending() -> None:
 async def test_auto_mode_reads_the_cluster_once_and_sends_cluster_token_when_aad_managed() -> None:
     credential = FakeCredential()
     arm = ScriptedArm(cluster_body(aad_managed=True), accepted(), accepted())
-    async with make_client(arm, credential=credential, cluster_token_mode="auto") as client:
+    async with make_client(arm, credential=credential, mode="auto") as client:
         await client.submit(CLUSTER, "kubectl get ns")
         # Resource ids are case-insensitive: the same cluster spelled differently hits the cache.
         same_cluster = ClusterRef(SUBSCRIPTION, "RG-DEMO", "aks-demo")
@@ -267,7 +267,7 @@ async def test_auto_mode_reads_the_cluster_once_and_sends_cluster_token_when_aad
 async def test_auto_mode_omits_cluster_token_when_not_aad_managed() -> None:
     credential = FakeCredential()
     arm = ScriptedArm(cluster_body(aad_managed=False), accepted())
-    async with make_client(arm, credential=credential, cluster_token_mode="auto") as client:
+    async with make_client(arm, credential=credential, mode="auto") as client:
         await client.submit(CLUSTER, "kubectl get ns")
 
     assert "clusterToken" not in arm.bodies()[0]
@@ -281,7 +281,7 @@ async def test_auto_mode_stale_cache_resends_once_with_cluster_token() -> None:
         accepted(),
         accepted(),
     )
-    async with make_client(arm, cluster_token_mode="auto") as client:
+    async with make_client(arm, mode="auto") as client:
         await client.submit(CLUSTER, "kubectl get ns")
         await client.submit(CLUSTER, "kubectl get ns")  # cache now says AAD-managed
 
@@ -293,9 +293,11 @@ async def test_auto_mode_stale_cache_resends_once_with_cluster_token() -> None:
 
 
 @pytest.mark.parametrize(("mode", "sent"), [("always", True), ("never", False)])
-async def test_explicit_cluster_token_modes_do_not_read_the_cluster(mode: str, sent: bool) -> None:
+async def test_explicit_cluster_token_modes_do_not_read_the_cluster(
+    mode: ClusterTokenMode, sent: bool
+) -> None:
     arm = ScriptedArm(accepted())
-    async with make_client(arm, cluster_token_mode=mode) as client:
+    async with make_client(arm, mode=mode) as client:
         await client.submit(CLUSTER, "kubectl get ns")
 
     assert [r.method for r in arm.requests] == ["POST"]
@@ -304,7 +306,7 @@ async def test_explicit_cluster_token_modes_do_not_read_the_cluster(mode: str, s
 
 async def test_never_mode_surfaces_missing_cluster_token_as_fatal() -> None:
     arm = ScriptedArm(arm_error(400, "MissingAADClusterToken"))
-    async with make_client(arm, cluster_token_mode="never") as client:
+    async with make_client(arm, mode="never") as client:
         with pytest.raises(ArmResponseError) as caught:
             await client.submit(CLUSTER, "kubectl get ns")
     assert caught.value.code == "MissingAADClusterToken"
@@ -490,7 +492,7 @@ async def test_headers_request_ids_unique_and_correlation_shared_across_submit_a
         command_state(202, "Running"),
         command_state(200, "Succeeded", exitCode=0),
     )
-    async with make_client(arm, credential=credential, cluster_token_mode="auto") as client:
+    async with make_client(arm, credential=credential, mode="auto") as client:
         handle = await client.submit(CLUSTER, "kubectl get ns")
         await client.poll(handle)
         await client.poll(CommandHandle.from_dict(handle.to_dict()))  # after a restart
@@ -527,7 +529,7 @@ async def test_tokens_never_reach_logs_or_error_messages(caplog: pytest.LogCaptu
         httpx.ReadTimeout,
     )
     errors: list[str] = []
-    async with make_client(arm, cluster_token_mode="auto") as client:
+    async with make_client(arm, mode="auto") as client:
         handle = await client.submit(CLUSTER, "kubectl get ns")
         await client.poll(handle)
         try:
@@ -568,8 +570,8 @@ async def test_unreachable_token_endpoint_is_retryable() -> None:
 
 
 async def test_ratelimit_header_lowers_the_subscription_bucket() -> None:
-    now = [0.0]
-    throttle = ArmThrottle(clock=lambda: now[0], sleep=Sleeps())
+    clock = FakeClock()
+    throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
     arm = ScriptedArm(
         command_state(202, "Running", headers={"x-ms-ratelimit-remaining-subscription-reads": "3"})
     )
@@ -581,17 +583,18 @@ async def test_ratelimit_header_lowers_the_subscription_bucket() -> None:
 
 
 async def test_429_blocks_the_bucket_for_retry_after() -> None:
-    now = [0.0]
-    throttle_sleeps = Sleeps()
-    throttle = ArmThrottle(clock=lambda: now[0], sleep=throttle_sleeps)
+    clock = FakeClock()
+    throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
     arm = ScriptedArm(
         arm_error(429, "TooManyRequests", **{"Retry-After": "4"}), command_state(202, "Running")
     )
     async with make_client(arm, throttle=throttle) as client:
         await client.poll(HANDLE)
 
-    # The fake clock did not move, so the next acquire waited out the whole block.
-    assert throttle_sleeps.delays[0] == pytest.approx(4.0)
+    # The client's retry sleep is injected separately and does not move this clock, so the
+    # retry's acquire waited out the whole Retry-After block.
+    assert clock.sleeps == [pytest.approx(4.0)]
+    assert len(arm.requests) == 2
 
 
 async def test_client_closes_only_the_http_client_it_owns() -> None:
@@ -606,10 +609,7 @@ async def test_client_closes_only_the_http_client_it_owns() -> None:
     assert owned._http.is_closed
 
 
-def test_client_refuses_both_http_client_and_transport() -> None:
-    with pytest.raises(ValueError, match="either http_client or transport"):
-        ArmClient(
-            FakeCredential(),
-            http_client=httpx.AsyncClient(),
-            transport=ScriptedArm().transport,
-        )
+async def test_client_refuses_both_http_client_and_transport() -> None:
+    async with httpx.AsyncClient() as http_client:
+        with pytest.raises(ValueError, match="either http_client or transport"):
+            ArmClient(FakeCredential(), http_client=http_client, transport=ScriptedArm().transport)

@@ -1,0 +1,110 @@
+"""Client-side token buckets, driven by a fake clock (no real sleeping)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from arm_doubles import FakeClock
+
+from controller.arm import ArmThrottle, BucketConfig, ThrottleConfig
+
+SUB = "00000000-1111-2222-3333-444444444444"
+
+
+async def test_250_reads_pass_at_once_and_the_251st_waits_one_refill() -> None:
+    clock = FakeClock()
+    throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
+
+    for _ in range(250):
+        await throttle.acquire(SUB, "read")
+    assert clock.sleeps == []
+
+    await throttle.acquire(SUB, "read")
+    assert clock.sleeps == [pytest.approx(1 / 25)]
+
+
+async def test_writes_have_their_own_smaller_bucket() -> None:
+    clock = FakeClock()
+    throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
+    for _ in range(200):
+        await throttle.acquire(SUB, "write")
+    await throttle.acquire(SUB, "read")  # reads are unaffected
+    assert clock.sleeps == []
+
+    await throttle.acquire(SUB, "write")
+    assert clock.sleeps == [pytest.approx(1 / 10)]
+
+
+async def test_buckets_are_per_subscription_case_insensitive() -> None:
+    clock = FakeClock()
+    throttle = ArmThrottle(ThrottleConfig(reads=BucketConfig(1, 1)), clock=clock, sleep=clock.sleep)
+    await throttle.acquire("AAAAAAAA-1111-2222-3333-444444444444", "read")
+    await throttle.acquire("bbbbbbbb-1111-2222-3333-444444444444", "read")
+    assert clock.sleeps == []
+    await throttle.acquire("aaaaaaaa-1111-2222-3333-444444444444", "read")
+    assert clock.sleeps == [pytest.approx(1.0)]
+
+
+async def test_refill_is_capped_at_capacity() -> None:
+    clock = FakeClock()
+    throttle = ArmThrottle(ThrottleConfig(reads=BucketConfig(2, 1)), clock=clock, sleep=clock.sleep)
+    bucket = throttle.bucket(SUB, "read")
+    await bucket.acquire()
+    clock.now += 100
+    assert bucket.tokens == 2
+
+
+async def test_observe_lowers_the_bucket_to_the_server_count_but_never_raises_it() -> None:
+    clock = FakeClock()
+    throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
+    throttle.observe(SUB, "read", 2)
+    assert throttle.bucket(SUB, "read").tokens == 2
+    throttle.observe(SUB, "read", 200)
+    assert throttle.bucket(SUB, "read").tokens == 2
+
+    await throttle.acquire(SUB, "read")
+    await throttle.acquire(SUB, "read")
+    assert clock.sleeps == []
+    await throttle.acquire(SUB, "read")
+    assert clock.sleeps == [pytest.approx(1 / 25)]
+
+
+async def test_block_for_holds_acquires_until_retry_after_passes() -> None:
+    clock = FakeClock()
+    throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
+    throttle.block_for(SUB, "write", 30)
+    await throttle.acquire(SUB, "write")
+    assert clock.sleeps == [pytest.approx(30)]
+    await throttle.acquire(SUB, "write")  # block over, tokens left
+    assert len(clock.sleeps) == 1
+
+
+async def test_concurrent_waiters_are_served_in_order_one_refill_apart() -> None:
+    clock = FakeClock()
+    woke_at: list[tuple[int, float]] = []
+
+    async def sleep(seconds: float) -> None:
+        # Virtual time: yield so the waiters interleave, then wake at the requested instant.
+        wake_at = clock.now + seconds
+        await asyncio.sleep(0)
+        clock.now = max(clock.now, wake_at)
+
+    throttle = ArmThrottle(ThrottleConfig(reads=BucketConfig(1, 10)), clock=clock, sleep=sleep)
+    await throttle.acquire(SUB, "read")
+
+    async def waiter(number: int) -> None:
+        await throttle.acquire(SUB, "read")
+        woke_at.append((number, clock.now))
+
+    await asyncio.gather(*(waiter(n) for n in range(3)))
+    assert [number for number, _ in woke_at] == [0, 1, 2]
+    # Three reservations on an empty bucket refilling 10/s: ready at 0.1, 0.2, 0.3 s.
+    assert woke_at[-1][1] == pytest.approx(0.3)
+
+
+def test_bucket_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        BucketConfig(0, 1)
+    with pytest.raises(ValueError, match="refill"):
+        BucketConfig(10, 0)
