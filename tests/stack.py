@@ -47,6 +47,12 @@ class Emulator:
             body = json.loads(response.read())
         return list(body["submissions"] if isinstance(body, dict) else body)
 
+    def stats(self) -> dict[str, int]:
+        """ARM answers by "METHOD STATUS", as counted by the emulator."""
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        with urllib.request.urlopen(f"{self.base_url}/_emulator/stats", context=context) as response:
+            return dict(json.loads(response.read())["requests"])
+
 
 def emulator_config(clusters: list[dict[str, Any]], **knobs: Any) -> dict[str, Any]:
     return {"clusters": clusters, "mode": "execute", **knobs}
@@ -193,3 +199,4 @@ def running_operator(
         yield operator
     finally:
         operator.stop()
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 
 RUNNER_KEY = web.AppKey("runner", CommandRunner)
 AUTHORITY_KEY = web.AppKey("authority", TokenAuthority)
+# ARM answers by "METHOD STATUS" (e.g. "GET 429"), so benchmarks can see throttling and load.
+STATS_KEY = web.AppKey("stats", Counter[str])
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -42,6 +45,8 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = arm_error(500, "InternalServerError", "The emulator hit an internal error.")
+    if request.path.startswith("/subscriptions/"):
+        request.app[STATS_KEY][f"{request.method} {response.status}"] += 1
     response.headers["x-ms-request-id"] = request_id
     response.headers["x-ms-correlation-request-id"] = correlation_id
     client_request_id = request.headers.get("x-ms-client-request-id")
@@ -70,6 +75,11 @@ async def clear_submissions(request: web.Request) -> web.Response:
     return web.json_response({"removed": removed})
 
 
+async def stats(request: web.Request) -> web.Response:
+    counts: Counter[str] = request.app[STATS_KEY]
+    return web.json_response({"requests": dict(counts)})
+
+
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -81,10 +91,12 @@ def create_app(config: EmulatorConfig) -> web.Application:
     runner = CommandRunner(config)
     app[AUTHORITY_KEY] = authority
     app[RUNNER_KEY] = runner
+    app[STATS_KEY] = Counter()
     arm = ArmApi(config, authority, runner)
 
     app.router.add_get("/_emulator/submissions", list_submissions)
     app.router.add_delete("/_emulator/submissions", clear_submissions)
+    app.router.add_get("/_emulator/stats", stats)
     app.router.add_get("/_emulator/health", health)
     app.router.add_route("*", "/subscriptions/{tail:.*}", arm.handle)
     add_signin_routes(app, authority)

@@ -149,6 +149,28 @@ async def test_submit_then_poll_running_then_result(emulator: Emulator) -> None:
     assert result["properties"]["finishedAt"] >= result["properties"]["startedAt"]
 
 
+async def test_stats_count_arm_answers_by_method_and_status(emulator: Emulator) -> None:
+    token = await arm_token(emulator)
+    before = await _stats(emulator)
+    status, headers, _ = await submit(emulator, token)
+    assert status == 202
+    await wait_done(emulator, token, headers["Location"])
+    missing = emulator.cluster_url("no-such-cluster") + "?api-version=2024-09-01"
+    await call(emulator, "GET", missing, token=token)
+    after = await _stats(emulator)
+    assert after.get("POST 202", 0) - before.get("POST 202", 0) == 1
+    assert after.get("GET 200", 0) - before.get("GET 200", 0) == 1
+    assert after.get("GET 404", 0) - before.get("GET 404", 0) == 1
+
+
+async def _stats(emulator: Emulator) -> dict[str, int]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{emulator.base_url}/_emulator/stats", ssl=emulator.ssl_context()) as response,
+    ):
+        return dict((await response.json())["requests"])
+
+
 async def test_resource_group_is_case_insensitive(emulator: Emulator) -> None:
     token = await arm_token(emulator)
     status, _, body = await call(
