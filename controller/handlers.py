@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -62,6 +63,12 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
 
     @kopf.on.probe(id="scheduled", registry=registry)
     async def scheduled(**_: Any) -> int:
+        """RunCommands waiting for their next poll, retry or TTL deletion."""
         return runtime().scheduled if runtimes else 0
+
+    @kopf.on.probe(id="tasks", registry=registry)
+    async def tasks(**_: Any) -> int:
+        """asyncio tasks alive in the operator: flat, however many commands are running."""
+        return len(asyncio.all_tasks())
 
     return registry

@@ -50,7 +50,9 @@ class Emulator:
     def stats(self) -> dict[str, int]:
         """ARM answers by "METHOD STATUS", as counted by the emulator."""
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        with urllib.request.urlopen(f"{self.base_url}/_emulator/stats", context=context) as response:
+        with urllib.request.urlopen(
+            f"{self.base_url}/_emulator/stats", context=context
+        ) as response:
             return dict(json.loads(response.read())["requests"])
 
 
@@ -199,4 +201,3 @@ def running_operator(
         yield operator
     finally:
         operator.stop()
-
