@@ -275,7 +275,11 @@ class Runtime:
     async def _poll(self, ref: ObjectRef, body: Mapping[str, Any]) -> None:
         status = body.get("status") or {}
         generation = int(body["metadata"].get("generation", 0))
-        spec = RunSpec.parse(body.get("spec") or {})
+        try:
+            spec = RunSpec.parse(body.get("spec") or {})
+        except InvalidSpec:
+            await self._plan_and_perform(ref, body)  # records the error in status
+            return
         if status.get("specHash") != spec.run_hash or not status.get("commandId"):
             await self._plan_and_perform(ref, body)  # the spec moved on while we waited
             return

@@ -336,3 +336,36 @@ def test_no_secret_or_token_in_logs_events_or_status(
         assert secret not in everything
     # Access tokens and clusterTokens are JWTs: a JSON header starts "eyJ" once base64url-encoded.
     assert "eyJ" not in everything
+
+
+def test_ttl_deletes_the_finished_run(rc: RunCommands, namespace: str) -> None:
+    rc.apply(manifest("short-lived", namespace, "echo bye", ttlSecondsAfterFinished=1))
+    rc.wait(namespace, "short-lived")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listed = rc.kubectl("-n", namespace, "get", "runcommands", "-o", "name").stdout
+        if "short-lived" not in listed:
+            return
+        time.sleep(0.25)
+    raise AssertionError("the RunCommand was not deleted after ttlSecondsAfterFinished")
+
+
+def test_deleting_a_running_command_stops_polling(
+    rc: RunCommands, namespace: str, emulator: Emulator
+) -> None:
+    rc.apply(manifest("abandoned", namespace, "sleep 20"))
+    command_id = rc.wait(namespace, "abandoned", states=("Running",))["status"]["commandId"]
+
+    def polls() -> int:
+        return emulator.log.read_text().count(f"commandResults/{command_id}")
+
+    deadline = time.monotonic() + 10
+    while polls() == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert polls() > 0  # the emulator's log shows this command's polls
+    rc.kubectl("-n", namespace, "delete", "runcommand", "abandoned")
+
+    time.sleep(1)  # a poll already in flight at deletion may still land
+    after_delete = polls()
+    time.sleep(8)  # longer than the poll backoff at this point
+    assert polls() == after_delete
