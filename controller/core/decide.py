@@ -11,7 +11,7 @@ import enum
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from controller.arm import (
@@ -81,9 +81,11 @@ def _parse(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    # A timestamp without offset (ARM's are UTC) must not crash arithmetic with an aware `now`.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _state_patch(
@@ -391,6 +393,7 @@ def after_poll(
         if (
             status.get("provisioningState") != answer.provisioning_state
             or status.get("startedAt") != answer.started_at
+            or status.get("reason") not in ("Submitted", "Running")  # e.g. a poll error's
         ):
             patch = _state_patch(
                 spec,

@@ -1,0 +1,115 @@
+"""Shared values and helpers for the pure-core tests: a fixed clock, spec builders, and an
+RFC 7386 merge patch so tests chain decisions exactly as the runtime applies them."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from controller.arm import CommandHandle, CommandResult
+from controller.core import RunSpec, Settings, after_poll, after_submit, plan
+
+SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
+RG = "rg-prod"
+CLUSTER = "aks-blue"
+RESOURCE_ID = (
+    f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerService"
+    f"/managedClusters/{CLUSTER}"
+)
+NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+SETTINGS = Settings()
+COMMAND_ID = "4b9a2c7e1f0d4e5a"
+LOCATION = (
+    f"https://management.azure.com/subscriptions/{SUB}/providers/Microsoft.ContainerService"
+    f"/locations/westeurope/operationresults/{COMMAND_ID}?api-version=2024-05-01"
+)
+
+
+def at(seconds: float) -> datetime:
+    """NOW shifted by `seconds`."""
+    return NOW + timedelta(seconds=seconds)
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def spec_dict(**fields: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "cluster": {"subscriptionId": SUB, "resourceGroup": RG, "name": CLUSTER},
+        "command": "kubectl apply -f ns.yaml",
+    }
+    spec.update(fields)
+    return spec
+
+
+def make_spec(**fields: Any) -> RunSpec:
+    return RunSpec.parse(spec_dict(**fields))
+
+
+def merge(status: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """RFC 7386 JSON merge patch: None deletes, objects merge, everything else replaces."""
+    result = copy.deepcopy(dict(status))
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = merge(result[key], value)
+        elif isinstance(value, Mapping):
+            result[key] = merge({}, value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def types(status: Mapping[str, Any]) -> dict[str, str]:
+    """Condition type -> status, the shape kstatus reads."""
+    return {c["type"]: c["status"] for c in status.get("conditions", [])}
+
+
+def submitting(spec: RunSpec, generation: int = 1, now: datetime = NOW) -> dict[str, Any]:
+    """Status right after plan's SUBMIT patch was written (before ARM answered)."""
+    return merge({}, plan(spec, {}, generation, now, SETTINGS).patch)
+
+
+def running(
+    spec: RunSpec,
+    generation: int = 1,
+    now: datetime = NOW,
+    before: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Status once ARM accepted the POST and the command id was recorded."""
+    planned = plan(spec, before or {}, generation, now, SETTINGS)
+    status = merge(before or {}, planned.patch)
+    handle = CommandHandle(COMMAND_ID, LOCATION, str(planned.correlation_id))
+    return merge(status, after_submit(spec, status, handle, generation, now, SETTINGS).patch)
+
+
+def result(
+    exit_code: int | None = 0,
+    *,
+    state: str = "Succeeded",
+    logs: str = "namespace/demo created\n",
+    started_at: str | None = "2025-03-01T12:00:05Z",
+    finished_at: str | None = "2025-03-01T12:01:35Z",
+    reason: str | None = None,
+) -> CommandResult:
+    return CommandResult(
+        provisioning_state=state,
+        exit_code=exit_code,
+        started_at=started_at,
+        finished_at=finished_at,
+        logs=logs,
+        reason=reason,
+    )
+
+
+def finished(
+    spec: RunSpec, exit_code: int = 0, generation: int = 1, now: datetime = NOW
+) -> dict[str, Any]:
+    """Status of a run that ended with `exit_code`."""
+    status = running(spec, generation, now)
+    decision = after_poll(spec, status, result(exit_code), generation, at(100), SETTINGS, 1.0)
+    return merge(status, decision.patch)

@@ -1,0 +1,366 @@
+"""after_error: retryable vs fatal ARM failures, the submit budget, and outcome-unknown POSTs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from controller.arm import (
+    ArmResponseError,
+    ArmTransportError,
+    CommandRunning,
+    MalformedLocationError,
+    ResourceNotFoundError,
+    SubmissionOutcomeUnknown,
+    ThrottledError,
+)
+from controller.core import Action, Event, after_error, after_poll, plan
+from controller.core.decide import invalid_spec
+
+from .core_helpers import (
+    CLUSTER,
+    COMMAND_ID,
+    NOW,
+    SETTINGS,
+    at,
+    iso,
+    make_spec,
+    merge,
+    running,
+    submitting,
+    types,
+)
+
+
+def throttled(retry_after: float | None = None) -> ThrottledError:
+    return ThrottledError(
+        "Too many requests for subscription",
+        status_code=429,
+        code="TooManyRequests",
+        retry_after=retry_after,
+    )
+
+
+def not_found() -> ResourceNotFoundError:
+    return ResourceNotFoundError(
+        f"The Resource 'Microsoft.ContainerService/managedClusters/{CLUSTER}' was not found.",
+        status_code=404,
+        code="ResourceNotFound",
+    )
+
+
+@dataclass
+class MissingFiles:
+    """An input failure (not an ArmError) as the runtime raises it."""
+
+    code: str = "FilesNotFound"
+    message: str = "ConfigMap default/manifests named in spec.filesFrom not found"
+    retryable: bool = True
+    retry_after: float | None = None
+
+
+# retryable submit errors ------------------------------------------------------------------
+
+
+def test_retryable_submit_error_plans_a_retry_and_keeps_the_state() -> None:
+    spec = make_spec()
+    status = submitting(spec)
+    error = throttled()
+    assert error.retryable
+
+    decision = after_error(spec, status, error, 1, at(1), SETTINGS, submitting=True)
+
+    message = (
+        "submission failed with TooManyRequests: Too many requests for subscription; retrying in 5s"
+    )
+    assert decision.action is Action.RETRY
+    assert decision.delay == 5.0
+    assert decision.events == (Event("Warning", "TooManyRequests", message),)
+    after = merge(status, decision.patch)
+    assert after["state"] == "Submitting"
+    assert after["reason"] == "TooManyRequests"
+    assert after["message"] == message
+    assert after["nextAttemptAt"] == iso(at(6))
+    assert after["attempts"] == 1  # the next plan counts the next attempt
+    assert types(after) == {"Ready": "False", "Reconciling": "True"}
+
+
+@pytest.mark.parametrize(
+    ("attempts", "delay"),
+    [(1, 5.0), (2, 10.0), (3, 20.0), (4, 40.0), (6, 160.0), (7, 300.0), (9, 300.0)],
+)
+def test_submit_backoff_grows_with_attempts_up_to_the_ceiling(attempts: int, delay: float) -> None:
+    spec = make_spec(retries=10)
+    status = {**submitting(spec), "attempts": attempts}
+    decision = after_error(spec, status, throttled(), 1, NOW, SETTINGS, submitting=True)
+    assert (decision.action, decision.delay) == (Action.RETRY, delay)
+    assert decision.patch["nextAttemptAt"] == iso(at(delay))
+
+
+@pytest.mark.parametrize(
+    ("attempts", "retry_after", "delay"), [(1, 60.0, 60.0), (3, 2.0, 20.0), (1, 0.0, 5.0)]
+)
+def test_submit_backoff_honours_retry_after_when_longer(
+    attempts: int, retry_after: float, delay: float
+) -> None:
+    spec = make_spec()
+    status = {**submitting(spec), "attempts": attempts}
+    error = throttled(retry_after)
+    decision = after_error(spec, status, error, 1, NOW, SETTINGS, submitting=True)
+    assert decision.delay == delay
+
+
+def test_retry_chain_waits_then_submits_the_next_attempt() -> None:
+    spec = make_spec()
+    status = submitting(spec)
+    status = merge(
+        status, after_error(spec, status, throttled(), 1, at(1), SETTINGS, submitting=True).patch
+    )
+
+    waiting = plan(spec, status, 1, at(3), SETTINGS)
+    due = plan(spec, status, 1, at(6), SETTINGS)
+
+    assert (waiting.action, waiting.delay) == (Action.RETRY, 3.0)
+    assert due.action is Action.SUBMIT
+    after = merge(status, due.patch)
+    assert (after["state"], after["attempts"], after["submittedAt"]) == ("Submitting", 2, iso(NOW))
+    assert "nextAttemptAt" not in after
+
+
+def test_retryable_input_error_is_retried_like_an_arm_error() -> None:
+    spec = make_spec()
+    decision = after_error(
+        spec, submitting(spec), MissingFiles(), 1, NOW, SETTINGS, submitting=True
+    )
+    assert decision.action is Action.RETRY
+    assert decision.patch["reason"] == "FilesNotFound"
+
+
+def test_submit_retries_are_bounded_by_spec_retries() -> None:
+    spec = make_spec(retries=2)
+    last_retry = after_error(
+        spec, {**submitting(spec), "attempts": 2}, throttled(), 1, NOW, SETTINGS, submitting=True
+    )
+    status = {**submitting(spec), "attempts": 3}
+
+    decision = after_error(spec, status, throttled(), 1, at(30), SETTINGS, submitting=True)
+
+    assert last_retry.action is Action.RETRY
+    message = "Too many requests for subscription after 3 attempts"
+    assert decision.action is Action.IDLE
+    assert decision.events == (
+        Event("Warning", "Failed", f"{CLUSTER}: TooManyRequests: {message}"),
+    )
+    after = merge(status, decision.patch)
+    assert (after["state"], after["reason"], after["message"]) == (
+        "Failed",
+        "TooManyRequests",
+        message,
+    )
+    assert types(after) == {"Ready": "False", "Stalled": "True"}
+    assert after["history"][-1] == {
+        "generation": 1,
+        "state": "Failed",
+        "reason": "TooManyRequests",
+        "finishedAt": iso(at(30)),
+    }
+
+
+def test_zero_retries_fails_on_the_first_retryable_error() -> None:
+    spec = make_spec(retries=0)
+    error = ArmTransportError("connection reset by peer")
+    decision = after_error(spec, submitting(spec), error, 1, NOW, SETTINGS, submitting=True)
+    assert decision.patch["state"] == "Failed"
+    assert decision.patch["message"] == "connection reset by peer after 1 attempts"
+
+
+# fatal errors -----------------------------------------------------------------------------
+
+
+def test_fatal_error_fails_with_the_arm_code() -> None:
+    spec = make_spec()
+    status = submitting(spec)
+    error = not_found()
+    assert not error.retryable
+
+    decision = after_error(spec, status, error, 1, at(1), SETTINGS, submitting=True)
+
+    assert decision.action is Action.IDLE
+    after = merge(status, decision.patch)
+    assert (after["state"], after["reason"], after["message"]) == (
+        "Failed",
+        "ResourceNotFound",
+        error.message,  # no "after N attempts": it was never retried
+    )
+    assert types(after) == {"Ready": "False", "Stalled": "True"}
+    assert decision.events == (
+        Event("Warning", "Failed", f"{CLUSTER}: ResourceNotFound: {error.message}"),
+    )
+
+
+def test_fatal_error_code_wins_over_a_retryable_status() -> None:
+    spec = make_spec()
+    error = ArmResponseError(
+        "The value of parameter command is invalid.", status_code=500, code="InvalidParameter"
+    )
+    decision = after_error(spec, submitting(spec), error, 1, NOW, SETTINGS, submitting=True)
+    assert (decision.patch["state"], decision.patch["reason"]) == ("Failed", "InvalidParameter")
+
+
+def test_fatal_error_with_ttl_schedules_deletion() -> None:
+    spec = make_spec(ttlSecondsAfterFinished=120)
+    decision = after_error(spec, submitting(spec), not_found(), 1, NOW, SETTINGS, submitting=True)
+    assert (decision.action, decision.delay) == (Action.DELETE, 120.0)
+
+
+def test_error_past_the_deadline_ends_as_deadline_exceeded() -> None:
+    spec = make_spec(timeoutSeconds=30)
+    status = {**submitting(spec), "attempts": 2}
+    decision = after_error(spec, status, throttled(), 1, at(31), SETTINGS, submitting=True)
+    assert (decision.patch["state"], decision.patch["reason"]) == ("Failed", "DeadlineExceeded")
+
+
+# submission outcome unknown ---------------------------------------------------------------
+
+
+def test_outcome_unknown_is_not_resubmitted_under_at_most_once() -> None:
+    spec = make_spec()
+    status = submitting(spec)
+    error = SubmissionOutcomeUnknown(
+        "the POST timed out after it was sent", correlation_id=status["correlationId"]
+    )
+
+    decision = after_error(spec, status, error, 1, at(30), SETTINGS, submitting=True)
+
+    message = (
+        f"the POST timed out after it was sent (correlation id {status['correlationId']}). "
+        "ARM may or may not have accepted the command, so it was not submitted again "
+        "(submitPolicy is AtMostOnce). Check the cluster, then change spec.runToken to run it "
+        "again."
+    )
+    assert decision.action is Action.IDLE
+    assert decision.events == (Event("Warning", "SubmissionOutcomeUnknown", message),)
+    after = merge(status, decision.patch)
+    assert (after["state"], after["reason"], after["message"]) == (
+        "Unknown",
+        "SubmissionOutcomeUnknown",
+        message,
+    )
+    assert types(after) == {"Ready": "False", "Stalled": "True"}
+
+
+def test_malformed_location_is_an_unknown_outcome_too() -> None:
+    spec = make_spec()
+    status = submitting(spec)
+    error = MalformedLocationError(
+        "202 without a usable Location", correlation_id="c", location="ftp://x"
+    )
+    assert error.code == "MalformedLocation"
+
+    decision = after_error(spec, status, error, 1, NOW, SETTINGS, submitting=True)
+
+    assert decision.action is Action.IDLE
+    assert (decision.patch["state"], decision.patch["reason"]) == (
+        "Unknown",
+        "SubmissionOutcomeUnknown",
+    )
+    assert decision.patch["message"].startswith("202 without a usable Location (correlation id ")
+
+
+def test_outcome_unknown_is_resubmitted_under_at_least_once() -> None:
+    spec = make_spec(submitPolicy="AtLeastOnce")
+    status = submitting(spec)
+    error = SubmissionOutcomeUnknown("HTTP 503 on POST", correlation_id=status["correlationId"])
+
+    decision = after_error(spec, status, error, 1, at(2), SETTINGS, submitting=True)
+
+    assert decision.action is Action.SUBMIT
+    assert decision.patch["attempts"] == 2
+    assert decision.patch["correlationId"] == decision.correlation_id != status["correlationId"]
+    assert decision.events == (
+        Event(
+            "Warning",
+            "SubmissionOutcomeUnknown",
+            "HTTP 503 on POST; submitting again because submitPolicy is AtLeastOnce",
+        ),
+    )
+
+
+# poll errors ------------------------------------------------------------------------------
+
+
+def test_retryable_poll_error_keeps_polling_without_consuming_attempts() -> None:
+    spec = make_spec(retries=1)
+    status = {**running(spec), "attempts": 2}  # the submit budget is already spent
+    error = ArmTransportError("connection reset by peer")
+
+    decision = after_error(spec, status, error, 1, at(10), SETTINGS, submitting=False)
+
+    message = (
+        f"polling command {COMMAND_ID} failed with ArmTransportError: connection reset by peer; "
+        "retrying in 10s"
+    )
+    assert decision.action is Action.POLL
+    assert decision.delay == 10.0
+    assert decision.events == (Event("Warning", "ArmTransportError", message),)
+    assert "attempts" not in decision.patch
+    assert "nextAttemptAt" not in decision.patch
+    after = merge(status, decision.patch)
+    assert (after["state"], after["reason"], after["message"]) == (
+        "Running",
+        "ArmTransportError",
+        message,
+    )
+    assert after["attempts"] == 2
+    assert after["commandId"] == COMMAND_ID
+    assert types(after) == {"Ready": "False", "Reconciling": "True"}
+
+
+def test_poll_error_honours_retry_after() -> None:
+    spec = make_spec()
+    decision = after_error(spec, running(spec), throttled(42.0), 1, NOW, SETTINGS, submitting=False)
+    assert (decision.action, decision.delay) == (Action.POLL, 42.0)
+
+
+def test_a_successful_poll_after_a_poll_error_clears_the_error_reason() -> None:
+    spec = make_spec()
+    status = running(spec)
+    answer = CommandRunning(started_at=None, retry_after=None, provisioning_state=None)
+    status = merge(status, after_poll(spec, status, answer, 1, at(1), SETTINGS, 1.0).patch)
+    status = merge(
+        status, after_error(spec, status, throttled(), 1, at(2), SETTINGS, submitting=False).patch
+    )
+    assert status["reason"] == "TooManyRequests"
+
+    decision = after_poll(spec, status, answer, 1, at(7), SETTINGS, 5.0)
+
+    after = merge(status, decision.patch)
+    assert (after["state"], after["reason"]) == ("Running", "Running")
+    assert after["message"] == f"command {COMMAND_ID} is running on {CLUSTER}"
+
+
+def test_fatal_poll_error_fails_the_run() -> None:
+    spec = make_spec()
+    decision = after_error(spec, running(spec), not_found(), 1, NOW, SETTINGS, submitting=False)
+    assert decision.action is Action.IDLE
+    assert (decision.patch["state"], decision.patch["reason"]) == ("Failed", "ResourceNotFound")
+    assert decision.patch["history"][-1]["commandId"] == COMMAND_ID
+
+
+# invalid spec -----------------------------------------------------------------------------
+
+
+def test_invalid_spec_fails_stalled_with_a_warning() -> None:
+    decision = invalid_spec({}, 3, NOW, "invalid spec: spec.command is blank")
+
+    assert decision.action is Action.IDLE
+    assert decision.events == (
+        Event("Warning", "InvalidSpec", "invalid spec: spec.command is blank"),
+    )
+    assert {k: decision.patch[k] for k in ("observedGeneration", "state", "reason")} == {
+        "observedGeneration": 3,
+        "state": "Failed",
+        "reason": "InvalidSpec",
+    }
+    assert types(decision.patch) == {"Ready": "False", "Stalled": "True"}
