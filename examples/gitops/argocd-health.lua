@@ -1,0 +1,72 @@
+-- Argo CD health check for aks.gitops.dev/RunCommand (aks-runcommand-operator).
+-- Install it as resource.customizations.health.aks.gitops.dev_RunCommand in argocd-cm
+-- (see argocd-cm.yaml beside this file). Tested by tests/test_gitops_health.py.
+--
+--   Progressing  no status yet, status.observedGeneration ~= metadata.generation,
+--                or state Pending/Submitting/Running (retries included)
+--   Suspended    spec.suspend is true and nothing was submitted (state Pending)
+--   Degraded     Stalled=True: the command failed (non-zero exit, ARM error,
+--                DeadlineExceeded) or its outcome is Unknown; message from status.message
+--   Healthy      Ready=True: the command exited 0
+hs = {}
+
+local function condition(status, type_)
+  if status.conditions == nil then
+    return nil
+  end
+  for _, c in ipairs(status.conditions) do
+    if c.type == type_ then
+      return c
+    end
+  end
+  return nil
+end
+
+local function message(status, c, fallback)
+  if status.message ~= nil and status.message ~= "" then
+    return status.message
+  end
+  if c ~= nil and c.message ~= nil and c.message ~= "" then
+    return c.message
+  end
+  return fallback
+end
+
+local status = obj.status
+if status == nil or status.state == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to pick up this RunCommand"
+  return hs
+end
+
+local generation = obj.metadata.generation
+if status.observedGeneration == nil or status.observedGeneration ~= generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
+  return hs
+end
+
+if obj.spec ~= nil and obj.spec.suspend == true and status.state == "Pending" then
+  hs.status = "Suspended"
+  hs.message = message(status, nil, "spec.suspend is true: nothing is submitted")
+  return hs
+end
+
+local stalled = condition(status, "Stalled")
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = message(status, stalled, "RunCommand " .. tostring(status.state))
+  return hs
+end
+
+local ready = condition(status, "Ready")
+if ready ~= nil and ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = message(status, ready, "Succeeded")
+  return hs
+end
+
+-- Pending, Submitting, Running, a retry waiting for its time, or anything not yet final.
+hs.status = "Progressing"
+hs.message = message(status, ready, "RunCommand is " .. tostring(status.state))
+return hs
