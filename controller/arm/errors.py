@@ -84,12 +84,23 @@ _FATAL_CODES = frozenset(
     )
 )
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
+# OperationNotAllowed usually means "busy with another operation" (retryable). When its target
+# names a property of the resource, that setting forbids the operation (run command disabled,
+# cluster stopped): the same request fails until someone changes the cluster, so it is fatal.
+_CODE_OPERATION_NOT_ALLOWED = "operationnotallowed"
+_PROPERTY_TARGET_PREFIX = "properties."
 
 
-def is_retryable(status_code: int, code: str | None) -> bool:
+def is_retryable(status_code: int, code: str | None, target: str | None = None) -> bool:
     """Whether an ARM error may succeed if the same request is made again later."""
     if code:
         folded = code.casefold()
+        if (
+            folded == _CODE_OPERATION_NOT_ALLOWED
+            and target is not None
+            and target.casefold().startswith(_PROPERTY_TARGET_PREFIX)
+        ):
+            return False
         if folded in _RETRYABLE_CODES:
             return True
         if folded in _FATAL_CODES:
@@ -180,7 +191,7 @@ class ArmResponseError(ArmError):
         super().__init__(
             message,
             code=code,
-            retryable=is_retryable(status_code, code) if retryable is None else retryable,
+            retryable=is_retryable(status_code, code, target) if retryable is None else retryable,
             correlation_id=correlation_id,
             retry_after=retry_after,
         )
