@@ -20,6 +20,7 @@ class OperatorConfig:
     arm_ca_file: str | None
     credential: CredentialConfig
     default_credentials_secret: str
+    workload_identity_from_secrets: bool
     max_context_bytes: int
     settings: Settings
     peering: str | None
@@ -80,6 +81,14 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--default-credentials-secret",
         default=env.get("DEFAULT_CREDENTIALS_SECRET", DEFAULT_CREDENTIALS_SECRET),
         help="per-namespace default credentials Secret (env DEFAULT_CREDENTIALS_SECRET)",
+    )
+    p.add_argument(
+        "--allow-workload-identity-from-secrets",
+        action="store_true",
+        default=env.get("ALLOW_WORKLOAD_IDENTITY_FROM_SECRETS", "").lower() == "true",
+        help="let credential Secrets select workload identity with another client id; every "
+        "namespace can then use every identity that trusts the operator's service account "
+        "(env ALLOW_WORKLOAD_IDENTITY_FROM_SECRETS=true)",
     )
     p.add_argument(
         "--max-log-bytes",
@@ -165,6 +174,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         arm_ca_file=args.arm_ca_file,
         credential=credential,
         default_credentials_secret=args.default_credentials_secret,
+        workload_identity_from_secrets=args.allow_workload_identity_from_secrets,
         max_context_bytes=args.max_context_bytes,
         settings=Settings(max_log_bytes=args.max_log_bytes, history_limit=args.history_limit),
         peering=None if args.standalone else args.peering,

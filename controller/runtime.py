@@ -23,6 +23,7 @@ from controller.arm import (
     ArmError,
     ArmThrottle,
     CommandHandle,
+    ContextTooLargeError,
     CredentialConfig,
     build_context,
     build_credential,
@@ -247,8 +248,9 @@ class Runtime:
     ) -> Decision:
         settings = self._config.settings
         try:
+            self._check_cloud(spec)
             arm = await self._arm_client(ref.namespace, spec)
-            context = spec.context or await self._context(ref.namespace, spec)
+            context = await self._context(ref.namespace, spec)
             handle = await arm.submit(
                 spec.cluster, spec.command, context, correlation_id=correlation_id
             )
@@ -302,6 +304,7 @@ class Runtime:
                 self._now(),
                 self._config.settings,
                 submitting=False,
+                previous_delay=previous,
             )
         else:
             decision = after_poll(
@@ -333,6 +336,19 @@ class Runtime:
                     f"credentials Secret {namespace}/{secret_name}: {error}",
                     retryable=False,
                 ) from error
+            if (
+                config.mode == "workload-identity"
+                and not self._config.workload_identity_from_secrets
+            ):
+                # It would exchange the operator's own service-account token for any client id
+                # a Secret names: every namespace could borrow every identity that trusts it.
+                raise InputError(
+                    "InvalidCredentials",
+                    f"credentials Secret {namespace}/{secret_name} asks for workload identity, "
+                    "which uses the operator's own token; the operator refuses it unless started "
+                    "with --allow-workload-identity-from-secrets",
+                    retryable=False,
+                )
         token_mode = _TOKEN_MODES[spec.cluster_token]
         client_key = (*key, token_mode)
         client = self._clients.get(client_key)
@@ -353,7 +369,22 @@ class Runtime:
             self._clients[client_key] = client
         return client
 
+    def _check_cloud(self, spec: RunSpec) -> None:
+        """One operator talks to one ARM endpoint: a cluster in another cloud is unreachable."""
+        operator_cloud = self._config.cloud.name
+        if spec.cloud and operator_cloud != "Custom" and spec.cloud != operator_cloud:
+            raise InputError(
+                "CloudMismatch",
+                f"spec.cluster.cloud is {spec.cloud} but this operator serves {operator_cloud}; "
+                "run an operator for that cloud",
+                retryable=False,
+            )
+
     async def _context(self, namespace: str, spec: RunSpec) -> str | None:
+        if spec.context is not None:
+            if len(spec.context) > self._config.max_context_bytes:
+                raise ContextTooLargeError(len(spec.context), self._config.max_context_bytes)
+            return spec.context
         files: dict[str, bytes] = {path: content.encode() for path, content in spec.files.items()}
         for source in spec.files_from:
             read: Callable[[str, str], Awaitable[Any]] = (

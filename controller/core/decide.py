@@ -18,6 +18,7 @@ from controller.arm import (
     CommandHandle,
     CommandResult,
     CommandRunning,
+    MalformedLocationError,
     SubmissionOutcomeUnknown,
 )
 
@@ -182,6 +183,24 @@ def _human_duration(seconds: float) -> str:
     )
 
 
+# What a run leaves in status; cleared (merge patch None) when a new run starts.
+_NO_RUN: Patch = dict.fromkeys(
+    (
+        "commandId",
+        "location",
+        "provisioningState",
+        "exitCode",
+        "startedAt",
+        "finishedAt",
+        "duration",
+        "logs",
+        "logsTruncated",
+        "logsBytes",
+        "nextAttemptAt",
+    ),
+)
+
+
 def _new_run(
     spec: RunSpec, status: Mapping[str, Any], generation: int, now: datetime, attempts: int
 ) -> Decision:
@@ -197,18 +216,8 @@ def _new_run(
         specHash=spec.run_hash,
         correlationId=correlation_id,
         attempts=attempts,
+        **_NO_RUN,
         submittedAt=status.get("submittedAt") if attempts > 1 else _iso(now),
-        commandId=None,
-        location=None,
-        provisioningState=None,
-        exitCode=None,
-        startedAt=None,
-        finishedAt=None,
-        duration=None,
-        logs=None,
-        logsTruncated=None,
-        logsBytes=None,
-        nextAttemptAt=None,
     )
     return Decision(Action.SUBMIT, patch, correlation_id=correlation_id)
 
@@ -231,6 +240,9 @@ def plan(
                     "Suspended",
                     "spec.suspend is true: nothing is submitted",
                     specHash=spec.run_hash,
+                    attempts=None,
+                    submittedAt=None,
+                    **_NO_RUN,
                 ),
             )
         return _new_run(spec, status, generation, now, attempts=1)
@@ -302,28 +314,34 @@ def _outcome_unknown(
     now: datetime,
     settings: Settings,
     why: str,
+    *,
+    accepted: bool = False,
 ) -> Decision:
+    """ARM may have accepted the command. `accepted`: it certainly did (a 202 whose Location
+    cannot be used), so even AtLeastOnce must not submit it again."""
     attempts = int(status.get("attempts") or 1)
-    if spec.at_least_once and attempts <= spec.retries:
-        decision = _new_run(spec, status, generation, now, attempts=attempts + 1)
-        warning = Event(
-            "Warning",
+    if spec.at_least_once and attempts <= spec.retries and not accepted:
+        delay = _retry_backoff(attempts, settings)
+        message = f"{why}; submitting again in {delay:.0f}s because submitPolicy is AtLeastOnce"
+        patch = _state_patch(
+            spec,
+            status,
+            generation,
+            now,
+            "Submitting",
             "SubmissionOutcomeUnknown",
-            f"{why}; submitting again because submitPolicy is AtLeastOnce",
+            message,
+            nextAttemptAt=_iso(now + timedelta(seconds=delay)),
         )
-        return Decision(
-            decision.action,
-            decision.patch,
-            events=(warning,),
-            correlation_id=decision.correlation_id,
-        )
+        warning = Event("Warning", "SubmissionOutcomeUnknown", message)
+        return Decision(Action.RETRY, patch, delay=delay, events=(warning,))
     message = (
         f"{why} (correlation id {status.get('correlationId')}). ARM may or may not have accepted "
         "the command, so it was not submitted again"
         + (
             " (submitPolicy is AtMostOnce)"
             if not spec.at_least_once
-            else f" ({attempts} attempts made)"
+            else f" ({_attempts(attempts)} made)"
         )
         + ". Check the cluster, then change spec.runToken to run it again."
     )
@@ -507,18 +525,30 @@ def after_error(
     settings: Settings,
     *,
     submitting: bool,
+    previous_delay: float = 0.0,
 ) -> Decision:
     """An ARM call failed: retry what is retryable (within spec.retries), end the run otherwise."""
     if isinstance(error, SubmissionOutcomeUnknown):
-        return _outcome_unknown(spec, status, generation, now, settings, error.message)
+        return _outcome_unknown(
+            spec,
+            status,
+            generation,
+            now,
+            settings,
+            error.message,
+            accepted=isinstance(error, MalformedLocationError),
+        )
     deadline = _deadline(spec, status, settings)
     if deadline is not None and now >= deadline:
         return _deadline_exceeded(spec, status, generation, now, settings)
     attempts = int(status.get("attempts") or 1)
     if error.retryable and (not submitting or attempts <= spec.retries):
-        backoff = min(
-            settings.retry_max_seconds, settings.retry_initial_seconds * 2 ** (attempts - 1)
-        )
+        if submitting:
+            backoff = _retry_backoff(attempts, settings)
+        else:  # polls do not count attempts: grow from the last poll delay instead
+            backoff = min(
+                settings.retry_max_seconds, max(settings.retry_initial_seconds, previous_delay * 2)
+            )
         delay = max(backoff, error.retry_after or 0.0)
         what = "submission" if submitting else f"polling command {status.get('commandId')}"
         message = f"{what} failed with {error.code}: {error.message}; retrying in {delay:.0f}s"
@@ -529,7 +559,7 @@ def after_error(
         patch = _state_patch(spec, status, generation, now, state, error.code, message, **fields)
         action = Action.RETRY if submitting else Action.POLL
         return Decision(action, patch, delay=delay, events=(Event("Warning", error.code, message),))
-    suffix = f" after {attempts} attempts" if error.retryable else ""
+    suffix = f" after {_attempts(attempts)}" if error.retryable else ""
     message = f"{error.message}{suffix}"
     return _finish(
         spec,
@@ -542,6 +572,14 @@ def after_error(
         message,
         Event("Warning", "Failed", f"{spec.cluster.name}: {error.code}: {message}"),
     )
+
+
+def _retry_backoff(attempts: int, settings: Settings) -> float:
+    return min(settings.retry_max_seconds, settings.retry_initial_seconds * 2.0 ** (attempts - 1))
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
 
 
 def invalid_spec(

@@ -10,8 +10,23 @@ from typing import Any, Literal
 
 from controller.arm import ClusterRef
 
-# Fields that change nothing about *what* runs: toggling them must not start a new run.
-_NOT_PART_OF_A_RUN = frozenset({"suspend", "ttlSecondsAfterFinished"})
+# The fields that define a run, and the CRD defaults they may carry. A field listed here counts
+# only when it differs from its default, so a later CRD that adds a defaulted field, or a
+# manifest that spells a default out, never turns finished runs into new ones. suspend and
+# ttlSecondsAfterFinished change nothing about *what* runs, so they are not listed.
+_RUN_FIELDS: Mapping[str, object] = {
+    "cluster": None,
+    "command": None,
+    "files": None,
+    "filesFrom": None,
+    "context": None,
+    "credentials": None,
+    "clusterToken": "Auto",
+    "timeoutSeconds": None,
+    "retries": 3,
+    "runToken": None,
+    "submitPolicy": "AtMostOnce",
+}
 
 
 class InvalidSpec(ValueError):
@@ -91,6 +106,10 @@ class RunSpec:
 
 def run_hash(spec: Mapping[str, Any]) -> str:
     """A stable digest of everything that defines a run: equal hashes, same run."""
-    relevant = {key: value for key, value in spec.items() if key not in _NOT_PART_OF_A_RUN}
+    relevant = {
+        key: spec[key]
+        for key, default in _RUN_FIELDS.items()
+        if key in spec and spec[key] is not None and spec[key] != default
+    }
     canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -37,8 +37,12 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
     except DropConnection:
         # The transport is already aborted; this response is never written. Returning (rather
         # than raising) keeps aiohttp from logging a traceback for an intended fault.
-        log.info("%s %s -> connection dropped (correlation %s)", request.method, request.path,
-                 correlation_id)
+        log.info(
+            "%s %s -> connection dropped (correlation %s)",
+            request.method,
+            request.path,
+            correlation_id,
+        )
         return web.Response(status=204)
     except web.HTTPException as exc:
         response = arm_error(exc.status, exc.reason.replace(" ", ""), exc.text or exc.reason)

@@ -172,7 +172,7 @@ def test_zero_retries_fails_on_the_first_retryable_error() -> None:
     error = ArmTransportError("connection reset by peer")
     decision = after_error(spec, submitting(spec), error, 1, NOW, SETTINGS, submitting=True)
     assert decision.patch["state"] == "Failed"
-    assert decision.patch["message"] == "connection reset by peer after 1 attempts"
+    assert decision.patch["message"] == "connection reset by peer after 1 attempt"
 
 
 # fatal errors -----------------------------------------------------------------------------
@@ -275,16 +275,33 @@ def test_outcome_unknown_is_resubmitted_under_at_least_once() -> None:
 
     decision = after_error(spec, status, error, 1, at(2), SETTINGS, submitting=True)
 
-    assert decision.action is Action.SUBMIT
-    assert decision.patch["attempts"] == 2
-    assert decision.patch["correlationId"] == decision.correlation_id != status["correlationId"]
-    assert decision.events == (
-        Event(
-            "Warning",
-            "SubmissionOutcomeUnknown",
-            "HTTP 503 on POST; submitting again because submitPolicy is AtLeastOnce",
-        ),
+    # Not at once: a retry is planned with backoff, recorded in status like any retry.
+    message = "HTTP 503 on POST; submitting again in 5s because submitPolicy is AtLeastOnce"
+    assert decision.action is Action.RETRY
+    assert decision.delay == 5.0
+    assert decision.patch["nextAttemptAt"] == iso(at(7))
+    assert decision.patch["reason"] == "SubmissionOutcomeUnknown"
+    assert decision.events == (Event("Warning", "SubmissionOutcomeUnknown", message),)
+    after = merge(status, decision.patch)
+    assert after["state"] == "Submitting"
+
+    resubmit = plan(spec, after, 1, at(7), SETTINGS)
+    assert resubmit.action is Action.SUBMIT
+    assert resubmit.patch["attempts"] == 2
+    assert resubmit.patch["correlationId"] == resubmit.correlation_id != status["correlationId"]
+
+
+def test_a_malformed_location_is_never_resubmitted_even_at_least_once() -> None:
+    spec = make_spec(submitPolicy="AtLeastOnce")
+    status = submitting(spec)
+    error = MalformedLocationError(
+        "202 without a usable Location", correlation_id=status["correlationId"], location=None
     )
+
+    decision = after_error(spec, status, error, 1, at(2), SETTINGS, submitting=True)
+
+    assert decision.patch["state"] == "Unknown"
+    assert decision.patch["reason"] == "SubmissionOutcomeUnknown"
 
 
 # poll errors ------------------------------------------------------------------------------
@@ -295,14 +312,16 @@ def test_retryable_poll_error_keeps_polling_without_consuming_attempts() -> None
     status = {**running(spec), "attempts": 2}  # the submit budget is already spent
     error = ArmTransportError("connection reset by peer")
 
-    decision = after_error(spec, status, error, 1, at(10), SETTINGS, submitting=False)
+    decision = after_error(
+        spec, status, error, 1, at(10), SETTINGS, submitting=False, previous_delay=5.0
+    )
 
     message = (
         f"polling command {COMMAND_ID} failed with ArmTransportError: connection reset by peer; "
         "retrying in 10s"
     )
     assert decision.action is Action.POLL
-    assert decision.delay == 10.0
+    assert decision.delay == 10.0  # doubles the last poll delay, not the submit attempts
     assert decision.events == (Event("Warning", "ArmTransportError", message),)
     assert "attempts" not in decision.patch
     assert "nextAttemptAt" not in decision.patch

@@ -78,7 +78,9 @@ def test_suspended_first_sight_stays_pending_without_reconciling() -> None:
     assert decision.patch["reason"] == "Suspended"
     assert decision.patch["message"] == "spec.suspend is true: nothing is submitted"
     assert decision.patch["specHash"] == spec.run_hash
-    assert "attempts" not in decision.patch
+    # Results of an earlier run do not describe this spec: the merge patch clears them.
+    assert decision.patch["attempts"] is None
+    assert decision.patch["commandId"] is None and decision.patch["exitCode"] is None
     assert types(decision.patch) == {"Ready": "False"}
 
 
@@ -196,20 +198,23 @@ def test_crash_between_post_and_record_resubmits_under_at_least_once() -> None:
 
     decision = plan(spec, status, 1, at(60), SETTINGS)
 
-    assert decision.action is Action.SUBMIT
-    assert decision.correlation_id not in (None, status["correlationId"])
-    assert decision.patch["correlationId"] == decision.correlation_id
-    assert decision.patch["attempts"] == 2
-    assert decision.patch["submittedAt"] == iso(NOW)  # the run's deadline counts from the first
-    assert decision.patch["state"] == "Submitting"
+    assert decision.action is Action.RETRY
+    assert decision.delay == 5.0
     assert decision.events == (
         Event(
             "Warning",
             "SubmissionOutcomeUnknown",
             "the operator stopped after submitting and before recording a command id; "
-            "submitting again because submitPolicy is AtLeastOnce",
+            "submitting again in 5s because submitPolicy is AtLeastOnce",
         ),
     )
+    resubmit = plan(spec, merge(status, decision.patch), 1, at(65), SETTINGS)
+    assert resubmit.action is Action.SUBMIT
+    assert resubmit.correlation_id not in (None, status["correlationId"])
+    assert resubmit.patch["correlationId"] == resubmit.correlation_id
+    assert resubmit.patch["attempts"] == 2
+    assert resubmit.patch["submittedAt"] == iso(NOW)  # the run's deadline counts from the first
+    assert resubmit.patch["state"] == "Submitting"
 
 
 def test_at_least_once_gives_up_as_unknown_once_retries_are_spent() -> None:
@@ -219,7 +224,7 @@ def test_at_least_once_gives_up_as_unknown_once_retries_are_spent() -> None:
 
     decision = plan(spec, status, 1, at(60), SETTINGS)
 
-    assert (last.action, last.patch["attempts"]) == (Action.SUBMIT, 3)
+    assert last.action is Action.RETRY  # attempt 3 is still allowed (retries=2)
 
     assert decision.action is Action.IDLE
     assert decision.patch["state"] == "Unknown"

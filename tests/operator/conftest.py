@@ -23,6 +23,7 @@ from tests.stack import (
 
 CRD = REPO_ROOT / "crds" / "aks.gitops.dev_runcommands.yaml"
 _namespaces = itertools.count()
+MAX_CONTEXT_BYTES = 64 * 1024
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +65,8 @@ def operator(
         emulator,
         tmp_path_factory.mktemp("operator"),
         "--all-namespaces",
+        "--max-context-bytes",
+        str(MAX_CONTEXT_BYTES),
     ) as running:
         yield running
 

@@ -4,6 +4,7 @@ kubectl against a real target API server."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -319,25 +320,6 @@ def test_cluster_token_is_sent_only_to_aad_clusters(
     assert plain_submission["clusterTokenSent"] is False
 
 
-def test_no_secret_or_token_in_logs_events_or_status(
-    rc: RunCommands, operator: Operator, emulator: Emulator
-) -> None:
-    """Runs last in this module: looks through everything the tests above produced."""
-    everything = "\n".join(
-        [
-            operator.log.read_text(),
-            emulator.log.read_text(),
-            rc.kubectl("get", "events", "-A", "-o", "json").stdout,
-            rc.kubectl("get", "runcommands", "-A", "-o", "json").stdout,
-        ]
-    )
-    assert "echo aad" in everything  # the material is really there to search
-    for secret in (CLIENT_SECRET, PER_RESOURCE_SECRET, NAMESPACE_DEFAULT_SECRET, "other-ns-secret"):
-        assert secret not in everything
-    # Access tokens and clusterTokens are JWTs: a JSON header starts "eyJ" once base64url-encoded.
-    assert "eyJ" not in everything
-
-
 def test_ttl_deletes_the_finished_run(rc: RunCommands, namespace: str) -> None:
     rc.apply(manifest("short-lived", namespace, "echo bye", ttlSecondsAfterFinished=1))
     rc.wait(namespace, "short-lived")
@@ -369,3 +351,64 @@ def test_deleting_a_running_command_stops_polling(
     after_delete = polls()
     time.sleep(8)  # longer than the poll backoff at this point
     assert polls() == after_delete
+
+
+def test_too_large_context_fails_clearly_and_sends_nothing(
+    rc: RunCommands, namespace: str, emulator: Emulator
+) -> None:
+    # Random bytes do not compress: the zip stays above the operator's 64 KiB limit.
+    blob = os.urandom(60 * 1024).hex()
+    rc.kubectl("-n", namespace, "create", "configmap", "big", f"--from-literal=blob.txt={blob}")
+    rc.apply(
+        manifest(
+            "too-big", namespace, "cat blob.txt", filesFrom=[{"configMapRef": {"name": "big"}}]
+        )
+    )
+    body = rc.wait(namespace, "too-big")
+    status = body["status"]
+    assert status["state"] == "Failed"
+    assert status["reason"] == "ContextTooLarge"
+    assert "limit is 65536" in status["message"]
+    stalled = condition(body, "Stalled")
+    assert stalled is not None and stalled["reason"] == "ContextTooLarge"
+    assert not submissions_for(emulator, {status["correlationId"]})
+
+
+def test_workload_identity_from_a_secret_is_refused_by_default(
+    rc: RunCommands, namespace: str, emulator: Emulator
+) -> None:
+    rc.kubectl(
+        "-n", namespace, "create", "secret", "generic", "borrowed-identity",
+        "--from-literal=tenantId=72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "--from-literal=clientId=11111111-0000-0000-0000-00000000dddd",
+        "--from-literal=workloadIdentity=true",
+    )  # fmt: skip
+    rc.apply(
+        manifest(
+            "borrow", namespace, "echo x", credentials={"secretRef": {"name": "borrowed-identity"}}
+        )
+    )
+    status = rc.wait(namespace, "borrow")["status"]
+    assert status["state"] == "Failed"
+    assert status["reason"] == "InvalidCredentials"
+    assert "--allow-workload-identity-from-secrets" in status["message"]
+    assert not submissions_for(emulator, {status["correlationId"]})
+
+
+def test_no_secret_or_token_in_logs_events_or_status(
+    rc: RunCommands, operator: Operator, emulator: Emulator
+) -> None:
+    """Runs last in this module: looks through everything the tests above produced."""
+    everything = "\n".join(
+        [
+            operator.log.read_text(),
+            emulator.log.read_text(),
+            rc.kubectl("get", "events", "-A", "-o", "json").stdout,
+            rc.kubectl("get", "runcommands", "-A", "-o", "json").stdout,
+        ]
+    )
+    assert "echo aad" in everything  # the material is really there to search
+    for secret in (CLIENT_SECRET, PER_RESOURCE_SECRET, NAMESPACE_DEFAULT_SECRET, "other-ns-secret"):
+        assert secret not in everything
+    # Access tokens and clusterTokens are JWTs: a JSON header starts "eyJ" once base64url-encoded.
+    assert "eyJ" not in everything
