@@ -122,7 +122,13 @@ class Runtime:
         ref = _ref(body)
         async with self._lock(ref.uid):
             self._unschedule(ref.uid)
-            await self._plan_and_perform(ref, body)
+            # kopf's body may predate a status patch made while we waited for the lock; a
+            # stale "Submitting" would look like a crash mid-submission. Decide on fresh state.
+            fresh = await self._kube.read_runcommand(ref)
+            if fresh is None:
+                self.forget(ref.uid)
+                return
+            await self._plan_and_perform(ref, fresh)
 
     def forget(self, uid: str) -> None:
         """The object is being deleted: stop polling it. ARM has no cancel, nothing else to do."""

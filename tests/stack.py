@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.controlplane.launcher import REPO_ROOT, free_port
+from tests.controlplane.launcher import REPO_ROOT, bin_dir, free_port
 
 # The operator's own identity at the emulator's sign-in endpoint (which accepts any client).
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -101,9 +101,12 @@ def running_emulator(config: dict[str, Any], directory: Path) -> Iterator[Emulat
             stderr=err,
             text=True,
             start_new_session=True,
+            # Commands find kubectl from this virtual environment and helm from the Go build.
             env={
                 **os.environ,
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                "PATH": os.pathsep.join(
+                    [str(Path(sys.executable).parent), str(bin_dir()), os.environ["PATH"]]
+                ),
             },
         )
     try:
