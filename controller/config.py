@@ -39,7 +39,7 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         prog="aks-runcommand-operator",
         description="Runs RunCommand resources on AKS clusters through the ARM runCommand API.",
     )
-    watched = [ns for ns in env.get("WATCH_NAMESPACES", "").split(",") if ns.strip()]
+    watched = [ns.strip() for ns in env.get("WATCH_NAMESPACES", "").split(",") if ns.strip()]
     p.add_argument(
         "--namespace",
         "-n",

@@ -222,6 +222,14 @@ def _new_run(
     return Decision(Action.SUBMIT, patch, correlation_id=correlation_id)
 
 
+def _suspended(
+    spec: RunSpec, status: Mapping[str, Any], generation: int, now: datetime, **fields: Any
+) -> Decision:
+    message = "spec.suspend is true: nothing is submitted"
+    patch = _state_patch(spec, status, generation, now, "Pending", "Suspended", message, **fields)
+    return Decision(Action.IDLE, patch)
+
+
 def plan(
     spec: RunSpec, status: Mapping[str, Any], generation: int, now: datetime, settings: Settings
 ) -> Decision:
@@ -229,22 +237,11 @@ def plan(
     state = status.get("state")
     if status.get("specHash") != spec.run_hash or state is None:
         if spec.suspend:
-            return Decision(
-                Action.IDLE,
-                _state_patch(
-                    spec,
-                    status,
-                    generation,
-                    now,
-                    "Pending",
-                    "Suspended",
-                    "spec.suspend is true: nothing is submitted",
-                    specHash=spec.run_hash,
-                    attempts=None,
-                    submittedAt=None,
-                    **_NO_RUN,
-                ),
-            )
+            # A new spec: what status holds belongs to the previous run (kept in history).
+            return _suspended(
+                spec, status, generation, now,
+                specHash=spec.run_hash, attempts=None, submittedAt=None, **_NO_RUN,
+            )  # fmt: skip
         return _new_run(spec, status, generation, now, attempts=1)
 
     if state in FINAL_STATES:
@@ -272,18 +269,7 @@ def plan(
 
     if state == "Pending" or (state == "Submitting" and status.get("nextAttemptAt")):
         if spec.suspend:
-            return Decision(
-                Action.IDLE,
-                _state_patch(
-                    spec,
-                    status,
-                    generation,
-                    now,
-                    "Pending",
-                    "Suspended",
-                    "spec.suspend is true: nothing is submitted",
-                ),
-            )
+            return _suspended(spec, status, generation, now)
         retry_at = _parse(status.get("nextAttemptAt"))
         if retry_at is not None and retry_at > now:
             return Decision(

@@ -1,0 +1,79 @@
+"""Operator configuration: flags win over environment variables; bad values are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller import config
+
+
+def test_defaults_watch_all_namespaces_in_the_public_cloud() -> None:
+    loaded = config.load([], env={})
+    assert loaded.namespaces == ()
+    assert loaded.cloud.name == "AzurePublicCloud"
+    assert loaded.credential.mode == "default"
+    assert loaded.peering is None
+    assert loaded.workload_identity_from_secrets is False
+    assert loaded.default_credentials_secret == "aks-runcommand-credentials"
+
+
+def test_environment_configures_and_flags_override() -> None:
+    env = {
+        "WATCH_NAMESPACES": "team-a, team-b",
+        "AZURE_CLOUD": "AzureUSGovernment",
+        "MAX_LOG_BYTES": "2048",
+        "HISTORY_LIMIT": "3",
+        "PEERING_NAME": "aks-runcommand",
+        "PEERING_PRIORITY": "7",
+        "LOG_FORMAT": "json",
+    }
+    from_env = config.load([], env=env)
+    assert from_env.namespaces == ("team-a", "team-b")
+    assert from_env.cloud.arm_endpoint == "https://management.usgovcloudapi.net"
+    assert (from_env.settings.max_log_bytes, from_env.settings.history_limit) == (2048, 3)
+    assert (from_env.peering, from_env.priority, from_env.log_format) == (
+        "aks-runcommand",
+        7,
+        "json",
+    )
+
+    flags = config.load(["-n", "ops", "--max-log-bytes", "100", "--standalone"], env=env)
+    assert flags.namespaces == ("ops",)
+    assert flags.settings.max_log_bytes == 100
+    assert flags.peering is None
+    assert config.load(["--all-namespaces"], env=env).namespaces == ()
+
+
+def test_custom_arm_endpoint_signs_in_at_the_authority_host() -> None:
+    loaded = config.load(
+        ["--arm-endpoint", "https://127.0.0.1:8443", "--credentials", "client-secret"],
+        env={
+            "AZURE_AUTHORITY_HOST": "https://127.0.0.1:8443",
+            "AZURE_TENANT_ID": "t",
+            "AZURE_CLIENT_ID": "c",
+            "AZURE_CLIENT_SECRET": "s3cr3t",
+        },
+    )
+    assert loaded.cloud.arm_scope == "https://127.0.0.1:8443/.default"
+    assert loaded.cloud.authority_host == "https://127.0.0.1:8443"
+    assert loaded.credential.client_secret == "s3cr3t"
+    assert "s3cr3t" not in repr(loaded)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--cloud", "Mars"], {}, "unknown Azure cloud 'Mars'"),
+        (["--credentials", "client-secret"], {}, "credential mode 'client-secret' needs"),
+        (["--max-log-bytes", "0"], {}, "must be positive"),
+        (["--peering", "p", "--standalone"], {}, "not allowed with argument"),
+        (["--credentials", "magic"], {}, "invalid choice: 'magic'"),
+    ],
+)
+def test_bad_configuration_is_refused_with_a_clear_message(
+    argv: list[str], env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        config.load(argv, env=env)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
