@@ -347,8 +347,10 @@ def test_argocd_health_check(name: str) -> None:
     assert status == case.argocd, (status, message, obj.get("status"))
     if case.message is not None:
         assert case.message in message, message
-    if status in ("Degraded", "Healthy"):
+    if status == "Healthy":
         assert message == obj["status"]["message"]
+    if status == "Degraded":
+        assert message == f"{obj['status']['reason']}: {obj['status']['message']}"
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -383,7 +385,7 @@ def test_status_message_falls_back_to_the_condition_message() -> None:
         "message"
     ]
     del obj["status"]["message"]
-    assert argocd_health(obj) == ("Degraded", stalled_message)
+    assert argocd_health(obj) == ("Degraded", f"{obj['status']['reason']}: {stalled_message}")
 
 
 def test_argocd_cm_embeds_the_health_check_verbatim() -> None:

@@ -6,7 +6,7 @@
 --                or state Pending/Submitting/Running (retries included)
 --   Suspended    spec.suspend is true and nothing was submitted (state Pending)
 --   Degraded     Stalled=True: the command failed (non-zero exit, ARM error,
---                DeadlineExceeded) or its outcome is Unknown; message from status.message
+--                DeadlineExceeded) or its outcome is Unknown; message "reason: message"
 --   Healthy      Ready=True: the command exited 0
 hs = {}
 
@@ -56,6 +56,10 @@ local stalled = condition(status, "Stalled")
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
   hs.message = message(status, stalled, "RunCommand " .. tostring(status.state))
+  if status.reason ~= nil and status.reason ~= "" then
+    -- The reason carries the ARM error code (ResourceNotFound, DeadlineExceeded, ...).
+    hs.message = status.reason .. ": " .. hs.message
+  end
   return hs
 end
 
