@@ -41,6 +41,11 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         # The runtime posts its own events (submitted/succeeded/failed); kopf's are noise.
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = 300
+        # kopf runs one worker task per object while its events arrive; every status patch is
+        # an event. Bound them and let idle ones go soon, so thousands of RunCommands do not
+        # mean thousands of tasks. Waiting for ARM costs no task (see runtime.py).
+        settings.batching.worker_limit = 128
+        settings.batching.idle_timeout = 1.0
         settings.peering.priority = config.priority
         settings.peering.mandatory = config.peering is not None
         runtimes.append(Runtime(config, KubeApi.from_environment()))
