@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import kopf
 
 from controller import config as configuration
+from controller import metrics
 from controller.handlers import build_registry
 
 
@@ -19,6 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose=config.verbose,
         log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL,
     )
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
     # azure-core logs every HTTP exchange at INFO; our ARM client logs what matters.
     logging.getLogger("azure").setLevel(logging.WARNING)
     asyncio.run(

@@ -26,6 +26,7 @@ class OperatorConfig:
     peering: str | None
     priority: int
     liveness: str | None
+    metrics_port: int | None
     log_format: str
     verbose: bool
 
@@ -127,6 +128,12 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz (env LIVENESS_ENDPOINT)",
     )
     p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=_env_int(env, "METRICS_PORT", 0) or None,
+        help="serve Prometheus /metrics on this port (env METRICS_PORT); off by default",
+    )
+    p.add_argument(
         "--log-format",
         choices=["text", "json"],
         default=env.get("LOG_FORMAT", "text"),
@@ -180,6 +187,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         peering=None if args.standalone else args.peering,
         priority=args.priority,
         liveness=args.liveness,
+        metrics_port=args.metrics_port,
         log_format=args.log_format,
         verbose=args.verbose,
     )

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
 
+from controller import metrics
 from controller.arm import (
     ArmClient,
     ArmError,
@@ -25,6 +26,7 @@ from controller.arm import (
     CommandHandle,
     ContextTooLargeError,
     CredentialConfig,
+    SubmissionOutcomeUnknown,
     build_context,
     build_credential,
 )
@@ -93,6 +95,7 @@ class Runtime:
     # Lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        metrics.watch_waiting(lambda: self.scheduled)
         self._workers = [
             asyncio.create_task(self._work(), name=f"runcommand-worker-{i}")
             for i in range(self._worker_count)
@@ -216,6 +219,8 @@ class Runtime:
                     self.forget(ref.uid)
                     return
                 status = patched
+            if decision.finished:
+                metrics.RUNS_FINISHED.labels(decision.finished, status.get("reason", "")).inc()
             for event in decision.events:
                 await self._event(ref, event.type, event.reason, event.message)
             if decision.action is Action.SUBMIT:
@@ -261,6 +266,9 @@ class Runtime:
                 spec.cluster, spec.command, context, correlation_id=correlation_id
             )
         except (ArmError, InputError) as error:
+            unknown = isinstance(error, SubmissionOutcomeUnknown)
+            metrics.SUBMISSIONS.labels("unknown" if unknown else "refused").inc()
+            metrics.ARM_ERRORS.labels("submit", error.code).inc()
             logger.warning(
                 "submitting %s/%s failed: %s: %s",
                 ref.namespace,
@@ -271,6 +279,7 @@ class Runtime:
             return after_error(
                 spec, status, error, generation, self._now(), settings, submitting=True
             )
+        metrics.SUBMISSIONS.labels("accepted").inc()
         logger.info(
             "submitted %s/%s to %s as command %s",
             ref.namespace,
@@ -299,6 +308,7 @@ class Runtime:
             arm = await self._arm_client(ref.namespace, spec)
             answer = await arm.poll(handle)
         except (ArmError, InputError) as error:
+            metrics.ARM_ERRORS.labels("poll", error.code).inc()
             logger.warning(
                 "polling %s/%s failed: %s: %s", ref.namespace, ref.name, error.code, error.message
             )

@@ -61,6 +61,7 @@ class Decision:
     delay: float = 0.0
     events: tuple[Event, ...] = ()
     correlation_id: str | None = None
+    finished: str | None = None  # the final state, when this decision ends a run
 
 
 @dataclass(frozen=True)
@@ -169,9 +170,13 @@ def _finish(
     )
     if spec.ttl_seconds_after_finished is not None:
         return Decision(
-            Action.DELETE, patch, delay=float(spec.ttl_seconds_after_finished), events=(event,)
+            Action.DELETE,
+            patch,
+            delay=float(spec.ttl_seconds_after_finished),
+            events=(event,),
+            finished=state,
         )
-    return Decision(Action.IDLE, patch, events=(event,))
+    return Decision(Action.IDLE, patch, events=(event,), finished=state)
 
 
 def _human_duration(seconds: float) -> str:

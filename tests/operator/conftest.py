@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.controlplane import ControlPlane
-from tests.controlplane.launcher import REPO_ROOT
+from tests.controlplane.launcher import REPO_ROOT, free_port
 from tests.kube import kubectl
 from tests.stack import (
     Emulator,
@@ -24,6 +24,7 @@ from tests.stack import (
 CRD = REPO_ROOT / "crds" / "aks.gitops.dev_runcommands.yaml"
 _namespaces = itertools.count()
 MAX_CONTEXT_BYTES = 64 * 1024
+METRICS_PORT = free_port()
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +68,8 @@ def operator(
         "--all-namespaces",
         "--max-context-bytes",
         str(MAX_CONTEXT_BYTES),
+        "--metrics-port",
+        str(METRICS_PORT),
     ) as running:
         yield running
 
@@ -76,3 +79,9 @@ def namespace(management_cluster: ControlPlane, kubectl_path: str) -> str:
     name = f"e2e-{next(_namespaces)}"
     kubectl(kubectl_path, management_cluster.kubeconfig, "create", "namespace", name)
     return name
+
+
+@pytest.fixture(scope="session")
+def metrics_port(operator: Operator) -> int:
+    """Where the session's operator serves Prometheus /metrics."""
+    return METRICS_PORT

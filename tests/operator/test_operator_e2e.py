@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.controlplane import ControlPlane
 from tests.kube import kubectl
@@ -393,6 +395,40 @@ def test_workload_identity_from_a_secret_is_refused_by_default(
     assert status["reason"] == "InvalidCredentials"
     assert "--allow-workload-identity-from-secrets" in status["message"]
     assert not submissions_for(emulator, {status["correlationId"]})
+
+
+def scrape_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_prometheus_metrics_count_submissions_and_outcomes(
+    rc: RunCommands, namespace: str, metrics_port: int
+) -> None:
+    accepted = ("aks_runcommand_submissions_total", (("outcome", "accepted"),))
+    failed = (
+        "aks_runcommand_runs_finished_total",
+        (("reason", "CommandFailed"), ("state", "Failed")),
+    )
+    not_found = (
+        "aks_runcommand_errors_total",
+        (("code", "ResourceNotFound"), ("operation", "submit")),
+    )
+    before = scrape_metrics(metrics_port)
+    rc.apply(manifest("counted-fail", namespace, "exit 4"))
+    rc.apply(manifest("counted-missing", namespace, "true", cluster="missing-cluster"))
+    rc.wait(namespace, "counted-fail")
+    rc.wait(namespace, "counted-missing")
+    after = scrape_metrics(metrics_port)
+    assert after[accepted] - before.get(accepted, 0) == 1
+    assert after[failed] - before.get(failed, 0) == 1
+    assert after[not_found] - before.get(not_found, 0) == 1
+    assert ("aks_runcommand_waiting", ()) in after
 
 
 def test_no_secret_or_token_in_logs_events_or_status(
