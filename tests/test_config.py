@@ -14,6 +14,7 @@ def test_defaults_watch_all_namespaces_in_the_public_cloud() -> None:
     assert loaded.credential.mode == "default"
     assert loaded.peering is None
     assert loaded.workload_identity_from_secrets is False
+    assert loaded.metrics_port is None
     assert loaded.default_credentials_secret == "aks-runcommand-credentials"
 
 
@@ -26,6 +27,7 @@ def test_environment_configures_and_flags_override() -> None:
         "PEERING_NAME": "aks-runcommand",
         "PEERING_PRIORITY": "7",
         "LOG_FORMAT": "json",
+        "METRICS_PORT": "9090",
     }
     from_env = config.load([], env=env)
     assert from_env.namespaces == ("team-a", "team-b")
