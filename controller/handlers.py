@@ -22,12 +22,12 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     def runtime() -> Runtime:
         return runtimes[0]
 
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # The same kubeconfig / in-cluster identity as the `kubernetes` client in kube.py.
         return kopf.login_via_client(**kwargs)
 
-    @kopf.on.startup(registry=registry)
+    @kopf.on.startup(id="startup", registry=registry)
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         # kopf's own bookkeeping lives in annotations under our prefix, never in status:
         # the CRD's strict status schema would prune it, and GitOps tools ignore annotations.
@@ -51,18 +51,18 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         runtimes.append(Runtime(config, KubeApi.from_environment()))
         await runtime().start()
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(id="cleanup", registry=registry)
     async def stop(**_: Any) -> None:
         if runtimes:
             await runtimes.pop().close()
 
-    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
-    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
-    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
+    @kopf.on.resume(GROUP, VERSION, PLURAL, id="resume", registry=registry)
+    @kopf.on.create(GROUP, VERSION, PLURAL, id="create", registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, id="update", registry=registry, field="spec")
     async def reconcile(body: kopf.Body, **_: Any) -> None:
         await runtime().reconcile(body)
 
-    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True)
+    @kopf.on.delete(GROUP, VERSION, PLURAL, id="forget", registry=registry, optional=True)
     async def forget(uid: str, **_: Any) -> None:
         runtime().forget(uid)
 
