@@ -22,8 +22,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if config.metrics_port:
         metrics.serve(config.metrics_port)
-    # azure-core logs every HTTP exchange at INFO; our ARM client logs what matters.
+    # azure-core and httpx log every HTTP exchange at INFO; our ARM client logs what matters.
     logging.getLogger("azure").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(
         kopf.operator(
             registry=build_registry(config),

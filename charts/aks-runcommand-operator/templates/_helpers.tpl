@@ -109,4 +109,9 @@ app.kubernetes.io/part-of: aks-runcommand-operator
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [list, watch]
+# kopf lists and watches namespaces even when given exact names; without it, it retries for about
+# a minute at start-up and logs a 403 on every re-watch. It reveals names only, no contents.
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [list, watch]
 {{- end }}
