@@ -39,9 +39,9 @@ from controller.core import (
     after_error,
     after_poll,
     after_submit,
+    invalid_spec,
     plan,
 )
-from controller.core.decide import invalid_spec
 from controller.kube import KubeApi, ObjectRef
 
 logger = logging.getLogger("controller.runtime")
@@ -199,7 +199,10 @@ class Runtime:
         try:
             spec = RunSpec.parse(body.get("spec") or {})
         except InvalidSpec as error:
-            await self._patch(ref, invalid_spec(status, generation, self._now(), str(error)).patch)
+            decision = invalid_spec(status, generation, self._now(), str(error))
+            if await self._patch(ref, decision.patch) is not None:
+                for event in decision.events:
+                    await self._event(ref, event.type, event.reason, event.message)
             return
         decision = plan(spec, status, generation, self._now(), self._config.settings)
         await self._perform(ref, spec, status, generation, decision)

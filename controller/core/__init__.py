@@ -5,7 +5,17 @@ Layering: ``core`` may import ``controller.arm`` models and errors (the vocabula
 answers), never kopf, kubernetes or httpx clients.
 """
 
-from .decide import Action, Decision, Event, Settings, after_error, after_poll, after_submit, plan
+from .decide import (
+    Action,
+    Decision,
+    Event,
+    Settings,
+    after_error,
+    after_poll,
+    after_submit,
+    invalid_spec,
+    plan,
+)
 from .spec import InvalidSpec, RunSpec
 
 __all__ = [
@@ -18,5 +28,6 @@ __all__ = [
     "after_error",
     "after_poll",
     "after_submit",
+    "invalid_spec",
     "plan",
 ]
