@@ -16,19 +16,18 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
-from azure.core.credentials_async import AsyncTokenCredential
 
 from controller import metrics
 from controller.arm import (
     ArmClient,
     ArmError,
     ArmThrottle,
+    ClusterTokenMode,
     CommandHandle,
     ContextTooLargeError,
     CredentialConfig,
     SubmissionOutcomeUnknown,
     build_context,
-    build_credential,
 )
 from controller.config import OperatorConfig
 from controller.core import (
@@ -42,11 +41,12 @@ from controller.core import (
     invalid_spec,
     plan,
 )
+from controller.identities import ArmClients, Identity
 from controller.kube import KubeApi, ObjectRef
 
 logger = logging.getLogger("controller.runtime")
 Work = Literal["plan", "poll", "delete"]
-_TOKEN_MODES = {"Auto": "auto", "Always": "always", "Never": "never"}
+_TOKEN_MODES: dict[str, ClusterTokenMode] = {"Auto": "auto", "Always": "always", "Never": "never"}
 
 
 class InputError(Exception):
@@ -83,9 +83,8 @@ class Runtime:
             ssl.create_default_context(cafile=config.arm_ca_file) if config.arm_ca_file else True
         )
         self._http = httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(30.0, connect=10.0))
-        self._throttle = ArmThrottle()  # one budget per subscription, shared by all identities
-        self._credentials: dict[tuple[str, ...], AsyncTokenCredential] = {}
-        self._clients: dict[tuple[str, ...], ArmClient] = {}
+        # One connection pool, and one ARM budget per subscription, shared by all identities.
+        self._arm = ArmClients(config.cloud, self._http, ArmThrottle(), ca_file=config.arm_ca_file)
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: dict[str, _Pending] = {}
         self._poll_delays: dict[str, float] = {}
@@ -108,10 +107,7 @@ class Runtime:
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        for client in self._clients.values():
-            await client.aclose()
-        for credential in self._credentials.values():
-            await credential.close()
+        await self._arm.aclose()
         await self._http.aclose()
 
     @property
@@ -343,10 +339,11 @@ class Runtime:
                 "CredentialsNotFound", f"credentials Secret {namespace}/{secret_name} not found"
             )
         if found is None:
-            key: tuple[str, ...] = ("operator",)
+            identity: Identity = ("operator",)
+            version = ""
             config = self._config.credential
         else:
-            key = ("secret", namespace, secret_name, found.resource_version)
+            identity, version = ("secret", namespace, secret_name), found.resource_version
             try:
                 config = CredentialConfig.from_secret_data(found.data)
             except ValueError as error:
@@ -368,25 +365,7 @@ class Runtime:
                     "with --allow-workload-identity-from-secrets",
                     retryable=False,
                 )
-        token_mode = _TOKEN_MODES[spec.cluster_token]
-        client_key = (*key, token_mode)
-        client = self._clients.get(client_key)
-        if client is None:
-            credential = self._credentials.get(key)
-            if credential is None:
-                credential = build_credential(
-                    config, self._config.cloud, connection_verify=self._config.arm_ca_file
-                )
-                self._credentials[key] = credential
-            client = ArmClient(
-                credential,
-                cloud=self._config.cloud,
-                cluster_token_mode=token_mode,  # type: ignore[arg-type]
-                http_client=self._http,
-                throttle=self._throttle,
-            )
-            self._clients[client_key] = client
-        return client
+        return self._arm.get(identity, version, config, _TOKEN_MODES[spec.cluster_token])
 
     def _check_cloud(self, spec: RunSpec) -> None:
         """One operator talks to one ARM endpoint: a cluster in another cloud is unreachable."""

@@ -28,7 +28,10 @@ def modules(subpackage: str) -> list[Path]:
 
 
 # The operator's wiring modules: only they may know both ARM and Kubernetes.
-WIRING = tuple(f"controller.{name}" for name in ("runtime", "handlers", "kube", "config"))
+WIRING = tuple(
+    f"controller.{name}"
+    for name in ("runtime", "handlers", "kube", "config", "identities", "metrics")
+)
 # (where, imports it must never make)
 RULES = [
     ("arm", ("kopf", "kubernetes", "controller.core", "controller.emulator", *WIRING)),
