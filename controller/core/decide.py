@@ -90,93 +90,120 @@ def _parse(value: object) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _state_patch(
-    spec: RunSpec,
-    status: Mapping[str, Any],
-    generation: int,
-    now: datetime,
-    state: str,
-    reason: str,
-    message: str,
-    **fields: Any,
-) -> Patch:
-    patch: Patch = {
-        "observedGeneration": generation,
-        "state": state,
-        "reason": reason,
-        "message": message,
-        "clusterName": spec.cluster.name,
-        "clusterId": spec.cluster.resource_id,
-        "conditions": conditions_for(
-            state, reason, message, generation, _iso(now), status.get("conditions") or ()
-        ),
-        **fields,
-    }
-    return patch
+@dataclass(frozen=True)
+class _Seen:
+    """One look at an object: what every helper below needs, passed once."""
 
+    spec: RunSpec
+    status: Mapping[str, Any]
+    generation: int
+    now: datetime
+    settings: Settings
 
-def _deadline(spec: RunSpec, status: Mapping[str, Any], settings: Settings) -> datetime | None:
-    submitted = _parse(status.get("submittedAt"))
-    if submitted is None:
-        return None
-    return submitted + timedelta(seconds=spec.timeout_seconds or settings.default_timeout_seconds)
-
-
-def _finish(
-    spec: RunSpec,
-    status: Mapping[str, Any],
-    generation: int,
-    now: datetime,
-    settings: Settings,
-    state: str,
-    reason: str,
-    message: str,
-    event: Event,
-    **fields: Any,
-) -> Decision:
-    """A run ended: record it, append it to history, and schedule the TTL deletion if any."""
-    merged = {**status, **fields}
-    started, finished = _parse(merged.get("startedAt")), _parse(merged.get("finishedAt")) or now
-    if "finishedAt" not in fields:
-        fields["finishedAt"] = _iso(finished)
-    if started is not None:
-        fields["duration"] = _human_duration((finished - started).total_seconds())
-    entry = {
-        key: value
-        for key, value in {
-            "generation": generation,
-            "runToken": spec.run_token,
-            "commandId": merged.get("commandId"),
+    def patch(self, state: str, reason: str, message: str, **fields: Any) -> Patch:
+        """The state, its kstatus conditions, and `fields`, as a merge patch of status."""
+        conditions = conditions_for(
+            state, reason, message, self.generation, _iso(self.now),
+            self.status.get("conditions") or (),
+        )  # fmt: skip
+        return {
+            "observedGeneration": self.generation,
             "state": state,
-            "exitCode": merged.get("exitCode"),
-            "reason": reason or None,
-            "startedAt": merged.get("startedAt"),
-            "finishedAt": fields["finishedAt"],
-        }.items()
-        if value is not None
-    }
-    history = [*list(status.get("history") or ()), entry][-settings.history_limit :]
-    patch = _state_patch(
-        spec,
-        status,
-        generation,
-        now,
-        state,
-        reason,
-        message,
-        history=history,
-        nextAttemptAt=None,
-        **fields,
-    )
-    if spec.ttl_seconds_after_finished is not None:
-        return Decision(
-            Action.DELETE,
-            patch,
-            delay=float(spec.ttl_seconds_after_finished),
-            events=(event,),
-            finished=state,
+            "reason": reason,
+            "message": message,
+            "clusterName": self.spec.cluster.name,
+            "clusterId": self.spec.cluster.resource_id,
+            "conditions": conditions,
+            **fields,
+        }
+
+    def overdue(self) -> bool:
+        submitted = _parse(self.status.get("submittedAt"))
+        limit = self.spec.timeout_seconds or self.settings.default_timeout_seconds
+        return submitted is not None and self.now >= submitted + timedelta(seconds=limit)
+
+    def finish(
+        self, state: str, reason: str, message: str, event: Event, **fields: Any
+    ) -> Decision:
+        """A run ended: record it, append it to history, and schedule the TTL deletion if any."""
+        merged = {**self.status, **fields}
+        started = _parse(merged.get("startedAt"))
+        finished = _parse(merged.get("finishedAt")) or self.now
+        fields.setdefault("finishedAt", _iso(finished))
+        if started is not None:
+            fields["duration"] = _human_duration((finished - started).total_seconds())
+        entry = {
+            key: value
+            for key, value in {
+                "generation": self.generation,
+                "runToken": self.spec.run_token,
+                "commandId": merged.get("commandId"),
+                "state": state,
+                "exitCode": merged.get("exitCode"),
+                "reason": reason or None,
+                "startedAt": merged.get("startedAt"),
+                "finishedAt": fields["finishedAt"],
+            }.items()
+            if value is not None
+        }
+        history = [*(self.status.get("history") or ()), entry][-self.settings.history_limit :]
+        patch = self.patch(state, reason, message, history=history, nextAttemptAt=None, **fields)
+        ttl = self.spec.ttl_seconds_after_finished
+        action, delay = (Action.IDLE, 0.0) if ttl is None else (Action.DELETE, float(ttl))
+        return Decision(action, patch, delay=delay, events=(event,), finished=state)
+
+    def fail(self, reason: str, message: str, event_message: str | None = None) -> Decision:
+        event = Event("Warning", "Failed", event_message or message)
+        return self.finish("Failed", reason, message, event)
+
+    def new_run(self, attempts: int) -> Decision:
+        correlation_id = str(uuid.uuid4())
+        patch = self.patch(
+            "Submitting", "Submitting", f"submitting the command to {self.spec.cluster.name}",
+            specHash=self.spec.run_hash, correlationId=correlation_id, attempts=attempts,
+            **_NO_RUN,
+            submittedAt=self.status.get("submittedAt") if attempts > 1 else _iso(self.now),
+        )  # fmt: skip
+        return Decision(Action.SUBMIT, patch, correlation_id=correlation_id)
+
+    def suspended(self, **fields: Any) -> Decision:
+        message = "spec.suspend is true: nothing is submitted"
+        return Decision(Action.IDLE, self.patch("Pending", "Suspended", message, **fields))
+
+    def deadline_exceeded(self) -> Decision:
+        limit = self.spec.timeout_seconds or self.settings.default_timeout_seconds
+        command = self.status.get("commandId") or "not submitted"
+        return self.fail(
+            "DeadlineExceeded",
+            f"no result after {limit}s (command {command}); stopped waiting. ARM has no cancel "
+            "API, so the command itself may still run",
         )
-    return Decision(Action.IDLE, patch, events=(event,), finished=state)
+
+    def outcome_unknown(self, why: str, *, accepted: bool = False) -> Decision:
+        """ARM may have accepted the command. `accepted`: it certainly did (a 202 whose Location
+        cannot be used), so even AtLeastOnce must not submit it again."""
+        spec, attempts = self.spec, int(self.status.get("attempts") or 1)
+        if spec.at_least_once and attempts <= spec.retries and not accepted:
+            delay = _retry_backoff(attempts, self.settings)
+            message = f"{why}; submitting again in {delay:.0f}s because submitPolicy is AtLeastOnce"
+            retry_at = _iso(self.now + timedelta(seconds=delay))
+            patch = self.patch(
+                "Submitting", "SubmissionOutcomeUnknown", message, nextAttemptAt=retry_at
+            )
+            warning = Event("Warning", "SubmissionOutcomeUnknown", message)
+            return Decision(Action.RETRY, patch, delay=delay, events=(warning,))
+        policy = (
+            "submitPolicy is AtMostOnce"
+            if not spec.at_least_once
+            else f"{_attempts(attempts)} made"
+        )
+        message = (
+            f"{why} (correlation id {self.status.get('correlationId')}). ARM may or may not have "
+            f"accepted the command, so it was not submitted again ({policy}). Check the cluster, "
+            "then change spec.runToken to run it again."
+        )
+        event = Event("Warning", "SubmissionOutcomeUnknown", message)
+        return self.finish("Unknown", "SubmissionOutcomeUnknown", message, event)
 
 
 def _human_duration(seconds: float) -> str:
@@ -190,78 +217,31 @@ def _human_duration(seconds: float) -> str:
 
 # What a run leaves in status; cleared (merge patch None) when a new run starts.
 _NO_RUN: Patch = dict.fromkeys(
-    (
-        "commandId",
-        "location",
-        "provisioningState",
-        "exitCode",
-        "startedAt",
-        "finishedAt",
-        "duration",
-        "logs",
-        "logsTruncated",
-        "logsBytes",
-        "nextAttemptAt",
-    ),
-)
-
-
-def _new_run(
-    spec: RunSpec, status: Mapping[str, Any], generation: int, now: datetime, attempts: int
-) -> Decision:
-    correlation_id = str(uuid.uuid4())
-    patch = _state_patch(
-        spec,
-        status,
-        generation,
-        now,
-        "Submitting",
-        "Submitting",
-        f"submitting the command to {spec.cluster.name}",
-        specHash=spec.run_hash,
-        correlationId=correlation_id,
-        attempts=attempts,
-        **_NO_RUN,
-        submittedAt=status.get("submittedAt") if attempts > 1 else _iso(now),
-    )
-    return Decision(Action.SUBMIT, patch, correlation_id=correlation_id)
-
-
-def _suspended(
-    spec: RunSpec, status: Mapping[str, Any], generation: int, now: datetime, **fields: Any
-) -> Decision:
-    message = "spec.suspend is true: nothing is submitted"
-    patch = _state_patch(spec, status, generation, now, "Pending", "Suspended", message, **fields)
-    return Decision(Action.IDLE, patch)
+    ("commandId", "location", "provisioningState", "exitCode", "startedAt", "finishedAt",
+     "duration", "logs", "logsTruncated", "logsBytes", "nextAttemptAt"),
+)  # fmt: skip
 
 
 def plan(
     spec: RunSpec, status: Mapping[str, Any], generation: int, now: datetime, settings: Settings
 ) -> Decision:
     """Look at an object afresh (created, changed, or found again after a restart)."""
+    seen = _Seen(spec, status, generation, now, settings)
     state = status.get("state")
     if status.get("specHash") != spec.run_hash or state is None:
         if spec.suspend:
             # A new spec: what status holds belongs to the previous run (kept in history).
-            return _suspended(
-                spec, status, generation, now,
-                specHash=spec.run_hash, attempts=None, submittedAt=None, **_NO_RUN,
-            )  # fmt: skip
-        return _new_run(spec, status, generation, now, attempts=1)
+            return seen.suspended(
+                specHash=spec.run_hash, attempts=None, submittedAt=None, **_NO_RUN
+            )
+        return seen.new_run(attempts=1)
 
     if state in FINAL_STATES:
-        patch: Patch = (
+        unchanged = status.get("observedGeneration") == generation
+        patch = (
             {}
-            if status.get("observedGeneration") == generation
-            else _state_patch(
-                spec,
-                status,
-                generation,
-                now,
-                state,
-                status.get("reason", ""),
-                status.get("message", ""),
-            )
+            if unchanged
+            else seen.patch(state, status.get("reason", ""), status.get("message", ""))
         )
         finished = _parse(status.get("finishedAt"))
         if spec.ttl_seconds_after_finished is not None and finished is not None:
@@ -274,78 +254,17 @@ def plan(
 
     if state == "Pending" or (state == "Submitting" and status.get("nextAttemptAt")):
         if spec.suspend:
-            return _suspended(spec, status, generation, now)
+            return seen.suspended()
         retry_at = _parse(status.get("nextAttemptAt"))
         if retry_at is not None and retry_at > now:
-            return Decision(
-                Action.RETRY,
-                {"observedGeneration": generation},
-                delay=(retry_at - now).total_seconds(),
-            )
-        return _new_run(
-            spec, status, generation, now, attempts=int(status.get("attempts") or 0) + 1
-        )
+            wait = (retry_at - now).total_seconds()
+            return Decision(Action.RETRY, {"observedGeneration": generation}, delay=wait)
+        return seen.new_run(attempts=int(status.get("attempts") or 0) + 1)
 
     # Submitting with no retry planned: the operator stopped after (maybe) sending the POST
     # and before recording a command id. Only the policy can say what to do.
-    return _outcome_unknown(
-        spec,
-        status,
-        generation,
-        now,
-        settings,
-        "the operator stopped after submitting and before recording a command id",
-    )
-
-
-def _outcome_unknown(
-    spec: RunSpec,
-    status: Mapping[str, Any],
-    generation: int,
-    now: datetime,
-    settings: Settings,
-    why: str,
-    *,
-    accepted: bool = False,
-) -> Decision:
-    """ARM may have accepted the command. `accepted`: it certainly did (a 202 whose Location
-    cannot be used), so even AtLeastOnce must not submit it again."""
-    attempts = int(status.get("attempts") or 1)
-    if spec.at_least_once and attempts <= spec.retries and not accepted:
-        delay = _retry_backoff(attempts, settings)
-        message = f"{why}; submitting again in {delay:.0f}s because submitPolicy is AtLeastOnce"
-        patch = _state_patch(
-            spec,
-            status,
-            generation,
-            now,
-            "Submitting",
-            "SubmissionOutcomeUnknown",
-            message,
-            nextAttemptAt=_iso(now + timedelta(seconds=delay)),
-        )
-        warning = Event("Warning", "SubmissionOutcomeUnknown", message)
-        return Decision(Action.RETRY, patch, delay=delay, events=(warning,))
-    message = (
-        f"{why} (correlation id {status.get('correlationId')}). ARM may or may not have accepted "
-        "the command, so it was not submitted again"
-        + (
-            " (submitPolicy is AtMostOnce)"
-            if not spec.at_least_once
-            else f" ({_attempts(attempts)} made)"
-        )
-        + ". Check the cluster, then change spec.runToken to run it again."
-    )
-    return _finish(
-        spec,
-        status,
-        generation,
-        now,
-        settings,
-        "Unknown",
-        "SubmissionOutcomeUnknown",
-        message,
-        Event("Warning", "SubmissionOutcomeUnknown", message),
+    return seen.outcome_unknown(
+        "the operator stopped after submitting and before recording a command id"
     )
 
 
@@ -358,24 +277,16 @@ def after_submit(
     settings: Settings,
 ) -> Decision:
     """ARM accepted the POST: record the command id before anything else happens."""
+    seen = _Seen(spec, status, generation, now, settings)
     message = f"command {handle.command_id} submitted to {spec.cluster.name}"
-    patch = _state_patch(
-        spec,
-        status,
-        generation,
-        now,
-        "Running",
-        "Submitted",
-        message,
-        commandId=handle.command_id,
-        location=handle.location,
-        correlationId=handle.correlation_id,
-        nextAttemptAt=None,
-    )
+    patch = seen.patch(
+        "Running", "Submitted", message,
+        commandId=handle.command_id, location=handle.location,
+        correlationId=handle.correlation_id, nextAttemptAt=None,
+    )  # fmt: skip
     delay = handle.retry_after if handle.retry_after is not None else settings.poll_initial_seconds
-    return Decision(
-        Action.POLL, patch, delay=delay, events=(Event("Normal", "Submitted", message),)
-    )
+    submitted = Event("Normal", "Submitted", message)
+    return Decision(Action.POLL, patch, delay=delay, events=(submitted,))
 
 
 def next_poll_delay(previous: float, retry_after: float | None, settings: Settings) -> float:
@@ -394,30 +305,23 @@ def after_poll(
     settings: Settings,
     previous_delay: float,
 ) -> Decision:
+    seen = _Seen(spec, status, generation, now, settings)
     if isinstance(answer, CommandRunning):
-        deadline = _deadline(spec, status, settings)
-        if deadline is not None and now >= deadline:
-            return _deadline_exceeded(spec, status, generation, now, settings)
-        patch = {}
+        if seen.overdue():
+            return seen.deadline_exceeded()
+        patch: Patch = {}
         if (
             status.get("provisioningState") != answer.provisioning_state
             or status.get("startedAt") != answer.started_at
             or status.get("reason") not in ("Submitted", "Running")  # e.g. a poll error's
         ):
-            patch = _state_patch(
-                spec,
-                status,
-                generation,
-                now,
-                "Running",
-                "Running",
+            patch = seen.patch(
+                "Running", "Running",
                 f"command {status.get('commandId')} is running on {spec.cluster.name}",
-                provisioningState=answer.provisioning_state,
-                startedAt=answer.started_at,
-            )
-        return Decision(
-            Action.POLL, patch, delay=next_poll_delay(previous_delay, answer.retry_after, settings)
-        )
+                provisioningState=answer.provisioning_state, startedAt=answer.started_at,
+            )  # fmt: skip
+        delay = next_poll_delay(previous_delay, answer.retry_after, settings)
+        return Decision(Action.POLL, patch, delay=delay)
 
     where = f"command {status.get('commandId')} on {spec.cluster.name}"
     fields = {
@@ -434,45 +338,14 @@ def after_poll(
             f"{where}: ARM reports provisioningState Failed ({reason}); "
             "the command did not run to completion"
         )
-        return _finish(
-            spec,
-            status,
-            generation,
-            now,
-            settings,
-            "Failed",
-            reason,
-            message,
-            Event("Warning", "Failed", message),
-            **fields,
-        )
+        return seen.finish("Failed", reason, message, Event("Warning", "Failed", message), **fields)
     if answer.succeeded:
         message = f"{where} exited 0"
-        return _finish(
-            spec,
-            status,
-            generation,
-            now,
-            settings,
-            "Succeeded",
-            "Succeeded",
-            message,
-            Event("Normal", "Succeeded", message),
-            **fields,
-        )
+        event = Event("Normal", "Succeeded", message)
+        return seen.finish("Succeeded", "Succeeded", message, event, **fields)
     message = f"{where} exited {answer.exit_code}"
-    return _finish(
-        spec,
-        status,
-        generation,
-        now,
-        settings,
-        "Failed",
-        "CommandFailed",
-        message,
-        Event("Warning", "Failed", message),
-        **fields,
-    )
+    event = Event("Warning", "Failed", message)
+    return seen.finish("Failed", "CommandFailed", message, event, **fields)
 
 
 def _logs_fields(logs: str, settings: Settings) -> Patch:
@@ -484,27 +357,6 @@ def _logs_fields(logs: str, settings: Settings) -> Patch:
         "logsBytes": len(raw),
         "logsTruncated": len(raw) > settings.max_log_bytes or len(raw) >= ARM_LOG_LIMIT,
     }
-
-
-def _deadline_exceeded(
-    spec: RunSpec, status: Mapping[str, Any], generation: int, now: datetime, settings: Settings
-) -> Decision:
-    limit = spec.timeout_seconds or settings.default_timeout_seconds
-    message = (
-        f"no result after {limit}s (command {status.get('commandId') or 'not submitted'}); "
-        "stopped waiting. ARM has no cancel API, so the command itself may still run"
-    )
-    return _finish(
-        spec,
-        status,
-        generation,
-        now,
-        settings,
-        "Failed",
-        "DeadlineExceeded",
-        message,
-        Event("Warning", "Failed", message),
-    )
 
 
 def after_error(
@@ -519,19 +371,12 @@ def after_error(
     previous_delay: float = 0.0,
 ) -> Decision:
     """An ARM call failed: retry what is retryable (within spec.retries), end the run otherwise."""
+    seen = _Seen(spec, status, generation, now, settings)
     if isinstance(error, SubmissionOutcomeUnknown):
-        return _outcome_unknown(
-            spec,
-            status,
-            generation,
-            now,
-            settings,
-            error.message,
-            accepted=isinstance(error, MalformedLocationError),
-        )
-    deadline = _deadline(spec, status, settings)
-    if deadline is not None and now >= deadline:
-        return _deadline_exceeded(spec, status, generation, now, settings)
+        accepted = isinstance(error, MalformedLocationError)
+        return seen.outcome_unknown(error.message, accepted=accepted)
+    if seen.overdue():
+        return seen.deadline_exceeded()
     attempts = int(status.get("attempts") or 1)
     if error.retryable and (not submitting or attempts <= spec.retries):
         if submitting:
@@ -547,22 +392,12 @@ def after_error(
         fields: Patch = (
             {"nextAttemptAt": _iso(now + timedelta(seconds=delay))} if submitting else {}
         )
-        patch = _state_patch(spec, status, generation, now, state, error.code, message, **fields)
+        patch = seen.patch(state, error.code, message, **fields)
         action = Action.RETRY if submitting else Action.POLL
         return Decision(action, patch, delay=delay, events=(Event("Warning", error.code, message),))
     suffix = f" after {_attempts(attempts)}" if error.retryable else ""
     message = f"{error.message}{suffix}"
-    return _finish(
-        spec,
-        status,
-        generation,
-        now,
-        settings,
-        "Failed",
-        error.code,
-        message,
-        Event("Warning", "Failed", f"{spec.cluster.name}: {error.code}: {message}"),
-    )
+    return seen.fail(error.code, message, f"{spec.cluster.name}: {error.code}: {message}")
 
 
 def _retry_backoff(attempts: int, settings: Settings) -> float:
