@@ -55,45 +55,38 @@ class KubeApi:
     async def _call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(function, *args, **kwargs)
 
-    async def read_configmap(self, namespace: str, name: str) -> Found | None:
+    async def _read(self, function: Callable[..., T], *args: Any) -> T | None:
+        """A GET that answers None for 404: absent objects are data here, not errors."""
         try:
-            cm = await self._call(self._core.read_namespaced_config_map, name, namespace)
+            return await self._call(function, *args)
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
+
+    async def read_configmap(self, namespace: str, name: str) -> Found | None:
+        cm = await self._read(self._core.read_namespaced_config_map, name, namespace)
+        if cm is None:
+            return None
         data = {k: v.encode() for k, v in (cm.data or {}).items()}
         data.update({k: base64.b64decode(v) for k, v in (cm.binary_data or {}).items()})
         return Found(data, _resource_version(cm.metadata))
 
     async def read_secret(self, namespace: str, name: str) -> Found | None:
-        try:
-            secret = await self._call(self._core.read_namespaced_secret, name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
+        secret = await self._read(self._core.read_namespaced_secret, name, namespace)
+        if secret is None:
+            return None
         data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
         return Found(data, _resource_version(secret.metadata))
 
     async def read_runcommand(self, ref: ObjectRef) -> dict[str, Any] | None:
-        try:
-            body = cast(
-                dict[str, Any],
-                await self._call(
-                    self._custom.get_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    ref.namespace,
-                    PLURAL,
-                    ref.name,
-                ),
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return body if body["metadata"]["uid"] == ref.uid else None  # recreated: not ours
+        body = await self._read(
+            self._custom.get_namespaced_custom_object,
+            GROUP, VERSION, ref.namespace, PLURAL, ref.name,
+        )  # fmt: skip
+        if not isinstance(body, dict) or body["metadata"]["uid"] != ref.uid:
+            return None  # gone, or deleted and recreated: not the object we were following
+        return cast(dict[str, Any], body)
 
     async def patch_status(self, ref: ObjectRef, status: dict[str, Any]) -> dict[str, Any] | None:
         """JSON merge patch of status; None values delete fields. None when the object is gone."""

@@ -39,21 +39,18 @@ class Emulator:
     log: Path
     process: subprocess.Popen[str]
 
-    def submissions(self) -> list[dict[str, Any]]:
+    def _introspect(self, path: str) -> Any:
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        with urllib.request.urlopen(
-            f"{self.base_url}/_emulator/submissions", context=context
-        ) as response:
-            body = json.loads(response.read())
-        return list(body["submissions"] if isinstance(body, dict) else body)
+        with urllib.request.urlopen(f"{self.base_url}{path}", context=context) as response:
+            return json.loads(response.read())
+
+    def submissions(self) -> list[dict[str, Any]]:
+        """Every submission the emulator accepted (never a clusterToken itself)."""
+        return list(self._introspect("/_emulator/submissions")["submissions"])
 
     def stats(self) -> dict[str, int]:
         """ARM answers by "METHOD STATUS", as counted by the emulator."""
-        context = ssl.create_default_context(cafile=str(self.ca_file))
-        with urllib.request.urlopen(
-            f"{self.base_url}/_emulator/stats", context=context
-        ) as response:
-            return dict(json.loads(response.read())["requests"])
+        return dict(self._introspect("/_emulator/stats")["requests"])
 
 
 def emulator_config(clusters: list[dict[str, Any]], **knobs: Any) -> dict[str, Any]:
