@@ -23,6 +23,7 @@ binaries:
 lint: venv
 	$(VENV)/bin/ruff check controller tests benchmarks examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test: venv binaries lint
 	$(PY) -m pytest tests

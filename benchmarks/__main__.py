@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.arm import CommandHandle, CommandResult, CommandRunning
-from controller.core import RunSpec, Settings, after_poll, after_submit, plan
+from controller.core import Observation, RunSpec, Settings, after_poll, after_submit, plan
 from tests.controlplane import running
 from tests.kube import kubectl
 from tests.stack import (
@@ -50,27 +50,21 @@ def bench_core() -> None:
         "files": {"ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"},
     }
     spec, settings, now = RunSpec.parse(spec_body), Settings(), datetime(2026, 1, 1, tzinfo=UTC)
-    submitting = plan(spec, {}, 1, now, settings).patch
+    submitting = plan(Observation(spec, {}, 1, now, settings)).patch
     handle = CommandHandle("0" * 32, "https://arm/x/commandResults/" + "0" * 32, "c")
     running_status = {
         **submitting,
-        **after_submit(spec, submitting, handle, 1, now, settings).patch,
+        **after_submit(Observation(spec, submitting, 1, now, settings), handle).patch,
     }
     result = CommandResult(
         "Succeeded", 0, "2026-01-01T00:00:00Z", "2026-01-01T00:00:05Z", "ok\n" * 100, None
     )
     cases = {
         "RunSpec.parse": lambda: RunSpec.parse(spec_body),
-        "plan (new run)": lambda: plan(spec, {}, 1, now, settings),
-        "plan (finished, re-applied)": lambda: plan(
-            spec, {**running_status, "state": "Succeeded"}, 1, now, settings
-        ),
-        "after_poll (still running)": lambda: after_poll(
-            spec, running_status, CommandRunning(None, None, "Running"), 1, now, settings, 1.0
-        ),
-        "after_poll (result)": lambda: after_poll(
-            spec, running_status, result, 1, now, settings, 1.0
-        ),
+        "plan (new run)": lambda: plan(Observation(spec, {}, 1, now, settings)),
+        "plan (finished, re-applied)": lambda: plan(Observation(spec, {**running_status, "state": "Succeeded"}, 1, now, settings)),
+        "after_poll (still running)": lambda: after_poll(Observation(spec, running_status, 1, now, settings), CommandRunning(None, None, "Running"), 1.0),
+        "after_poll (result)": lambda: after_poll(Observation(spec, running_status, 1, now, settings), result, 1.0),
     }
     print("core decisions (pure, no I/O)")
     for name, call in cases.items():

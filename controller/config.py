@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from controller.arm import AZURE_PUBLIC_CLOUD, Cloud, CredentialConfig, CredentialMode
 from controller.core import Settings
@@ -139,6 +141,21 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=env.get("LOG_FORMAT", "text"),
         help="log format (env LOG_FORMAT)",
     )
+    p.add_argument(
+        "--instance-name",
+        default=env.get("POD_NAME") or socket.gethostname(),
+        help="this operator's name in the claims it writes (status.claimedBy); must differ "
+        "between replicas and stay the same across restarts of one (env POD_NAME; default: "
+        "the host name)",
+    )
+    p.add_argument(
+        "--claim-lease-seconds",
+        type=float,
+        default=float(env.get("CLAIM_LEASE_SECONDS") or Settings.claim_lease_seconds),
+        help="how long a claim written by another operator is presumed alive before its run is "
+        "declared Unknown; must exceed the longest POST (the ARM client's timeouts, 160 s) "
+        "(env CLAIM_LEASE_SECONDS)",
+    )
     p.add_argument("--verbose", action="store_true", help="debug logs")
     p.set_defaults(env_namespaces=watched)
     return p
@@ -153,7 +170,7 @@ def _global_credential(mode: str, env: Mapping[str, str]) -> CredentialConfig:
         client_id=env.get("AZURE_CLIENT_ID"),
         client_secret=env.get("AZURE_CLIENT_SECRET") if mode == "client-secret" else None,
         client_certificate=(
-            open(certificate_path, "rb").read()
+            Path(certificate_path).read_bytes()
             if mode == "client-certificate" and certificate_path
             else None
         ),
@@ -175,6 +192,8 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         p.error(str(error))
     if args.max_log_bytes <= 0 or args.max_context_bytes <= 0 or args.history_limit <= 0:
         p.error("--max-log-bytes, --max-context-bytes and --history-limit must be positive")
+    if not args.claim_lease_seconds > 0:
+        p.error("--claim-lease-seconds must be positive")
     return OperatorConfig(
         namespaces=namespaces,
         cloud=cloud,
@@ -183,7 +202,12 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         default_credentials_secret=args.default_credentials_secret,
         workload_identity_from_secrets=args.allow_workload_identity_from_secrets,
         max_context_bytes=args.max_context_bytes,
-        settings=Settings(max_log_bytes=args.max_log_bytes, history_limit=args.history_limit),
+        settings=Settings(
+            max_log_bytes=args.max_log_bytes,
+            history_limit=args.history_limit,
+            holder=args.instance_name,
+            claim_lease_seconds=args.claim_lease_seconds,
+        ),
         peering=None if args.standalone else args.peering,
         priority=args.priority,
         liveness=args.liveness,

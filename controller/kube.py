@@ -15,10 +15,24 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import kubernetes
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 GROUP, VERSION, PLURAL = "aks.gitops.dev", "v1alpha1", "runcommands"
 T = TypeVar("T")
+
+
+class Conflict(Exception):
+    """A write lost a race: the object changed since it was read (resourceVersion), or it was
+    deleted and recreated under the same name (uid). Re-read and decide again."""
+
+
+def transient(error: BaseException) -> bool:
+    """An API server hiccup (unreachable, restarting, overloaded) that a retry outlives: worth a
+    one-line warning, never a traceback."""
+    if isinstance(error, ApiException):
+        return error.status in (429, 500, 502, 503, 504) or error.status == 0
+    return isinstance(error, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -88,30 +102,28 @@ class KubeApi:
             return None  # gone, or deleted and recreated: not the object we were following
         return cast(dict[str, Any], body)
 
-    async def patch_status(self, ref: ObjectRef, status: dict[str, Any]) -> dict[str, Any] | None:
-        """JSON merge patch of status; None values delete fields. None when the object is gone."""
+    async def patch_status(
+        self, ref: ObjectRef, status: dict[str, Any], resource_version: str
+    ) -> dict[str, Any] | None:
+        """JSON merge patch of status, conditional on the object being exactly the version that
+        was read (optimistic concurrency, as the Job controller claims pods). None values delete
+        fields. Returns the new object; None when it is gone; raises Conflict on a lost race."""
+        # uid and resourceVersion in the patch body are preconditions: 409 when they differ.
+        metadata = {"uid": ref.uid, "resourceVersion": resource_version}
         try:
-            body = cast(
-                dict[str, Any],
-                await self._call(
-                    self._custom.patch_namespaced_custom_object_status,
-                    GROUP,
-                    VERSION,
-                    ref.namespace,
-                    PLURAL,
-                    ref.name,
-                    {
-                        "metadata": {"uid": ref.uid},
-                        "status": status,
-                    },  # the uid acts as a precondition
-                    _content_type="application/merge-patch+json",  # None values delete fields
-                ),
-            )
+            body = await self._call(
+                self._custom.patch_namespaced_custom_object_status,
+                GROUP, VERSION, ref.namespace, PLURAL, ref.name,
+                {"metadata": metadata, "status": status},
+                _content_type="application/merge-patch+json",  # None values delete fields
+            )  # fmt: skip
         except ApiException as error:
-            if error.status in (404, 409):
+            if error.status == 404:
                 return None
+            if error.status == 409:
+                raise Conflict(f"{ref.namespace}/{ref.name} changed since it was read") from None
             raise
-        return body
+        return cast(dict[str, Any], body)
 
     async def delete_runcommand(self, ref: ObjectRef) -> None:
         try:

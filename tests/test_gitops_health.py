@@ -29,7 +29,15 @@ from controller.arm import (
     ResourceNotFoundError,
     ThrottledError,
 )
-from controller.core import RunSpec, Settings, after_error, after_poll, after_submit, plan
+from controller.core import (
+    Observation,
+    RunSpec,
+    Settings,
+    after_poll,
+    after_poll_error,
+    after_submit,
+    plan,
+)
 from controller.core.decide import Decision, invalid_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -158,21 +166,18 @@ class RC:
 
     # The steps of a run ------------------------------------------------------------------------
 
+    def seen(self, now: datetime = NOW) -> Observation:
+        return Observation(self.run_spec, self.status or {}, self.generation, now, SETTINGS)
+
     def plan(self, now: datetime = NOW) -> RC:
-        return self.record(plan(self.run_spec, self.status or {}, self.generation, now, SETTINGS))
+        return self.record(plan(self.seen(now)))
 
     def submitted(self) -> RC:
         handle = CommandHandle(COMMAND_ID, LOCATION, self.status["correlationId"])  # type: ignore[index]
-        return self.record(
-            after_submit(self.run_spec, self.status or {}, handle, self.generation, NOW, SETTINGS)
-        )
+        return self.record(after_submit(self.seen(), handle))
 
     def polled(self, answer: CommandRunning | CommandResult, now: datetime = NOW) -> RC:
-        return self.record(
-            after_poll(
-                self.run_spec, self.status or {}, answer, self.generation, now, SETTINGS, 1.0
-            )
-        )
+        return self.record(after_poll(self.seen(now), answer, 1.0))
 
     def finished(
         self, exit_code: int = 0, state: str = "Succeeded", reason: str | None = None
@@ -189,17 +194,7 @@ class RC:
         )
 
     def error(self, error: Any, *, submitting: bool) -> RC:
-        return self.record(
-            after_error(
-                self.run_spec,
-                self.status or {},
-                error,
-                self.generation,
-                NOW,
-                SETTINGS,
-                submitting=submitting,
-            )
-        )
+        return self.record(after_poll_error(self.seen(), error, 0.0))
 
 
 def new(**spec: Any) -> RC:

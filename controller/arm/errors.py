@@ -117,6 +117,10 @@ class ArmError(Exception):
 
     default_code: ClassVar[str] = "ArmError"
     default_retryable: ClassVar[bool] = False
+    # Whether a POST may have been accepted (never resend it blindly), and whether it certainly
+    # was. The caller classifies by these, not by exception type.
+    outcome_unknown: bool = False
+    accepted: bool = False
 
     def __init__(
         self,
@@ -280,6 +284,7 @@ class SubmissionOutcomeUnknown(ArmError):
     """
 
     default_code = "SubmissionOutcomeUnknown"
+    outcome_unknown = True
 
     def __init__(
         self,
@@ -303,6 +308,7 @@ class MalformedLocationError(SubmissionOutcomeUnknown):
     """
 
     default_code = "MalformedLocation"
+    accepted = True
 
     def __init__(
         self,

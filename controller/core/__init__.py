@@ -1,33 +1,49 @@
 """The pure core: from a RunCommand's spec, its status and ARM's latest answer, decide what
 happens next and which status patch records it. No I/O here, so it is tested in milliseconds.
 
-Layering: ``core`` may import ``controller.arm`` models and errors (the vocabulary of ARM
-answers), never kopf, kubernetes or httpx clients.
+Layering: ``core`` may import ``controller.arm``'s value types (the vocabulary of ARM answers),
+never kopf, kubernetes or httpx; import-linter enforces it (``make lint``).
 """
 
 from .decide import (
     Action,
     Decision,
     Event,
+    Failure,
+    Observation,
     Settings,
-    after_error,
     after_poll,
+    after_poll_error,
+    after_prepare_error,
     after_submit,
+    after_submit_error,
+    command_handle,
     invalid_spec,
     plan,
 )
+from .inputs import InputFailure
+from .reasons import EventType, Reason, State
 from .spec import InvalidSpec, RunSpec
 
 __all__ = [
     "Action",
     "Decision",
     "Event",
+    "EventType",
+    "Failure",
+    "InputFailure",
     "InvalidSpec",
+    "Observation",
+    "Reason",
     "RunSpec",
     "Settings",
-    "after_error",
+    "State",
     "after_poll",
+    "after_poll_error",
+    "after_prepare_error",
     "after_submit",
+    "after_submit_error",
+    "command_handle",
     "invalid_spec",
     "plan",
 ]

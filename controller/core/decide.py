@@ -1,8 +1,20 @@
 """What to do next with a RunCommand, and the status patch that records it.
 
-Three entry points, each pure: ``plan`` when the operator looks at an object (create, update,
-resume), ``after_submit`` / ``after_poll`` / ``after_error`` when ARM answered. Each returns a
-:class:`Decision`; the wiring layer performs it and never decides anything itself.
+Every entry point is pure and takes one :class:`Observation` (spec, status, generation, now,
+settings): ``plan`` when the operator looks at an object (created, changed, resumed, or a timer
+fired); ``after_prepare_error`` when the inputs, credentials or token could not be had (nothing
+was claimed or sent); ``after_submit`` / ``after_submit_error`` when ARM answered the POST;
+``after_poll`` / ``after_poll_error`` when it answered a poll. Each returns a :class:`Decision`;
+the wiring layer performs it and decides nothing itself.
+
+The run's life, and who may move it::
+
+    (no run) --plan--> SUBMIT: prepare inputs+token, then write the claim (Submitting,
+                       claimedBy, resourceVersion precondition), then POST at once
+    Submitting --after_submit--> Running (commandId recorded) --after_poll--> final
+    Running + spec changed --> keeps polling (WaitingForRunningCommand); when the run ends it
+                       lands in history and the new run starts: runs never overlap
+    Submitting, claim by a live holder --> wait for it; a stale claim --> Unknown
 """
 
 from __future__ import annotations
@@ -10,38 +22,36 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from controller.arm import (
-    CommandHandle,
-    CommandResult,
-    CommandRunning,
-    MalformedLocationError,
-    SubmissionOutcomeUnknown,
-)
+from controller.arm import CommandHandle, CommandResult, CommandRunning
 
 from .conditions import conditions_for
+from .reasons import EventType, Reason, State
 from .spec import RunSpec
 
 ARM_LOG_LIMIT = 512 * 1024  # ARM truncates command output here
-FINAL_STATES = frozenset({"Succeeded", "Failed", "Unknown"})
+FINAL_STATES = frozenset(state.value for state in State if state.final)
 Patch = dict[str, Any]
 
 
 class Failure(Protocol):
-    """What the core needs to know of a failed call: ARM errors and input errors alike."""
+    """What the core needs to know of a failed call: ARM errors and input errors alike. Each
+    error carries its own classification; the core never inspects exception types."""
 
     code: str
     message: str
     retryable: bool
     retry_after: float | None
+    outcome_unknown: bool  # a POST may have been accepted: never resend it blindly
+    accepted: bool  # ARM certainly accepted it (a 202 whose Location cannot be used)
 
 
 class Action(enum.Enum):
     IDLE = "idle"  # nothing to do until the object changes
-    SUBMIT = "submit"  # POST runCommand now (Decision.correlation_id)
+    SUBMIT = "submit"  # prepare, write Decision.patch as the claim, then POST at once
     POLL = "poll"  # GET the result after Decision.delay seconds
     RETRY = "retry"  # look again (plan) after Decision.delay seconds
     DELETE = "delete"  # delete the object after Decision.delay seconds (ttlSecondsAfterFinished)
@@ -49,7 +59,7 @@ class Action(enum.Enum):
 
 @dataclass(frozen=True)
 class Event:
-    type: str  # Normal | Warning
+    type: str  # EventType
     reason: str
     message: str
 
@@ -73,6 +83,11 @@ class Settings:
     poll_max_seconds: float = 30.0
     retry_initial_seconds: float = 5.0
     retry_max_seconds: float = 300.0
+    # Who is deciding (one value per operator process), and how long a claim written by another
+    # holder is presumed alive: longer than any POST can take (the ARM client's connect, write
+    # and read timeouts, plus the time to record its answer).
+    holder: str = "operator"
+    claim_lease_seconds: float = 180.0
 
 
 def _iso(moment: datetime) -> str:
@@ -90,9 +105,32 @@ def _parse(value: object) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+def _later(moment: datetime, seconds: float) -> datetime:
+    """`moment + seconds`, saturating instead of overflowing past year 9999."""
+    try:
+        return moment + timedelta(seconds=seconds)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
+
+
+def command_handle(status: Mapping[str, Any]) -> CommandHandle | None:
+    """The recorded command, if this status has one: the only place a handle is read back."""
+    command_id, location = status.get("commandId"), status.get("location")
+    if not command_id or not location:
+        return None
+    return CommandHandle(str(command_id), str(location), str(status.get("correlationId") or ""))
+
+
+# What a run leaves in status; cleared (merge patch None) when a new run starts.
+_NO_RUN: Patch = dict.fromkeys(
+    ("commandId", "location", "provisioningState", "exitCode", "startedAt", "finishedAt",
+     "duration", "logs", "logsTruncated", "logsBytes", "nextAttemptAt", "claimedBy", "claimedAt"),
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
-class _Seen:
-    """One look at an object: what every helper below needs, passed once."""
+class Observation:
+    """One look at an object: everything a decision depends on."""
 
     spec: RunSpec
     status: Mapping[str, Any]
@@ -100,7 +138,52 @@ class _Seen:
     now: datetime
     settings: Settings
 
-    def patch(self, state: str, reason: str, message: str, **fields: Any) -> Patch:
+    def with_status(self, status: Mapping[str, Any]) -> Observation:
+        return replace(self, status=status)
+
+    # Reading status ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str | None:
+        value = self.status.get("state")
+        return str(value) if value is not None else None
+
+    @property
+    def attempts(self) -> int:
+        return int(self.status.get("attempts") or 1)
+
+    @property
+    def spec_moved_on(self) -> bool:
+        """The spec now defines another run than the one status describes."""
+        return not self.spec.defines(self.status.get("specHash"))
+
+    @property
+    def in_flight(self) -> bool:
+        """ARM accepted a command and its id is recorded: it runs until ARM says it ended."""
+        return self.state == State.RUNNING and command_handle(self.status) is not None
+
+    @property
+    def claimed(self) -> bool:
+        """A POST may be on its way: the run is claimed and no retry is planned."""
+        return self.state == State.SUBMITTING and not self.status.get("nextAttemptAt")
+
+    @property
+    def timeout_seconds(self) -> int:
+        return self.spec.timeout_seconds or self.settings.default_timeout_seconds
+
+    def overdue(self) -> bool:
+        submitted = _parse(self.status.get("submittedAt"))
+        return submitted is not None and self.now >= _later(submitted, self.timeout_seconds)
+
+    def next_attempt(self) -> int:
+        """The attempt a new submission would be: the first of a new run, or the next retry."""
+        if self.state is None or self.spec_moved_on or self.state in FINAL_STATES:
+            return 1
+        return int(self.status.get("attempts") or 0) + 1
+
+    # Writing status ---------------------------------------------------------------------------
+
+    def patch(self, state: State, reason: str, message: str, **fields: Any) -> Patch:
         """The state, its kstatus conditions, and `fields`, as a merge patch of status."""
         conditions = conditions_for(
             state, reason, message, self.generation, _iso(self.now),
@@ -108,8 +191,8 @@ class _Seen:
         )  # fmt: skip
         return {
             "observedGeneration": self.generation,
-            "state": state,
-            "reason": reason,
+            "state": str(state),
+            "reason": str(reason),
             "message": message,
             "clusterName": self.spec.cluster.name,
             "clusterId": self.spec.cluster.resource_id,
@@ -117,80 +200,96 @@ class _Seen:
             **fields,
         }
 
-    def overdue(self) -> bool:
-        submitted = _parse(self.status.get("submittedAt"))
-        limit = self.spec.timeout_seconds or self.settings.default_timeout_seconds
-        return submitted is not None and self.now >= submitted + timedelta(seconds=limit)
-
-    def finish(
-        self, state: str, reason: str, message: str, event: Event, **fields: Any
-    ) -> Decision:
-        """A run ended: record it, append it to history, and schedule the TTL deletion if any."""
+    def _history_entry(self, state: State, reason: str, fields: Mapping[str, Any]) -> Patch:
         merged = {**self.status, **fields}
-        started = _parse(merged.get("startedAt"))
-        finished = _parse(merged.get("finishedAt")) or self.now
+        entry = {
+            "generation": merged.get("runGeneration", self.generation),
+            "runToken": merged.get("runToken"),
+            "commandId": merged.get("commandId"),
+            "state": str(state),
+            "exitCode": merged.get("exitCode"),
+            "reason": str(reason) or None,
+            "startedAt": merged.get("startedAt"),
+            "finishedAt": merged.get("finishedAt"),
+        }
+        return {key: value for key, value in entry.items() if value is not None}
+
+    def _ended(self, state: State, reason: str, fields: Patch) -> list[Patch]:
+        """`fields` completed with finishedAt and duration; returns the history with the run."""
+        started = _parse({**self.status, **fields}.get("startedAt"))
+        finished = _parse(fields.get("finishedAt")) or self.now
         fields.setdefault("finishedAt", _iso(finished))
         if started is not None:
             fields["duration"] = _human_duration((finished - started).total_seconds())
-        entry = {
-            key: value
-            for key, value in {
-                "generation": self.generation,
-                "runToken": self.spec.run_token,
-                "commandId": merged.get("commandId"),
-                "state": state,
-                "exitCode": merged.get("exitCode"),
-                "reason": reason or None,
-                "startedAt": merged.get("startedAt"),
-                "finishedAt": fields["finishedAt"],
-            }.items()
-            if value is not None
-        }
-        history = [*(self.status.get("history") or ()), entry][-self.settings.history_limit :]
+        entry = self._history_entry(state, reason, fields)
+        return [*(self.status.get("history") or ()), entry][-self.settings.history_limit :]
+
+    def finish(
+        self, state: State, reason: str, message: str, events: tuple[Event, ...], **fields: Any
+    ) -> Decision:
+        """A run ended: record it and append it to history. When the spec has moved on since
+        it started, the next run starts now; otherwise the TTL deletion is scheduled, if any."""
+        history = self._ended(state, reason, fields)
+        if self.spec_moved_on:
+            # The run that ended is history; status now waits for the next run, so nothing
+            # reads Ready for a spec that has not run yet.
+            patch = self.patch(
+                State.PENDING, Reason.NEXT_RUN_PENDING,
+                f"the previous run ended {state} ({reason}); the changed spec runs next",
+                history=history, **_NO_RUN,
+            )  # fmt: skip
+            return Decision(Action.RETRY, patch, delay=0.0, events=events, finished=str(state))
         patch = self.patch(state, reason, message, history=history, nextAttemptAt=None, **fields)
         ttl = self.spec.ttl_seconds_after_finished
         action, delay = (Action.IDLE, 0.0) if ttl is None else (Action.DELETE, float(ttl))
-        return Decision(action, patch, delay=delay, events=(event,), finished=state)
+        return Decision(action, patch, delay=delay, events=events, finished=str(state))
 
     def fail(self, reason: str, message: str, event_message: str | None = None) -> Decision:
-        event = Event("Warning", "Failed", event_message or message)
-        return self.finish("Failed", reason, message, event)
+        event = Event(EventType.WARNING, "Failed", event_message or message)
+        return self.finish(State.FAILED, reason, message, (event,))
 
-    def new_run(self, attempts: int) -> Decision:
+    def new_run(self) -> Decision:
+        """The claim: written (conditionally) only once inputs and token are in hand."""
+        attempts = self.next_attempt()
         correlation_id = str(uuid.uuid4())
+        first = attempts == 1
         patch = self.patch(
-            "Submitting", "Submitting", f"submitting the command to {self.spec.cluster.name}",
+            State.SUBMITTING, Reason.SUBMITTING,
+            f"submitting the command to {self.spec.cluster.name}",
+            **{**_NO_RUN, "claimedBy": self.settings.holder, "claimedAt": _iso(self.now)},
             specHash=self.spec.run_hash, correlationId=correlation_id, attempts=attempts,
-            **_NO_RUN,
-            submittedAt=self.status.get("submittedAt") if attempts > 1 else _iso(self.now),
+            runGeneration=self.generation, runToken=self.spec.run_token,
+            submittedAt=_iso(self.now) if first else self.status.get("submittedAt"),
         )  # fmt: skip
         return Decision(Action.SUBMIT, patch, correlation_id=correlation_id)
 
     def suspended(self, **fields: Any) -> Decision:
         message = "spec.suspend is true: nothing is submitted"
-        return Decision(Action.IDLE, self.patch("Pending", "Suspended", message, **fields))
+        return Decision(Action.IDLE, self.patch(State.PENDING, Reason.SUSPENDED, message, **fields))
 
     def deadline_exceeded(self) -> Decision:
-        limit = self.spec.timeout_seconds or self.settings.default_timeout_seconds
         command = self.status.get("commandId") or "not submitted"
         return self.fail(
-            "DeadlineExceeded",
-            f"no result after {limit}s (command {command}); stopped waiting. ARM has no cancel "
-            "API, so the command itself may still run",
+            Reason.DEADLINE_EXCEEDED,
+            f"no result after {self.timeout_seconds}s (command {command}); stopped waiting. ARM "
+            "has no cancel API, so the command itself may still run; raise "
+            "spec.timeoutSeconds to resume watching it",
         )
 
     def outcome_unknown(self, why: str, *, accepted: bool = False) -> Decision:
         """ARM may have accepted the command. `accepted`: it certainly did (a 202 whose Location
         cannot be used), so even AtLeastOnce must not submit it again."""
-        spec, attempts = self.spec, int(self.status.get("attempts") or 1)
-        if spec.at_least_once and attempts <= spec.retries and not accepted:
+        spec, attempts = self.spec, self.attempts
+        retry = spec.at_least_once and attempts <= spec.retries and not accepted
+        if retry and not self.spec_moved_on:
             delay = _retry_backoff(attempts, self.settings)
             message = f"{why}; submitting again in {delay:.0f}s because submitPolicy is AtLeastOnce"
-            retry_at = _iso(self.now + timedelta(seconds=delay))
+            retry_at = _iso(_later(self.now, delay))
             patch = self.patch(
-                "Submitting", "SubmissionOutcomeUnknown", message, nextAttemptAt=retry_at
-            )
-            warning = Event("Warning", "SubmissionOutcomeUnknown", message)
+                State.SUBMITTING, Reason.SUBMISSION_OUTCOME_UNKNOWN, message,
+                nextAttemptAt=retry_at, claimedBy=None, claimedAt=None,
+            )  # fmt: skip
+            warning = Event(EventType.WARNING, Reason.SUBMISSION_OUTCOME_UNKNOWN, message)
             return Decision(Action.RETRY, patch, delay=delay, events=(warning,))
         policy = (
             "submitPolicy is AtMostOnce"
@@ -202,8 +301,8 @@ class _Seen:
             f"accepted the command, so it was not submitted again ({policy}). Check the cluster, "
             "then change spec.runToken to run it again."
         )
-        event = Event("Warning", "SubmissionOutcomeUnknown", message)
-        return self.finish("Unknown", "SubmissionOutcomeUnknown", message, event)
+        event = Event(EventType.WARNING, Reason.SUBMISSION_OUTCOME_UNKNOWN, message)
+        return self.finish(State.UNKNOWN, Reason.SUBMISSION_OUTCOME_UNKNOWN, message, (event,))
 
 
 def _human_duration(seconds: float) -> str:
@@ -215,78 +314,209 @@ def _human_duration(seconds: float) -> str:
     )
 
 
-# What a run leaves in status; cleared (merge patch None) when a new run starts.
-_NO_RUN: Patch = dict.fromkeys(
-    ("commandId", "location", "provisioningState", "exitCode", "startedAt", "finishedAt",
-     "duration", "logs", "logsTruncated", "logsBytes", "nextAttemptAt"),
-)  # fmt: skip
+def _observed(seen: Observation) -> Patch:
+    return {"observedGeneration": seen.generation}
 
 
-def plan(
-    spec: RunSpec, status: Mapping[str, Any], generation: int, now: datetime, settings: Settings
-) -> Decision:
-    """Look at an object afresh (created, changed, or found again after a restart)."""
-    seen = _Seen(spec, status, generation, now, settings)
-    state = status.get("state")
-    if status.get("specHash") != spec.run_hash or state is None:
+def plan(seen: Observation) -> Decision:
+    """Look at an object afresh (created, changed, found again after a restart, timer fired)."""
+    status, spec, state = seen.status, seen.spec, seen.state
+
+    if seen.in_flight:
+        return _keep_polling(seen)
+    if seen.claimed:  # whatever the spec says now: a POST may be in flight for the old one
+        return _claim_in_doubt(seen)
+
+    if state is None or seen.spec_moved_on:
         if spec.suspend:
             # A new spec: what status holds belongs to the previous run (kept in history).
             return seen.suspended(
                 specHash=spec.run_hash, attempts=None, submittedAt=None, **_NO_RUN
             )
-        return seen.new_run(attempts=1)
+        return seen.new_run()
 
     if state in FINAL_STATES:
-        unchanged = status.get("observedGeneration") == generation
-        patch = (
-            {}
-            if unchanged
-            else seen.patch(state, status.get("reason", ""), status.get("message", ""))
-        )
+        if _resumable(seen):
+            return _resume(seen)
+        patch: Patch = {}
+        if status.get("observedGeneration") != seen.generation:
+            patch = seen.patch(State(state), status.get("reason", ""), status.get("message", ""))
+        if status.get("specHash") != spec.run_hash:
+            patch["specHash"] = spec.run_hash  # a legacy hash, renamed once
         finished = _parse(status.get("finishedAt"))
         if spec.ttl_seconds_after_finished is not None and finished is not None:
-            due = finished + timedelta(seconds=spec.ttl_seconds_after_finished)
-            return Decision(Action.DELETE, patch, delay=max(0.0, (due - now).total_seconds()))
+            due = _later(finished, spec.ttl_seconds_after_finished)
+            return Decision(Action.DELETE, patch, delay=max(0.0, (due - seen.now).total_seconds()))
         return Decision(Action.IDLE, patch)
 
-    if state == "Running" and status.get("commandId"):
-        return Decision(Action.POLL, {"observedGeneration": generation})
+    # Pending, or Submitting with a retry planned: nothing is in flight.
+    if spec.suspend:
+        return seen.suspended()
+    retry_at = _parse(status.get("nextAttemptAt"))
+    if retry_at is not None and retry_at > seen.now:
+        wait = (retry_at - seen.now).total_seconds()
+        return Decision(Action.RETRY, _observed(seen), delay=wait)
+    return seen.new_run()
 
-    if state == "Pending" or (state == "Submitting" and status.get("nextAttemptAt")):
-        if spec.suspend:
-            return seen.suspended()
-        retry_at = _parse(status.get("nextAttemptAt"))
-        if retry_at is not None and retry_at > now:
-            wait = (retry_at - now).total_seconds()
-            return Decision(Action.RETRY, {"observedGeneration": generation}, delay=wait)
-        return seen.new_run(attempts=int(status.get("attempts") or 0) + 1)
 
-    # Submitting with no retry planned: the operator stopped after (maybe) sending the POST
-    # and before recording a command id. Only the policy can say what to do.
-    return seen.outcome_unknown(
-        "the operator stopped after submitting and before recording a command id"
+def _keep_polling(seen: Observation) -> Decision:
+    """A recorded command runs whatever the spec says now; a new run waits until it ends."""
+    status = seen.status
+    if seen.spec_moved_on:
+        if status.get("reason") == Reason.WAITING_FOR_RUNNING_COMMAND:
+            return Decision(Action.POLL, _observed(seen))
+        message = (
+            f"the spec changed while command {status.get('commandId')} runs; ARM cannot cancel "
+            "it, so the new run starts when it ends"
+        )
+        patch = seen.patch(State.RUNNING, Reason.WAITING_FOR_RUNNING_COMMAND, message)
+        return Decision(Action.POLL, patch)
+    if status.get("reason") == Reason.WAITING_FOR_RUNNING_COMMAND:  # the change was reverted
+        message = f"command {status.get('commandId')} is running on {seen.spec.cluster.name}"
+        return Decision(Action.POLL, seen.patch(State.RUNNING, Reason.RUNNING, message))
+    return Decision(Action.POLL, _observed(seen))
+
+
+def _claim_in_doubt(seen: Observation) -> Decision:
+    """Submitting with no command id and no retry planned: a POST may be in flight. A claim
+    another live holder wrote is left to it; one whose holder is gone (or this process's own,
+    which it would never leave behind) is a POST whose fate nobody knows."""
+    status = seen.status
+    holder, claimed_at = status.get("claimedBy"), _parse(status.get("claimedAt"))
+    if holder and holder != seen.settings.holder and claimed_at is not None:
+        expires = _later(claimed_at, seen.settings.claim_lease_seconds)
+        if expires > seen.now:
+            wait = (expires - seen.now).total_seconds()
+            if status.get("reason") == Reason.WAITING_FOR_CLAIM:
+                return Decision(Action.RETRY, _observed(seen), delay=wait)
+            message = (
+                f"operator {holder} claimed this run at {status.get('claimedAt')} and is "
+                f"submitting it; waiting up to {wait:.0f}s for it to record ARM's answer"
+            )
+            patch = seen.patch(State.SUBMITTING, Reason.WAITING_FOR_CLAIM, message)
+            return Decision(Action.RETRY, patch, delay=wait)
+        why = (
+            f"operator {holder} claimed this run at {status.get('claimedAt')} and sent its POST "
+            "or was about to, then stopped before recording ARM's answer"
+        )
+    elif holder:  # this operator's own claim: it never leaves one behind while it lives
+        why = (
+            f"this operator ({holder}) claimed this run at {status.get('claimedAt')} and stopped "
+            "before recording ARM's answer to its POST"
+        )
+    else:
+        why = "the operator stopped after submitting and before recording a command id"
+    return seen.outcome_unknown(why)
+
+
+def _resumable(seen: Observation) -> bool:
+    """A deadline ends our watch, not ARM's command: with a longer timeout, watch it again."""
+    status = seen.status
+    return (
+        status.get("reason") == Reason.DEADLINE_EXCEEDED
+        and command_handle(status) is not None
+        and not seen.spec_moved_on
+        and not seen.overdue()
     )
 
 
-def after_submit(
-    spec: RunSpec,
-    status: Mapping[str, Any],
-    handle: CommandHandle,
-    generation: int,
-    now: datetime,
-    settings: Settings,
-) -> Decision:
-    """ARM accepted the POST: record the command id before anything else happens."""
-    seen = _Seen(spec, status, generation, now, settings)
-    message = f"command {handle.command_id} submitted to {spec.cluster.name}"
+def _resume(seen: Observation) -> Decision:
+    status = seen.status
+    history = list(status.get("history") or ())
+    if history and history[-1].get("commandId") == status.get("commandId"):
+        history.pop()  # the run is not over after all; it is recorded again when it ends
+    message = (
+        f"spec.timeoutSeconds is now {seen.timeout_seconds}s: watching command "
+        f"{status.get('commandId')} again"
+    )
     patch = seen.patch(
-        "Running", "Submitted", message,
+        State.RUNNING, Reason.RUNNING, message, history=history, finishedAt=None, duration=None
+    )
+    return Decision(Action.POLL, patch, events=(Event(EventType.NORMAL, "Resumed", message),))
+
+
+def after_prepare_error(seen: Observation, error: Failure) -> Decision:
+    """Inputs, credentials, token or cluster lookup failed before anything was claimed or sent:
+    retry within spec.retries if the error may pass, fail the run otherwise. Never Unknown."""
+    attempts = seen.next_attempt()
+    first = attempts == 1
+    # The run this attempt belongs to is recorded, so retries count against the right run.
+    counted = seen.with_status(
+        {
+            **seen.status,
+            **(dict.fromkeys(_NO_RUN) if first else {}),
+            "specHash": seen.spec.run_hash,
+            "attempts": attempts,
+            "runGeneration": seen.generation,
+            "runToken": seen.spec.run_token,
+            "submittedAt": _iso(seen.now) if first else seen.status.get("submittedAt"),
+        }
+    )
+    run_fields: Patch = {
+        **(_NO_RUN if first else {}),
+        "specHash": seen.spec.run_hash,
+        "attempts": attempts,
+        "runGeneration": seen.generation,
+        "runToken": seen.spec.run_token,
+        "submittedAt": counted.status["submittedAt"],
+    }
+    if counted.overdue():
+        decision = counted.deadline_exceeded()
+        return replace(decision, patch={**run_fields, **decision.patch})
+    if error.retryable and attempts <= seen.spec.retries:
+        delay = max(_retry_backoff(attempts, seen.settings), error.retry_after or 0.0)
+        message = (
+            f"nothing was sent: {error.code}: {error.message}; trying again in {delay:.0f}s "
+            f"({_attempts(attempts)} of {seen.spec.retries + 1})"
+        )
+        patch = counted.patch(
+            State.PENDING, error.code, message,
+            **{**run_fields, "nextAttemptAt": _iso(_later(seen.now, delay))},
+        )  # fmt: skip
+        event = Event(EventType.WARNING, error.code, message)
+        return Decision(Action.RETRY, patch, delay=delay, events=(event,))
+    suffix = f" after {_attempts(attempts)}; nothing was sent" if error.retryable else ""
+    message = f"{error.message}{suffix}"
+    decision = counted.fail(
+        error.code, message, f"{seen.spec.cluster.name}: {error.code}: {message}"
+    )
+    return replace(decision, patch={**run_fields, **decision.patch})
+
+
+def after_submit(seen: Observation, handle: CommandHandle) -> Decision:
+    """ARM accepted the POST: record the command id before anything else happens."""
+    message = f"command {handle.command_id} submitted to {seen.spec.cluster.name}"
+    patch = seen.patch(
+        State.RUNNING, Reason.SUBMITTED, message,
         commandId=handle.command_id, location=handle.location,
         correlationId=handle.correlation_id, nextAttemptAt=None,
     )  # fmt: skip
-    delay = handle.retry_after if handle.retry_after is not None else settings.poll_initial_seconds
-    submitted = Event("Normal", "Submitted", message)
+    delay = (
+        handle.retry_after if handle.retry_after is not None else seen.settings.poll_initial_seconds
+    )
+    submitted = Event(EventType.NORMAL, Reason.SUBMITTED, message)
     return Decision(Action.POLL, patch, delay=delay, events=(submitted,))
+
+
+def after_submit_error(seen: Observation, error: Failure) -> Decision:
+    """The POST was refused, or its fate is unknown. Only a certain refusal is retried."""
+    if error.outcome_unknown:
+        return seen.outcome_unknown(error.message, accepted=error.accepted)
+    if seen.overdue():
+        return seen.deadline_exceeded()
+    attempts = seen.attempts
+    if error.retryable and attempts <= seen.spec.retries:
+        delay = max(_retry_backoff(attempts, seen.settings), error.retry_after or 0.0)
+        message = f"submission failed with {error.code}: {error.message}; retrying in {delay:.0f}s"
+        patch = seen.patch(
+            State.SUBMITTING, error.code, message,
+            nextAttemptAt=_iso(_later(seen.now, delay)), claimedBy=None, claimedAt=None,
+        )  # fmt: skip
+        event = Event(EventType.WARNING, error.code, message)
+        return Decision(Action.RETRY, patch, delay=delay, events=(event,))
+    suffix = f" after {_attempts(attempts)}" if error.retryable else ""
+    message = f"{error.message}{suffix}"
+    return seen.fail(error.code, message, f"{seen.spec.cluster.name}: {error.code}: {message}")
 
 
 def next_poll_delay(previous: float, retry_after: float | None, settings: Settings) -> float:
@@ -297,15 +527,9 @@ def next_poll_delay(previous: float, retry_after: float | None, settings: Settin
 
 
 def after_poll(
-    spec: RunSpec,
-    status: Mapping[str, Any],
-    answer: CommandRunning | CommandResult,
-    generation: int,
-    now: datetime,
-    settings: Settings,
-    previous_delay: float,
+    seen: Observation, answer: CommandRunning | CommandResult, previous_delay: float
 ) -> Decision:
-    seen = _Seen(spec, status, generation, now, settings)
+    status, spec = seen.status, seen.spec
     if isinstance(answer, CommandRunning):
         if seen.overdue():
             return seen.deadline_exceeded()
@@ -313,39 +537,50 @@ def after_poll(
         if (
             status.get("provisioningState") != answer.provisioning_state
             or status.get("startedAt") != answer.started_at
-            or status.get("reason") not in ("Submitted", "Running")  # e.g. a poll error's
-        ):
+            or status.get("reason") not in (Reason.SUBMITTED, Reason.RUNNING)  # a poll error's
+        ) and status.get("reason") != Reason.WAITING_FOR_RUNNING_COMMAND:
             patch = seen.patch(
-                "Running", "Running",
+                State.RUNNING, Reason.RUNNING,
                 f"command {status.get('commandId')} is running on {spec.cluster.name}",
                 provisioningState=answer.provisioning_state, startedAt=answer.started_at,
             )  # fmt: skip
-        delay = next_poll_delay(previous_delay, answer.retry_after, settings)
+        delay = next_poll_delay(previous_delay, answer.retry_after, seen.settings)
         return Decision(Action.POLL, patch, delay=delay)
 
-    where = f"command {status.get('commandId')} on {spec.cluster.name}"
+    where = f"command {status.get('commandId')} on {status.get('clusterName', spec.cluster.name)}"
+    logs = _logs_fields(answer.logs, seen.settings)
     fields = {
-        **_logs_fields(answer.logs, settings),
+        **logs,
         "provisioningState": answer.provisioning_state,
         "exitCode": answer.exit_code,
         "startedAt": answer.started_at or status.get("startedAt"),
     }
     if answer.finished_at:
         fields["finishedAt"] = answer.finished_at
+    truncation = _truncation_note(logs, seen.settings)
+    events: tuple[Event, ...] = ()
+    if truncation:
+        events = (Event(EventType.WARNING, Reason.LOGS_TRUNCATED, truncation),)
+    note = f". {truncation}" if truncation else ""
     if answer.platform_failed:
-        reason = answer.reason or "ProvisioningFailed"
+        reason = answer.reason or Reason.PROVISIONING_FAILED
         message = (
             f"{where}: ARM reports provisioningState Failed ({reason}); "
             "the command did not run to completion"
         )
-        return seen.finish("Failed", reason, message, Event("Warning", "Failed", message), **fields)
+        failed = Event(EventType.WARNING, "Failed", message)
+        return seen.finish(State.FAILED, reason, message + note, (failed, *events), **fields)
     if answer.succeeded:
         message = f"{where} exited 0"
-        event = Event("Normal", "Succeeded", message)
-        return seen.finish("Succeeded", "Succeeded", message, event, **fields)
+        event = Event(EventType.NORMAL, Reason.SUCCEEDED, message)
+        return seen.finish(
+            State.SUCCEEDED, Reason.SUCCEEDED, message + note, (event, *events), **fields
+        )
     message = f"{where} exited {answer.exit_code}"
-    event = Event("Warning", "Failed", message)
-    return seen.finish("Failed", "CommandFailed", message, event, **fields)
+    event = Event(EventType.WARNING, "Failed", message)
+    return seen.finish(
+        State.FAILED, Reason.COMMAND_FAILED, message + note, (event, *events), **fields
+    )
 
 
 def _logs_fields(logs: str, settings: Settings) -> Patch:
@@ -359,49 +594,49 @@ def _logs_fields(logs: str, settings: Settings) -> Patch:
     }
 
 
-def after_error(
-    spec: RunSpec,
-    status: Mapping[str, Any],
-    error: Failure,
-    generation: int,
-    now: datetime,
-    settings: Settings,
-    *,
-    submitting: bool,
-    previous_delay: float = 0.0,
-) -> Decision:
-    """An ARM call failed: retry what is retryable (within spec.retries), end the run otherwise."""
-    seen = _Seen(spec, status, generation, now, settings)
-    if isinstance(error, SubmissionOutcomeUnknown):
-        accepted = isinstance(error, MalformedLocationError)
-        return seen.outcome_unknown(error.message, accepted=accepted)
+def _truncation_note(logs: Patch, settings: Settings) -> str:
+    """Say who cut the output, and which part survives."""
+    size = int(logs["logsBytes"])
+    if size >= ARM_LOG_LIMIT:
+        return (
+            f"ARM returned {size} bytes of output, its 512 KiB limit, so ARM cut the output; "
+            "which part ARM keeps is not documented (the emulator keeps the beginning). "
+            f"status.logs holds the last {settings.max_log_bytes} bytes of what ARM returned"
+        )
+    if logs["logsTruncated"]:
+        return (
+            f"the output has {size} bytes; status.logs holds its last "
+            f"{settings.max_log_bytes} bytes"
+        )
+    return ""
+
+
+def after_poll_error(seen: Observation, error: Failure, previous_delay: float) -> Decision:
+    """A poll failed. The command runs on regardless: retryable errors poll again (until the
+    deadline) without counting attempts; a fatal one ends our watch."""
     if seen.overdue():
         return seen.deadline_exceeded()
-    attempts = int(status.get("attempts") or 1)
-    if error.retryable and (not submitting or attempts <= spec.retries):
-        if submitting:
-            backoff = _retry_backoff(attempts, settings)
-        else:  # polls do not count attempts: grow from the last poll delay instead
-            backoff = min(
-                settings.retry_max_seconds, max(settings.retry_initial_seconds, previous_delay * 2)
-            )
-        delay = max(backoff, error.retry_after or 0.0)
-        what = "submission" if submitting else f"polling command {status.get('commandId')}"
-        message = f"{what} failed with {error.code}: {error.message}; retrying in {delay:.0f}s"
-        state = str(status.get("state") or "Submitting")
-        fields: Patch = (
-            {"nextAttemptAt": _iso(now + timedelta(seconds=delay))} if submitting else {}
+    if error.retryable:
+        backoff = min(
+            seen.settings.retry_max_seconds,
+            max(seen.settings.retry_initial_seconds, previous_delay * 2),
         )
-        patch = seen.patch(state, error.code, message, **fields)
-        action = Action.RETRY if submitting else Action.POLL
-        return Decision(action, patch, delay=delay, events=(Event("Warning", error.code, message),))
-    suffix = f" after {_attempts(attempts)}" if error.retryable else ""
-    message = f"{error.message}{suffix}"
-    return seen.fail(error.code, message, f"{spec.cluster.name}: {error.code}: {message}")
+        delay = max(backoff, error.retry_after or 0.0)
+        message = (
+            f"polling command {seen.status.get('commandId')} failed with {error.code}: "
+            f"{error.message}; retrying in {delay:.0f}s"
+        )
+        patch = seen.patch(State(seen.state or State.RUNNING), error.code, message)
+        event = Event(EventType.WARNING, error.code, message)
+        return Decision(Action.POLL, patch, delay=delay, events=(event,))
+    return seen.fail(
+        error.code, error.message, f"{seen.spec.cluster.name}: {error.code}: {error.message}"
+    )
 
 
 def _retry_backoff(attempts: int, settings: Settings) -> float:
-    return min(settings.retry_max_seconds, settings.retry_initial_seconds * 2.0 ** (attempts - 1))
+    exponent = min(max(attempts - 1, 0), 32)  # bounded: 2**32 s already exceeds any ceiling
+    return min(settings.retry_max_seconds, settings.retry_initial_seconds * 2.0**exponent)
 
 
 def _attempts(count: int) -> str:
@@ -414,11 +649,17 @@ def invalid_spec(
     """A spec the schema let through but the operator cannot run (e.g. an older CRD)."""
     patch: Patch = {
         "observedGeneration": generation,
-        "state": "Failed",
-        "reason": "InvalidSpec",
+        "state": str(State.FAILED),
+        "reason": str(Reason.INVALID_SPEC),
         "message": message,
         "conditions": conditions_for(
-            "Failed", "InvalidSpec", message, generation, _iso(now), status.get("conditions") or ()
+            State.FAILED,
+            Reason.INVALID_SPEC,
+            message,
+            generation,
+            _iso(now),
+            status.get("conditions") or (),
         ),
     }
-    return Decision(Action.IDLE, patch, events=(Event("Warning", "InvalidSpec", message),))
+    event = Event(EventType.WARNING, Reason.INVALID_SPEC, message)
+    return Decision(Action.IDLE, patch, events=(event,))

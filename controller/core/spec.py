@@ -10,10 +10,12 @@ from typing import Any, Literal
 
 from controller.arm import ClusterRef
 
-# The fields that define a run, and the CRD defaults they may carry. A field listed here counts
-# only when it differs from its default, so a later CRD that adds a defaulted field, or a
-# manifest that spells a default out, never turns finished runs into new ones. suspend and
-# ttlSecondsAfterFinished change nothing about *what* runs, so they are not listed.
+# The fields that define *what* runs, and the CRD defaults they may carry. A field listed here
+# counts only when it differs from its default, so a later CRD that adds a defaulted field, or a
+# manifest that spells a default out, never turns finished runs into new ones. The other fields
+# (timeoutSeconds, retries, submitPolicy, suspend, ttlSecondsAfterFinished) only govern how a
+# run is watched: changing them applies to the current run and never submits again, the way a
+# Job's activeDeadlineSeconds may change while its pods run.
 _RUN_FIELDS: Mapping[str, object] = {
     "cluster": None,
     "command": None,
@@ -22,11 +24,21 @@ _RUN_FIELDS: Mapping[str, object] = {
     "context": None,
     "credentials": None,
     "clusterToken": "Auto",
+    "runToken": None,
+}
+# Before v0.2 these watch fields were hashed too. A status written then still names its run by
+# that hash; accepting it keeps an upgrade from re-running every finished RunCommand.
+_LEGACY_RUN_FIELDS: Mapping[str, object] = {
+    **_RUN_FIELDS,
     "timeoutSeconds": None,
     "retries": 3,
-    "runToken": None,
     "submitPolicy": "AtMostOnce",
 }
+# The CRD's maxima (a test checks they agree). An object stored under an older CRD may exceed
+# them; the core clamps rather than overflow datetime arithmetic.
+MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
+MAX_TTL_SECONDS = 366 * 24 * 3600
+MAX_RETRIES = 20
 
 
 class InvalidSpec(ValueError):
@@ -58,6 +70,17 @@ class RunSpec:
     ttl_seconds_after_finished: int | None
     at_least_once: bool
     run_hash: str
+    legacy_run_hash: str
+
+    @property
+    def cluster_token_mode(self) -> Literal["auto", "always", "never"]:
+        """spec.clusterToken in the ARM client's spelling."""
+        return {"Auto": "auto", "Always": "always", "Never": "never"}[self.cluster_token]  # type: ignore[return-value]
+
+    def defines(self, spec_hash: object) -> bool:
+        """Whether a status's specHash names the run this spec defines (today's or a legacy
+        hash), i.e. whether the spec has not moved on since that run was started."""
+        return spec_hash in (self.run_hash, self.legacy_run_hash)
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> RunSpec:
@@ -94,21 +117,32 @@ class RunSpec:
             context=spec.get("context"),
             credentials_secret=((spec.get("credentials") or {}).get("secretRef") or {}).get("name"),
             cluster_token=spec.get("clusterToken", "Auto"),
-            timeout_seconds=spec.get("timeoutSeconds"),
-            retries=int(spec.get("retries", 3)),
+            timeout_seconds=_clamp(spec.get("timeoutSeconds"), 1, MAX_TIMEOUT_SECONDS),
+            retries=_clamp(spec.get("retries", 3), 0, MAX_RETRIES) or 0,
             run_token=spec.get("runToken"),
             suspend=bool(spec.get("suspend", False)),
-            ttl_seconds_after_finished=spec.get("ttlSecondsAfterFinished"),
+            ttl_seconds_after_finished=_clamp(
+                spec.get("ttlSecondsAfterFinished"), 0, MAX_TTL_SECONDS
+            ),
             at_least_once=spec.get("submitPolicy", "AtMostOnce") == "AtLeastOnce",
             run_hash=run_hash(spec),
+            legacy_run_hash=run_hash(spec, _LEGACY_RUN_FIELDS),
         )
 
 
-def run_hash(spec: Mapping[str, Any]) -> str:
+def _clamp(value: object, lowest: int, highest: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return int(min(max(value, lowest), highest))
+
+
+def run_hash(spec: Mapping[str, Any], fields: Mapping[str, object] = _RUN_FIELDS) -> str:
     """A stable digest of everything that defines a run: equal hashes, same run."""
     relevant = {
         key: spec[key]
-        for key, default in _RUN_FIELDS.items()
+        for key, default in fields.items()
         if key in spec and spec[key] is not None and spec[key] != default
     }
     canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":"))

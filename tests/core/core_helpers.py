@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controller.arm import CommandHandle, CommandResult
-from controller.core import RunSpec, Settings, after_poll, after_submit, plan
+from controller.core import Observation, RunSpec, Settings, after_poll, after_submit, plan
 
 SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 RG = "rg-prod"
@@ -71,7 +71,7 @@ def types(status: Mapping[str, Any]) -> dict[str, str]:
 
 def submitting(spec: RunSpec, generation: int = 1, now: datetime = NOW) -> dict[str, Any]:
     """Status right after plan's SUBMIT patch was written (before ARM answered)."""
-    return merge({}, plan(spec, {}, generation, now, SETTINGS).patch)
+    return merge({}, plan(Observation(spec, {}, generation, now, SETTINGS)).patch)
 
 
 def running(
@@ -81,10 +81,12 @@ def running(
     before: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Status once ARM accepted the POST and the command id was recorded."""
-    planned = plan(spec, before or {}, generation, now, SETTINGS)
+    planned = plan(Observation(spec, before or {}, generation, now, SETTINGS))
     status = merge(before or {}, planned.patch)
     handle = CommandHandle(COMMAND_ID, LOCATION, str(planned.correlation_id))
-    return merge(status, after_submit(spec, status, handle, generation, now, SETTINGS).patch)
+    return merge(
+        status, after_submit(Observation(spec, status, generation, now, SETTINGS), handle).patch
+    )
 
 
 def result(
@@ -111,5 +113,7 @@ def finished(
 ) -> dict[str, Any]:
     """Status of a run that ended with `exit_code`."""
     status = running(spec, generation, now)
-    decision = after_poll(spec, status, result(exit_code), generation, at(100), SETTINGS, 1.0)
+    decision = after_poll(
+        Observation(spec, status, generation, at(100), SETTINGS), result(exit_code), 1.0
+    )
     return merge(status, decision.patch)

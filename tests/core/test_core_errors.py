@@ -15,7 +15,15 @@ from controller.arm import (
     SubmissionOutcomeUnknown,
     ThrottledError,
 )
-from controller.core import Action, Event, after_error, after_poll, plan
+from controller.core import (
+    Action,
+    Event,
+    Observation,
+    after_poll,
+    after_poll_error,
+    after_submit_error,
+    plan,
+)
 from controller.core.decide import invalid_spec
 
 from .core_helpers import (
@@ -58,6 +66,8 @@ class MissingFiles:
     message: str = "ConfigMap default/manifests named in spec.filesFrom not found"
     retryable: bool = True
     retry_after: float | None = None
+    outcome_unknown: bool = False
+    accepted: bool = False
 
 
 # retryable submit errors ------------------------------------------------------------------
@@ -69,7 +79,7 @@ def test_retryable_submit_error_plans_a_retry_and_keeps_the_state() -> None:
     error = throttled()
     assert error.retryable
 
-    decision = after_error(spec, status, error, 1, at(1), SETTINGS, submitting=True)
+    decision = after_submit_error(Observation(spec, status, 1, at(1), SETTINGS), error)
 
     message = (
         "submission failed with TooManyRequests: Too many requests for subscription; retrying in 5s"
@@ -93,7 +103,7 @@ def test_retryable_submit_error_plans_a_retry_and_keeps_the_state() -> None:
 def test_submit_backoff_grows_with_attempts_up_to_the_ceiling(attempts: int, delay: float) -> None:
     spec = make_spec(retries=10)
     status = {**submitting(spec), "attempts": attempts}
-    decision = after_error(spec, status, throttled(), 1, NOW, SETTINGS, submitting=True)
+    decision = after_submit_error(Observation(spec, status, 1, NOW, SETTINGS), throttled())
     assert (decision.action, decision.delay) == (Action.RETRY, delay)
     assert decision.patch["nextAttemptAt"] == iso(at(delay))
 
@@ -107,7 +117,7 @@ def test_submit_backoff_honours_retry_after_when_longer(
     spec = make_spec()
     status = {**submitting(spec), "attempts": attempts}
     error = throttled(retry_after)
-    decision = after_error(spec, status, error, 1, NOW, SETTINGS, submitting=True)
+    decision = after_submit_error(Observation(spec, status, 1, NOW, SETTINGS), error)
     assert decision.delay == delay
 
 
@@ -115,11 +125,11 @@ def test_retry_chain_waits_then_submits_the_next_attempt() -> None:
     spec = make_spec()
     status = submitting(spec)
     status = merge(
-        status, after_error(spec, status, throttled(), 1, at(1), SETTINGS, submitting=True).patch
+        status, after_submit_error(Observation(spec, status, 1, at(1), SETTINGS), throttled()).patch
     )
 
-    waiting = plan(spec, status, 1, at(3), SETTINGS)
-    due = plan(spec, status, 1, at(6), SETTINGS)
+    waiting = plan(Observation(spec, status, 1, at(3), SETTINGS))
+    due = plan(Observation(spec, status, 1, at(6), SETTINGS))
 
     assert (waiting.action, waiting.delay) == (Action.RETRY, 3.0)
     assert due.action is Action.SUBMIT
@@ -130,8 +140,8 @@ def test_retry_chain_waits_then_submits_the_next_attempt() -> None:
 
 def test_retryable_input_error_is_retried_like_an_arm_error() -> None:
     spec = make_spec()
-    decision = after_error(
-        spec, submitting(spec), MissingFiles(), 1, NOW, SETTINGS, submitting=True
+    decision = after_submit_error(
+        Observation(spec, submitting(spec), 1, NOW, SETTINGS), MissingFiles()
     )
     assert decision.action is Action.RETRY
     assert decision.patch["reason"] == "FilesNotFound"
@@ -139,12 +149,12 @@ def test_retryable_input_error_is_retried_like_an_arm_error() -> None:
 
 def test_submit_retries_are_bounded_by_spec_retries() -> None:
     spec = make_spec(retries=2)
-    last_retry = after_error(
-        spec, {**submitting(spec), "attempts": 2}, throttled(), 1, NOW, SETTINGS, submitting=True
+    last_retry = after_submit_error(
+        Observation(spec, {**submitting(spec), "attempts": 2}, 1, NOW, SETTINGS), throttled()
     )
     status = {**submitting(spec), "attempts": 3}
 
-    decision = after_error(spec, status, throttled(), 1, at(30), SETTINGS, submitting=True)
+    decision = after_submit_error(Observation(spec, status, 1, at(30), SETTINGS), throttled())
 
     assert last_retry.action is Action.RETRY
     message = "Too many requests for subscription after 3 attempts"
@@ -170,7 +180,7 @@ def test_submit_retries_are_bounded_by_spec_retries() -> None:
 def test_zero_retries_fails_on_the_first_retryable_error() -> None:
     spec = make_spec(retries=0)
     error = ArmTransportError("connection reset by peer")
-    decision = after_error(spec, submitting(spec), error, 1, NOW, SETTINGS, submitting=True)
+    decision = after_submit_error(Observation(spec, submitting(spec), 1, NOW, SETTINGS), error)
     assert decision.patch["state"] == "Failed"
     assert decision.patch["message"] == "connection reset by peer after 1 attempt"
 
@@ -184,7 +194,7 @@ def test_fatal_error_fails_with_the_arm_code() -> None:
     error = not_found()
     assert not error.retryable
 
-    decision = after_error(spec, status, error, 1, at(1), SETTINGS, submitting=True)
+    decision = after_submit_error(Observation(spec, status, 1, at(1), SETTINGS), error)
 
     assert decision.action is Action.IDLE
     after = merge(status, decision.patch)
@@ -204,20 +214,22 @@ def test_fatal_error_code_wins_over_a_retryable_status() -> None:
     error = ArmResponseError(
         "The value of parameter command is invalid.", status_code=500, code="InvalidParameter"
     )
-    decision = after_error(spec, submitting(spec), error, 1, NOW, SETTINGS, submitting=True)
+    decision = after_submit_error(Observation(spec, submitting(spec), 1, NOW, SETTINGS), error)
     assert (decision.patch["state"], decision.patch["reason"]) == ("Failed", "InvalidParameter")
 
 
 def test_fatal_error_with_ttl_schedules_deletion() -> None:
     spec = make_spec(ttlSecondsAfterFinished=120)
-    decision = after_error(spec, submitting(spec), not_found(), 1, NOW, SETTINGS, submitting=True)
+    decision = after_submit_error(
+        Observation(spec, submitting(spec), 1, NOW, SETTINGS), not_found()
+    )
     assert (decision.action, decision.delay) == (Action.DELETE, 120.0)
 
 
 def test_error_past_the_deadline_ends_as_deadline_exceeded() -> None:
     spec = make_spec(timeoutSeconds=30)
     status = {**submitting(spec), "attempts": 2}
-    decision = after_error(spec, status, throttled(), 1, at(31), SETTINGS, submitting=True)
+    decision = after_submit_error(Observation(spec, status, 1, at(31), SETTINGS), throttled())
     assert (decision.patch["state"], decision.patch["reason"]) == ("Failed", "DeadlineExceeded")
 
 
@@ -231,7 +243,7 @@ def test_outcome_unknown_is_not_resubmitted_under_at_most_once() -> None:
         "the POST timed out after it was sent", correlation_id=status["correlationId"]
     )
 
-    decision = after_error(spec, status, error, 1, at(30), SETTINGS, submitting=True)
+    decision = after_submit_error(Observation(spec, status, 1, at(30), SETTINGS), error)
 
     message = (
         f"the POST timed out after it was sent (correlation id {status['correlationId']}). "
@@ -258,7 +270,7 @@ def test_malformed_location_is_an_unknown_outcome_too() -> None:
     )
     assert error.code == "MalformedLocation"
 
-    decision = after_error(spec, status, error, 1, NOW, SETTINGS, submitting=True)
+    decision = after_submit_error(Observation(spec, status, 1, NOW, SETTINGS), error)
 
     assert decision.action is Action.IDLE
     assert (decision.patch["state"], decision.patch["reason"]) == (
@@ -273,7 +285,7 @@ def test_outcome_unknown_is_resubmitted_under_at_least_once() -> None:
     status = submitting(spec)
     error = SubmissionOutcomeUnknown("HTTP 503 on POST", correlation_id=status["correlationId"])
 
-    decision = after_error(spec, status, error, 1, at(2), SETTINGS, submitting=True)
+    decision = after_submit_error(Observation(spec, status, 1, at(2), SETTINGS), error)
 
     # Not at once: a retry is planned with backoff, recorded in status like any retry.
     message = "HTTP 503 on POST; submitting again in 5s because submitPolicy is AtLeastOnce"
@@ -285,7 +297,7 @@ def test_outcome_unknown_is_resubmitted_under_at_least_once() -> None:
     after = merge(status, decision.patch)
     assert after["state"] == "Submitting"
 
-    resubmit = plan(spec, after, 1, at(7), SETTINGS)
+    resubmit = plan(Observation(spec, after, 1, at(7), SETTINGS))
     assert resubmit.action is Action.SUBMIT
     assert resubmit.patch["attempts"] == 2
     assert resubmit.patch["correlationId"] == resubmit.correlation_id != status["correlationId"]
@@ -298,7 +310,7 @@ def test_a_malformed_location_is_never_resubmitted_even_at_least_once() -> None:
         "202 without a usable Location", correlation_id=status["correlationId"], location=None
     )
 
-    decision = after_error(spec, status, error, 1, at(2), SETTINGS, submitting=True)
+    decision = after_submit_error(Observation(spec, status, 1, at(2), SETTINGS), error)
 
     assert decision.patch["state"] == "Unknown"
     assert decision.patch["reason"] == "SubmissionOutcomeUnknown"
@@ -312,9 +324,7 @@ def test_retryable_poll_error_keeps_polling_without_consuming_attempts() -> None
     status = {**running(spec), "attempts": 2}  # the submit budget is already spent
     error = ArmTransportError("connection reset by peer")
 
-    decision = after_error(
-        spec, status, error, 1, at(10), SETTINGS, submitting=False, previous_delay=5.0
-    )
+    decision = after_poll_error(Observation(spec, status, 1, at(10), SETTINGS), error, 5.0)
 
     message = (
         f"polling command {COMMAND_ID} failed with ArmTransportError: connection reset by peer; "
@@ -338,7 +348,9 @@ def test_retryable_poll_error_keeps_polling_without_consuming_attempts() -> None
 
 def test_poll_error_honours_retry_after() -> None:
     spec = make_spec()
-    decision = after_error(spec, running(spec), throttled(42.0), 1, NOW, SETTINGS, submitting=False)
+    decision = after_poll_error(
+        Observation(spec, running(spec), 1, NOW, SETTINGS), throttled(42.0), 0.0
+    )
     assert (decision.action, decision.delay) == (Action.POLL, 42.0)
 
 
@@ -346,13 +358,16 @@ def test_a_successful_poll_after_a_poll_error_clears_the_error_reason() -> None:
     spec = make_spec()
     status = running(spec)
     answer = CommandRunning(started_at=None, retry_after=None, provisioning_state=None)
-    status = merge(status, after_poll(spec, status, answer, 1, at(1), SETTINGS, 1.0).patch)
     status = merge(
-        status, after_error(spec, status, throttled(), 1, at(2), SETTINGS, submitting=False).patch
+        status, after_poll(Observation(spec, status, 1, at(1), SETTINGS), answer, 1.0).patch
+    )
+    status = merge(
+        status,
+        after_poll_error(Observation(spec, status, 1, at(2), SETTINGS), throttled(), 0.0).patch,
     )
     assert status["reason"] == "TooManyRequests"
 
-    decision = after_poll(spec, status, answer, 1, at(7), SETTINGS, 5.0)
+    decision = after_poll(Observation(spec, status, 1, at(7), SETTINGS), answer, 5.0)
 
     after = merge(status, decision.patch)
     assert (after["state"], after["reason"]) == ("Running", "Running")
@@ -361,7 +376,9 @@ def test_a_successful_poll_after_a_poll_error_clears_the_error_reason() -> None:
 
 def test_fatal_poll_error_fails_the_run() -> None:
     spec = make_spec()
-    decision = after_error(spec, running(spec), not_found(), 1, NOW, SETTINGS, submitting=False)
+    decision = after_poll_error(
+        Observation(spec, running(spec), 1, NOW, SETTINGS), not_found(), 0.0
+    )
     assert decision.action is Action.IDLE
     assert (decision.patch["state"], decision.patch["reason"]) == ("Failed", "ResourceNotFound")
     assert decision.patch["history"][-1]["commandId"] == COMMAND_ID

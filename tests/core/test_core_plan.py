@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import uuid
 
-from controller.core import Action, Event, plan
+from controller.core import Action, Event, Observation, plan
 
 from .core_helpers import (
     CLUSTER,
@@ -40,7 +40,7 @@ CLEARED = (
 
 def test_first_sight_submits_and_records_the_attempt() -> None:
     spec = make_spec()
-    decision = plan(spec, {}, 1, NOW, SETTINGS)
+    decision = plan(Observation(spec, {}, 1, NOW, SETTINGS))
 
     assert decision.action is Action.SUBMIT
     assert decision.delay == 0.0
@@ -63,14 +63,14 @@ def test_first_sight_submits_and_records_the_attempt() -> None:
 
 def test_each_submission_gets_a_fresh_correlation_id() -> None:
     spec = make_spec()
-    first = plan(spec, {}, 1, NOW, SETTINGS)
-    second = plan(spec, {}, 1, NOW, SETTINGS)
+    first = plan(Observation(spec, {}, 1, NOW, SETTINGS))
+    second = plan(Observation(spec, {}, 1, NOW, SETTINGS))
     assert first.correlation_id != second.correlation_id
 
 
 def test_suspended_first_sight_stays_pending_without_reconciling() -> None:
     spec = make_spec(suspend=True)
-    decision = plan(spec, {}, 1, NOW, SETTINGS)
+    decision = plan(Observation(spec, {}, 1, NOW, SETTINGS))
 
     assert decision.action is Action.IDLE
     assert decision.correlation_id is None
@@ -86,11 +86,11 @@ def test_suspended_first_sight_stays_pending_without_reconciling() -> None:
 
 def test_resuming_a_suspended_object_submits_its_first_attempt() -> None:
     suspended = make_spec(suspend=True)
-    status = merge({}, plan(suspended, {}, 1, NOW, SETTINGS).patch)
-    again = plan(suspended, status, 1, at(10), SETTINGS)
+    status = merge({}, plan(Observation(suspended, {}, 1, NOW, SETTINGS)).patch)
+    again = plan(Observation(suspended, status, 1, at(10), SETTINGS))
     assert (again.action, again.patch["state"]) == (Action.IDLE, "Pending")
 
-    decision = plan(make_spec(suspend=False), status, 2, at(20), SETTINGS)
+    decision = plan(Observation(make_spec(suspend=False), status, 2, at(20), SETTINGS))
 
     assert decision.action is Action.SUBMIT
     assert decision.patch["attempts"] == 1
@@ -103,7 +103,7 @@ def test_reapplying_the_same_spec_after_success_does_nothing() -> None:
     status = finished(spec)
     assert status["state"] == "Succeeded"
 
-    decision = plan(make_spec(runToken="1"), status, 1, at(3600), SETTINGS)
+    decision = plan(Observation(make_spec(runToken="1"), status, 1, at(3600), SETTINGS))
 
     assert decision.action is Action.IDLE
     assert decision.patch == {}
@@ -113,7 +113,7 @@ def test_reapplying_the_same_spec_after_success_does_nothing() -> None:
 def test_toggling_only_suspend_after_success_just_observes_the_generation() -> None:
     status = finished(make_spec())
 
-    decision = plan(make_spec(suspend=True), status, 2, at(3600), SETTINGS)
+    decision = plan(Observation(make_spec(suspend=True), status, 2, at(3600), SETTINGS))
 
     assert decision.action is Action.IDLE
     expected = copy.deepcopy(status)
@@ -127,7 +127,7 @@ def test_run_token_change_after_success_submits_a_new_run() -> None:
     status = finished(make_spec(runToken="1"))
     spec = make_spec(runToken="2")
 
-    decision = plan(spec, status, 2, at(3600), SETTINGS)
+    decision = plan(Observation(spec, status, 2, at(3600), SETTINGS))
 
     assert decision.action is Action.SUBMIT
     after = merge(status, decision.patch)
@@ -140,11 +140,14 @@ def test_run_token_change_after_success_submits_a_new_run() -> None:
     assert [entry["runToken"] for entry in after["history"]] == ["1"]  # kept
 
 
-def test_spec_change_while_running_starts_a_new_run() -> None:
+def test_spec_change_while_running_waits_for_the_running_command() -> None:
     status = running(make_spec(command="sleep 600"))
-    decision = plan(make_spec(command="sleep 1"), status, 2, at(5), SETTINGS)
-    assert decision.action is Action.SUBMIT
-    assert "commandId" not in merge(status, decision.patch)
+    decision = plan(Observation(make_spec(command="sleep 1"), status, 2, at(5), SETTINGS))
+    assert decision.action is Action.POLL
+    after = merge(status, decision.patch)
+    assert after["commandId"] == COMMAND_ID
+    assert after["reason"] == "WaitingForRunningCommand"
+    assert types(after) == {"Ready": "False", "Reconciling": "True"}
 
 
 def test_running_with_a_command_id_resumes_polling() -> None:
@@ -152,7 +155,7 @@ def test_running_with_a_command_id_resumes_polling() -> None:
     status = running(spec)
     assert status["commandId"] == COMMAND_ID
 
-    decision = plan(spec, status, 1, at(30), SETTINGS)
+    decision = plan(Observation(spec, status, 1, at(30), SETTINGS))
 
     assert decision.action is Action.POLL
     assert decision.patch == {"observedGeneration": 1}
@@ -164,13 +167,13 @@ def test_crash_between_post_and_record_is_unknown_under_at_most_once() -> None:
     status = submitting(spec)
     correlation_id = status["correlationId"]
 
-    decision = plan(spec, status, 1, at(60), SETTINGS)
+    decision = plan(Observation(spec, status, 1, at(60), SETTINGS))
 
     message = (
-        "the operator stopped after submitting and before recording a command id "
-        f"(correlation id {correlation_id}). ARM may or may not have accepted the command, so "
-        "it was not submitted again (submitPolicy is AtMostOnce). Check the cluster, then "
-        "change spec.runToken to run it again."
+        f"this operator (operator) claimed this run at {iso(NOW)} and stopped before recording "
+        f"ARM's answer to its POST (correlation id {correlation_id}). ARM may or may not have "
+        "accepted the command, so it was not submitted again (submitPolicy is AtMostOnce). "
+        "Check the cluster, then change spec.runToken to run it again."
     )
     assert decision.action is Action.IDLE
     assert decision.correlation_id is None
@@ -196,7 +199,7 @@ def test_crash_between_post_and_record_resubmits_under_at_least_once() -> None:
     spec = make_spec(submitPolicy="AtLeastOnce")
     status = submitting(spec)
 
-    decision = plan(spec, status, 1, at(60), SETTINGS)
+    decision = plan(Observation(spec, status, 1, at(60), SETTINGS))
 
     assert decision.action is Action.RETRY
     assert decision.delay == 5.0
@@ -204,11 +207,12 @@ def test_crash_between_post_and_record_resubmits_under_at_least_once() -> None:
         Event(
             "Warning",
             "SubmissionOutcomeUnknown",
-            "the operator stopped after submitting and before recording a command id; "
-            "submitting again in 5s because submitPolicy is AtLeastOnce",
+            f"this operator (operator) claimed this run at {iso(NOW)} and stopped before "
+            "recording ARM's answer to its POST; submitting again in 5s because submitPolicy is "
+            "AtLeastOnce",
         ),
     )
-    resubmit = plan(spec, merge(status, decision.patch), 1, at(65), SETTINGS)
+    resubmit = plan(Observation(spec, merge(status, decision.patch), 1, at(65), SETTINGS))
     assert resubmit.action is Action.SUBMIT
     assert resubmit.correlation_id not in (None, status["correlationId"])
     assert resubmit.patch["correlationId"] == resubmit.correlation_id
@@ -219,10 +223,10 @@ def test_crash_between_post_and_record_resubmits_under_at_least_once() -> None:
 
 def test_at_least_once_gives_up_as_unknown_once_retries_are_spent() -> None:
     spec = make_spec(submitPolicy="AtLeastOnce", retries=2)
-    last = plan(spec, {**submitting(spec), "attempts": 2}, 1, at(60), SETTINGS)
+    last = plan(Observation(spec, {**submitting(spec), "attempts": 2}, 1, at(60), SETTINGS))
     status = {**submitting(spec), "attempts": 3}
 
-    decision = plan(spec, status, 1, at(60), SETTINGS)
+    decision = plan(Observation(spec, status, 1, at(60), SETTINGS))
 
     assert last.action is Action.RETRY  # attempt 3 is still allowed (retries=2)
 
@@ -238,7 +242,7 @@ def test_a_planned_retry_waits_for_the_remaining_delay() -> None:
     spec = make_spec()
     status = {**submitting(spec), "nextAttemptAt": iso(at(40))}
 
-    decision = plan(spec, status, 1, at(15), SETTINGS)
+    decision = plan(Observation(spec, status, 1, at(15), SETTINGS))
 
     assert decision.action is Action.RETRY
     assert decision.delay == 25.0
@@ -249,7 +253,7 @@ def test_a_retry_that_is_due_submits_the_next_attempt() -> None:
     spec = make_spec()
     status = {**submitting(spec), "nextAttemptAt": iso(at(40))}
 
-    decision = plan(spec, status, 1, at(40), SETTINGS)
+    decision = plan(Observation(spec, status, 1, at(40), SETTINGS))
 
     assert decision.action is Action.SUBMIT
     assert decision.patch["attempts"] == 2
@@ -261,7 +265,7 @@ def test_a_retry_that_is_due_submits_the_next_attempt() -> None:
 def test_suspending_while_a_retry_is_planned_stops_submitting() -> None:
     status = {**submitting(make_spec()), "nextAttemptAt": iso(at(40))}
 
-    decision = plan(make_spec(suspend=True), status, 2, at(50), SETTINGS)
+    decision = plan(Observation(make_spec(suspend=True), status, 2, at(50), SETTINGS))
 
     assert decision.action is Action.IDLE
     assert (decision.patch["state"], decision.patch["reason"]) == ("Pending", "Suspended")
@@ -272,7 +276,7 @@ def test_finished_object_with_ttl_partly_elapsed_is_deleted_after_the_rest() -> 
     spec = make_spec(ttlSecondsAfterFinished=600)
     status = finished(spec)  # finishedAt 12:01:35, i.e. at(95)
 
-    decision = plan(spec, status, 1, at(95 + 200), SETTINGS)
+    decision = plan(Observation(spec, status, 1, at(95 + 200), SETTINGS))
 
     assert decision.action is Action.DELETE
     assert decision.delay == 400.0
@@ -281,5 +285,5 @@ def test_finished_object_with_ttl_partly_elapsed_is_deleted_after_the_rest() -> 
 
 def test_finished_object_past_its_ttl_is_deleted_now() -> None:
     spec = make_spec(ttlSecondsAfterFinished=60)
-    decision = plan(spec, finished(spec), 1, at(7200), SETTINGS)
+    decision = plan(Observation(spec, finished(spec), 1, at(7200), SETTINGS))
     assert (decision.action, decision.delay) == (Action.DELETE, 0.0)

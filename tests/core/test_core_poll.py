@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from controller.arm import CommandHandle, CommandRunning
-from controller.core import Action, Event, Settings, after_poll, after_submit, plan
+from controller.core import Action, Event, Observation, Settings, after_poll, after_submit, plan
 
 from .core_helpers import (
     CLUSTER,
@@ -39,7 +39,7 @@ def test_after_submit_records_the_handle_then_polls_after_poll_initial() -> None
     status = submitting(spec)
     handle = CommandHandle(COMMAND_ID, LOCATION, "corr-from-arm")
 
-    decision = after_submit(spec, status, handle, 1, at(2), SETTINGS)
+    decision = after_submit(Observation(spec, status, 1, at(2), SETTINGS), handle)
 
     message = f"command {COMMAND_ID} submitted to {CLUSTER}"
     assert decision.action is Action.POLL
@@ -62,7 +62,7 @@ def test_after_submit_records_the_handle_then_polls_after_poll_initial() -> None
 def test_after_submit_honours_the_202_retry_after() -> None:
     spec = make_spec()
     handle = CommandHandle(COMMAND_ID, LOCATION, "c", retry_after=7.0)
-    decision = after_submit(spec, submitting(spec), handle, 1, NOW, SETTINGS)
+    decision = after_submit(Observation(spec, submitting(spec), 1, NOW, SETTINGS), handle)
     assert decision.delay == 7.0
 
 
@@ -71,7 +71,7 @@ def test_after_submit_clears_a_planned_retry() -> None:
     status = {**submitting(spec), "nextAttemptAt": iso(at(5))}
     handle = CommandHandle(COMMAND_ID, LOCATION, "c")
     assert "nextAttemptAt" not in merge(
-        status, after_submit(spec, status, handle, 1, NOW, SETTINGS).patch
+        status, after_submit(Observation(spec, status, 1, NOW, SETTINGS), handle).patch
     )
 
 
@@ -85,7 +85,7 @@ def test_poll_backoff_doubles_from_one_second_to_the_ceiling() -> None:
     delays = []
     previous = 0.0
     for _ in range(8):
-        decision = after_poll(spec, status, quiet, 1, at(1), SETTINGS, previous)
+        decision = after_poll(Observation(spec, status, 1, at(1), SETTINGS), quiet, previous)
         assert decision.action is Action.POLL
         delays.append(decision.delay)
         previous = decision.delay
@@ -97,7 +97,7 @@ def test_poll_backoff_doubles_from_one_second_to_the_ceiling() -> None:
 def test_poll_honours_retry_after(retry_after: float, expected: float) -> None:
     spec = make_spec()
     answer = replace(STILL_RUNNING, retry_after=retry_after)
-    decision = after_poll(spec, running(spec), answer, 1, at(1), SETTINGS, 16.0)
+    decision = after_poll(Observation(spec, running(spec), 1, at(1), SETTINGS), answer, 16.0)
     assert (decision.action, decision.delay) == (Action.POLL, expected)
 
 
@@ -105,9 +105,9 @@ def test_poll_records_progress_only_when_it_changes() -> None:
     spec = make_spec()
     status = running(spec)
 
-    first = after_poll(spec, status, STILL_RUNNING, 1, at(5), SETTINGS, 1.0)
+    first = after_poll(Observation(spec, status, 1, at(5), SETTINGS), STILL_RUNNING, 1.0)
     status = merge(status, first.patch)
-    second = after_poll(spec, status, STILL_RUNNING, 1, at(7), SETTINGS, 2.0)
+    second = after_poll(Observation(spec, status, 1, at(7), SETTINGS), STILL_RUNNING, 2.0)
 
     assert status["state"] == "Running"
     assert status["reason"] == "Running"
@@ -122,13 +122,14 @@ def test_poll_past_the_timeout_fails_with_deadline_exceeded() -> None:
     spec = make_spec(timeoutSeconds=60)
     status = merge(running(spec), {"startedAt": "2025-03-01T12:00:05Z"})
 
-    before = after_poll(spec, status, STILL_RUNNING, 1, at(59), SETTINGS, 1.0)
-    decision = after_poll(spec, status, STILL_RUNNING, 1, at(60), SETTINGS, 1.0)
+    before = after_poll(Observation(spec, status, 1, at(59), SETTINGS), STILL_RUNNING, 1.0)
+    decision = after_poll(Observation(spec, status, 1, at(60), SETTINGS), STILL_RUNNING, 1.0)
 
     assert before.action is Action.POLL
     message = (
         f"no result after 60s (command {COMMAND_ID}); stopped waiting. "
-        "ARM has no cancel API, so the command itself may still run"
+        "ARM has no cancel API, so the command itself may still run; raise "
+        "spec.timeoutSeconds to resume watching it"
     )
     assert decision.action is Action.IDLE
     assert decision.events == (Event("Warning", "Failed", message),)
@@ -148,10 +149,10 @@ def test_without_timeout_polling_is_bounded_by_the_default() -> None:
     status = running(spec)
     limit = SETTINGS.default_timeout_seconds
 
-    assert after_poll(spec, status, STILL_RUNNING, 1, at(limit - 1), SETTINGS, 1.0).action is (
-        Action.POLL
-    )
-    decision = after_poll(spec, status, STILL_RUNNING, 1, at(limit), SETTINGS, 1.0)
+    assert after_poll(
+        Observation(spec, status, 1, at(limit - 1), SETTINGS), STILL_RUNNING, 1.0
+    ).action is (Action.POLL)
+    decision = after_poll(Observation(spec, status, 1, at(limit), SETTINGS), STILL_RUNNING, 1.0)
     assert decision.patch["reason"] == "DeadlineExceeded"
     assert decision.patch["message"].startswith(f"no result after {limit}s ")
 
@@ -163,7 +164,7 @@ def test_exit_zero_succeeds_and_appends_history() -> None:
     spec = make_spec(runToken="r1")
     status = running(spec)
 
-    decision = after_poll(spec, status, result(0), 1, at(100), SETTINGS, 4.0)
+    decision = after_poll(Observation(spec, status, 1, at(100), SETTINGS), result(0), 4.0)
 
     message = f"{WHERE} exited 0"
     assert decision.action is Action.IDLE
@@ -217,7 +218,9 @@ def test_non_zero_exit_fails_stalled_with_a_warning() -> None:
     spec = make_spec()
     status = running(spec)
 
-    decision = after_poll(spec, status, result(3, logs="boom\n"), 1, at(100), SETTINGS, 4.0)
+    decision = after_poll(
+        Observation(spec, status, 1, at(100), SETTINGS), result(3, logs="boom\n"), 4.0
+    )
 
     message = f"{WHERE} exited 3"
     assert decision.action is Action.IDLE
@@ -253,7 +256,7 @@ def test_platform_failure_fails_with_arms_reason(
     status = running(spec)
     answer = result(None, state=state, reason=reason, logs="")
 
-    decision = after_poll(spec, status, answer, 1, at(100), SETTINGS, 4.0)
+    decision = after_poll(Observation(spec, status, 1, at(100), SETTINGS), answer, 4.0)
 
     message = (
         f"{WHERE}: ARM reports provisioningState Failed ({expected}); "
@@ -272,7 +275,9 @@ def test_result_without_timestamps_falls_back_to_recorded_start_and_now() -> Non
     status = merge(running(spec), {"startedAt": "2025-03-01T11:00:00Z"})
     answer = result(0, started_at=None, finished_at=None)
 
-    after = merge(status, after_poll(spec, status, answer, 1, at(3723), SETTINGS, 1.0).patch)
+    after = merge(
+        status, after_poll(Observation(spec, status, 1, at(3723), SETTINGS), answer, 1.0).patch
+    )
 
     assert after["startedAt"] == "2025-03-01T11:00:00Z"
     assert after["finishedAt"] == iso(at(3723))
@@ -284,7 +289,7 @@ def test_naive_arm_timestamps_are_read_as_utc() -> None:
     status = running(spec)
     answer = result(0, started_at="2025-03-01T12:00:00", finished_at=None)
 
-    decision = after_poll(spec, status, answer, 1, at(42), SETTINGS, 1.0)
+    decision = after_poll(Observation(spec, status, 1, at(42), SETTINGS), answer, 1.0)
 
     assert decision.patch["duration"] == "42s"
 
@@ -295,7 +300,9 @@ def test_naive_arm_timestamps_are_read_as_utc() -> None:
 def _logs_after(logs: str, settings: Settings) -> dict[str, object]:
     spec = make_spec()
     status = running(spec)
-    patch = after_poll(spec, status, result(0, logs=logs), 1, at(100), settings, 1.0).patch
+    patch = after_poll(
+        Observation(spec, status, 1, at(100), settings), result(0, logs=logs), 1.0
+    ).patch
     return {key: patch[key] for key in ("logs", "logsBytes", "logsTruncated")}
 
 
@@ -347,7 +354,9 @@ def test_history_keeps_the_last_history_limit_runs() -> None:
     old = [{"generation": 1, "runToken": str(i), "state": "Succeeded"} for i in range(5)]
     status = {**running(spec), "history": old}
 
-    history = after_poll(spec, status, result(0), 1, at(100), settings, 1.0).patch["history"]
+    history = after_poll(Observation(spec, status, 1, at(100), settings), result(0), 1.0).patch[
+        "history"
+    ]
 
     assert len(history) == 3
     assert history[:2] == old[-2:]
@@ -357,12 +366,16 @@ def test_history_keeps_the_last_history_limit_runs() -> None:
 def test_a_run_token_bump_adds_a_second_history_entry() -> None:
     first_spec = make_spec(runToken="1")
     status = running(first_spec)
-    status = merge(status, after_poll(first_spec, status, result(0), 1, at(100), SETTINGS, 1).patch)
+    status = merge(
+        status,
+        after_poll(Observation(first_spec, status, 1, at(100), SETTINGS), result(0), 1).patch,
+    )
 
     second_spec = make_spec(runToken="2")
     status = running(second_spec, generation=2, now=at(200), before=status)
     status = merge(
-        status, after_poll(second_spec, status, result(3), 2, at(300), SETTINGS, 1).patch
+        status,
+        after_poll(Observation(second_spec, status, 2, at(300), SETTINGS), result(3), 1).patch,
     )
 
     assert [(h["generation"], h["runToken"], h["state"]) for h in status["history"]] == [
@@ -375,7 +388,7 @@ def test_a_run_token_bump_adds_a_second_history_entry() -> None:
 @pytest.mark.parametrize("ttl", [0, 300])
 def test_ttl_after_finished_deletes_after_that_delay(ttl: int) -> None:
     spec = make_spec(ttlSecondsAfterFinished=ttl)
-    decision = after_poll(spec, running(spec), result(0), 1, at(100), SETTINGS, 1.0)
+    decision = after_poll(Observation(spec, running(spec), 1, at(100), SETTINGS), result(0), 1.0)
     assert (decision.action, decision.delay) == (Action.DELETE, float(ttl))
     assert decision.patch["state"] == "Succeeded"
 
@@ -383,17 +396,21 @@ def test_ttl_after_finished_deletes_after_that_delay(ttl: int) -> None:
 def test_full_chain_plan_submit_poll_matches_a_replan_afterwards() -> None:
     spec = make_spec()
     status: dict[str, object] = {}
-    decision = plan(spec, status, 1, NOW, SETTINGS)
+    decision = plan(Observation(spec, status, 1, NOW, SETTINGS))
     status = merge(status, decision.patch)
     handle = CommandHandle(COMMAND_ID, LOCATION, str(decision.correlation_id))
-    decision = after_submit(spec, status, handle, 1, at(1), SETTINGS)
+    decision = after_submit(Observation(spec, status, 1, at(1), SETTINGS), handle)
     status = merge(status, decision.patch)
-    decision = after_poll(spec, status, STILL_RUNNING, 1, at(2), SETTINGS, decision.delay)
+    decision = after_poll(
+        Observation(spec, status, 1, at(2), SETTINGS), STILL_RUNNING, decision.delay
+    )
     status = merge(status, decision.patch)
-    assert plan(spec, status, 1, at(3), SETTINGS).action is Action.POLL  # a restart resumes
-    decision = after_poll(spec, status, result(0), 1, at(95), SETTINGS, decision.delay)
+    assert (
+        plan(Observation(spec, status, 1, at(3), SETTINGS)).action is Action.POLL
+    )  # a restart resumes
+    decision = after_poll(Observation(spec, status, 1, at(95), SETTINGS), result(0), decision.delay)
     status = merge(status, decision.patch)
 
     assert status["state"] == "Succeeded"
     assert status["correlationId"] == handle.correlation_id
-    assert plan(spec, status, 1, at(4000), SETTINGS).action is Action.IDLE
+    assert plan(Observation(spec, status, 1, at(4000), SETTINGS)).action is Action.IDLE

@@ -74,6 +74,7 @@ def test_parse_subscription_form_applies_defaults() -> None:
         ttl_seconds_after_finished=None,
         at_least_once=False,
         run_hash=run_hash(raw),
+        legacy_run_hash=spec.legacy_run_hash,
     )
 
 
@@ -188,3 +189,23 @@ def test_invalid_spec_is_a_value_error_chained_to_its_cause() -> None:
     assert isinstance(caught.value, InvalidSpec)
     assert str(caught.value) == "invalid spec: spec.command is blank"
     assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_the_crd_maxima_are_the_ones_the_core_clamps_to() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from controller.core.spec import MAX_RETRIES, MAX_TIMEOUT_SECONDS, MAX_TTL_SECONDS
+
+    crd = yaml.safe_load(
+        (
+            Path(__file__).resolve().parents[2] / "crds" / "aks.gitops.dev_runcommands.yaml"
+        ).read_text()
+    )
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    fields = spec["properties"]
+    assert fields["timeoutSeconds"]["maximum"] == MAX_TIMEOUT_SECONDS
+    assert fields["ttlSecondsAfterFinished"]["maximum"] == MAX_TTL_SECONDS
+    assert fields["retries"]["maximum"] == MAX_RETRIES
+    assert RunSpec.parse(spec_dict(timeoutSeconds=10**18)).timeout_seconds == MAX_TIMEOUT_SECONDS

@@ -1,0 +1,64 @@
+"""The one catalogue of states and reasons the operator writes, in the manner of Flux's
+``fluxcd/pkg/runtime/conditions``: conditions, decisions, metrics and the README's reason table
+all name them from here, and a test checks the README lists every reason.
+
+ARM error codes (``ResourceNotFound``, ``AuthorizationFailed``, ...) are passed through as
+reasons verbatim: they are ARM's vocabulary, open-ended, and are not listed here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """``status.state``: where the current run is."""
+
+    PENDING = "Pending"  # nothing in flight: suspended, waiting for inputs, or between runs
+    SUBMITTING = "Submitting"  # claimed: the POST is being sent, or a retry is planned
+    RUNNING = "Running"  # ARM accepted it; its command id is recorded and polled
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"  # ARM may or may not have accepted the POST
+
+    @property
+    def final(self) -> bool:
+        return self in (State.SUCCEEDED, State.FAILED, State.UNKNOWN)
+
+
+class Reason(StrEnum):
+    """``status.reason`` and the conditions' reason, when the operator (not ARM) names it."""
+
+    # The run's life.
+    SUBMITTING = "Submitting"
+    SUBMITTED = "Submitted"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    COMMAND_FAILED = "CommandFailed"  # it ran and exited non-zero
+    PROVISIONING_FAILED = "ProvisioningFailed"  # ARM's Failed without a reason of its own
+    SUSPENDED = "Suspended"
+    NEXT_RUN_PENDING = "NextRunPending"  # the previous run ended; a changed spec starts next
+    # Ends without a result.
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    SUBMISSION_OUTCOME_UNKNOWN = "SubmissionOutcomeUnknown"
+    INVALID_SPEC = "InvalidSpec"
+    # Waiting, while another run or claim is in flight.
+    WAITING_FOR_RUNNING_COMMAND = "WaitingForRunningCommand"
+    WAITING_FOR_CLAIM = "WaitingForClaim"
+    # Inputs and credentials: nothing was sent.
+    CREDENTIALS_NOT_FOUND = "CredentialsNotFound"
+    INVALID_CREDENTIALS = "InvalidCredentials"
+    AUTHENTICATION_FAILED = "AuthenticationFailed"
+    TOKEN_ENDPOINT_UNREACHABLE = "TokenEndpointUnreachable"  # noqa: S105 - a reason, not a secret
+    FILES_NOT_FOUND = "FilesNotFound"
+    INVALID_CONTEXT_PATH = "InvalidContextPath"
+    INVALID_CONTEXT = "InvalidContext"
+    CONTEXT_TOO_LARGE = "ContextTooLarge"
+    CLOUD_MISMATCH = "CloudMismatch"
+    # Output.
+    LOGS_TRUNCATED = "LogsTruncated"  # an event: ARM cut the output at its limit
+
+
+class EventType(StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"

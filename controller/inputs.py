@@ -1,0 +1,98 @@
+"""A run's inputs, read from Kubernetes: the credentials Secret that picks the ARM identity, and
+the ConfigMaps and Secrets whose keys become the command's files. The result is an ARM client
+plus a context, or an error saying what is missing; the core decides what the reads mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from controller.arm import (
+    ArmClient,
+    ContextFile,
+    CredentialConfig,
+    build_context,
+    check_context,
+)
+from controller.config import OperatorConfig
+from controller.core import RunSpec
+from controller.core.inputs import (
+    InputFailure,
+    SecretIdentity,
+    check_cloud,
+    check_secret_mode,
+    choose_identity,
+    credentials_secret,
+)
+from controller.core.reasons import Reason
+from controller.identities import ArmClients
+from controller.kube import Found, KubeApi
+
+
+class InputReader:
+    def __init__(self, config: OperatorConfig, kube: KubeApi, clients: ArmClients) -> None:
+        self._config, self._kube, self._clients = config, kube, clients
+
+    async def arm_client(self, namespace: str, spec: RunSpec) -> ArmClient:
+        """The client for the identity this run may use. Raises InputFailure or CredentialError."""
+        check_cloud(spec, self._config.cloud.name)
+        name = credentials_secret(spec, self._config.default_credentials_secret)
+        found = await self._kube.read_secret(namespace, name)
+        identity = choose_identity(
+            spec, namespace, self._config.default_credentials_secret, found is not None
+        )
+        if not isinstance(identity, SecretIdentity) or found is None:
+            return self._clients.get(("operator",), "", self._config.credential)
+        try:
+            config = CredentialConfig.from_secret_data(found.data)
+        except ValueError as error:
+            raise InputFailure(
+                Reason.INVALID_CREDENTIALS, f"credentials Secret {namespace}/{name}: {error}"
+            ) from error
+        check_secret_mode(
+            config.mode,
+            identity,
+            workload_identity_from_secrets=self._config.workload_identity_from_secrets,
+        )
+        key = ("secret", namespace, name)
+        return self._clients.get(key, found.resource_version, config)
+
+    async def context(self, namespace: str, spec: RunSpec) -> str | None:
+        """The base64 zip to send: the spec's ready-made one, checked, or one built from
+        spec.files and spec.filesFrom. Duplicate or conflicting paths are refused."""
+        limit = self._config.max_context_bytes
+        if spec.context is not None:
+            check_context(spec.context, limit)
+            return spec.context
+        files = [
+            ContextFile(path, content.encode(), f"spec.files[{path}]")
+            for path, content in spec.files.items()
+        ]
+        for source in spec.files_from:
+            read: Callable[[str, str], Awaitable[Found | None]] = (
+                self._kube.read_configmap if source.kind == "ConfigMap" else self._kube.read_secret
+            )
+            found = await read(namespace, source.name)
+            where = f"{source.kind} {namespace}/{source.name}"
+            if found is None:
+                raise InputFailure(
+                    Reason.FILES_NOT_FOUND,
+                    f"{where} named in spec.filesFrom not found",
+                    retryable=True,
+                )
+            keys = source.keys or tuple(sorted(found.data))
+            missing = [key for key in keys if key not in found.data]
+            if missing:
+                raise InputFailure(
+                    Reason.FILES_NOT_FOUND,
+                    f"{where} has no key {', '.join(missing)}",
+                    retryable=True,
+                )
+            prefix = source.path_prefix.strip("/")
+            files.extend(
+                ContextFile(
+                    f"{prefix}/{key}" if prefix else key, found.data[key], f"{where} key {key}"
+                )
+                for key in keys
+            )
+        return build_context(files, limit) if files else None

@@ -1,0 +1,283 @@
+"""Exactly once, end to end: each defect of the "run exactly once, recorded" issue, on real API
+servers, the real operator and the emulator's log of every POST it saw."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.controlplane import ControlPlane
+from tests.operator.rc import RunCommands, condition, manifest
+from tests.stack import Emulator, Operator
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+@pytest.fixture
+def rc(management_cluster: ControlPlane, kubectl_path: str) -> RunCommands:
+    return RunCommands(kubectl_path, management_cluster.kubeconfig)
+
+
+@pytest.fixture
+def faults(emulator: Emulator) -> Iterator[Emulator]:
+    """The session's emulator, with whatever faults a test sets switched off afterwards."""
+    try:
+        yield emulator
+    finally:
+        emulator.set_faults(
+            serverErrorRate=0.0, throttleRate=0.0, latencySeconds=0.0, submitLatencySeconds=0.0,
+            dropConnectionAfterSubmitRate=0.0,
+        )  # fmt: skip
+
+
+def posts_of(emulator: Emulator, correlation_ids: set[str]) -> list[dict[str, Any]]:
+    return [post for post in emulator.posts() if post["correlationId"] in correlation_ids]
+
+
+def commands_posted(emulator: Emulator, command_marker: str) -> list[dict[str, Any]]:
+    """Accepted or dropped POSTs (the ones that run) whose command contains the marker."""
+    accepted = {s["commandId"]: s for s in emulator.submissions()}
+    return [
+        post
+        for post in emulator.posts()
+        if post["outcome"] in ("accepted", "dropped")
+        and command_marker in str(accepted.get(post.get("commandId"), {}).get("command", ""))
+    ]
+
+
+def test_editing_watch_fields_of_a_running_command_never_submits_again(
+    rc: RunCommands, namespace: str, emulator: Emulator
+) -> None:
+    marker = f"edit-{namespace}"
+    rc.apply(manifest("edited", namespace, f"sleep 6; echo {marker}", timeoutSeconds=60))
+    running = rc.wait(namespace, "edited", states=("Running",))["status"]
+
+    rc.apply(manifest("edited", namespace, f"sleep 6; echo {marker}", timeoutSeconds=120))
+    rc.apply(manifest("edited", namespace, f"sleep 6; echo {marker}", timeoutSeconds=180,
+                      retries=5, submitPolicy="AtLeastOnce"))  # fmt: skip
+
+    done = rc.wait(namespace, "edited")["status"]
+    assert done["state"] == "Succeeded"
+    assert done["commandId"] == running["commandId"]
+    assert done["observedGeneration"] == 3
+    assert len(commands_posted(emulator, marker)) == 1
+    assert [entry["commandId"] for entry in done["history"]] == [running["commandId"]]
+
+
+def test_raising_the_timeout_after_deadline_exceeded_resumes_the_same_command(
+    rc: RunCommands, namespace: str, emulator: Emulator
+) -> None:
+    marker = f"resume-{namespace}"
+    rc.apply(manifest("resumed", namespace, f"sleep 8; echo {marker}", timeoutSeconds=2))
+    expired = rc.wait(namespace, "resumed", timeout=30)["status"]
+    assert expired["reason"] == "DeadlineExceeded"
+
+    rc.apply(manifest("resumed", namespace, f"sleep 8; echo {marker}", timeoutSeconds=120))
+
+    done = rc.wait_for(namespace, "resumed", lambda s: s.get("state") == "Succeeded")["status"]
+    assert done["commandId"] == expired["commandId"]
+    assert marker in done["logs"]
+    assert len(commands_posted(emulator, marker)) == 1
+    assert [entry["state"] for entry in done["history"]] == ["Succeeded"]
+
+
+def test_a_new_run_waits_for_the_running_one_and_both_land_in_history(
+    rc: RunCommands, namespace: str, emulator: Emulator
+) -> None:
+    marker = f"overlap-{namespace}"
+    rc.apply(manifest("twice", namespace, f"sleep 6; echo {marker}-1", runToken="1"))
+    first = rc.wait(namespace, "twice", states=("Running",))["status"]
+
+    rc.apply(manifest("twice", namespace, f"sleep 6; echo {marker}-1", runToken="2"))
+    waiting = rc.wait_for(
+        namespace, "twice", lambda s: s.get("reason") == "WaitingForRunningCommand"
+    )
+    reconciling = condition(waiting, "Reconciling")
+    assert reconciling is not None and reconciling["status"] == "True"
+    assert waiting["status"]["commandId"] == first["commandId"]
+
+    done = rc.wait_for(
+        namespace, "twice",
+        lambda s: s.get("state") == "Succeeded" and s["commandId"] != first["commandId"],
+    )["status"]  # fmt: skip
+    assert [(e["runToken"], e["commandId"]) for e in done["history"]] == [
+        ("1", first["commandId"]),
+        ("2", done["commandId"]),
+    ]
+    runs = {s["commandId"]: s for s in emulator.submissions()}
+    first_run, second_run = runs[first["commandId"]], runs[done["commandId"]]
+    assert second_run["submittedAt"] >= first_run["finishedAt"], "the runs overlapped"
+
+
+def test_a_post_held_45s_by_arm_ends_succeeded(
+    rc: RunCommands, namespace: str, faults: Emulator
+) -> None:
+    faults.set_faults(submitLatencySeconds=45.0)
+    rc.apply(manifest("held", namespace, "echo held"))
+    done = rc.wait(namespace, "held", timeout=90)["status"]
+    assert done["state"] == "Succeeded", done
+    assert [p["outcome"] for p in posts_of(faults, {done["correlationId"]})] == ["accepted"]
+
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+GARBAGE_PEM = "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n"
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        (
+            {"tenantId": "not a tenant!", "clientId": "app", "clientSecret": "s"},
+            "InvalidCredentials",
+        ),
+        (
+            {"tenantId": TENANT, "clientId": "app", "clientCertificate": GARBAGE_PEM},
+            "InvalidCredentials",
+        ),
+    ],
+    ids=["bad-tenant", "garbage-pem"],
+)
+def test_credentials_that_cannot_sign_in_fail_at_once_and_send_nothing(
+    rc: RunCommands, namespace: str, emulator: Emulator, secret: dict[str, str], reason: str
+) -> None:
+    data = {key: base64.b64encode(value.encode()).decode() for key, value in secret.items()}
+    metadata = {"name": "creds", "namespace": namespace}
+    rc.apply(json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "data": data}))
+    started = time.monotonic()
+    rc.apply(
+        manifest("nosignin", namespace, "echo never", credentials={"secretRef": {"name": "creds"}})
+    )
+
+    status = rc.wait(namespace, "nosignin", timeout=30)["status"]
+    assert (status["state"], status["reason"]) == ("Failed", reason), status
+    assert time.monotonic() - started < 20
+    assert "commandId" not in status and "claimedBy" not in status
+    assert not [p for p in emulator.posts() if "never" in json.dumps(p)]
+
+
+def test_a_revoked_token_is_replaced_and_the_run_succeeds(
+    rc: RunCommands, namespace: str, emulator: Emulator
+) -> None:
+    rc.apply(manifest("before", namespace, "echo before"))
+    assert rc.wait(namespace, "before")["status"]["state"] == "Succeeded"
+
+    emulator.revoke_tokens()
+    rc.apply(manifest("after", namespace, "echo after"))
+
+    status = rc.wait(namespace, "after")["status"]
+    assert status["state"] == "Succeeded", status
+    outcomes = [p["outcome"] for p in posts_of(emulator, {status["correlationId"]})]
+    assert outcomes in (["accepted"], ["refused", "accepted"]), outcomes
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("timeoutSeconds", 250_000_000_000, "spec.timeoutSeconds"),
+        ("ttlSecondsAfterFinished", 250_000_000_000, "spec.ttlSecondsAfterFinished"),
+        ("files", {"big.sh": "x" * (241 * 1024)}, "spec.filesFrom"),
+    ],
+    ids=["timeout", "ttl", "inline-file"],
+)
+def test_values_past_the_crd_maxima_are_refused_at_apply(
+    rc: RunCommands, namespace: str, field: str, value: object, message: str
+) -> None:
+    refused = rc.kubectl(
+        "apply", "--server-side", "-f", "-",
+        stdin=manifest("huge", namespace, "true", **{field: value}), check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert message in refused.stderr
+
+
+def test_a_200kib_inline_file_applied_client_side_runs(
+    rc: RunCommands, namespace: str, operator: Operator
+) -> None:
+    content = "#" * (200 * 1024)
+    rc.apply(manifest("large", namespace, "wc -c < big.txt", files={"big.txt": content}))
+
+    status = rc.wait(namespace, "large", timeout=60)["status"]
+    assert status["state"] == "Succeeded", status
+    assert status["logs"].strip() == str(len(content))
+    body = rc.get(namespace, "large")
+    assert not any(
+        key.startswith("aks.gitops.dev/") for key in body["metadata"].get("annotations", {})
+    )
+
+
+def test_duplicate_and_conflicting_paths_fail_with_nothing_sent(
+    rc: RunCommands, namespace: str, emulator: Emulator
+) -> None:
+    rc.kubectl("-n", namespace, "create", "configmap", "one", "--from-literal", "a=1")
+    rc.kubectl("-n", namespace, "create", "configmap", "two", "--from-literal", "b=2")
+    same_path = [{"configMapRef": {"name": "one"}}]
+    under_a_file = [{"configMapRef": {"name": "two"}, "pathPrefix": "a"}]
+    rc.apply(manifest("dupes", namespace, "cat a", files={"a": "0"}, filesFrom=same_path))
+    rc.apply(manifest("nested", namespace, "cat a/b", files={"a": "0"}, filesFrom=under_a_file))
+
+    for name in ("dupes", "nested"):
+        status = rc.wait(namespace, name)["status"]
+        assert (status["state"], status["reason"]) == ("Failed", "InvalidContextPath"), status
+        assert "a" in status["message"]
+        assert "claimedBy" not in status and "commandId" not in status
+
+
+def _zip(entries: dict[str, bytes]) -> str:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.mark.parametrize(
+    ("context", "reason"),
+    [
+        (base64.b64encode(b"not a zip at all").decode(), "InvalidContext"),
+        (_zip({"../evil.sh": b"rm -rf /"}), "InvalidContextPath"),
+    ],
+    ids=["not-a-zip", "traversal"],
+)
+def test_a_bad_user_supplied_context_fails_with_nothing_sent(
+    rc: RunCommands, namespace: str, emulator: Emulator, context: str, reason: str
+) -> None:
+    rc.apply(manifest("ctx", namespace, "ls", context=context))
+    status = rc.wait(namespace, "ctx")["status"]
+    assert (status["state"], status["reason"]) == ("Failed", reason), status
+    assert "claimedBy" not in status and "commandId" not in status
+
+
+def test_output_cut_by_arm_says_so_in_status_and_an_event(rc: RunCommands, namespace: str) -> None:
+    rc.apply(manifest("chatty", namespace, "head -c 700000 /dev/zero | tr '\\0' x"))
+    status = rc.wait(namespace, "chatty")["status"]
+    assert status["state"] == "Succeeded"
+    assert status["logsTruncated"] is True
+    assert "ARM cut the output" in status["message"]
+    assert any(e["reason"] == "LogsTruncated" for e in rc.events(namespace, "chatty"))
+
+
+def test_an_api_server_outage_right_after_arm_accepts_keeps_the_command_id(
+    rc: RunCommands, namespace: str, faults: Emulator, management_cluster: ControlPlane,
+    operator: Operator,
+) -> None:  # fmt: skip
+    faults.set_faults(submitLatencySeconds=4.0)
+    rc.apply(manifest("outage", namespace, "sleep 2; echo survived"))
+    rc.wait_for(namespace, "outage", lambda s: s.get("state") == "Submitting")
+    management_cluster.stop_apiserver()  # ARM accepts while the API server is away
+    time.sleep(8)
+    management_cluster.start_apiserver()
+
+    status = rc.wait(namespace, "outage", timeout=90)["status"]
+    assert status["state"] == "Succeeded", status
+    assert "survived" in status["logs"]
+    assert [p["outcome"] for p in posts_of(faults, {status["correlationId"]})] == ["accepted"]
+    log = operator.log.read_text()
+    assert "cannot record ARM's answer yet" in log
+    assert "Traceback" not in log
