@@ -1,6 +1,6 @@
 """Async client for the AKS runCommand ARM API. Knows nothing about Kubernetes."""
 
-from .client import DEFAULT_API_VERSION, ArmClient, ClusterTokenMode
+from .client import DEFAULT_API_VERSION, ArmClient
 from .clouds import (
     AKS_AAD_SCOPE,
     AKS_AAD_SERVER_APP_ID,
@@ -27,15 +27,19 @@ from .errors import (
 )
 from .models import (
     ClusterRef,
+    ClusterTokenMode,
     CommandHandle,
     CommandResult,
     CommandRunning,
     CommandStatus,
     ManagedCluster,
+    PreparedSubmission,
     ProvisioningState,
 )
 from .retry import RetryPolicy
 from .throttle import ArmThrottle, BucketConfig, ThrottleConfig
+from .tokens import CredentialFactory
+from .transport import DEFAULT_TIMEOUT, new_http_client
 
 __all__ = [
     "AKS_AAD_SCOPE",
@@ -44,6 +48,7 @@ __all__ = [
     "AZURE_PUBLIC_CLOUD",
     "AZURE_US_GOVERNMENT",
     "DEFAULT_API_VERSION",
+    "DEFAULT_TIMEOUT",
     "ArmClient",
     "ArmError",
     "ArmResponseError",
@@ -60,11 +65,13 @@ __all__ = [
     "ContextTooLargeError",
     "CredentialConfig",
     "CredentialError",
+    "CredentialFactory",
     "CredentialMode",
     "ErrorDetail",
     "InvalidContextPathError",
     "MalformedLocationError",
     "ManagedCluster",
+    "PreparedSubmission",
     "ProvisioningState",
     "RequestTooLargeError",
     "ResourceNotFoundError",
@@ -74,4 +81,5 @@ __all__ = [
     "ThrottledError",
     "build_context",
     "build_credential",
+    "new_http_client",
 ]
