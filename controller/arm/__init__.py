@@ -9,7 +9,7 @@ from .clouds import (
     AZURE_US_GOVERNMENT,
     Cloud,
 )
-from .context import build_context
+from .context import ContextFile, ContextFiles, build_context, check_context
 from .credentials import CredentialConfig, CredentialMode, build_credential
 from .errors import (
     ArmError,
@@ -18,6 +18,7 @@ from .errors import (
     ContextTooLargeError,
     CredentialError,
     ErrorDetail,
+    InvalidContextError,
     InvalidContextPathError,
     MalformedLocationError,
     RequestTooLargeError,
@@ -62,12 +63,15 @@ __all__ = [
     "CommandResult",
     "CommandRunning",
     "CommandStatus",
+    "ContextFile",
+    "ContextFiles",
     "ContextTooLargeError",
     "CredentialConfig",
     "CredentialError",
     "CredentialFactory",
     "CredentialMode",
     "ErrorDetail",
+    "InvalidContextError",
     "InvalidContextPathError",
     "MalformedLocationError",
     "ManagedCluster",
@@ -81,5 +85,6 @@ __all__ = [
     "ThrottledError",
     "build_context",
     "build_credential",
+    "check_context",
     "new_http_client",
 ]

@@ -19,7 +19,10 @@ known, ``correlation_id`` and ``retry_after`` (seconds).
     │                                 TokenEndpointUnreachable, CredentialUnavailable,
     │                                 TokenRequestFailed (retryable)
     ├── ContextTooLargeError        context over the size limit, nothing sent
-    └── InvalidContextPathError     unsafe file name in a context (also a ValueError)
+    └── InvalidContextError         a ready-made context is not base64 of a readable zip
+        └── InvalidContextPathError unsafe, duplicate or conflicting file name in a context
+
+The context errors are also ValueErrors: they judge input, and nothing was sent.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = [
     "ContextTooLargeError",
     "CredentialError",
     "ErrorDetail",
+    "InvalidContextError",
     "InvalidContextPathError",
     "MalformedLocationError",
     "RequestTooLargeError",
@@ -370,7 +374,14 @@ class ContextTooLargeError(ArmError):
         self.limit = limit
 
 
-class InvalidContextPathError(ArmError, ValueError):
-    """A context file name is absolute, escapes the root, is empty or duplicated."""
+class InvalidContextError(ArmError, ValueError):
+    """A ready-made context is not valid base64 of a readable zip, or holds a link."""
+
+    default_code = "InvalidContext"
+
+
+class InvalidContextPathError(InvalidContextError):
+    """A context file name is absolute, escapes the root or is empty, or two names collide:
+    the same path twice, or one path used both as a file and as a directory."""
 
     default_code = "InvalidContextPath"
