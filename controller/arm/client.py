@@ -215,7 +215,8 @@ class ArmClient:
         In ``auto`` mode reads the cluster (once per cluster, cached); gets the clusterToken
         when one will be sent; gets the ARM token, so that sign-in problems show here. Raises
         ValueError (empty command, unknown mode), CredentialError, ArmResponseError (the cluster
-        GET was refused) or ArmTransportError (ARM unreachable): nothing was submitted.
+        GET was refused), ArmTransportError (ARM unreachable) or ArmError ``MalformedResponse``
+        (the cluster GET's body): nothing was submitted.
         """
         if not command.strip():
             raise ValueError("command must not be empty")
@@ -239,7 +240,8 @@ class ArmClient:
 
         Raises SubmissionOutcomeUnknown (may have been accepted; never resent). Any other error
         means ARM certainly did not accept it: ArmResponseError (refused), ArmTransportError
-        (never reached ARM; safe to submit again) or CredentialError (no token for a resend).
+        (never reached ARM; safe to submit again) or CredentialError (no token, so nothing more
+        was sent: a token expired since prepare, or Entra refused a fresh one after a 401).
         """
         cluster, correlation_id = prepared.cluster, prepared.correlation_id
         url = self._url(f"{cluster.resource_id}/runCommand")
