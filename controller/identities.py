@@ -1,15 +1,18 @@
-"""ARM clients by identity: one azure-identity credential per identity version and one ArmClient
-per clusterToken mode, all sharing one HTTP connection pool and one throttle.
+"""ARM clients by identity: one ArmClient per identity version, all sharing one HTTP connection
+pool and one throttle. The clusterToken mode is an argument of each submission, not a client.
 
-A Secret that changes (a rotated client secret) is a new version: its old credential and clients
-are retired and closed after a grace period, so in-flight calls finish and rotations leak nothing.
+Each client builds its azure-identity credential from the version's configuration on first use
+and owns it (it replaces it when ARM refuses a token). A Secret that changes (a rotated client
+secret) is a new version: the old client, with its credential, is retired and closed after a
+grace period, so in-flight calls finish and rotations leak nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
@@ -18,21 +21,20 @@ from controller.arm import (
     ArmClient,
     ArmThrottle,
     Cloud,
-    ClusterTokenMode,
     CredentialConfig,
     build_credential,
 )
 
 # ("operator",) for the operator's own identity, ("secret", namespace, name) for a Secret's.
 Identity = tuple[str, ...]
-CredentialFactory = Callable[..., AsyncTokenCredential]
+# build_credential's signature: (config, cloud, *, connection_verify) -> credential.
+BuildCredential = Callable[..., AsyncTokenCredential]
 
 
 @dataclass
 class _Version:
     version: str
-    credential: AsyncTokenCredential
-    clients: dict[ClusterTokenMode, ArmClient] = field(default_factory=dict)
+    client: ArmClient
 
 
 class ArmClients:
@@ -44,7 +46,7 @@ class ArmClients:
         *,
         ca_file: str | None = None,
         retire_after: float = 60.0,
-        build: CredentialFactory = build_credential,
+        build: BuildCredential = build_credential,
     ) -> None:
         self._cloud, self._http, self._throttle = cloud, http, throttle
         self._ca_file, self._retire_after, self._build = ca_file, retire_after, build
@@ -52,33 +54,28 @@ class ArmClients:
         self._retiring: dict[asyncio.Task[None], _Version] = {}
 
     @property
-    def credentials(self) -> int:
-        """Credentials open now, retiring ones included."""
+    def clients(self) -> int:
+        """ARM clients open now, retiring ones included."""
         return len(self._current) + len(self._retiring)
 
-    def get(
-        self,
-        identity: Identity,
-        version: str,
-        config: CredentialConfig,
-        cluster_token_mode: ClusterTokenMode,
-    ) -> ArmClient:
+    def get(self, identity: Identity, version: str, config: CredentialConfig) -> ArmClient:
+        """The client of ``identity`` at ``version``. Never raises for bad credential material:
+        that surfaces as CredentialError from the client's first call."""
         current = self._current.get(identity)
-        if current is not None and current.version != version:
+        if current is not None and current.version == version:
+            return current.client
+        if current is not None:
             self._retire(current)
-            current = None
-        if current is None:
-            credential = self._build(config, self._cloud, connection_verify=self._ca_file)
-            current = self._current[identity] = _Version(version, credential)
-        client = current.clients.get(cluster_token_mode)
-        if client is None:
-            client = current.clients[cluster_token_mode] = ArmClient(
-                current.credential,
-                cloud=self._cloud,
-                cluster_token_mode=cluster_token_mode,
-                http_client=self._http,
-                throttle=self._throttle,
-            )
+        factory = functools.partial(
+            self._build, config, self._cloud, connection_verify=self._ca_file
+        )
+        client = ArmClient(
+            credential_factory=factory,
+            cloud=self._cloud,
+            http_client=self._http,
+            throttle=self._throttle,
+        )
+        self._current[identity] = _Version(version, client)
         return client
 
     def _retire(self, old: _Version) -> None:
@@ -88,7 +85,7 @@ class ArmClients:
 
     async def _close_later(self, old: _Version) -> None:
         await asyncio.sleep(self._retire_after)  # let calls already in flight finish
-        await _close(old)
+        await old.client.aclose()
 
     async def aclose(self) -> None:
         retiring = list(self._retiring.items())
@@ -97,13 +94,7 @@ class ArmClients:
         await asyncio.gather(*(task for task, _ in retiring), return_exceptions=True)
         for task, version in retiring:
             if task.cancelled():  # a task cancelled before it ran never reaches its own close
-                await _close(version)
+                await version.client.aclose()
         for current in self._current.values():
-            await _close(current)
+            await current.client.aclose()  # borrowed http client: left open for the others
         self._current.clear()
-
-
-async def _close(version: _Version) -> None:
-    for client in version.clients.values():
-        await client.aclose()  # borrowed http client: left open for the others
-    await version.credential.close()

@@ -1,6 +1,6 @@
 """Async client for the AKS runCommand ARM API. Knows nothing about Kubernetes."""
 
-from .client import DEFAULT_API_VERSION, ArmClient, ClusterTokenMode
+from .client import DEFAULT_API_VERSION, ArmClient
 from .clouds import (
     AKS_AAD_SCOPE,
     AKS_AAD_SERVER_APP_ID,
@@ -9,7 +9,7 @@ from .clouds import (
     AZURE_US_GOVERNMENT,
     Cloud,
 )
-from .context import build_context
+from .context import ContextFile, ContextFiles, build_context, check_context
 from .credentials import CredentialConfig, CredentialMode, build_credential
 from .errors import (
     ArmError,
@@ -18,6 +18,7 @@ from .errors import (
     ContextTooLargeError,
     CredentialError,
     ErrorDetail,
+    InvalidContextError,
     InvalidContextPathError,
     MalformedLocationError,
     RequestTooLargeError,
@@ -27,15 +28,19 @@ from .errors import (
 )
 from .models import (
     ClusterRef,
+    ClusterTokenMode,
     CommandHandle,
     CommandResult,
     CommandRunning,
     CommandStatus,
     ManagedCluster,
+    PreparedSubmission,
     ProvisioningState,
 )
 from .retry import RetryPolicy
 from .throttle import ArmThrottle, BucketConfig, ThrottleConfig
+from .tokens import CredentialFactory
+from .transport import DEFAULT_TIMEOUT, new_http_client
 
 __all__ = [
     "AKS_AAD_SCOPE",
@@ -44,6 +49,7 @@ __all__ = [
     "AZURE_PUBLIC_CLOUD",
     "AZURE_US_GOVERNMENT",
     "DEFAULT_API_VERSION",
+    "DEFAULT_TIMEOUT",
     "ArmClient",
     "ArmError",
     "ArmResponseError",
@@ -57,14 +63,19 @@ __all__ = [
     "CommandResult",
     "CommandRunning",
     "CommandStatus",
+    "ContextFile",
+    "ContextFiles",
     "ContextTooLargeError",
     "CredentialConfig",
     "CredentialError",
+    "CredentialFactory",
     "CredentialMode",
     "ErrorDetail",
+    "InvalidContextError",
     "InvalidContextPathError",
     "MalformedLocationError",
     "ManagedCluster",
+    "PreparedSubmission",
     "ProvisioningState",
     "RequestTooLargeError",
     "ResourceNotFoundError",
@@ -74,4 +85,6 @@ __all__ = [
     "ThrottledError",
     "build_context",
     "build_credential",
+    "check_context",
+    "new_http_client",
 ]

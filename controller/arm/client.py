@@ -1,15 +1,30 @@
 """The async ARM client for AKS runCommand.
 
+Submitting is two steps, so that a caller can record "submitting" between them:
+:meth:`ArmClient.prepare_submission` does everything that can fail without sending (the cluster
+GET in ``auto`` mode, the clusterToken, the ARM token) and :meth:`ArmClient.send_submission`
+sends the POST. ``submit`` is both.
+
 Submission safety: the runCommand POST is not idempotent. It is resent only when ARM certainly
 did not accept it: a 429, a connection that was never established (connect error or timeout,
-no pooled connection), or a 400 ``MissingAADClusterToken`` in ``auto`` mode (the cached AAD
-flag was stale; resent once with a clusterToken). Everything ambiguous raises
+no pooled connection), a 400 ``MissingAADClusterToken`` in ``auto`` mode (the cached AAD
+flag was stale; resent once with a clusterToken), or a 401. Everything ambiguous raises
 :class:`SubmissionOutcomeUnknown`: a timeout or dropped connection after the request went out,
 any 5xx, and ``KubernetesOperationError``/``KubernetesPerformanceError`` (the command pod was
-being created and might still start).
+being created and might still start). Any other error from ``send_submission`` means the POST
+was certainly not accepted.
+
+Why resending after a 401 is safe: ARM authenticates the bearer token at its front door, before
+it routes the request to the AKS resource provider, and answers 401 itself when the token is
+expired, revoked or otherwise not acceptable. A request that got a 401 never reached AKS, so no
+command exists. The client drops that token (see ``tokens.py``) and sends the request once more
+with a fresh one, for the POST and for reads alike; a second 401 is raised (non-retryable).
 
 Reads (cluster GET, result polls) are retried with capped exponential backoff and full jitter,
 honouring Retry-After, on transport errors and retryable statuses (408, 409, 429, 5xx).
+
+Timeouts are the client's own (``transport.DEFAULT_TIMEOUT``, read 90 s, longer than ARM's
+60 s proxy timeout) and are passed with every request, whatever http client it was given.
 
 Secrets: the bearer token and the clusterToken travel only in the Authorization header and the
 POST body; neither headers nor bodies are logged, and the bearer token is only ever sent to the
@@ -19,54 +34,54 @@ configured ARM endpoint (a Location pointing elsewhere is refused).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.metadata
 import json
 import logging
 import random
-import ssl
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
 
 from .clouds import AKS_AAD_SCOPE, AZURE_PUBLIC_CLOUD, Cloud
 from .errors import (
     ArmError,
     ArmResponseError,
     ArmTransportError,
-    CredentialError,
     MalformedLocationError,
     SubmissionOutcomeUnknown,
     ThrottledError,
 )
 from .models import (
+    CLUSTER_TOKEN_MODES,
     ClusterRef,
+    ClusterTokenMode,
     CommandHandle,
     CommandRunning,
     CommandStatus,
     ManagedCluster,
+    PreparedSubmission,
     command_status_from_json,
 )
 from .retry import RetryPolicy, parse_retry_after
 from .throttle import ArmThrottle, RequestKind
+from .tokens import CredentialFactory, Token, TokenSource
+from .transport import DEFAULT_TIMEOUT, new_http_client
 
-__all__ = ["DEFAULT_API_VERSION", "DEFAULT_TIMEOUT", "ArmClient", "ClusterTokenMode"]
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "DEFAULT_TIMEOUT",
+    "ArmClient",
+    "ClusterTokenMode",
+    "PreparedSubmission",
+]
 
 DEFAULT_API_VERSION = "2024-09-01"
-# ARM proxies runCommand for up to 60 s (the pod gets 30 s to start): read longer than that,
-# so ARM's own 504 arrives rather than an ambiguous client-side timeout.
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=90.0, write=30.0, pool=30.0)
-
-ClusterTokenMode = Literal["auto", "always", "never"]
 
 _LOG = logging.getLogger("controller.arm")
 _RATE_LIMIT_HEADERS: dict[RequestKind, str] = {
@@ -89,6 +104,22 @@ def _default_user_agent() -> str:
 
 
 @dataclass(frozen=True)
+class _Request:
+    """One ARM request, as sent (and, after a 401, sent again)."""
+
+    method: str
+    url: str
+    subscription_id: str
+    kind: RequestKind
+    correlation_id: str
+    body: dict[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def path(self) -> str:
+        return httpx.URL(self.url).path
+
+
+@dataclass(frozen=True)
 class _CommandLocation:
     url: str
     subscription_id: str
@@ -98,46 +129,40 @@ class _CommandLocation:
 class ArmClient:
     """Submits runCommand requests and polls their results.
 
-    Owns the httpx.AsyncClient it creates (from ``transport``/``ca_file``/``timeout``) or
-    borrows ``http_client``; borrowed clients and the credential are never closed here.
-    ``sleep`` and ``rand`` exist so tests can observe retry delays without waiting.
+    Credentials: a borrowed ``credential`` (never closed here; a token ARM refuses cannot be
+    dropped, so the retry after a 401 asks it again as is) or a ``credential_factory``: the
+    client builds its credential on first use, owns it, and replaces it to drop a token ARM
+    refused. Construction failures surface as CredentialError from the first call.
+
+    HTTP: owns the httpx.AsyncClient it creates (``transport``/``ca_file``, see
+    :func:`new_http_client`) or borrows ``http_client``, which it never closes. ``sleep`` and
+    ``rand`` exist so tests can observe retry delays without waiting.
     """
 
     def __init__(
         self,
-        credential: AsyncTokenCredential,
+        credential: AsyncTokenCredential | None = None,
         *,
+        credential_factory: CredentialFactory | None = None,
         cloud: Cloud = AZURE_PUBLIC_CLOUD,
-        cluster_token_mode: ClusterTokenMode = "auto",  # noqa: S107 - a mode, not a secret
         api_version: str = DEFAULT_API_VERSION,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         ca_file: str | None = None,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         throttle: ArmThrottle | None = None,
         retry: RetryPolicy | None = None,
         user_agent: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        if cluster_token_mode not in ("auto", "always", "never"):
-            raise ValueError(
-                f"cluster_token_mode must be auto, always or never, got {cluster_token_mode!r}"
-            )
         if http_client is not None and (transport is not None or ca_file is not None):
             raise ValueError("pass either http_client or transport/ca_file, not both")
-        self._credential = credential
+        self._tokens = TokenSource(credential, factory=credential_factory)
         self._cloud = cloud
         self._arm_origin = httpx.URL(cloud.arm_endpoint)
-        self._cluster_token_mode = cluster_token_mode
         self._api_version = api_version
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            transport=transport,
-            verify=ssl.create_default_context(cafile=ca_file) if ca_file else True,
-            timeout=timeout,
-            follow_redirects=False,
-        )
+        self._http = http_client or new_http_client(ca_file, transport=transport)
         self._throttle = throttle or ArmThrottle()
         self._retry = retry or RetryPolicy()
         self._user_agent = user_agent or _default_user_agent()
@@ -159,8 +184,10 @@ class ArmClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close what this client owns: its http client and the credentials it built."""
         if self._owns_http:
             await self._http.aclose()
+        await self._tokens.aclose()
 
     # Operations -----------------------------------------------------------------------------
 
@@ -174,32 +201,63 @@ class ArmClient:
         )
         return ManagedCluster.from_json(_json_object(response, correlation_id))
 
-    async def submit(
+    async def prepare_submission(
         self,
         cluster: ClusterRef,
         command: str,
-        context: str | None = None,
+        context: str | None,
         *,
-        correlation_id: str | None = None,
-    ) -> CommandHandle:
-        """POST runCommand and return the handle to poll.
+        cluster_token: ClusterTokenMode,
+        correlation_id: str,
+    ) -> PreparedSubmission:
+        """Everything a submission needs before its POST; never sends the POST.
 
-        Pass ``correlation_id`` after persisting it, so an interrupted submit can be traced in
-        ARM's logs. Raises SubmissionOutcomeUnknown (never resent), ArmResponseError (refused),
-        ArmTransportError (never reached ARM; safe to submit again) or CredentialError.
+        In ``auto`` mode reads the cluster (once per cluster, cached); gets the clusterToken
+        when one will be sent; gets the ARM token, so that sign-in problems show here. Raises
+        ValueError (empty command, unknown mode), CredentialError, ArmResponseError (the cluster
+        GET was refused), ArmTransportError (ARM unreachable) or ArmError ``MalformedResponse``
+        (the cluster GET's body): nothing was submitted.
         """
         if not command.strip():
             raise ValueError("command must not be empty")
-        correlation_id = correlation_id or str(uuid.uuid4())
+        if cluster_token not in CLUSTER_TOKEN_MODES:
+            raise ValueError(f"cluster_token must be auto, always or never, got {cluster_token!r}")
+        token: str | None = None
+        if await self._needs_cluster_token(cluster, cluster_token, correlation_id):
+            token = (await self._tokens.get(AKS_AAD_SCOPE)).text
+        await self._tokens.get(self._cloud.arm_scope)  # cached by the credential for the POST
+        return PreparedSubmission(
+            cluster=cluster,
+            command=command,
+            context=context,
+            cluster_token_mode=cluster_token,
+            correlation_id=correlation_id,
+            cluster_token=token,
+        )
+
+    async def send_submission(self, prepared: PreparedSubmission) -> CommandHandle:
+        """POST runCommand and return the handle to poll.
+
+        Raises SubmissionOutcomeUnknown (may have been accepted; never resent). Any other error
+        means ARM certainly did not accept it: ArmResponseError (refused), ArmTransportError
+        (never reached ARM; safe to submit again) or CredentialError (no token, so nothing more
+        was sent: a token expired since prepare, or Entra refused a fresh one after a 401).
+        """
+        cluster, correlation_id = prepared.cluster, prepared.correlation_id
         url = self._url(f"{cluster.resource_id}/runCommand")
-        with_cluster_token = await self._needs_cluster_token(cluster, correlation_id)
-        body = await self._run_command_body(command, context, with_cluster_token)
         attempt = 0
         while True:
             error: ArmError
             try:
                 response = await self._send(
-                    "POST", url, cluster.subscription_id, "write", correlation_id, body
+                    _Request(
+                        "POST",
+                        url,
+                        cluster.subscription_id,
+                        "write",
+                        correlation_id,
+                        prepared.body(),
+                    )
                 )
             except _NOT_SENT_ERRORS as exc:
                 error = ArmTransportError(
@@ -229,14 +287,14 @@ class ArmClient:
                     )
                 if (
                     folded_code == _CODE_MISSING_AAD
-                    and self._cluster_token_mode == "auto"  # noqa: S105 - a mode
-                    and not with_cluster_token
+                    and prepared.cluster_token_mode == "auto"  # noqa: S105 - a mode
+                    and prepared.cluster_token is None
                 ):
                     # The cached flag was stale (the cluster became AAD-managed). A 400 is a
                     # certain refusal; resend once with a token.
                     self._aad_managed[cluster.cache_key] = True
-                    with_cluster_token = True
-                    body = await self._run_command_body(command, context, with_cluster_token)
+                    token = await self._tokens.get(AKS_AAD_SCOPE)
+                    prepared = dataclasses.replace(prepared, cluster_token=token.text)
                     continue
                 if (
                     not isinstance(error, ThrottledError)
@@ -246,6 +304,27 @@ class ArmClient:
                     raise error
             await self._sleep(self._retry.delay(attempt, error.retry_after, self._rand))
             attempt += 1
+
+    async def submit(
+        self,
+        cluster: ClusterRef,
+        command: str,
+        context: str | None = None,
+        *,
+        cluster_token: ClusterTokenMode = "auto",  # noqa: S107 - a mode, not a secret
+        correlation_id: str | None = None,
+    ) -> CommandHandle:
+        """:meth:`prepare_submission` then :meth:`send_submission`, for callers that record
+        nothing in between. Pass ``correlation_id`` after persisting it, so an interrupted
+        submit can be traced in ARM's logs."""
+        prepared = await self.prepare_submission(
+            cluster,
+            command,
+            context,
+            cluster_token=cluster_token,
+            correlation_id=correlation_id or str(uuid.uuid4()),
+        )
+        return await self.send_submission(prepared)
 
     async def poll(self, handle: CommandHandle) -> CommandStatus:
         """GET the command's result.
@@ -277,8 +356,10 @@ class ArmClient:
 
     # Submission helpers ---------------------------------------------------------------------
 
-    async def _needs_cluster_token(self, cluster: ClusterRef, correlation_id: str) -> bool:
-        match self._cluster_token_mode:
+    async def _needs_cluster_token(
+        self, cluster: ClusterRef, mode: ClusterTokenMode, correlation_id: str
+    ) -> bool:
+        match mode:
             case "always":
                 return True
             case "never":
@@ -294,16 +375,6 @@ class ArmClient:
                 managed = await self.get_cluster(cluster, correlation_id=correlation_id)
                 cached = self._aad_managed[key] = managed.aad_managed
             return cached
-
-    async def _run_command_body(
-        self, command: str, context: str | None, with_cluster_token: bool
-    ) -> dict[str, str]:
-        body = {"command": command}
-        if context:
-            body["context"] = context
-        if with_cluster_token:
-            body["clusterToken"] = await self._access_token(AKS_AAD_SCOPE)
-        return body
 
     def _accepted(self, response: httpx.Response, correlation_id: str) -> CommandHandle:
         location = response.headers.get("location")
@@ -366,7 +437,9 @@ class ArmClient:
         while True:
             error: ArmError
             try:
-                response = await self._send("GET", url, subscription_id, "read", correlation_id)
+                response = await self._send(
+                    _Request("GET", url, subscription_id, "read", correlation_id)
+                )
             except httpx.TransportError as exc:
                 error = ArmTransportError(
                     f"GET {httpx.URL(url).path} failed: {_describe(exc)}",
@@ -388,47 +461,55 @@ class ArmClient:
             await self._sleep(delay)
             attempt += 1
 
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        subscription_id: str,
-        kind: RequestKind,
-        correlation_id: str,
-        body: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        """One request: throttle, authenticate, send, feed rate-limit headers back."""
+    async def _send(self, request: _Request) -> httpx.Response:
+        """One request; after a 401, once more with a fresh token (see the module docstring)."""
+        token = await self._tokens.get(self._cloud.arm_scope)
+        response = await self._send_once(request, token)
+        if response.status_code != 401:
+            return response
+        _LOG.debug("%s %s -> 401: retrying once with a fresh token", request.method, request.path)
+        await self._tokens.refused(token)
+        token = await self._tokens.get(self._cloud.arm_scope)
+        return await self._send_once(request, token)
+
+    async def _send_once(self, request: _Request, token: Token) -> httpx.Response:
+        """One request: throttle, send, feed rate-limit headers back."""
+        subscription_id, kind = request.subscription_id, request.kind
         await self._throttle.acquire(subscription_id, kind)
-        token = await self._access_token(self._cloud.arm_scope)
         client_request_id = str(uuid.uuid4())
         headers = {
-            "Authorization": f"Bearer {token}",
+            "Authorization": f"Bearer {token.text}",
             "Accept": "application/json",
             "User-Agent": self._user_agent,
             "x-ms-client-request-id": client_request_id,
-            "x-ms-correlation-request-id": correlation_id,
+            "x-ms-correlation-request-id": request.correlation_id,
         }
-        path = httpx.URL(url).path
         try:
-            response = await self._http.request(method, url, headers=headers, json=body)
+            response = await self._http.request(
+                request.method,
+                request.url,
+                headers=headers,
+                json=request.body,
+                timeout=DEFAULT_TIMEOUT,
+            )
         except httpx.HTTPError as exc:
             _LOG.debug(
                 "%s %s failed: %s client_request_id=%s correlation_id=%s",
-                method,
-                path,
+                request.method,
+                request.path,
                 type(exc).__name__,
                 client_request_id,
-                correlation_id,
+                request.correlation_id,
             )
             raise
         _LOG.debug(
             "%s %s -> %d request_id=%s client_request_id=%s correlation_id=%s",
-            method,
-            path,
+            request.method,
+            request.path,
             response.status_code,
             response.headers.get("x-ms-request-id"),
             client_request_id,
-            correlation_id,
+            request.correlation_id,
         )
         remaining = response.headers.get(_RATE_LIMIT_HEADERS[kind])
         if remaining is not None and remaining.strip().isdigit():
@@ -439,34 +520,10 @@ class ArmClient:
                 self._throttle.block_for(subscription_id, kind, retry_after)
         return response
 
-    async def _access_token(self, scope: str) -> str:
-        credential_name = type(self._credential).__name__
-        try:
-            access_token = await self._credential.get_token(scope)
-        except ClientAuthenticationError as exc:
-            raise CredentialError(
-                f"{credential_name} could not get a token for {scope}: {_first_line(exc.message)}."
-                " Check the tenant id, client id and secret, certificate or federated credential",
-                code="AuthenticationFailed",
-            ) from exc
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            raise CredentialError(
-                f"{credential_name} could not reach its token endpoint for {scope}: "
-                f"{_first_line(exc.message)}",
-                code="TokenEndpointUnreachable",
-                retryable=True,
-            ) from exc
-        return access_token.token
-
 
 def _describe(exc: BaseException) -> str:
     detail = str(exc)
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-
-
-def _first_line(text: object) -> str:
-    lines = str(text or "").strip().splitlines()
-    return lines[0] if lines else "no detail given"
 
 
 def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:

@@ -23,7 +23,10 @@ Keys of a Kubernetes Secret read by :meth:`CredentialConfig.from_secret_data`:
 write a Secret use identities attached to the operator's pod or node (a confused deputy). They
 are for the operator's own, global identity.
 
-Secret values never appear in ``repr`` or in error messages.
+Secret values never appear in ``repr`` or in error messages. :func:`build_credential` turns
+every construction failure into ``CredentialError("InvalidCredentials")``: construction only
+parses what it was given (azure-identity raises ValueError or TypeError there), so the same
+material fails the same way every time.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from azure.identity.aio import (
 )
 
 from .clouds import AZURE_PUBLIC_CLOUD, Cloud
+from .errors import CredentialError
 
 __all__ = ["CredentialConfig", "CredentialMode", "build_credential"]
 
@@ -62,6 +66,11 @@ _SECRET_KEYS = frozenset(
     }
 )
 _REDACTED = "<redacted>"
+# azure-core's defaults are 300 s each, tried four times: a token endpoint that drops packets
+# would hold a worker (and the run's lock) for twenty minutes. Entra answers in about a second.
+_TOKEN_CONNECT_TIMEOUT = 10.0
+_TOKEN_READ_TIMEOUT = 30.0
+_MAX_DETAIL_CHARS = 300
 
 
 @dataclass(frozen=True, repr=False)
@@ -181,8 +190,27 @@ def build_credential(
     """Create the azure-identity credential for ``config`` in ``cloud``. The caller closes it.
 
     ``connection_verify`` is a CA bundle path for the token endpoint's TLS (the emulator's CA).
+    Raises CredentialError ``InvalidCredentials`` when azure-identity refuses the material.
     """
-    transport_options: dict[str, Any] = {}
+    try:
+        return _build(config, cloud, connection_verify)
+    except Exception as exc:
+        # Construction does no I/O: whatever it raises (ValueError for a malformed tenant id or
+        # PEM, TypeError for an encrypted key without password) repeats on every try.
+        raise CredentialError(
+            f"{config.mode} credential for client {config.client_id} cannot be built: "
+            f"{type(exc).__name__}: {_scrubbed(str(exc), config)}",
+            code=CredentialError.INVALID_CREDENTIALS,
+        ) from None  # the cause may quote the material; the message says what went wrong
+
+
+def _build(
+    config: CredentialConfig, cloud: Cloud, connection_verify: str | None
+) -> AsyncTokenCredential:
+    transport_options: dict[str, Any] = {
+        "connection_timeout": _TOKEN_CONNECT_TIMEOUT,
+        "read_timeout": _TOKEN_READ_TIMEOUT,
+    }
     if connection_verify is not None:
         transport_options["connection_verify"] = connection_verify
     entra_options: dict[str, Any] = dict(transport_options)
@@ -226,6 +254,15 @@ def build_credential(
                 identity_options["workload_identity_tenant_id"] = config.tenant_id
             return DefaultAzureCredential(**identity_options, **entra_options)
     raise AssertionError(f"unhandled credential mode {config.mode!r}")  # pragma: no cover
+
+
+def _scrubbed(text: str, config: CredentialConfig) -> str:
+    """The first line of ``text``, shortened, without any secret of ``config`` in it."""
+    line = (text.strip().splitlines() or ["no detail given"])[0]
+    for secret in (config.client_secret, config.client_certificate_password):
+        if secret:
+            line = line.replace(secret, _REDACTED)
+    return line if len(line) <= _MAX_DETAIL_CHARS else line[: _MAX_DETAIL_CHARS - 1] + "…"
 
 
 def _required(value: str | None) -> str:

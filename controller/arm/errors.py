@@ -14,9 +14,15 @@ known, ``correlation_id`` and ``retry_after`` (seconds).
     ├── SubmissionOutcomeUnknown    a POST may have been accepted: never resend it blindly
     │   └── MalformedLocationError  202 accepted, but its Location cannot be polled
     ├── ArmTransportError           network failure after retries (or a POST never sent)
-    ├── CredentialError             no token from azure-identity
+    ├── CredentialError             no credential or no token; ``code`` says which:
+    │                                 InvalidCredentials, AuthenticationFailed (fatal),
+    │                                 TokenEndpointUnreachable, CredentialUnavailable,
+    │                                 TokenRequestFailed (retryable)
     ├── ContextTooLargeError        context over the size limit, nothing sent
-    └── InvalidContextPathError     unsafe file name in a context (also a ValueError)
+    └── InvalidContextError         a ready-made context is not base64 of a readable zip
+        └── InvalidContextPathError unsafe, duplicate or conflicting file name in a context
+
+The context errors are also ValueErrors: they judge input, and nothing was sent.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ __all__ = [
     "ContextTooLargeError",
     "CredentialError",
     "ErrorDetail",
+    "InvalidContextError",
     "InvalidContextPathError",
     "MalformedLocationError",
     "RequestTooLargeError",
@@ -330,9 +337,36 @@ class ArmTransportError(ArmError):
 
 
 class CredentialError(ArmError):
-    """azure-identity could not produce a token. Fatal unless the token endpoint was unreachable."""
+    """No credential could be built, or it produced no token. Nothing was sent to ARM.
+
+    Codes (``credentials.py`` and ``tokens.py`` decide them):
+
+    ``InvalidCredentials``        the material can never work (garbage PEM, a certificate without
+                                  its key, a malformed tenant id); fatal
+    ``AuthenticationFailed``      Microsoft Entra ID answered and refused; fatal
+    ``TokenEndpointUnreachable``  no answer, a timeout, or a 5xx/408/429; retryable
+    ``CredentialUnavailable``     the credential could not try (no identity endpoint, token file
+                                  or environment yet); retryable
+    ``TokenRequestFailed``        anything else azure-identity or MSAL raised; retryable
+    """
 
     default_code = "CredentialError"
+
+    INVALID_CREDENTIALS: ClassVar[str] = "InvalidCredentials"
+    AUTHENTICATION_FAILED: ClassVar[str] = "AuthenticationFailed"
+    TOKEN_ENDPOINT_UNREACHABLE: ClassVar[str] = "TokenEndpointUnreachable"  # noqa: S105 - a code
+    CREDENTIAL_UNAVAILABLE: ClassVar[str] = "CredentialUnavailable"
+    TOKEN_REQUEST_FAILED: ClassVar[str] = "TokenRequestFailed"  # noqa: S105 - a code
+    _FATAL_CODES: ClassVar[frozenset[str]] = frozenset({INVALID_CREDENTIALS, AUTHENTICATION_FAILED})
+
+    def __init__(self, message: str, *, code: str, correlation_id: str | None = None) -> None:
+        # The code carries the classification: only the two fatal codes say "never again".
+        super().__init__(
+            message,
+            code=code,
+            retryable=code not in self._FATAL_CODES,
+            correlation_id=correlation_id,
+        )
 
 
 class ContextTooLargeError(ArmError):
@@ -346,7 +380,14 @@ class ContextTooLargeError(ArmError):
         self.limit = limit
 
 
-class InvalidContextPathError(ArmError, ValueError):
-    """A context file name is absolute, escapes the root, is empty or duplicated."""
+class InvalidContextError(ArmError, ValueError):
+    """A ready-made context is not valid base64 of a readable zip, or holds a link."""
+
+    default_code = "InvalidContext"
+
+
+class InvalidContextPathError(InvalidContextError):
+    """A context file name is absolute, escapes the root or is empty, or two names collide:
+    the same path twice, or one path used both as a file and as a directory."""
 
     default_code = "InvalidContextPath"

@@ -10,17 +10,25 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "ClusterRef",
+    "ClusterTokenMode",
     "CommandHandle",
     "CommandResult",
     "CommandRunning",
     "CommandStatus",
     "ManagedCluster",
+    "PreparedSubmission",
     "ProvisioningState",
 ]
+
+# Whether a runCommand POST carries a clusterToken: ``auto`` reads the cluster once (cached per
+# client) and sends one to AAD-managed clusters; ``always`` and ``never`` do not read it.
+ClusterTokenMode = Literal["auto", "always", "never"]
+CLUSTER_TOKEN_MODES: tuple[ClusterTokenMode, ...] = ("auto", "always", "never")
+_REPR_COMMAND_CHARS = 60
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9]$|^[a-zA-Z0-9][-_a-zA-Z0-9]{0,61}[a-zA-Z0-9]$")
@@ -99,6 +107,45 @@ class ClusterRef:
                 f"/resourceGroups/<group>/providers/{_PROVIDER}/{_CLUSTER_TYPE}/<name>"
             )
         return cls(subscription_id=parts[1], resource_group=parts[3], name=parts[7])
+
+
+@dataclass(frozen=True, repr=False)
+class PreparedSubmission:
+    """A runCommand POST ready to send: the cluster read and every token already obtained.
+
+    Made by ``ArmClient.prepare_submission`` and sent, soon after and by the same client, with
+    ``send_submission``. It holds the clusterToken (when one is sent), so ``repr`` shows neither
+    it nor the context, only their presence and size.
+    """
+
+    cluster: ClusterRef
+    command: str
+    context: str | None
+    cluster_token_mode: ClusterTokenMode
+    correlation_id: str
+    cluster_token: str | None = None
+
+    def body(self) -> dict[str, str]:
+        body = {"command": self.command}
+        if self.context:
+            body["context"] = self.context
+        if self.cluster_token is not None:
+            body["clusterToken"] = self.cluster_token
+        return body
+
+    def __repr__(self) -> str:
+        command = self.command
+        if len(command) > _REPR_COMMAND_CHARS:
+            command = command[: _REPR_COMMAND_CHARS - 1] + "…"
+        context = "None" if self.context is None else f"<{len(self.context)} chars>"
+        token = "None" if self.cluster_token is None else "<redacted>"
+        return (
+            f"PreparedSubmission(cluster={self.cluster.resource_id!r}, command={command!r}, "
+            f"context={context}, cluster_token_mode={self.cluster_token_mode!r}, "
+            f"correlation_id={self.correlation_id!r}, cluster_token={token})"
+        )
+
+    __str__ = __repr__
 
 
 @dataclass(frozen=True)

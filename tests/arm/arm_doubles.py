@@ -9,6 +9,7 @@ from typing import Any, Self
 
 import httpx
 from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
 
 from controller.arm import (
     AKS_AAD_SCOPE,
@@ -16,7 +17,6 @@ from controller.arm import (
     ArmThrottle,
     Cloud,
     ClusterRef,
-    ClusterTokenMode,
     RetryPolicy,
 )
 
@@ -40,8 +40,9 @@ Step = httpx.Response | type[httpx.HTTPError] | Callable[[httpx.Request], httpx.
 class FakeCredential:
     """Implements azure-core's AsyncTokenCredential protocol with fixed tokens."""
 
-    def __init__(self, error: Exception | None = None) -> None:
+    def __init__(self, error: Exception | None = None, *, arm_token: str = ARM_TOKEN) -> None:
         self.error = error
+        self.arm_token = arm_token
         self.scopes: list[str] = []
         self.closed = False
 
@@ -56,7 +57,7 @@ class FakeCredential:
         self.scopes.extend(scopes)
         if self.error is not None:
             raise self.error
-        token = AKS_TOKEN if scopes == (AKS_AAD_SCOPE,) else ARM_TOKEN
+        token = AKS_TOKEN if scopes == (AKS_AAD_SCOPE,) else self.arm_token
         return AccessToken(token, 4_102_444_800)
 
     async def close(self) -> None:
@@ -72,6 +73,23 @@ class FakeCredential:
         traceback: TracebackType | None = None,
     ) -> None:
         await self.close()
+
+
+class _EntraAnswer:
+    """The parts of an azure-core HttpResponse that ClientAuthenticationError reads."""
+
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+        self.reason = "Entra says no"
+        self.headers: dict[str, str] = {}
+
+    def text(self, encoding: str | None = None) -> str:
+        return '{"error": "invalid_client"}'
+
+
+def entra_error(status_code: int, message: str) -> ClientAuthenticationError:
+    """What azure-identity raises when Microsoft Entra ID answers ``status_code``."""
+    return ClientAuthenticationError(message=message, response=_EntraAnswer(status_code))
 
 
 class ScriptedArm:
@@ -157,25 +175,39 @@ def make_client(
     *,
     sleeps: Sleeps | None = None,
     credential: FakeCredential | None = None,
+    credentials: FakeCredentials | None = None,
     retry: RetryPolicy | None = None,
     throttle: ArmThrottle | None = None,
-    mode: ClusterTokenMode = "never",
 ) -> ArmClient:
-    """An ArmClient on ``arm``; ``mode`` is its cluster_token_mode."""
+    """An ArmClient on ``arm`` with a borrowed ``credential``, or owning what ``credentials``
+    builds."""
     if throttle is None:
         # A 429 blocks the bucket for Retry-After: let that pass in fake time.
         clock = FakeClock()
         throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
     return ArmClient(
-        credential or FakeCredential(),
+        None if credentials is not None else credential or FakeCredential(),
+        credential_factory=credentials,
         cloud=CLOUD,
         transport=arm.transport,
         sleep=sleeps or Sleeps(),
         rand=lambda: 0.5,
         retry=retry,
         throttle=throttle,
-        cluster_token_mode=mode,
     )
+
+
+class FakeCredentials:
+    """A credential factory: each credential it builds has its own ARM token (``<ARM_TOKEN>-1``,
+    ``-2``...), as a new azure-identity credential asks Entra for a new token."""
+
+    def __init__(self) -> None:
+        self.built: list[FakeCredential] = []
+
+    def __call__(self) -> FakeCredential:
+        credential = FakeCredential(arm_token=f"{ARM_TOKEN}-{len(self.built) + 1}")
+        self.built.append(credential)
+        return credential
 
 
 class FakeClock:

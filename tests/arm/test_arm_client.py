@@ -11,21 +11,24 @@ from arm_doubles import (
     AKS_TOKEN,
     ARM_ENDPOINT,
     ARM_TOKEN,
+    CLOUD,
     CLUSTER,
     COMMAND_ID,
     LOCATION,
     SUBSCRIPTION,
     FakeClock,
     FakeCredential,
+    FakeCredentials,
     ScriptedArm,
     Sleeps,
     accepted,
     arm_error,
     cluster_body,
     command_state,
+    entra_error,
     make_client,
 )
-from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+from azure.core.exceptions import ServiceRequestError
 
 from controller.arm import (
     AKS_AAD_SCOPE,
@@ -56,7 +59,9 @@ HANDLE = CommandHandle(COMMAND_ID, LOCATION, "corr-1")
 async def test_submit_202_returns_handle_from_location_as_given() -> None:
     arm = ScriptedArm(accepted(**{"Retry-After": "5"}))
     async with make_client(arm) as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns", "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==")
+        handle = await client.submit(
+            CLUSTER, "kubectl get ns", "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==", cluster_token="never"
+        )
 
     assert handle.command_id == COMMAND_ID
     assert handle.location == LOCATION  # "resourcegroups" kept as ARM wrote it
@@ -75,7 +80,7 @@ async def test_submit_429_then_202_resubmits_after_retry_after() -> None:
     sleeps = Sleeps()
     arm = ScriptedArm(arm_error(429, "TooManyRequests", **{"Retry-After": "3"}), accepted())
     async with make_client(arm, sleeps=sleeps) as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns")
+        handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert handle.command_id == COMMAND_ID
     assert len(arm.requests) == 2
@@ -88,7 +93,7 @@ async def test_submit_429_gives_up_after_bounded_attempts() -> None:
     arm = ScriptedArm(*[arm_error(429, "TooManyRequests", **{"Retry-After": "1"})] * 3)
     async with make_client(arm, retry=RetryPolicy(submit_max_attempts=3)) as client:
         with pytest.raises(ThrottledError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns")
+            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert len(arm.requests) == 3
     assert caught.value.retryable
@@ -100,7 +105,7 @@ async def test_submit_429_with_long_retry_after_is_raised_not_slept() -> None:
     arm = ScriptedArm(arm_error(429, "TooManyRequests", **{"Retry-After": "900"}))
     async with make_client(arm, sleeps=sleeps) as client:
         with pytest.raises(ThrottledError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns")
+            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert caught.value.retry_after == 900.0
     assert sleeps.delays == []
@@ -113,7 +118,7 @@ async def test_submit_resends_when_the_connection_was_never_made(
 ) -> None:
     arm = ScriptedArm(not_sent, accepted())
     async with make_client(arm) as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns")
+        handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert handle.command_id == COMMAND_ID
     assert len(arm.requests) == 2
@@ -123,7 +128,7 @@ async def test_submit_connect_errors_exhausted_raise_retryable_transport_error()
     arm = ScriptedArm(httpx.ConnectError, httpx.ConnectError)
     async with make_client(arm, retry=RetryPolicy(submit_max_attempts=2)) as client:
         with pytest.raises(ArmTransportError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns")
+            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert len(arm.requests) == 2
     assert caught.value.retryable
@@ -140,7 +145,9 @@ async def test_submit_ambiguous_transport_failure_is_unknown_and_never_resent(
     arm = ScriptedArm(ambiguous, accepted())
     async with make_client(arm) as client:
         with pytest.raises(SubmissionOutcomeUnknown) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", correlation_id="corr-ambiguous")
+            await client.submit(
+                CLUSTER, "kubectl get ns", correlation_id="corr-ambiguous", cluster_token="never"
+            )
 
     assert len(arm.requests) == 1
     assert caught.value.code == "SubmissionOutcomeUnknown"
@@ -154,7 +161,7 @@ async def test_submit_5xx_is_unknown_and_never_resent(status: int) -> None:
     arm = ScriptedArm(arm_error(status, "InternalServerError", **{"Retry-After": "1"}), accepted())
     async with make_client(arm) as client:
         with pytest.raises(SubmissionOutcomeUnknown) as caught:
-            await client.submit(CLUSTER, "kubectl get ns")
+            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert len(arm.requests) == 1
     assert caught.value.response_error is not None
@@ -167,7 +174,7 @@ async def test_submit_pod_start_errors_are_unknown_because_the_pod_may_still_run
     arm = ScriptedArm(arm_error(400, code, "pod did not start in time"))
     async with make_client(arm) as client:
         with pytest.raises(SubmissionOutcomeUnknown) as caught:
-            await client.submit(CLUSTER, "kubectl get ns")
+            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert len(arm.requests) == 1
     assert caught.value.response_error is not None
@@ -186,7 +193,7 @@ async def test_submit_4xx_raises_typed_fatal_error_once() -> None:
     arm = ScriptedArm(httpx.Response(400, json=body, headers={"x-ms-request-id": "req-9"}))
     async with make_client(arm) as client:
         with pytest.raises(ArmResponseError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns")
+            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
 
     error = caught.value
     assert len(arm.requests) == 1
@@ -200,7 +207,7 @@ async def test_submit_404_for_missing_cluster() -> None:
     arm = ScriptedArm(arm_error(404, "ResourceNotFound", "cluster not found"))
     async with make_client(arm) as client:
         with pytest.raises(ResourceNotFoundError):
-            await client.submit(CLUSTER, "kubectl get ns")
+            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
 
 
 @pytest.mark.parametrize(
@@ -220,7 +227,9 @@ async def test_submit_202_without_usable_location_is_accepted_but_unpollable(
     arm = ScriptedArm(accepted(location, **{"x-ms-request-id": "req-1"}), accepted())
     async with make_client(arm) as client:
         with pytest.raises(MalformedLocationError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", correlation_id="corr-ml")
+            await client.submit(
+                CLUSTER, "kubectl get ns", correlation_id="corr-ml", cluster_token="never"
+            )
 
     assert len(arm.requests) == 1  # accepted: never resubmitted
     error = caught.value
@@ -234,7 +243,7 @@ async def test_submit_202_without_usable_location_is_accepted_but_unpollable(
 async def test_submit_location_host_is_compared_case_insensitively() -> None:
     arm = ScriptedArm(accepted(LOCATION.replace("arm.test", "ARM.Test")))
     async with make_client(arm) as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns")
+        handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
     assert handle.command_id == COMMAND_ID
 
 
@@ -242,8 +251,96 @@ async def test_submit_refuses_empty_command_without_sending() -> None:
     arm = ScriptedArm()
     async with make_client(arm) as client:
         with pytest.raises(ValueError, match="command must not be empty"):
-            await client.submit(CLUSTER, "  ")
+            await client.submit(CLUSTER, "  ", cluster_token="never")
     assert arm.requests == []
+
+
+# Prepare, then send ------------------------------------------------------------------------
+
+
+async def test_prepare_reads_the_cluster_and_gets_every_token_but_sends_no_post() -> None:
+    credential = FakeCredential()
+    arm = ScriptedArm(cluster_body(aad_managed=True), accepted())
+    async with make_client(arm, credential=credential) as client:
+        prepared = await client.prepare_submission(
+            CLUSTER, "kubectl get ns", None, cluster_token="auto", correlation_id="corr-p"
+        )
+        assert [r.method for r in arm.requests] == ["GET"]
+        arm_scope = f"{ARM_ENDPOINT}/.default"
+        assert credential.scopes == [arm_scope, AKS_AAD_SCOPE, arm_scope]  # GET, then tokens
+
+        handle = await client.send_submission(prepared)
+
+    assert [r.method for r in arm.requests] == ["GET", "POST"]
+    assert arm.bodies() == [{"command": "kubectl get ns", "clusterToken": AKS_TOKEN}]
+    assert handle.correlation_id == "corr-p"
+    assert {r.headers["x-ms-correlation-request-id"] for r in arm.requests} == {"corr-p"}
+
+
+async def test_prepare_in_never_mode_sends_nothing_and_only_warms_the_arm_token() -> None:
+    credential = FakeCredential()
+    arm = ScriptedArm()
+    async with make_client(arm, credential=credential) as client:
+        prepared = await client.prepare_submission(
+            CLUSTER, "kubectl get ns", "UEsFBg==", cluster_token="never", correlation_id="c"
+        )
+    assert arm.requests == []
+    assert credential.scopes == [f"{ARM_ENDPOINT}/.default"]
+    assert prepared.body() == {"command": "kubectl get ns", "context": "UEsFBg=="}
+
+
+@pytest.mark.parametrize(
+    ("step", "error"),
+    [
+        (arm_error(404, "ResourceNotFound"), ResourceNotFoundError),
+        (arm_error(403, "AuthorizationFailed"), ArmResponseError),
+    ],
+)
+async def test_prepare_failures_send_no_post(step: httpx.Response, error: type[Exception]) -> None:
+    arm = ScriptedArm(step)
+    async with make_client(arm) as client:
+        with pytest.raises(error):
+            await client.prepare_submission(
+                CLUSTER, "kubectl get ns", None, cluster_token="auto", correlation_id="c"
+            )
+    assert [r.method for r in arm.requests] == ["GET"]
+
+
+async def test_prepare_surfaces_sign_in_failures_before_anything_is_sent() -> None:
+    arm = ScriptedArm()
+    credential = FakeCredential(ServiceRequestError("connection refused"))
+    async with make_client(arm, credential=credential) as client:
+        with pytest.raises(CredentialError) as caught:
+            await client.prepare_submission(
+                CLUSTER, "kubectl get ns", None, cluster_token="never", correlation_id="c"
+            )
+    assert caught.value.code == "TokenEndpointUnreachable"
+    assert arm.requests == []
+
+
+async def test_prepare_refuses_an_unknown_cluster_token_mode() -> None:
+    async with make_client(ScriptedArm()) as client:
+        with pytest.raises(ValueError, match="cluster_token must be auto, always or never"):
+            await client.prepare_submission(
+                CLUSTER,
+                "kubectl get ns",
+                None,
+                cluster_token="Always",  # type: ignore[arg-type]
+                correlation_id="c",
+            )
+
+
+async def test_prepared_submission_repr_shows_neither_cluster_token_nor_context() -> None:
+    arm = ScriptedArm()
+    async with make_client(arm) as client:
+        prepared = await client.prepare_submission(
+            CLUSTER, "kubectl get ns", "UEsFBg" * 100, cluster_token="always", correlation_id="c"
+        )
+    assert prepared.cluster_token == AKS_TOKEN
+    for text in (repr(prepared), str(prepared), f"{prepared}", repr([prepared])):
+        assert AKS_TOKEN not in text and "UEsFBg" not in text
+        assert "cluster_token=<redacted>" in text and "context=<600 chars>" in text
+        assert "kubectl get ns" in text
 
 
 # clusterToken -------------------------------------------------------------------------------
@@ -252,11 +349,11 @@ async def test_submit_refuses_empty_command_without_sending() -> None:
 async def test_auto_mode_reads_the_cluster_once_and_sends_cluster_token_when_aad_managed() -> None:
     credential = FakeCredential()
     arm = ScriptedArm(cluster_body(aad_managed=True), accepted(), accepted())
-    async with make_client(arm, credential=credential, mode="auto") as client:
-        await client.submit(CLUSTER, "kubectl get ns")
+    async with make_client(arm, credential=credential) as client:
+        await client.submit(CLUSTER, "kubectl get ns", cluster_token="auto")
         # Resource ids are case-insensitive: the same cluster spelled differently hits the cache.
         same_cluster = ClusterRef(SUBSCRIPTION, "RG-DEMO", "aks-demo")
-        await client.submit(same_cluster, "kubectl get pods")
+        await client.submit(same_cluster, "kubectl get pods", cluster_token="auto")
 
     assert [r.method for r in arm.requests] == ["GET", "POST", "POST"]
     assert arm.requests[0].url.path == CLUSTER.resource_id
@@ -267,8 +364,8 @@ async def test_auto_mode_reads_the_cluster_once_and_sends_cluster_token_when_aad
 async def test_auto_mode_omits_cluster_token_when_not_aad_managed() -> None:
     credential = FakeCredential()
     arm = ScriptedArm(cluster_body(aad_managed=False), accepted())
-    async with make_client(arm, credential=credential, mode="auto") as client:
-        await client.submit(CLUSTER, "kubectl get ns")
+    async with make_client(arm, credential=credential) as client:
+        await client.submit(CLUSTER, "kubectl get ns", cluster_token="auto")
 
     assert "clusterToken" not in arm.bodies()[0]
     assert AKS_AAD_SCOPE not in credential.scopes
@@ -281,9 +378,11 @@ async def test_auto_mode_stale_cache_resends_once_with_cluster_token() -> None:
         accepted(),
         accepted(),
     )
-    async with make_client(arm, mode="auto") as client:
-        await client.submit(CLUSTER, "kubectl get ns")
-        await client.submit(CLUSTER, "kubectl get ns")  # cache now says AAD-managed
+    async with make_client(arm) as client:
+        await client.submit(CLUSTER, "kubectl get ns", cluster_token="auto")
+        await client.submit(
+            CLUSTER, "kubectl get ns", cluster_token="auto"
+        )  # cache now says AAD-managed
 
     bodies = arm.bodies()
     assert [r.method for r in arm.requests] == ["GET", "POST", "POST", "POST"]
@@ -297,8 +396,8 @@ async def test_explicit_cluster_token_modes_do_not_read_the_cluster(
     mode: ClusterTokenMode, sent: bool
 ) -> None:
     arm = ScriptedArm(accepted())
-    async with make_client(arm, mode=mode) as client:
-        await client.submit(CLUSTER, "kubectl get ns")
+    async with make_client(arm) as client:
+        await client.submit(CLUSTER, "kubectl get ns", cluster_token=mode)
 
     assert [r.method for r in arm.requests] == ["POST"]
     assert ("clusterToken" in arm.bodies()[0]) is sent
@@ -306,9 +405,9 @@ async def test_explicit_cluster_token_modes_do_not_read_the_cluster(
 
 async def test_never_mode_surfaces_missing_cluster_token_as_fatal() -> None:
     arm = ScriptedArm(arm_error(400, "MissingAADClusterToken"))
-    async with make_client(arm, mode="never") as client:
+    async with make_client(arm) as client:
         with pytest.raises(ArmResponseError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns")
+            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
     assert caught.value.code == "MissingAADClusterToken"
     assert not caught.value.retryable
     assert len(arm.requests) == 1
@@ -492,8 +591,8 @@ async def test_headers_request_ids_unique_and_correlation_shared_across_submit_a
         command_state(202, "Running"),
         command_state(200, "Succeeded", exitCode=0),
     )
-    async with make_client(arm, credential=credential, mode="auto") as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns")
+    async with make_client(arm, credential=credential) as client:
+        handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="auto")
         await client.poll(handle)
         await client.poll(CommandHandle.from_dict(handle.to_dict()))  # after a restart
 
@@ -513,7 +612,9 @@ async def test_headers_request_ids_unique_and_correlation_shared_across_submit_a
 async def test_caller_correlation_id_is_used() -> None:
     arm = ScriptedArm(accepted())
     async with make_client(arm) as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns", correlation_id="persisted-corr")
+        handle = await client.submit(
+            CLUSTER, "kubectl get ns", correlation_id="persisted-corr", cluster_token="never"
+        )
     assert handle.correlation_id == "persisted-corr"
     assert arm.requests[0].headers["x-ms-correlation-request-id"] == "persisted-corr"
 
@@ -529,11 +630,11 @@ async def test_tokens_never_reach_logs_or_error_messages(caplog: pytest.LogCaptu
         httpx.ReadTimeout,
     )
     errors: list[str] = []
-    async with make_client(arm, mode="auto") as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns")
+    async with make_client(arm) as client:
+        handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="auto")
         await client.poll(handle)
         try:
-            await client.submit(CLUSTER, "kubectl get ns")
+            await client.submit(CLUSTER, "kubectl get ns", cluster_token="auto")
         except SubmissionOutcomeUnknown as exc:
             errors.append(repr(exc) + str(exc) + repr(exc.__cause__))
 
@@ -545,11 +646,11 @@ async def test_tokens_never_reach_logs_or_error_messages(caplog: pytest.LogCaptu
 
 
 async def test_credential_failure_is_a_fatal_credential_error_and_nothing_is_sent() -> None:
-    credential = FakeCredential(ClientAuthenticationError("AADSTS7000215: Invalid client secret."))
+    credential = FakeCredential(entra_error(401, "AADSTS7000215: Invalid client secret."))
     arm = ScriptedArm()
     async with make_client(arm, credential=credential) as client:
         with pytest.raises(CredentialError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns")
+            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert caught.value.code == "AuthenticationFailed"
     assert not caught.value.retryable
@@ -564,6 +665,91 @@ async def test_unreachable_token_endpoint_is_retryable() -> None:
             await client.poll(HANDLE)
     assert caught.value.code == "TokenEndpointUnreachable"
     assert caught.value.retryable
+
+
+# 401: ARM refused the token --------------------------------------------------------------
+
+
+def unauthorized() -> httpx.Response:
+    return arm_error(401, "InvalidAuthenticationToken", "The access token is invalid.")
+
+
+def bearer_tokens(arm: ScriptedArm) -> list[str]:
+    return [r.headers["Authorization"].removeprefix("Bearer ") for r in arm.requests]
+
+
+async def test_submit_401_is_resent_once_with_a_fresh_token() -> None:
+    credentials = FakeCredentials()
+    arm = ScriptedArm(unauthorized(), accepted())
+    async with make_client(arm, credentials=credentials) as client:
+        handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+
+    assert handle.command_id == COMMAND_ID
+    assert [r.method for r in arm.requests] == ["POST", "POST"]
+    assert bearer_tokens(arm) == [f"{ARM_TOKEN}-1", f"{ARM_TOKEN}-2"]
+    assert arm.bodies()[0] == arm.bodies()[1]
+    assert [c.closed for c in credentials.built] == [True, True]  # replaced, then aclose
+
+
+async def test_submit_401_twice_is_a_fatal_refusal_after_two_posts() -> None:
+    arm = ScriptedArm(unauthorized(), unauthorized(), accepted())
+    async with make_client(arm, credentials=FakeCredentials()) as client:
+        with pytest.raises(ArmResponseError) as caught:
+            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+
+    error = caught.value
+    assert not isinstance(error, SubmissionOutcomeUnknown)
+    assert (error.status_code, error.code, error.retryable) == (
+        401,
+        "InvalidAuthenticationToken",
+        False,
+    )
+    assert len(arm.requests) == 2
+    assert bearer_tokens(arm) == [f"{ARM_TOKEN}-1", f"{ARM_TOKEN}-2"]
+
+
+async def test_submit_401_then_entra_refusing_a_fresh_token_sends_nothing_more() -> None:
+    # The first credential signs in; its replacement is refused (the secret was revoked).
+    credentials = iter([FakeCredential(), FakeCredential(entra_error(401, "AADSTS7000222"))])
+    arm = ScriptedArm(unauthorized(), accepted())
+    async with ArmClient(
+        credential_factory=lambda: next(credentials), cloud=CLOUD, transport=arm.transport
+    ) as client:
+        with pytest.raises(CredentialError) as caught:
+            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+
+    assert caught.value.code == "AuthenticationFailed"
+    assert len(arm.requests) == 1
+
+
+async def test_poll_401_is_retried_once_with_a_fresh_token() -> None:
+    arm = ScriptedArm(unauthorized(), command_state(200, "Succeeded", exitCode=0))
+    async with make_client(arm, credentials=FakeCredentials()) as client:
+        result = await client.poll(HANDLE)
+
+    assert isinstance(result, CommandResult)
+    assert bearer_tokens(arm) == [f"{ARM_TOKEN}-1", f"{ARM_TOKEN}-2"]
+
+
+async def test_poll_401_twice_is_raised_without_read_retries() -> None:
+    sleeps = Sleeps()
+    arm = ScriptedArm(unauthorized(), unauthorized(), command_state(202, "Running"))
+    async with make_client(arm, sleeps=sleeps, credentials=FakeCredentials()) as client:
+        with pytest.raises(ArmResponseError) as caught:
+            await client.poll(HANDLE)
+
+    assert (caught.value.status_code, caught.value.retryable) == (401, False)
+    assert len(arm.requests) == 2
+    assert sleeps.delays == []
+
+
+async def test_a_borrowed_credential_is_asked_again_after_a_401() -> None:
+    credential = FakeCredential()
+    arm = ScriptedArm(unauthorized(), accepted())
+    async with make_client(arm, credential=credential) as client:
+        await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+    assert len(arm.requests) == 2
+    assert not credential.closed
 
 
 # Throttle integration and lifecycle ----------------------------------------------------------

@@ -1,15 +1,23 @@
-"""The deterministic, traversal-safe context builder."""
+"""The deterministic, traversal-safe context builder, and the check of a ready-made context."""
 
 from __future__ import annotations
 
 import base64
 import io
 import stat
+import warnings
 import zipfile
 
 import pytest
 
-from controller.arm import ContextTooLargeError, InvalidContextPathError, build_context
+from controller.arm import (
+    ContextFile,
+    ContextTooLargeError,
+    InvalidContextError,
+    InvalidContextPathError,
+    build_context,
+    check_context,
+)
 
 FILES = {
     "ns.yaml": b"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n",
@@ -69,10 +77,54 @@ def test_unsafe_names_are_refused(name: str, reason: str) -> None:
         build_context({name: b"x"}, LIMIT)
 
 
-@pytest.mark.parametrize("pair", [("a/b", "a//b"), ("./a", "a"), ("x/./y", "x/y")])
-def test_duplicates_after_normalisation_are_refused(pair: tuple[str, str]) -> None:
-    with pytest.raises(ValueError, match="duplicates"):
-        build_context({pair[0]: b"1", pair[1]: b"2"}, LIMIT)
+@pytest.mark.parametrize(
+    "pair", [("a/b", "a//b"), ("./a", "a"), ("x/./y", "x/y"), ("same", "same")]
+)
+def test_duplicates_are_refused_naming_both(pair: tuple[str, str]) -> None:
+    with pytest.raises(InvalidContextPathError, match="duplicates") as caught:
+        build_context([(pair[0], b"1"), (pair[1], b"2")], LIMIT)
+    assert repr(pair[0]) in caught.value.message and repr(pair[1]) in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "names",
+    [("a", "a/b"), ("a/b", "a"), ("x/y", "x/y/z/w"), ("x/y/z/w", "x//y")],
+)
+def test_a_path_that_is_both_file_and_directory_is_refused_naming_both(
+    names: tuple[str, str],
+) -> None:
+    with pytest.raises(InvalidContextPathError, match="both a file and a directory") as caught:
+        build_context([(name, b"x") for name in names], LIMIT)
+    assert all(repr(name) in caught.value.message for name in names)
+    assert caught.value.code == "InvalidContextPath" and not caught.value.retryable
+
+
+def test_collisions_name_the_sources_the_caller_gave() -> None:
+    files = [
+        ContextFile("a", b"1", "spec.files[a]"),
+        ("b", b"2"),
+        ContextFile("a", b"3", "ConfigMap tools key a"),
+    ]
+    with pytest.raises(InvalidContextPathError) as caught:
+        build_context(files, LIMIT)
+    assert str(caught.value) == (
+        "InvalidContextPath: context file 'a' (ConfigMap tools key a) duplicates "
+        "'a' (spec.files[a]): both are 'a'"
+    )
+    with pytest.raises(InvalidContextPathError, match=r"'\.\./x' \(Secret s key x\)"):
+        build_context([ContextFile("../x", b"", "Secret s key x")], LIMIT)
+
+
+def test_pairs_files_and_a_mapping_give_the_same_context() -> None:
+    pairs = build_context(list(FILES.items()), LIMIT)
+    files = build_context([ContextFile(name, data, "x") for name, data in FILES.items()], LIMIT)
+    assert pairs == files == build_context(FILES, LIMIT)
+
+
+def test_context_file_repr_hides_its_bytes() -> None:
+    file = ContextFile("token", b"secret-bytes-from-a-Secret", "Secret s key token")
+    assert "secret-bytes" not in repr(file)
+    assert "Secret s key token" in repr(file)
 
 
 def test_size_limit_applies_to_the_base64_text() -> None:
@@ -88,3 +140,118 @@ def test_size_limit_applies_to_the_base64_text() -> None:
 def test_non_positive_limit_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="positive"):
         build_context(FILES, 0)
+
+
+# check_context: a ready-made context ----------------------------------------------------------
+
+
+def zip_of(*entries: str | zipfile.ZipInfo) -> str:
+    """base64 of a zip with ``entries`` as written (no checks; duplicates allowed)."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about duplicate names; they are the point
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for entry in entries:
+                archive.writestr(entry, b"" if str(entry).endswith("/") else b"data")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def renamed(context: str, name: str, raw: bytes) -> str:
+    """``context`` with entry ``name`` renamed to ``raw`` (same length) in the stored bytes:
+    zipfile itself refuses to write some names (it cuts them at a NUL byte)."""
+    archive = base64.b64decode(context).replace(name.encode(), raw)
+    return base64.b64encode(archive).decode("ascii")
+
+
+def symlink(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info
+
+
+def test_a_built_context_and_a_zip_with_directory_entries_pass() -> None:
+    check_context(build_context(FILES, LIMIT), LIMIT)
+    # As `zip -r` writes them: directory entries before their files.
+    check_context(zip_of("manifests/", "manifests/app/", "manifests/app/deploy.yaml", "x"), LIMIT)
+    check_context(zip_of(), LIMIT)  # an empty zip is a valid, if useless, context
+
+
+def test_a_context_over_the_limit_is_too_large_before_it_is_decoded() -> None:
+    context = zip_of("a")
+    check_context(context, len(context))
+    with pytest.raises(ContextTooLargeError) as caught:
+        check_context(context, len(context) - 1)
+    assert (caught.value.size, caught.value.limit) == (len(context), len(context) - 1)
+    with pytest.raises(ContextTooLargeError):
+        check_context("not base64 at all" * 100, 100)
+
+
+@pytest.mark.parametrize(
+    ("context", "reason"),
+    [
+        ("not base64!", "not valid base64"),
+        ("UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=", "not valid base64"),  # bad padding
+        ("ü" * 8, "not valid base64"),
+        (zip_of("a")[:40] + "\n" + zip_of("a")[40:], "base64 -w0"),
+        ("", "not a readable zip"),
+        (base64.b64encode(b"just some text, not a zip").decode(), "not a readable zip"),
+        (base64.b64encode(base64.b64decode(zip_of("a"))[:-10]).decode(), "not a readable zip"),
+        (zip_of("bin/", symlink("bin/kubectl")), "symbolic link"),
+    ],
+    ids=[
+        "garbage",
+        "padding",
+        "non-ascii",
+        "line-break",
+        "empty",
+        "text",
+        "truncated-zip",
+        "symlink",
+    ],
+)
+def test_a_context_that_is_not_base64_of_a_plain_zip_is_invalid(context: str, reason: str) -> None:
+    with pytest.raises(InvalidContextError, match=reason) as caught:
+        check_context(context, LIMIT)
+    error = caught.value
+    assert type(error) is InvalidContextError
+    assert (error.code, error.retryable) == ("InvalidContext", False)
+    assert isinstance(error, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("entries", "reason"),
+    [
+        (("/etc/passwd",), "absolute"),
+        (("C:/x",), "absolute"),
+        (("../x",), "'..'"),
+        (("a/../../b",), "'..'"),
+        (("a/../",), "'..'"),
+        (("a\\b",), "backslash"),
+        (("a", "a"), "duplicates"),
+        (("./a", "a"), "duplicates"),
+        (("a", "a/b"), "both a file and a directory"),
+        (("a/b", "a"), "both a file and a directory"),
+        (("a/", "a"), "both a file and a directory"),
+        (("a", "a/"), "both a file and a directory"),
+    ],
+)
+def test_unsafe_or_colliding_entry_names_are_refused(entries: tuple[str, ...], reason: str) -> None:
+    with pytest.raises(InvalidContextPathError, match=reason) as caught:
+        check_context(zip_of(*entries), LIMIT)
+    assert (caught.value.code, caught.value.retryable) == ("InvalidContextPath", False)
+    assert "(zip entry)" in caught.value.message
+
+
+def test_an_entry_name_with_a_nul_byte_is_refused_not_cut_short() -> None:
+    context = renamed(zip_of("safe-name"), "safe-name", b"safe\x00../x")
+    with pytest.raises(InvalidContextPathError, match="control character"):
+        check_context(context, LIMIT)
+
+
+def test_an_encrypted_entry_is_refused() -> None:
+    archive = bytearray(base64.b64decode(zip_of("secret.txt")))
+    central = archive.index(b"PK\x01\x02")  # the central directory record zipfile lists
+    archive[central + 8] |= 0x1  # general purpose flag: encrypted
+    with pytest.raises(InvalidContextError, match="encrypted"):
+        check_context(base64.b64encode(archive).decode("ascii"), LIMIT)

@@ -102,6 +102,24 @@ class Stack:
     cloud: Cloud
     # Every delay the client asked its injected sleep for (submit resends and read retries).
     sleeps: list[float]
+    cluster_token_mode: ClusterTokenMode
+
+    async def submit(
+        self,
+        cluster: ClusterRef,
+        command: str,
+        context: str | None = None,
+        *,
+        correlation_id: str | None = None,
+    ) -> CommandHandle:
+        """The client's submit with this stack's clusterToken mode."""
+        return await self.client.submit(
+            cluster,
+            command,
+            context,
+            cluster_token=self.cluster_token_mode,
+            correlation_id=correlation_id,
+        )
 
     async def _introspect(self, path: str) -> Any:
         assert self.emulator.ca_file is not None
@@ -157,7 +175,6 @@ async def arm_stack(
         client = ArmClient(
             credential,
             cloud=cloud,
-            cluster_token_mode=cluster_token_mode,
             api_version=api_version,
             ca_file=str(emulator.ca_file),
             throttle=throttle,
@@ -165,7 +182,7 @@ async def arm_stack(
             sleep=recording_sleep,
         )
         async with credential, client:
-            yield Stack(emulator, client, credential, cloud, sleeps)
+            yield Stack(emulator, client, credential, cloud, sleeps, cluster_token_mode)
 
 
 async def poll_until_result(
@@ -204,7 +221,7 @@ async def test_submit_then_poll_running_then_result(
     )
     async with arm_stack(state_dir, config) as stack:
         context = build_context({"ns.yaml": b"kind: Namespace\n"}, 1_000_000)
-        handle = await stack.client.submit(PLAIN, "kubectl apply -f ns.yaml", context)
+        handle = await stack.submit(PLAIN, "kubectl apply -f ns.yaml", context)
 
         assert HEX32.match(handle.command_id), handle.command_id
         location = httpx.URL(handle.location)
@@ -234,7 +251,7 @@ async def test_submit_then_poll_running_then_result(
 
 async def test_retry_after_on_the_submit_202_lands_in_the_handle(state_dir: Path) -> None:
     async with arm_stack(state_dir, emulator_config(retry_after_seconds=7)) as stack:
-        handle = await stack.client.submit(PLAIN, "kubectl get ns")
+        handle = await stack.submit(PLAIN, "kubectl get ns")
 
         assert handle.retry_after == 7.0
         assert CommandHandle.from_dict(handle.to_dict()) == handle  # survives persistence
@@ -252,7 +269,7 @@ async def test_connection_dropped_after_accept_is_unknown_and_never_resent(
     async with arm_stack(state_dir, config) as stack:
         correlation_id = str(uuid.uuid4())
         with pytest.raises(SubmissionOutcomeUnknown) as caught:
-            await stack.client.submit(PLAIN, "kubectl get ns", correlation_id=correlation_id)
+            await stack.submit(PLAIN, "kubectl get ns", correlation_id=correlation_id)
 
         error = caught.value
         assert error.code == "SubmissionOutcomeUnknown"
@@ -276,7 +293,7 @@ async def test_server_error_on_submit_is_unknown_after_exactly_one_post(state_di
     config = emulator_config(faults=FaultsConfig(server_error_rate=1.0))
     async with arm_stack(state_dir, config, cluster_token_mode="never") as stack:
         with pytest.raises(SubmissionOutcomeUnknown) as caught:
-            await stack.client.submit(PLAIN, "kubectl get ns")
+            await stack.submit(PLAIN, "kubectl get ns")
 
         error = caught.value
         assert not error.retryable
@@ -303,7 +320,7 @@ async def test_submit_burst_against_a_tiny_writes_bucket_succeeds_without_duplic
     async with arm_stack(state_dir, config, cluster_token_mode="never") as stack:
         burst = 4
         handles = await asyncio.gather(
-            *(stack.client.submit(PLAIN, f"echo {index}") for index in range(burst))
+            *(stack.submit(PLAIN, f"echo {index}") for index in range(burst))
         )
 
         assert len({handle.command_id for handle in handles}) == burst
@@ -327,7 +344,7 @@ async def test_polls_against_a_tiny_reads_bucket_honour_retry_after(state_dir: P
     tiny_reads = ThrottleConfig(reads=BucketConfig(capacity=2, refill_per_second=1.0))
     config = emulator_config(throttle=tiny_reads)
     async with arm_stack(state_dir, config, cluster_token_mode="never") as stack:
-        handle = await stack.client.submit(PLAIN, "kubectl get ns")
+        handle = await stack.submit(PLAIN, "kubectl get ns")
         await asyncio.sleep(0.05)  # the scripted command (0 s) finishes
 
         statuses = [await stack.client.poll(handle) for _ in range(3)]
@@ -351,11 +368,11 @@ async def test_client_bucket_adopts_the_remaining_headers(state_dir: Path) -> No
     assert (reads.tokens, writes.tokens) == (250, 200)  # ARM's defaults before any answer
     config = emulator_config(throttle=emulator_buckets)
     async with arm_stack(state_dir, config, throttle=throttle) as stack:
-        handle = await stack.client.submit(PLAIN, "kubectl get ns")  # cluster GET, then POST
+        handle = await stack.submit(PLAIN, "kubectl get ns")  # cluster GET, then POST
         assert (reads.tokens, writes.tokens) == (6, 4)
 
         await stack.client.poll(handle)
-        await stack.client.submit(PLAIN, "kubectl get ns")  # AAD flag cached: POST only
+        await stack.submit(PLAIN, "kubectl get ns")  # AAD flag cached: POST only
         assert (reads.tokens, writes.tokens) == (5, 3)
 
         # Case-insensitive subscription key: the same bucket.
@@ -373,7 +390,7 @@ async def test_unknown_cluster_is_fatal_resource_not_found(
 ) -> None:
     async with arm_stack(state_dir, emulator_config(), cluster_token_mode=mode) as stack:
         with pytest.raises(ResourceNotFoundError) as caught:
-            await stack.client.submit(MISSING, "kubectl get ns")
+            await stack.submit(MISSING, "kubectl get ns")
 
         error = caught.value
         assert (error.status_code, error.code) == (404, "ResourceNotFound")
@@ -386,7 +403,7 @@ async def test_unknown_cluster_is_fatal_resource_not_found(
 async def test_aad_cluster_without_cluster_token_is_refused_and_fatal(state_dir: Path) -> None:
     async with arm_stack(state_dir, emulator_config(), cluster_token_mode="never") as stack:
         with pytest.raises(ArmResponseError) as caught:
-            await stack.client.submit(AAD, "kubectl get ns")
+            await stack.submit(AAD, "kubectl get ns")
 
         error = caught.value
         assert type(error) is ArmResponseError
@@ -417,7 +434,7 @@ async def test_cluster_token_is_sent_exactly_where_needed(
     cluster_reads: int,
 ) -> None:
     async with arm_stack(state_dir, emulator_config(), cluster_token_mode=mode) as stack:
-        handles = [await stack.client.submit(target, "kubectl get ns") for _ in range(2)]
+        handles = [await stack.submit(target, "kubectl get ns") for _ in range(2)]
 
         submissions = await stack.submissions()
         assert [s["commandId"] for s in submissions] == [h.command_id for h in handles]
@@ -437,7 +454,7 @@ async def test_request_over_the_emulator_limit_is_request_too_large(state_dir: P
         assert len(context) > 2048
 
         with pytest.raises(RequestTooLargeError) as caught:
-            await stack.client.submit(PLAIN, "ls", context)
+            await stack.submit(PLAIN, "ls", context)
 
         error = caught.value
         assert (error.status_code, error.code) == (413, "RequestEntityTooLarge")
@@ -453,7 +470,7 @@ async def test_context_over_max_bytes_is_refused_before_anything_is_sent(
         files = {"blob.bin": os.urandom(4096)}
 
         async def submit_files() -> CommandHandle:
-            return await stack.client.submit(PLAIN, "ls", build_context(files, max_bytes=1024))
+            return await stack.submit(PLAIN, "ls", build_context(files, max_bytes=1024))
 
         with pytest.raises(ContextTooLargeError) as caught:
             await submit_files()
@@ -474,7 +491,7 @@ async def test_unsupported_api_version_is_a_fatal_400(
         state_dir, emulator_config(), cluster_token_mode=mode, api_version="1999-01-01"
     ) as stack:
         with pytest.raises(ArmResponseError) as caught:
-            await stack.client.submit(PLAIN, "kubectl get ns")
+            await stack.submit(PLAIN, "kubectl get ns")
 
         error = caught.value
         assert (error.status_code, error.code) == (400, "InvalidApiVersionParameter")
@@ -497,7 +514,7 @@ async def test_disabled_or_stopped_cluster_surfaces_the_code_as_fatal(
 ) -> None:
     async with arm_stack(state_dir, emulator_config()) as stack:
         with pytest.raises(ArmResponseError) as caught:
-            await stack.client.submit(target, "kubectl get ns")
+            await stack.submit(target, "kubectl get ns")
 
         error = caught.value
         assert (error.status_code, error.code, error.target) == (
@@ -527,7 +544,7 @@ def test_operation_not_allowed_is_fatal_only_when_a_cluster_property_forbids_it(
 async def test_pod_that_never_starts_ends_as_platform_failure(state_dir: Path) -> None:
     faults = FaultsConfig(pod_never_starts=True, pod_start_timeout_seconds=0.5)
     async with arm_stack(state_dir, emulator_config(faults=faults)) as stack:
-        handle = await stack.client.submit(PLAIN, "kubectl get ns")
+        handle = await stack.submit(PLAIN, "kubectl get ns")
         first = await stack.client.poll(handle)
         assert isinstance(first, CommandRunning)
 
@@ -570,7 +587,7 @@ async def test_every_request_carries_a_client_request_id_and_the_run_correlation
     caplog.set_level(logging.DEBUG, logger="controller.arm")
     async with arm_stack(state_dir, emulator_config()) as stack:
         run_id = str(uuid.uuid4())
-        handle = await stack.client.submit(AAD, "kubectl get ns", correlation_id=run_id)
+        handle = await stack.submit(AAD, "kubectl get ns", correlation_id=run_id)
         await poll_until_result(stack.client, handle)
 
         assert handle.correlation_id == run_id
@@ -614,7 +631,7 @@ async def test_no_secret_or_token_in_any_log_record(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger: client, azure-identity, httpx, emulator
     async with arm_stack(state_dir, emulator_config()) as stack:
-        handle = await stack.client.submit(AAD, "kubectl get ns")
+        handle = await stack.submit(AAD, "kubectl get ns")
         await poll_until_result(stack.client, handle)
         assert only_submission(await stack.submissions())["clusterTokenSent"] is True
         # The credential caches: these are the very tokens the client sent.

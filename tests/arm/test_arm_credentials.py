@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 import pytest
@@ -13,39 +12,13 @@ from azure.identity.aio import (
     ManagedIdentityCredential,
     WorkloadIdentityCredential,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from fake_entra import CLIENT, SECRET, TENANT, pem_certificate
 
-from controller.arm import Cloud, CredentialConfig, build_credential
+from controller.arm import Cloud, CredentialConfig, CredentialError, build_credential
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-SECRET = "s3cr3t-VALUE~not-for-logs"
 EMULATOR = Cloud.custom("https://127.0.0.1:8443", "127.0.0.1:8443")
-
-
-def pem_certificate() -> bytes:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "operator-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM) + key_pem
 
 
 def test_secret_data_with_client_secret() -> None:
@@ -157,3 +130,31 @@ async def test_build_credential_creates_the_matching_azure_identity_type(tmp_pat
             assert isinstance(credential, expected), config
         finally:
             await credential.close()
+
+
+@pytest.mark.parametrize(
+    ("password", "detail"),
+    [(None, "TypeError: Password was not given"), ("wrong", "ValueError: Incorrect password")],
+)
+def test_an_encrypted_key_without_its_password_is_invalid_credentials(
+    password: str | None, detail: str
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    certificate_pem = pem_certificate()
+    certificate_only = certificate_pem[: certificate_pem.index(b"-----BEGIN PRIVATE KEY-----")]
+    encrypted_key = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"the-right-password"),
+    )
+    config = CredentialConfig(
+        mode="client-certificate",
+        tenant_id=TENANT,
+        client_id=CLIENT,
+        client_certificate=certificate_only + encrypted_key,
+        client_certificate_password=password,
+    )
+    with pytest.raises(CredentialError) as caught:
+        build_credential(config, EMULATOR)
+    assert (caught.value.code, caught.value.retryable) == ("InvalidCredentials", False)
+    assert detail in caught.value.message
