@@ -33,6 +33,7 @@ from .config import (
 from .errors import arm_error
 from .executor import ContextError, decode_context
 from .faults import FaultInjector
+from .posts import POST_RECORD_KEY, client_gone
 from .signin import origin_of
 from .throttle import Kind, Throttle, remaining_header
 from .tokens import AKS_AAD_SERVER_APP_ID, TokenAuthority, TokenRejected
@@ -56,6 +57,20 @@ class DropConnection(Exception):
     """Raised after the connection was closed on purpose: no response must be written."""
 
 
+class ClientGone(Exception):
+    """The client left before its submission was accepted, and abandoned submits do not run."""
+
+
+def run_command_cluster(request: web.Request) -> str | None:
+    """For a runCommand POST, the cluster's resource id as the path names it; else None."""
+    if request.method != "POST":
+        return None
+    match = _PATH_RE.match(request.path)
+    if match is None or match.group("op") is None:
+        return None
+    return request.path[: match.start("op") - 1]
+
+
 @dataclass(frozen=True)
 class ArmTarget:
     subscription_id: str
@@ -71,12 +86,13 @@ class ArmApi:
         config: EmulatorConfig,
         authority: TokenAuthority,
         runner: CommandRunner,
+        faults: FaultInjector,
     ) -> None:
         self._config = config
         self._authority = authority
         self._runner = runner
         self._throttle = Throttle(config.throttle)
-        self._faults = FaultInjector(config.faults)
+        self._faults = faults
         self._clusters = {
             (c.subscription_id.lower(), c.resource_group.lower(), c.name.lower()): c
             for c in config.clusters
@@ -85,8 +101,9 @@ class ArmApi:
     # --- request pipeline -------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if self._config.faults.latency_seconds > 0:
-            await asyncio.sleep(self._config.faults.latency_seconds)
+        latency = self._faults.config.latency_seconds
+        if latency > 0:
+            await asyncio.sleep(latency)
 
         refused = self._authenticate(request)
         if refused is not None:
@@ -202,6 +219,9 @@ class ArmApi:
         if target.operation == "cluster":
             return web.json_response(self._cluster_json(cluster))
         if target.operation == "commandResult":
+            poll_latency = self._faults.config.poll_latency_seconds
+            if poll_latency > 0:
+                await asyncio.sleep(poll_latency)
             return self._command_result(cluster, target.command_id or "")
         return await self._run_command(request, cluster, target, api_version)
 
@@ -353,6 +373,16 @@ class ArmApi:
                     target="clusterToken",
                 )
 
+        hold = self._faults.config.submit_latency_seconds
+        if hold > 0:
+            await asyncio.sleep(hold)
+        if client_gone(request) and not self._faults.config.run_abandoned_submits:
+            log.info(
+                "client left before acceptance; not starting (correlation %s)",
+                request[CORRELATION_KEY],
+            )
+            raise ClientGone()
+
         submission = self._runner.accept(
             cluster,
             command,
@@ -361,8 +391,13 @@ class ArmApi:
             client_request_id=request.headers.get("x-ms-client-request-id"),
             cluster_token_sent=bool(cluster_token),
         )
+        record = request.get(POST_RECORD_KEY)
+        if record is not None:
+            record.command_id = submission.command_id
         if self._faults.drop_after_submit():
             log.info("dropping the connection after accepting %s (fault)", submission.command_id)
+            if record is not None:
+                record.dropped = True
             if request.transport is not None:
                 request.transport.abort()
             raise DropConnection(submission.command_id)

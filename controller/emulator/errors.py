@@ -6,6 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
+# The ARM error code of an answer, kept on the response so the POST log need not parse bodies.
+ERROR_CODE_KEY = web.ResponseKey("error_code", str)
+
 
 def arm_error(
     status: int,
@@ -19,7 +22,9 @@ def arm_error(
     if target is not None:
         error["target"] = target
     error["details"] = []
-    return web.json_response({"error": error}, status=status, headers=headers)
+    response = web.json_response({"error": error}, status=status, headers=headers)
+    response[ERROR_CODE_KEY] = code
+    return response
 
 
 def oauth_error(status: int, error: str, aadsts: int, description: str) -> web.Response:

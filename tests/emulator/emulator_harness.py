@@ -28,6 +28,7 @@ SUB = "11111111-2222-3333-4444-555555555555"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT_ID = "00000000-aaaa-bbbb-cccc-000000000001"
 AKS_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
+API = "api-version=2024-09-01"
 
 
 def cluster(name: str = "aks1", **overrides: Any) -> ClusterConfig:
@@ -124,3 +125,81 @@ def zip_context(files: dict[str, bytes]) -> str:
         for name, data in files.items():
             archive.writestr(name, data)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+async def call(
+    emulator: Emulator,
+    method: str,
+    url: str,
+    *,
+    token: str | None = None,
+    json_body: Any = None,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    all_headers = dict(headers or {})
+    if token is not None:
+        all_headers["Authorization"] = f"Bearer {token}"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            url,
+            json=json_body,
+            data=data,
+            headers=all_headers,
+            ssl=emulator.ssl_context(),
+        ) as response,
+    ):
+        text = await response.text()
+        body = await response.json(content_type=None) if text else None
+        return response.status, dict(response.headers), body
+
+
+async def arm_token(emulator: Emulator) -> str:
+    return await fetch_token(emulator, emulator.base_url)
+
+
+async def submit(
+    emulator: Emulator, token: str, name: str = "aks1", body: Any = None, **kwargs: Any
+) -> tuple[int, dict[str, str], Any]:
+    return await call(
+        emulator,
+        "POST",
+        f"{emulator.cluster_url(name)}/runCommand?{API}",
+        token=token,
+        json_body=body if body is not None else {"command": "echo hi"},
+        **kwargs,
+    )
+
+
+async def wait_done(emulator: Emulator, token: str, location: str) -> dict[str, Any]:
+    for _ in range(100):
+        status, _, body = await call(emulator, "GET", location, token=token)
+        if status == 200:
+            return dict(body)
+        assert status == 202
+        await asyncio.sleep(0.05)
+    raise AssertionError("command never finished")
+
+
+def error_code(body: Any) -> str:
+    assert set(body) == {"error"}
+    assert isinstance(body["error"]["details"], list)
+    return str(body["error"]["code"])
+
+
+async def posts(emulator: Emulator) -> list[dict[str, Any]]:
+    _, _, body = await call(emulator, "GET", f"{emulator.base_url}/_emulator/posts")
+    return list(body["posts"])
+
+
+async def settled_posts(emulator: Emulator, count: int) -> list[dict[str, Any]]:
+    """The POST log once `count` records have left `pending` (the emulator settles a record
+    after its answer was written, which can be just after the client saw it)."""
+    for _ in range(200):
+        records = await posts(emulator)
+        if len(records) >= count and all(r["outcome"] != "pending" for r in records):
+            return records
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"POST log did not settle: {await posts(emulator)}")
