@@ -152,7 +152,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app.router.add_get("/_emulator/stats", stats)
     app.router.add_get("/_emulator/health", health)
     app.router.add_route("*", "/subscriptions/{tail:.*}", arm.handle)
-    add_signin_routes(app, authority)
+    add_signin_routes(app, authority, config.signin)
 
     async def stop_commands(_: web.Application) -> None:
         await runner.shutdown()

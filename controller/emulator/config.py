@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 Mode = Literal["execute", "scripted"]
 
@@ -126,6 +128,44 @@ class FaultsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SigninConfig:
+    """App registrations, as far as sign-in can refuse. Empty (the default): any tenant, any
+    client and any non-empty secret or well-formed assertion is accepted."""
+
+    # When not empty, a tenant outside this list is unknown (AADSTS90002).
+    known_tenants: tuple[str, ...] = ()
+    # client id -> accepted secrets (several: a rotation in progress).
+    client_secrets: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    # client id -> PEM text of one or more certificates whose keys may sign its assertions.
+    client_certificates: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate_signin(self)
+
+
+def validate_signin(signin: SigninConfig) -> None:
+    for index, tenant in enumerate(signin.known_tenants):
+        if not isinstance(tenant, str) or not UUID_RE.match(tenant):
+            raise ConfigError(f"signin.knownTenants[{index}] must be a tenant id (UUID)")
+    for client, secrets in signin.client_secrets.items():
+        if not client or not secrets or not all(isinstance(x, str) and x for x in secrets):
+            raise ConfigError(
+                f"signin.clientSecrets.{client} must be a non-empty secret or list of secrets"
+            )
+    for client, pem in signin.client_certificates.items():
+        if not client:
+            raise ConfigError("signin.clientCertificates needs client ids as keys")
+        try:
+            keys = [c.public_key() for c in x509.load_pem_x509_certificates(pem.encode("ascii"))]
+        except (ValueError, UnicodeEncodeError, AttributeError) as exc:
+            raise ConfigError(
+                f"signin.clientCertificates.{client} must hold PEM certificates: {exc}"
+            ) from exc
+        if not all(isinstance(k, rsa.RSAPublicKey | ec.EllipticCurvePublicKey) for k in keys):
+            raise ConfigError(f"signin.clientCertificates.{client}: only RSA or EC keys sign")
+
+
+@dataclasses.dataclass(frozen=True)
 class ApiVersionRange:
     # runCommand first appeared in 2021-05-01; newest known: 2026-08-01 (SDK 41.8.0).
     oldest: str = "2021-05-01"
@@ -149,6 +189,7 @@ class EmulatorConfig:
     token_lifetime_seconds: int = 3600
     # Extra accepted ARM token audiences; the emulator's own base URL is always accepted.
     arm_audiences: tuple[str, ...] = ()
+    signin: SigninConfig = SigninConfig()
 
     def __post_init__(self) -> None:
         validate(self)
@@ -226,6 +267,10 @@ class _Section:
 
     def has(self, key: str) -> bool:
         return key in self._data
+
+    def names(self) -> list[str]:
+        """The keys present, for sections whose keys are data (client ids), not a schema."""
+        return [str(key) for key in self._data]
 
     def string(self, key: str, default: str | None = None) -> str:
         value = self.raw(key)
@@ -334,6 +379,27 @@ def faults_from_mapping(data: Any, base: FaultsConfig | None = None) -> FaultsCo
     return FaultsConfig(**values)
 
 
+def _signin(section: _Section) -> SigninConfig:
+    tenants = section.raw("knownTenants") or []
+    if not isinstance(tenants, list):
+        raise ConfigError("signin.knownTenants must be a list of tenant ids")
+    secrets_raw = _Section(section.raw("clientSecrets"), "signin.clientSecrets")
+    secrets: dict[str, tuple[str, ...]] = {}
+    for client in secrets_raw.names():
+        value = secrets_raw.raw(client)
+        secrets[str(client)] = tuple(value) if isinstance(value, list) else (value,)
+    secrets_raw.finish()
+    certificates_raw = _Section(section.raw("clientCertificates"), "signin.clientCertificates")
+    certificates: dict[str, str] = {}
+    for client in certificates_raw.names():
+        certificates[str(client)] = certificates_raw.string(client)
+    certificates_raw.finish()
+    section.finish()
+    return SigninConfig(
+        known_tenants=tuple(tenants), client_secrets=secrets, client_certificates=certificates
+    )
+
+
 def faults_to_mapping(faults: FaultsConfig) -> dict[str, Any]:
     return {camel_case(f.name): getattr(faults, f.name) for f in dataclasses.fields(faults)}
 
@@ -401,6 +467,7 @@ def config_from_mapping(data: Any, base_dir: Path | None = None) -> EmulatorConf
         tool_path=tuple((base / p).resolve() for p in tool_path_raw),
         token_lifetime_seconds=top.required_integer("tokenLifetimeSeconds", 3600),
         arm_audiences=tuple(a.rstrip("/") for a in audiences_raw),
+        signin=_signin(top.section("signin")),
     )
     top.finish()
     return config

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -27,13 +29,23 @@ def arm_error(
     return response
 
 
-def oauth_error(status: int, error: str, aadsts: int, description: str) -> web.Response:
+def oauth_error(
+    status: int, error: str, aadsts: int, description: str, correlation_id: str | None = None
+) -> web.Response:
     """The shape Microsoft Entra ID uses; msal reads `error` and `error_description`."""
+    trace_id = str(uuid.uuid4())
+    correlation = correlation_id or str(uuid.uuid4())
+    timestamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     return web.json_response(
         {
             "error": error,
-            "error_description": f"AADSTS{aadsts}: {description}",
+            "error_description": f"AADSTS{aadsts}: {description} Trace ID: {trace_id} "
+            f"Correlation ID: {correlation} Timestamp: {timestamp}",
             "error_codes": [aadsts],
+            "timestamp": timestamp,
+            "trace_id": trace_id,
+            "correlation_id": correlation,
+            "error_uri": f"https://login.microsoftonline.com/error?code={aadsts}",
         },
         status=status,
     )

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
 import io
 import ssl
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -18,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jwt
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from controller.emulator import EmulatorConfig, create_app
 from controller.emulator.certs import server_ssl_context, write_serving_files
@@ -203,3 +210,47 @@ async def settled_posts(emulator: Emulator, count: int) -> list[dict[str, Any]]:
             return records
         await asyncio.sleep(0.05)
     raise AssertionError(f"POST log did not settle: {await posts(emulator)}")
+
+
+def self_signed_certificate(name: str = "operator-sp") -> tuple[bytes, bytes]:
+    """(private key PEM, certificate PEM) of a fresh self-signed RSA certificate, as an app
+    registration's certificate credential."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def federated_token(expires_in: int = 3600) -> str:
+    """What the kubelet projects for workload identity: a one-hour JWT for
+    api://AzureADTokenExchange that expires `expires_in` seconds from now (negative: already
+    expired), signed by a key Entra does not know (no federated credentials are registered)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    expires = int(time.time()) + expires_in
+    return jwt.encode(
+        {
+            "iss": "https://oidc.example/issuer",
+            "sub": "system:serviceaccount:aks-runcommand:operator",
+            "aud": ["api://AzureADTokenExchange"],
+            "iat": expires - 3600,
+            "nbf": expires - 3600,
+            "exp": expires,
+        },
+        key,
+        algorithm="RS256",
+    )
