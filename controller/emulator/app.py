@@ -121,6 +121,12 @@ async def set_faults(request: web.Request) -> web.Response:
     return web.json_response({"faults": faults_to_mapping(updated)})
 
 
+async def revoke_tokens(request: web.Request) -> web.Response:
+    revoked = request.app[AUTHORITY_KEY].revoke_all()
+    log.info("revoked %d access token(s)", revoked)
+    return web.json_response({"revoked": revoked})
+
+
 async def stats(request: web.Request) -> web.Response:
     counts: Counter[str] = request.app[STATS_KEY]
     return web.json_response({"requests": dict(counts)})
@@ -149,6 +155,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app.router.add_delete("/_emulator/posts", clear_posts)
     app.router.add_get("/_emulator/faults", get_faults)
     app.router.add_post("/_emulator/faults", set_faults)
+    app.router.add_post("/_emulator/revoke-tokens", revoke_tokens)
     app.router.add_get("/_emulator/stats", stats)
     app.router.add_get("/_emulator/health", health)
     app.router.add_route("*", "/subscriptions/{tail:.*}", arm.handle)

@@ -71,6 +71,14 @@ def run_command_cluster(request: web.Request) -> str | None:
     return request.path[: match.start("op") - 1]
 
 
+def _challenge(origin: str, description: str) -> dict[str, str]:
+    """ARM's WWW-Authenticate on a 401: where to get a token, and why this one failed."""
+    return {
+        "WWW-Authenticate": f'Bearer authorization_uri="{origin}/common", '
+        f'error="invalid_token", error_description="{description}"'
+    }
+
+
 @dataclass(frozen=True)
 class ArmTarget:
     subscription_id: str
@@ -140,10 +148,7 @@ class ArmApi:
         authorization = request.headers.get("Authorization", "")
         scheme, _, token = authorization.partition(" ")
         origin = origin_of(request)
-        challenge = {
-            "WWW-Authenticate": f'Bearer authorization_uri="{origin}/common", '
-            'error="invalid_token", error_description="The authentication failed."'
-        }
+        challenge = _challenge(origin, "The authentication failed.")
         if scheme.lower() != "bearer" or not token.strip():
             return arm_error(
                 401,
@@ -153,9 +158,20 @@ class ArmApi:
             )
         audiences = [origin, f"{origin}/", *self._config.arm_audiences]
         try:
-            self._authority.verify(token.strip(), audiences, "InvalidAuthenticationTokenAudience")
+            principal = self._authority.verify(
+                token.strip(), audiences, "InvalidAuthenticationTokenAudience"
+            )
         except TokenRejected as exc:
             return arm_error(401, exc.code, exc.message, headers=challenge)
+        if self._authority.is_revoked(principal):
+            # POST /_emulator/revoke-tokens. ARM's answer to a token it no longer honours; the
+            # CAE claims challenge a CAE-enabled client would get is not emulated.
+            return arm_error(
+                401,
+                "InvalidAuthenticationToken",
+                "The access token is invalid: it was revoked. Get a new token.",
+                headers=_challenge(origin, "The access token has been revoked."),
+            )
         return None
 
     async def _dispatch(self, request: web.Request, match: re.Match[str] | None) -> web.Response:
