@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,10 +40,21 @@ class Emulator:
     log: Path
     process: subprocess.Popen[str]
 
-    def _introspect(self, path: str) -> Any:
+    def _introspect(self, path: str, method: str = "GET", body: Any = None) -> Any:
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        with urllib.request.urlopen(f"{self.base_url}{path}", context=context) as response:
-            return json.loads(response.read())
+        request = urllib.request.Request(
+            f"{self.base_url}{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            # The emulator's refusals are ARM error envelopes; surface their message.
+            message = json.loads(error.read())["error"]["message"]
+            raise ValueError(f"{method} {path}: {error.code} {message}") from None
 
     def submissions(self) -> list[dict[str, Any]]:
         """Every submission the emulator accepted (never a clusterToken itself)."""
@@ -51,6 +63,32 @@ class Emulator:
     def stats(self) -> dict[str, int]:
         """ARM answers by "METHOD STATUS", as counted by the emulator."""
         return dict(self._introspect("/_emulator/stats")["requests"])
+
+    def posts(self) -> list[dict[str, Any]]:
+        """Every runCommand POST in arrival order: correlationId, clientRequestId, cluster,
+        receivedAt, answeredAt, outcome (pending, accepted, refused, throttled, serverError,
+        dropped, aborted), status, code, commandId, commandStarted."""
+        return list(self._introspect("/_emulator/posts")["posts"])
+
+    def started_posts(self) -> list[dict[str, Any]]:
+        """The POSTs that started a command: accepted, dropped, or aborted after starting."""
+        return [p for p in self.posts() if p["commandStarted"]]
+
+    def clear_posts(self) -> int:
+        return int(self._introspect("/_emulator/posts", "DELETE")["removed"])
+
+    def faults(self) -> dict[str, Any]:
+        """The fault knobs in force, camelCase as in the YAML `faults:` section."""
+        return dict(self._introspect("/_emulator/faults")["faults"])
+
+    def set_faults(self, **knobs: Any) -> dict[str, Any]:
+        """Change fault knobs (camelCase, e.g. `serverErrorRate=0.5`) for requests arriving
+        from now on; knobs not named keep their value. ValueError if the emulator refuses."""
+        return dict(self._introspect("/_emulator/faults", "POST", knobs)["faults"])
+
+    def revoke_tokens(self) -> int:
+        """ARM refuses every access token issued so far (401 InvalidAuthenticationToken)."""
+        return int(self._introspect("/_emulator/revoke-tokens", "POST", {})["revoked"])
 
 
 def emulator_config(clusters: list[dict[str, Any]], **knobs: Any) -> dict[str, Any]:

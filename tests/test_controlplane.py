@@ -8,11 +8,12 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.controlplane import ControlPlane
+from tests.controlplane import ControlPlane, ControlPlaneError, running
 from tests.controlplane.launcher import REPO_ROOT
 from tests.kube import kubectl, kubectl_json
 
@@ -202,3 +203,59 @@ def test_cli_down_without_a_cluster_says_so(argv: list[str]) -> None:
     )
     assert result.returncode == 0
     assert "no control plane recorded" in result.stderr
+
+
+# --- kube-apiserver restarts -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def restartable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A control plane of its own: restarting the session's clusters would disturb others."""
+    with running("restartable", tmp_path_factory.mktemp("restartable")) as plane:
+        yield plane
+
+
+def _state_pids(plane: ControlPlane) -> list[int]:
+    return list(json.loads((plane.directory / "controlplane.json").read_text())["pids"])
+
+
+def test_restart_keeps_port_certificates_and_data(
+    restartable: ControlPlane, kubectl_path: str
+) -> None:
+    kube = restartable.kubeconfig
+    kubeconfig_before = kube.read_text()
+    server, old_pid = restartable.server, restartable.apiserver_pid
+    kubectl(kubectl_path, kube, "create", "configmap", "survivor", "--from-literal=k=v")
+
+    restartable.restart(downtime=1.0)
+
+    assert restartable.server == server
+    assert restartable.apiserver_pid not in (0, old_pid)
+    assert _pids_alive([old_pid]) == []
+    assert _state_pids(restartable) == [restartable.apiserver_pid, restartable.etcd_pid]
+    # The same kubeconfig (same CA, same client certificate, same port) works unchanged.
+    assert kube.read_text() == kubeconfig_before
+    data = kubectl_json(kubectl_path, kube, "get", "configmap", "survivor")["data"]
+    assert data == {"k": "v"}
+    assert kubectl(kubectl_path, kube, "get", "--raw", "/readyz").stdout == "ok"
+
+
+def test_tests_can_act_during_an_outage(restartable: ControlPlane, kubectl_path: str) -> None:
+    kube = restartable.kubeconfig
+    old_pid = restartable.apiserver_pid
+    restartable.stop_apiserver(grace=0)  # a crash
+    try:
+        assert restartable.apiserver_pid == 0
+        assert _pids_alive([old_pid]) == []
+        assert _state_pids(restartable) == [restartable.etcd_pid]
+        down = kubectl(kubectl_path, kube, "get", "--raw", "/readyz", check=False)
+        assert down.returncode != 0
+        assert "was refused" in down.stderr
+        bare = ControlPlane("x", restartable.directory, kube, restartable.server, 0, 0)
+        with pytest.raises(ControlPlaneError, match="was not started by this launcher"):
+            bare.start_apiserver()
+    finally:
+        restartable.start_apiserver()
+    assert kubectl(kubectl_path, kube, "get", "--raw", "/readyz").stdout == "ok"
+    with pytest.raises(ControlPlaneError, match="already running"):
+        restartable.start_apiserver()

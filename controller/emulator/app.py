@@ -1,4 +1,5 @@
-"""Assembles the emulator: ARM and sign-in routes, introspection, the request-id middleware."""
+"""Assembles the emulator: ARM and sign-in routes, the request-id middleware, and the
+`/_emulator/...` introspection and control endpoints (no authentication: loopback tests only)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from .arm import CORRELATION_KEY, ArmApi, DropConnection
+from .arm import CORRELATION_KEY, ArmApi, ClientGone, DropConnection, run_command_cluster
 from .commands import CommandRunner
-from .config import EmulatorConfig
-from .errors import arm_error
+from .config import ConfigError, EmulatorConfig, faults_to_mapping
+from .errors import ERROR_CODE_KEY, arm_error
+from .faults import FaultInjector
+from .posts import POST_RECORD_KEY, PostLog, deliver
 from .signin import add_signin_routes
 from .tokens import TokenAuthority
 
@@ -22,6 +25,8 @@ RUNNER_KEY = web.AppKey("runner", CommandRunner)
 AUTHORITY_KEY = web.AppKey("authority", TokenAuthority)
 # ARM answers by "METHOD STATUS" (e.g. "GET 429"), so benchmarks can see throttling and load.
 STATS_KEY = web.AppKey("stats", Counter[str])
+POSTS_KEY = web.AppKey("posts", PostLog)
+FAULTS_KEY = web.AppKey("faults", FaultInjector)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -32,15 +37,24 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
     correlation_id = request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
     request_id = str(uuid.uuid4())
     request[CORRELATION_KEY] = correlation_id
+    client_request_id = request.headers.get("x-ms-client-request-id")
+    cluster = run_command_cluster(request)
+    record = None
+    if cluster is not None:
+        record = request.app[POSTS_KEY].arrived(correlation_id, client_request_id, cluster)
+        request[POST_RECORD_KEY] = record
     try:
         response = await handler(request)
-    except DropConnection:
-        # The transport is already aborted; this response is never written. Returning (rather
-        # than raising) keeps aiohttp from logging a traceback for an intended fault.
+    except (DropConnection, ClientGone) as exc:
+        # No answer can be written. Returning (rather than raising) keeps aiohttp from logging
+        # a traceback for an intended fault or a client that left.
+        if record is not None:
+            record.settle(None, None, delivered=False)
         log.info(
-            "%s %s -> connection dropped (correlation %s)",
+            "%s %s -> %s (correlation %s)",
             request.method,
             request.path,
+            "connection dropped" if isinstance(exc, DropConnection) else "client gone",
             correlation_id,
         )
         return web.Response(status=204)
@@ -53,9 +67,11 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
         request.app[STATS_KEY][f"{request.method} {response.status}"] += 1
     response.headers["x-ms-request-id"] = request_id
     response.headers["x-ms-correlation-request-id"] = correlation_id
-    client_request_id = request.headers.get("x-ms-client-request-id")
     if client_request_id:
         response.headers["x-ms-client-request-id"] = client_request_id
+    if record is not None:
+        delivered = await deliver(request, response)
+        record.settle(response.status, response.get(ERROR_CODE_KEY), delivered)
     log.info(
         "%s %s -> %s (request %s, correlation %s)",
         request.method,
@@ -79,6 +95,38 @@ async def clear_submissions(request: web.Request) -> web.Response:
     return web.json_response({"removed": removed})
 
 
+async def list_posts(request: web.Request) -> web.Response:
+    records = request.app[POSTS_KEY].records
+    return web.json_response({"posts": [r.introspection() for r in records]})
+
+
+async def clear_posts(request: web.Request) -> web.Response:
+    return web.json_response({"removed": request.app[POSTS_KEY].clear()})
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    return web.json_response({"faults": faults_to_mapping(request.app[FAULTS_KEY].config)})
+
+
+async def set_faults(request: web.Request) -> web.Response:
+    try:
+        changes = await request.json()
+    except ValueError:
+        return arm_error(400, "InvalidFaults", "The body must be a JSON object of fault knobs.")
+    try:
+        updated = request.app[FAULTS_KEY].update(changes)
+    except ConfigError as exc:
+        return arm_error(400, "InvalidFaults", str(exc))
+    log.info("faults changed: %s", faults_to_mapping(updated))
+    return web.json_response({"faults": faults_to_mapping(updated)})
+
+
+async def revoke_tokens(request: web.Request) -> web.Response:
+    revoked = request.app[AUTHORITY_KEY].revoke_all()
+    log.info("revoked %d access token(s)", revoked)
+    return web.json_response({"revoked": revoked})
+
+
 async def stats(request: web.Request) -> web.Response:
     counts: Counter[str] = request.app[STATS_KEY]
     return web.json_response({"requests": dict(counts)})
@@ -92,18 +140,26 @@ def create_app(config: EmulatorConfig) -> web.Application:
     """A ready aiohttp application; run it with web.AppRunner/TCPSite or aiohttp's test server."""
     app = web.Application(middlewares=[request_ids], client_max_size=config.max_request_bytes)
     authority = TokenAuthority(config.token_lifetime_seconds)
-    runner = CommandRunner(config)
+    faults = FaultInjector(config.faults)
+    runner = CommandRunner(config, faults)
     app[AUTHORITY_KEY] = authority
     app[RUNNER_KEY] = runner
     app[STATS_KEY] = Counter()
-    arm = ArmApi(config, authority, runner)
+    app[POSTS_KEY] = PostLog()
+    app[FAULTS_KEY] = faults
+    arm = ArmApi(config, authority, runner, faults)
 
     app.router.add_get("/_emulator/submissions", list_submissions)
     app.router.add_delete("/_emulator/submissions", clear_submissions)
+    app.router.add_get("/_emulator/posts", list_posts)
+    app.router.add_delete("/_emulator/posts", clear_posts)
+    app.router.add_get("/_emulator/faults", get_faults)
+    app.router.add_post("/_emulator/faults", set_faults)
+    app.router.add_post("/_emulator/revoke-tokens", revoke_tokens)
     app.router.add_get("/_emulator/stats", stats)
     app.router.add_get("/_emulator/health", health)
     app.router.add_route("*", "/subscriptions/{tail:.*}", arm.handle)
-    add_signin_routes(app, authority)
+    add_signin_routes(app, authority, config.signin)
 
     async def stop_commands(_: web.Application) -> None:
         await runner.shutdown()

@@ -33,6 +33,7 @@ from .config import (
 from .errors import arm_error
 from .executor import ContextError, decode_context
 from .faults import FaultInjector
+from .posts import POST_RECORD_KEY, client_gone
 from .signin import origin_of
 from .throttle import Kind, Throttle, remaining_header
 from .tokens import AKS_AAD_SERVER_APP_ID, TokenAuthority, TokenRejected
@@ -56,6 +57,28 @@ class DropConnection(Exception):
     """Raised after the connection was closed on purpose: no response must be written."""
 
 
+class ClientGone(Exception):
+    """The client left before its submission was accepted, and abandoned submits do not run."""
+
+
+def run_command_cluster(request: web.Request) -> str | None:
+    """For a runCommand POST, the cluster's resource id as the path names it; else None."""
+    if request.method != "POST":
+        return None
+    match = _PATH_RE.match(request.path)
+    if match is None or match.group("op") is None:
+        return None
+    return request.path[: match.start("op") - 1]
+
+
+def _challenge(origin: str, description: str) -> dict[str, str]:
+    """ARM's WWW-Authenticate on a 401: where to get a token, and why this one failed."""
+    return {
+        "WWW-Authenticate": f'Bearer authorization_uri="{origin}/common", '
+        f'error="invalid_token", error_description="{description}"'
+    }
+
+
 @dataclass(frozen=True)
 class ArmTarget:
     subscription_id: str
@@ -71,12 +94,13 @@ class ArmApi:
         config: EmulatorConfig,
         authority: TokenAuthority,
         runner: CommandRunner,
+        faults: FaultInjector,
     ) -> None:
         self._config = config
         self._authority = authority
         self._runner = runner
         self._throttle = Throttle(config.throttle)
-        self._faults = FaultInjector(config.faults)
+        self._faults = faults
         self._clusters = {
             (c.subscription_id.lower(), c.resource_group.lower(), c.name.lower()): c
             for c in config.clusters
@@ -85,8 +109,9 @@ class ArmApi:
     # --- request pipeline -------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if self._config.faults.latency_seconds > 0:
-            await asyncio.sleep(self._config.faults.latency_seconds)
+        latency = self._faults.config.latency_seconds
+        if latency > 0:
+            await asyncio.sleep(latency)
 
         refused = self._authenticate(request)
         if refused is not None:
@@ -123,10 +148,7 @@ class ArmApi:
         authorization = request.headers.get("Authorization", "")
         scheme, _, token = authorization.partition(" ")
         origin = origin_of(request)
-        challenge = {
-            "WWW-Authenticate": f'Bearer authorization_uri="{origin}/common", '
-            'error="invalid_token", error_description="The authentication failed."'
-        }
+        challenge = _challenge(origin, "The authentication failed.")
         if scheme.lower() != "bearer" or not token.strip():
             return arm_error(
                 401,
@@ -136,9 +158,20 @@ class ArmApi:
             )
         audiences = [origin, f"{origin}/", *self._config.arm_audiences]
         try:
-            self._authority.verify(token.strip(), audiences, "InvalidAuthenticationTokenAudience")
+            principal = self._authority.verify(
+                token.strip(), audiences, "InvalidAuthenticationTokenAudience"
+            )
         except TokenRejected as exc:
             return arm_error(401, exc.code, exc.message, headers=challenge)
+        if self._authority.is_revoked(principal):
+            # POST /_emulator/revoke-tokens. ARM's answer to a token it no longer honours; the
+            # CAE claims challenge a CAE-enabled client would get is not emulated.
+            return arm_error(
+                401,
+                "InvalidAuthenticationToken",
+                "The access token is invalid: it was revoked. Get a new token.",
+                headers=_challenge(origin, "The access token has been revoked."),
+            )
         return None
 
     async def _dispatch(self, request: web.Request, match: re.Match[str] | None) -> web.Response:
@@ -202,6 +235,9 @@ class ArmApi:
         if target.operation == "cluster":
             return web.json_response(self._cluster_json(cluster))
         if target.operation == "commandResult":
+            poll_latency = self._faults.config.poll_latency_seconds
+            if poll_latency > 0:
+                await asyncio.sleep(poll_latency)
             return self._command_result(cluster, target.command_id or "")
         return await self._run_command(request, cluster, target, api_version)
 
@@ -353,6 +389,16 @@ class ArmApi:
                     target="clusterToken",
                 )
 
+        hold = self._faults.config.submit_latency_seconds
+        if hold > 0:
+            await asyncio.sleep(hold)
+        if client_gone(request) and not self._faults.config.run_abandoned_submits:
+            log.info(
+                "client left before acceptance; not starting (correlation %s)",
+                request[CORRELATION_KEY],
+            )
+            raise ClientGone()
+
         submission = self._runner.accept(
             cluster,
             command,
@@ -361,8 +407,13 @@ class ArmApi:
             client_request_id=request.headers.get("x-ms-client-request-id"),
             cluster_token_sent=bool(cluster_token),
         )
+        record = request.get(POST_RECORD_KEY)
+        if record is not None:
+            record.command_id = submission.command_id
         if self._faults.drop_after_submit():
             log.info("dropping the connection after accepting %s (fault)", submission.command_id)
+            if record is not None:
+                record.dropped = True
             if request.transport is not None:
                 request.transport.abort()
             raise DropConnection(submission.command_id)

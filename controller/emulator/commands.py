@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from .config import ClusterConfig, EmulatorConfig
 from .executor import decode_head, extract_context, run_command, tool_path
+from .faults import FaultInjector
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,9 @@ class Submission:
 
 
 class CommandRunner:
-    def __init__(self, config: EmulatorConfig) -> None:
+    def __init__(self, config: EmulatorConfig, faults: FaultInjector) -> None:
         self._config = config
+        self._faults = faults
         self._path = tool_path(config.tool_path)
         self.submissions: dict[str, Submission] = {}
 
@@ -103,8 +105,10 @@ class CommandRunner:
 
     async def _run(self, submission: Submission, archive: zipfile.ZipFile | None) -> None:
         try:
-            if self._config.faults.pod_never_starts:
-                await self._never_start(submission)
+            # Read once: a fault switched while the command runs does not change its course.
+            faults = self._faults.config
+            if faults.pod_never_starts:
+                await self._never_start(submission, faults.pod_start_timeout_seconds)
             elif self._config.mode == "scripted":
                 await self._scripted(submission)
             else:
@@ -137,9 +141,9 @@ class CommandRunner:
             reason,
         )
 
-    async def _never_start(self, submission: Submission) -> None:
+    async def _never_start(self, submission: Submission, timeout_seconds: float) -> None:
         # Like the service: the pod gets a bounded time to start, then the command fails.
-        await asyncio.sleep(self._config.faults.pod_start_timeout_seconds)
+        await asyncio.sleep(timeout_seconds)
         self._finish(submission, "Failed", None, "", "KubernetesOperationError")
 
     async def _scripted(self, submission: Submission) -> None:

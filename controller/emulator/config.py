@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 Mode = Literal["execute", "scripted"]
 
@@ -85,16 +87,82 @@ class ThrottleConfig:
     writes: BucketConfig = BucketConfig(capacity=200, refill_per_second=10.0)
 
 
+def validate_faults(faults: FaultsConfig) -> None:
+    for field in dataclasses.fields(faults):
+        value = getattr(faults, field.name)
+        key = f"faults.{camel_case(field.name)}"
+        if field.name.endswith("_rate") and not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{key} must be between 0 and 1")
+        if field.name.endswith("_seconds") and value < 0:
+            raise ConfigError(f"{key} must be >= 0")
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 @dataclasses.dataclass(frozen=True)
 class FaultsConfig:
+    """Every field is a knob of the `faults:` section (camelCase of the field name) and of
+    `POST /_emulator/faults`; the field's default decides its YAML type (bool, int, float)."""
+
     seed: int = 0
     server_error_rate: float = 0.0
     throttle_rate: float = 0.0
     latency_seconds: float = 0.0
+    # Held before a runCommand POST is accepted (validation done, command not started yet).
+    submit_latency_seconds: float = 0.0
+    # Held before a commandResults GET is answered.
+    poll_latency_seconds: float = 0.0
     drop_connection_after_submit_rate: float = 0.0
+    # A submit whose client went away before acceptance still runs, as a request that has
+    # reached the resource provider would; false: it is abandoned before the command starts.
+    run_abandoned_submits: bool = True
     pod_never_starts: bool = False
     # The live service gives the command pod 30 s to start.
     pod_start_timeout_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        validate_faults(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SigninConfig:
+    """App registrations, as far as sign-in can refuse. Empty (the default): any tenant, any
+    client and any non-empty secret or well-formed assertion is accepted."""
+
+    # When not empty, a tenant outside this list is unknown (AADSTS90002).
+    known_tenants: tuple[str, ...] = ()
+    # client id -> accepted secrets (several: a rotation in progress).
+    client_secrets: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    # client id -> PEM text of one or more certificates whose keys may sign its assertions.
+    client_certificates: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate_signin(self)
+
+
+def validate_signin(signin: SigninConfig) -> None:
+    for index, tenant in enumerate(signin.known_tenants):
+        if not isinstance(tenant, str) or not UUID_RE.match(tenant):
+            raise ConfigError(f"signin.knownTenants[{index}] must be a tenant id (UUID)")
+    for client, secrets in signin.client_secrets.items():
+        if not client or not secrets or not all(isinstance(x, str) and x for x in secrets):
+            raise ConfigError(
+                f"signin.clientSecrets.{client} must be a non-empty secret or list of secrets"
+            )
+    for client, pem in signin.client_certificates.items():
+        if not client:
+            raise ConfigError("signin.clientCertificates needs client ids as keys")
+        try:
+            keys = [c.public_key() for c in x509.load_pem_x509_certificates(pem.encode("ascii"))]
+        except (ValueError, UnicodeEncodeError, AttributeError) as exc:
+            raise ConfigError(
+                f"signin.clientCertificates.{client} must hold PEM certificates: {exc}"
+            ) from exc
+        if not all(isinstance(k, rsa.RSAPublicKey | ec.EllipticCurvePublicKey) for k in keys):
+            raise ConfigError(f"signin.clientCertificates.{client}: only RSA or EC keys sign")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +189,7 @@ class EmulatorConfig:
     token_lifetime_seconds: int = 3600
     # Extra accepted ARM token audiences; the emulator's own base URL is always accepted.
     arm_audiences: tuple[str, ...] = ()
+    signin: SigninConfig = SigninConfig()
 
     def __post_init__(self) -> None:
         validate(self)
@@ -164,16 +233,6 @@ def validate(config: EmulatorConfig) -> None:
     for kind, bucket in (("reads", config.throttle.reads), ("writes", config.throttle.writes)):
         if bucket.capacity < 1 or bucket.refill_per_second <= 0:
             raise ConfigError(f"throttle.{kind} needs capacity >= 1 and refillPerSecond > 0")
-    faults = config.faults
-    for name, rate in (
-        ("serverErrorRate", faults.server_error_rate),
-        ("throttleRate", faults.throttle_rate),
-        ("dropConnectionAfterSubmitRate", faults.drop_connection_after_submit_rate),
-    ):
-        if not 0.0 <= rate <= 1.0:
-            raise ConfigError(f"faults.{name} must be between 0 and 1")
-    if faults.latency_seconds < 0 or faults.pod_start_timeout_seconds < 0:
-        raise ConfigError("faults.latencySeconds and faults.podStartTimeoutSeconds must be >= 0")
     for name, version in (
         ("oldest", config.api_versions.oldest),
         ("newest", config.api_versions.newest),
@@ -208,6 +267,10 @@ class _Section:
 
     def has(self, key: str) -> bool:
         return key in self._data
+
+    def names(self) -> list[str]:
+        """The keys present, for sections whose keys are data (client ids), not a schema."""
+        return [str(key) for key in self._data]
 
     def string(self, key: str, default: str | None = None) -> str:
         value = self.raw(key)
@@ -297,6 +360,50 @@ def _bucket(section: _Section, default: BucketConfig) -> BucketConfig:
     return bucket
 
 
+def faults_from_mapping(data: Any, base: FaultsConfig | None = None) -> FaultsConfig:
+    """The `faults:` section (or a `POST /_emulator/faults` body) laid over `base`: keys not
+    given keep base's value. Raises ConfigError naming the key, like the YAML loader."""
+    start = base or FaultsConfig()
+    section = _Section(data, "faults")
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(FaultsConfig):
+        key, current = camel_case(field.name), getattr(start, field.name)
+        # bool before int: a bool is an int in Python.
+        if isinstance(current, bool):
+            values[field.name] = section.boolean(key, current)
+        elif isinstance(current, int):
+            values[field.name] = section.required_integer(key, current)
+        else:
+            values[field.name] = section.number(key, current)
+    section.finish()
+    return FaultsConfig(**values)
+
+
+def _signin(section: _Section) -> SigninConfig:
+    tenants = section.raw("knownTenants") or []
+    if not isinstance(tenants, list):
+        raise ConfigError("signin.knownTenants must be a list of tenant ids")
+    secrets_raw = _Section(section.raw("clientSecrets"), "signin.clientSecrets")
+    secrets: dict[str, tuple[str, ...]] = {}
+    for client in secrets_raw.names():
+        value = secrets_raw.raw(client)
+        secrets[str(client)] = tuple(value) if isinstance(value, list) else (value,)
+    secrets_raw.finish()
+    certificates_raw = _Section(section.raw("clientCertificates"), "signin.clientCertificates")
+    certificates: dict[str, str] = {}
+    for client in certificates_raw.names():
+        certificates[str(client)] = certificates_raw.string(client)
+    certificates_raw.finish()
+    section.finish()
+    return SigninConfig(
+        known_tenants=tuple(tenants), client_secrets=secrets, client_certificates=certificates
+    )
+
+
+def faults_to_mapping(faults: FaultsConfig) -> dict[str, Any]:
+    return {camel_case(f.name): getattr(faults, f.name) for f in dataclasses.fields(faults)}
+
+
 def config_from_mapping(data: Any, base_dir: Path | None = None) -> EmulatorConfig:
     """Build a validated EmulatorConfig from parsed YAML; relative paths resolve from base_dir."""
     base = base_dir or Path.cwd()
@@ -328,22 +435,7 @@ def config_from_mapping(data: Any, base_dir: Path | None = None) -> EmulatorConf
     )
     throttle_section.finish()
 
-    faults_section = top.section("faults")
-    fault_defaults = FaultsConfig()
-    faults = FaultsConfig(
-        seed=faults_section.required_integer("seed", 0),
-        server_error_rate=faults_section.number("serverErrorRate", 0.0),
-        throttle_rate=faults_section.number("throttleRate", 0.0),
-        latency_seconds=faults_section.number("latencySeconds", 0.0),
-        drop_connection_after_submit_rate=faults_section.number(
-            "dropConnectionAfterSubmitRate", 0.0
-        ),
-        pod_never_starts=faults_section.boolean("podNeverStarts", False),
-        pod_start_timeout_seconds=faults_section.number(
-            "podStartTimeoutSeconds", fault_defaults.pod_start_timeout_seconds
-        ),
-    )
-    faults_section.finish()
+    faults = faults_from_mapping(top.raw("faults"))
 
     versions_section = top.section("apiVersions")
     version_defaults = ApiVersionRange()
@@ -375,6 +467,7 @@ def config_from_mapping(data: Any, base_dir: Path | None = None) -> EmulatorConf
         tool_path=tuple((base / p).resolve() for p in tool_path_raw),
         token_lifetime_seconds=top.required_integer("tokenLifetimeSeconds", 3600),
         arm_audiences=tuple(a.rstrip("/") for a in audiences_raw),
+        signin=_signin(top.section("signin")),
     )
     top.finish()
     return config

@@ -29,6 +29,7 @@ class Principal:
     tenant_id: str
     client_id: str
     audience: str
+    token_id: str  # the `uti` claim
 
 
 def _b64url_uint(value: int) -> str:
@@ -43,6 +44,21 @@ class TokenAuthority:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._kid = uuid.uuid4().hex
         self.lifetime_seconds = lifetime_seconds
+        # Token ids (`uti`) issued since the last revocation, and those revoked. Kept by id
+        # rather than by time: `iat` has whole seconds, and a token issued in the same second
+        # just after a revocation must work.
+        self._issued: set[str] = set()
+        self._revoked: set[str] = set()
+
+    def revoke_all(self) -> int:
+        """Revoke every token issued so far; return how many that were."""
+        count = len(self._issued)
+        self._revoked |= self._issued
+        self._issued = set()
+        return count
+
+    def is_revoked(self, principal: Principal) -> bool:
+        return principal.token_id in self._revoked
 
     def jwks(self) -> dict[str, Any]:
         numbers = self._key.public_key().public_numbers()
@@ -61,6 +77,9 @@ class TokenAuthority:
 
     def issue(self, issuer: str, tenant_id: str, client_id: str, audience: str) -> str:
         now = int(time.time())
+        # Entra's unique token identifier: 22 base64url characters.
+        token_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        self._issued.add(token_id)
         claims = {
             "aud": audience,
             "iss": issuer,
@@ -74,6 +93,7 @@ class TokenAuthority:
             "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant_id}/{client_id}")),
             "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sub/{tenant_id}/{client_id}")),
             "idtyp": "app",
+            "uti": token_id,
             "ver": "2.0",
         }
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self._kid})
@@ -106,4 +126,5 @@ class TokenAuthority:
             tenant_id=str(claims["tid"]),
             client_id=str(claims.get("appid", "")),
             audience=str(audience),
+            token_id=str(claims.get("uti", "")),
         )

@@ -4,6 +4,10 @@ Each control plane lives in its own directory (certificates, etcd data, logs, ku
 and a state file with the process ids) and listens on free ports, so several can run at
 once. Processes started for a test session die with the session (PR_SET_PDEATHSIG), so an
 interrupted run leaves no orphans; processes started by the CLI's `up` outlive it until `down`.
+
+kube-apiserver can be stopped and started again on the same port with the same certificates
+and etcd (`ControlPlane.restart`, `stop_apiserver`, `start_apiserver`), so a test can show a
+client riding out an API server outage: objects survive and the kubeconfig keeps working.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .pki import Pki, create_pki
@@ -36,14 +41,53 @@ class ControlPlaneError(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass
 class ControlPlane:
     name: str
     directory: Path
     kubeconfig: Path
     server: str
     etcd_pid: int
-    apiserver_pid: int
+    apiserver_pid: int  # 0 while stopped by stop_apiserver()
+    # What start_apiserver() needs to start the same kube-apiserver again.
+    apiserver_argv: tuple[str, ...] = field(default=(), repr=False)
+    pki: Pki | None = field(default=None, repr=False)
+    die_with_parent: bool = True
+
+    def stop_apiserver(self, grace: float = 10) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds (0: at once, like a crash). etcd, the
+        certificates and the port stay reserved for start_apiserver()."""
+        if self.apiserver_pid:
+            _terminate(self.apiserver_pid, grace)
+        self.apiserver_pid = 0
+        _write_state(self)
+
+    def start_apiserver(self, timeout: float = 90) -> None:
+        """Start kube-apiserver again on the same port; return once /readyz answers ok."""
+        if self.apiserver_pid:
+            raise ControlPlaneError(f"kube-apiserver of {self.name} is already running")
+        if not self.apiserver_argv or self.pki is None:
+            raise ControlPlaneError(f"{self.name} was not started by this launcher")
+        if self.die_with_parent and threading.current_thread() is not threading.main_thread():
+            # PR_SET_PDEATHSIG fires when the forking *thread* ends: a worker thread's child
+            # would be killed with that thread.
+            raise ControlPlaneError("start kube-apiserver from the main thread")
+        self.apiserver_pid = _start_apiserver(
+            list(self.apiserver_argv),
+            self.server,
+            self.pki,
+            self.directory / "kube-apiserver.log",
+            die_with_parent=self.die_with_parent,
+            timeout=timeout,
+        )
+        _write_state(self)
+
+    def restart(self, downtime: float = 0.0) -> None:
+        """Stop kube-apiserver, stay down for `downtime` seconds, start it again."""
+        self.stop_apiserver()
+        if downtime > 0:
+            time.sleep(downtime)  # the outage itself, not a wait for some condition
+        self.start_apiserver()
 
 
 def bin_dir() -> Path:
@@ -161,6 +205,45 @@ def _write_kubeconfig(path: Path, name: str, server: str, pki: Pki) -> None:
     path.chmod(0o600)
 
 
+def _start_apiserver(
+    argv: list[str],
+    server: str,
+    pki: Pki,
+    log: Path,
+    *,
+    die_with_parent: bool,
+    timeout: float,
+) -> int:
+    process = _spawn(argv, log, die_with_parent=die_with_parent)
+    context = _admin_ssl_context(pki)
+    try:
+        _wait_until(
+            lambda: _get(f"{server}/readyz", context) == (200, b"ok"),
+            process,
+            "kube-apiserver",
+            log,
+            timeout,
+        )
+    except BaseException:
+        _terminate(process.pid)
+        raise
+    return process.pid
+
+
+def _write_state(plane: ControlPlane) -> None:
+    pids = [pid for pid in (plane.apiserver_pid, plane.etcd_pid) if pid]
+    (plane.directory / STATE_FILE).write_text(
+        json.dumps(
+            {
+                "name": plane.name,
+                "server": plane.server,
+                "kubeconfig": str(plane.kubeconfig),
+                "pids": pids,
+            }
+        )
+    )
+
+
 def start(
     name: str, directory: Path, *, die_with_parent: bool, timeout: float = 90
 ) -> ControlPlane:
@@ -191,62 +274,56 @@ def start(
         etcd_log,
         die_with_parent=die_with_parent,
     )
-    apiserver: subprocess.Popen[bytes] | None = None
+    server = f"https://127.0.0.1:{apiserver_port}"
     try:
         _wait_until(lambda: _get(f"{etcd_url}/health")[0] == 200, etcd, "etcd", etcd_log, timeout)
-        server = f"https://127.0.0.1:{apiserver_port}"
-        apiserver = _spawn(
-            [
-                find_binary("kube-apiserver"),
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                f"--secure-port={apiserver_port}",
-                f"--etcd-servers={etcd_url}",
-                f"--cert-dir={directory / 'pki'}",
-                f"--tls-cert-file={pki.serving_cert}",
-                f"--tls-private-key-file={pki.serving_key}",
-                f"--client-ca-file={pki.ca_cert}",
-                "--authorization-mode=RBAC",
-                f"--service-account-key-file={pki.sa_public_key}",
-                f"--service-account-signing-key-file={pki.sa_signing_key}",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                "--service-cluster-ip-range=10.0.0.0/24",
-                # No controller-manager runs here, so nothing would create the token-less
-                # ServiceAccount objects this admission plugin waits for.
-                "--disable-admission-plugins=ServiceAccount",
-                "--endpoint-reconciler-type=none",
-                "--profiling=false",
-            ],
+        apiserver_argv = [
+            find_binary("kube-apiserver"),
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={apiserver_port}",
+            f"--etcd-servers={etcd_url}",
+            f"--cert-dir={directory / 'pki'}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            "--authorization-mode=RBAC",
+            f"--service-account-key-file={pki.sa_public_key}",
+            f"--service-account-signing-key-file={pki.sa_signing_key}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            # No controller-manager runs here, so nothing would create the token-less
+            # ServiceAccount objects this admission plugin waits for.
+            "--disable-admission-plugins=ServiceAccount",
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+        ]
+        apiserver_pid = _start_apiserver(
+            apiserver_argv,
+            server,
+            pki,
             apiserver_log,
             die_with_parent=die_with_parent,
-        )
-        context = _admin_ssl_context(pki)
-        _wait_until(
-            lambda: _get(f"{server}/readyz", context) == (200, b"ok"),
-            apiserver,
-            "kube-apiserver",
-            apiserver_log,
-            timeout,
+            timeout=timeout,
         )
     except BaseException:
-        for process in (apiserver, etcd):
-            if process is not None:
-                _terminate(process.pid)
+        _terminate(etcd.pid)
         raise
 
     kubeconfig = directory / "kubeconfig"
     _write_kubeconfig(kubeconfig, name, server, pki)
-    plane = ControlPlane(name, directory, kubeconfig, server, etcd.pid, apiserver.pid)
-    (directory / STATE_FILE).write_text(
-        json.dumps(
-            {
-                "name": name,
-                "server": server,
-                "kubeconfig": str(kubeconfig),
-                "pids": [apiserver.pid, etcd.pid],
-            }
-        )
+    plane = ControlPlane(
+        name,
+        directory,
+        kubeconfig,
+        server,
+        etcd.pid,
+        apiserver_pid,
+        apiserver_argv=tuple(apiserver_argv),
+        pki=pki,
+        die_with_parent=die_with_parent,
     )
+    _write_state(plane)
     return plane
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
 import io
 import ssl
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -18,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jwt
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from controller.emulator import EmulatorConfig, create_app
 from controller.emulator.certs import server_ssl_context, write_serving_files
@@ -28,6 +35,7 @@ SUB = "11111111-2222-3333-4444-555555555555"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT_ID = "00000000-aaaa-bbbb-cccc-000000000001"
 AKS_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
+API = "api-version=2024-09-01"
 
 
 def cluster(name: str = "aks1", **overrides: Any) -> ClusterConfig:
@@ -124,3 +132,125 @@ def zip_context(files: dict[str, bytes]) -> str:
         for name, data in files.items():
             archive.writestr(name, data)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+async def call(
+    emulator: Emulator,
+    method: str,
+    url: str,
+    *,
+    token: str | None = None,
+    json_body: Any = None,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    all_headers = dict(headers or {})
+    if token is not None:
+        all_headers["Authorization"] = f"Bearer {token}"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            url,
+            json=json_body,
+            data=data,
+            headers=all_headers,
+            ssl=emulator.ssl_context(),
+        ) as response,
+    ):
+        text = await response.text()
+        body = await response.json(content_type=None) if text else None
+        return response.status, dict(response.headers), body
+
+
+async def arm_token(emulator: Emulator) -> str:
+    return await fetch_token(emulator, emulator.base_url)
+
+
+async def submit(
+    emulator: Emulator, token: str, name: str = "aks1", body: Any = None, **kwargs: Any
+) -> tuple[int, dict[str, str], Any]:
+    return await call(
+        emulator,
+        "POST",
+        f"{emulator.cluster_url(name)}/runCommand?{API}",
+        token=token,
+        json_body=body if body is not None else {"command": "echo hi"},
+        **kwargs,
+    )
+
+
+async def wait_done(emulator: Emulator, token: str, location: str) -> dict[str, Any]:
+    for _ in range(100):
+        status, _, body = await call(emulator, "GET", location, token=token)
+        if status == 200:
+            return dict(body)
+        assert status == 202
+        await asyncio.sleep(0.05)
+    raise AssertionError("command never finished")
+
+
+def error_code(body: Any) -> str:
+    assert set(body) == {"error"}
+    assert isinstance(body["error"]["details"], list)
+    return str(body["error"]["code"])
+
+
+async def posts(emulator: Emulator) -> list[dict[str, Any]]:
+    _, _, body = await call(emulator, "GET", f"{emulator.base_url}/_emulator/posts")
+    return list(body["posts"])
+
+
+async def settled_posts(emulator: Emulator, count: int) -> list[dict[str, Any]]:
+    """The POST log once `count` records have left `pending` (the emulator settles a record
+    after its answer was written, which can be just after the client saw it)."""
+    for _ in range(200):
+        records = await posts(emulator)
+        if len(records) >= count and all(r["outcome"] != "pending" for r in records):
+            return records
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"POST log did not settle: {await posts(emulator)}")
+
+
+def self_signed_certificate(name: str = "operator-sp") -> tuple[bytes, bytes]:
+    """(private key PEM, certificate PEM) of a fresh self-signed RSA certificate, as an app
+    registration's certificate credential."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def federated_token(expires_in: int = 3600) -> str:
+    """What the kubelet projects for workload identity: a one-hour JWT for
+    api://AzureADTokenExchange that expires `expires_in` seconds from now (negative: already
+    expired), signed by a key Entra does not know (no federated credentials are registered)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    expires = int(time.time()) + expires_in
+    return jwt.encode(
+        {
+            "iss": "https://oidc.example/issuer",
+            "sub": "system:serviceaccount:aks-runcommand:operator",
+            "aud": ["api://AzureADTokenExchange"],
+            "iat": expires - 3600,
+            "nbf": expires - 3600,
+            "exp": expires,
+        },
+        key,
+        algorithm="RS256",
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,10 +24,6 @@ from azure.identity.aio import (
 )
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import RunCommandRequest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from controller.emulator import EmulatorConfig
 from controller.emulator.config import ScriptedConfig
@@ -39,7 +34,9 @@ from tests.emulator.emulator_harness import (
     TENANT,
     Emulator,
     cluster,
+    federated_token,
     running_emulator,
+    self_signed_certificate,
 )
 
 
@@ -135,48 +132,15 @@ def test_sdk_aad_cluster_with_cluster_token(tls_emulator: Emulator) -> None:
 
 
 def _self_signed_pem(tmp_path: Path) -> Path:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "operator-sp")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    key, cert = self_signed_certificate()
     path = tmp_path / "sp.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        + cert.public_bytes(serialization.Encoding.PEM)
-    )
+    path.write_bytes(key + cert)
     return path
 
 
 def _service_account_token(tmp_path: Path) -> Path:
-    # What the kubelet projects for workload identity: a JWT for api://AzureADTokenExchange.
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = int(datetime.datetime.now(datetime.UTC).timestamp())
-    token = jwt.encode(
-        {
-            "iss": "https://oidc.example/issuer",
-            "sub": "system:serviceaccount:aks-runcommand:operator",
-            "aud": ["api://AzureADTokenExchange"],
-            "iat": now,
-            "exp": now + 3600,
-        },
-        key,
-        algorithm="RS256",
-    )
     path = tmp_path / "sa-token"
-    path.write_text(token)
+    path.write_text(federated_token())
     return path
 
 

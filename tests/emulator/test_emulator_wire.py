@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import logging
@@ -11,7 +10,6 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
-from typing import Any
 
 import aiohttp
 import jwt
@@ -27,15 +25,20 @@ from controller.emulator.config import (
 )
 from tests.emulator.emulator_harness import (
     AKS_APP,
+    API,
     SUB,
     TENANT,
     Emulator,
+    arm_token,
+    call,
     cluster,
+    error_code,
     fetch_token,
     running_emulator,
+    submit,
+    wait_done,
 )
 
-API = "api-version=2024-09-01"
 CLUSTERS = (
     cluster(),
     cluster("aad1", aad_managed=True),
@@ -54,68 +57,6 @@ def emulator() -> Iterator[Emulator]:
     )
     with running_emulator(config) as running:
         yield running
-
-
-async def call(
-    emulator: Emulator,
-    method: str,
-    url: str,
-    *,
-    token: str | None = None,
-    json_body: Any = None,
-    data: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], Any]:
-    all_headers = dict(headers or {})
-    if token is not None:
-        all_headers["Authorization"] = f"Bearer {token}"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(
-            method,
-            url,
-            json=json_body,
-            data=data,
-            headers=all_headers,
-            ssl=emulator.ssl_context(),
-        ) as response,
-    ):
-        text = await response.text()
-        body = await response.json(content_type=None) if text else None
-        return response.status, dict(response.headers), body
-
-
-async def arm_token(emulator: Emulator) -> str:
-    return await fetch_token(emulator, emulator.base_url)
-
-
-async def submit(
-    emulator: Emulator, token: str, name: str = "aks1", body: Any = None, **kwargs: Any
-) -> tuple[int, dict[str, str], Any]:
-    return await call(
-        emulator,
-        "POST",
-        f"{emulator.cluster_url(name)}/runCommand?{API}",
-        token=token,
-        json_body=body if body is not None else {"command": "echo hi"},
-        **kwargs,
-    )
-
-
-async def wait_done(emulator: Emulator, token: str, location: str) -> dict[str, Any]:
-    for _ in range(100):
-        status, _, body = await call(emulator, "GET", location, token=token)
-        if status == 200:
-            return dict(body)
-        assert status == 202
-        await asyncio.sleep(0.05)
-    raise AssertionError("command never finished")
-
-
-def error_code(body: Any) -> str:
-    assert set(body) == {"error"}
-    assert isinstance(body["error"]["details"], list)
-    return str(body["error"]["code"])
 
 
 # --- the happy path -----------------------------------------------------------------------------
