@@ -62,9 +62,17 @@ def bench_core() -> None:
     cases = {
         "RunSpec.parse": lambda: RunSpec.parse(spec_body),
         "plan (new run)": lambda: plan(Observation(spec, {}, 1, now, settings)),
-        "plan (finished, re-applied)": lambda: plan(Observation(spec, {**running_status, "state": "Succeeded"}, 1, now, settings)),
-        "after_poll (still running)": lambda: after_poll(Observation(spec, running_status, 1, now, settings), CommandRunning(None, None, "Running"), 1.0),
-        "after_poll (result)": lambda: after_poll(Observation(spec, running_status, 1, now, settings), result, 1.0),
+        "plan (finished, re-applied)": lambda: plan(
+            Observation(spec, {**running_status, "state": "Succeeded"}, 1, now, settings)
+        ),
+        "after_poll (still running)": lambda: after_poll(
+            Observation(spec, running_status, 1, now, settings),
+            CommandRunning(None, None, "Running"),
+            1.0,
+        ),
+        "after_poll (result)": lambda: after_poll(
+            Observation(spec, running_status, 1, now, settings), result, 1.0
+        ),
     }
     print("core decisions (pure, no I/O)")
     for name, call in cases.items():

@@ -19,7 +19,8 @@ RUNS_FINISHED = Counter(
 )
 ARM_ERRORS = Counter(
     "aks_runcommand_errors",
-    "Failed submissions and polls by error code (ARM codes, or InputNotFound-style codes)",
+    "Failed preparations (inputs, sign-in, cluster lookup: nothing sent), submissions and polls "
+    "by error code (ARM codes, or the operator's own, such as FilesNotFound)",
     ["operation", "code"],
 )
 WAITING = Gauge(

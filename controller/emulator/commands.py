@@ -61,6 +61,15 @@ class Submission:
             "clusterTokenSent": self.cluster_token_sent,
             "submittedAt": iso(self.submitted_at),
             "state": self.state,
+            # When the command really ran: tests check that runs of one object never overlap.
+            **{
+                key: iso(moment)
+                for key, moment in (
+                    ("startedAt", self.started_at),
+                    ("finishedAt", self.finished_at),
+                )
+                if moment
+            },
         }
 
 

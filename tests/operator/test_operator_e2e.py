@@ -373,7 +373,8 @@ def test_too_large_context_fails_clearly_and_sends_nothing(
     assert "limit is 65536" in status["message"]
     stalled = condition(body, "Stalled")
     assert stalled is not None and stalled["reason"] == "ContextTooLarge"
-    assert not submissions_for(emulator, {status["correlationId"]})
+    assert "correlationId" not in status  # nothing was claimed, so nothing could be sent
+    assert not [s for s in emulator.submissions() if s["command"] == "cat blob.txt"]
 
 
 def test_workload_identity_from_a_secret_is_refused_by_default(
@@ -394,7 +395,8 @@ def test_workload_identity_from_a_secret_is_refused_by_default(
     assert status["state"] == "Failed"
     assert status["reason"] == "InvalidCredentials"
     assert "--allow-workload-identity-from-secrets" in status["message"]
-    assert not submissions_for(emulator, {status["correlationId"]})
+    assert "correlationId" not in status  # nothing was claimed, so nothing could be sent
+    assert not [s for s in emulator.submissions() if s["command"] == "echo x"]
 
 
 def scrape_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -415,9 +417,10 @@ def test_prometheus_metrics_count_submissions_and_outcomes(
         "aks_runcommand_runs_finished_total",
         (("reason", "CommandFailed"), ("state", "Failed")),
     )
+    # The cluster lookup happens while preparing, before anything is claimed or sent.
     not_found = (
         "aks_runcommand_errors_total",
-        (("code", "ResourceNotFound"), ("operation", "submit")),
+        (("code", "ResourceNotFound"), ("operation", "prepare")),
     )
     before = scrape_metrics(metrics_port)
     rc.apply(manifest("counted-fail", namespace, "exit 4"))
