@@ -53,10 +53,20 @@ build kube-apiserver . "-s -w \
 
 build etcd . "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$(module_version "$here/gobuild/etcd" go.etcd.io/etcd/server/v3)"
 
+# helm's release flags (its Makefile): the version, and the Kubernetes version `helm template` and
+# `helm lint` assume without --kube-version, derived from client-go's (v0.34 -> 1.34). Without them
+# helm assumes v1.20.0 and refuses charts that require a newer Kubernetes.
 helm=$(module_version "$here/gobuild/helm" helm.sh/helm/v3)
+client_go=$(module_version "$here/gobuild/helm" k8s.io/client-go)
+k8s_major=$(($(echo "${client_go#v}" | cut -d. -f1) + 1))
+k8s_minor=$(echo "$client_go" | cut -d. -f2)
 build helm helm.sh/helm/v3/cmd/helm "-s -w \
   -X helm.sh/helm/v3/internal/version.version=$helm \
-  -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  -X helm.sh/helm/v3/internal/version.gitTreeState=clean \
+  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$k8s_major \
+  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor \
+  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$k8s_major \
+  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor"
 
 # kstatus as Flux computes it (sigs.k8s.io/cli-utils), for the GitOps health tests.
 build kstatus . "-s -w"

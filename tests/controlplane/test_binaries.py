@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from .launcher import find_binary
+from .launcher import REPO_ROOT, find_binary
 
 HERE = Path(__file__).resolve().parent
 GOBUILD = HERE / "gobuild"
+CHART = REPO_ROOT / "charts" / "aks-runcommand-operator"
 
 
 def required(module_dir: Path, module: str) -> str:
@@ -30,6 +31,7 @@ def required(module_dir: Path, module: str) -> str:
 
 
 HELM_VERSION = required(GOBUILD / "helm", "helm.sh/helm/v3")
+CLIENT_GO_MINOR = required(GOBUILD / "helm", "k8s.io/client-go").split(".")[1]  # v0.34.2 -> 34
 
 
 # The script, with a stand-in go ---------------------------------------------------------------
@@ -78,6 +80,22 @@ class Script:
 @pytest.fixture
 def script(tmp_path: Path) -> Script:
     return Script(tmp_path)
+
+
+def test_helm_gets_its_release_flags(script: Script) -> None:
+    """helm's Makefile: the version, and the Kubernetes version that `helm template` and `helm lint`
+    assume, from client-go's (0.N -> 1.N); unset, helm assumes v1.20.0."""
+    (build,) = script.run("helm")
+    for flag in (
+        f"helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+        "helm.sh/helm/v3/internal/version.gitTreeState=clean",
+        "helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1",
+        f"helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={CLIENT_GO_MINOR}",
+        "helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1",
+        f"helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={CLIENT_GO_MINOR}",
+    ):
+        assert f"-X {flag} " in f"{build} ", build
+    assert "-trimpath" in build.split()
 
 
 def test_kstatus_is_built_like_the_others(script: Script) -> None:
@@ -142,6 +160,26 @@ def test_helm_reports_the_pinned_version(tmp_path: Path) -> None:
     done = helm("version", "--template", "{{.Version}} {{.GitTreeState}}", home=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{HELM_VERSION} clean"
+
+
+def test_helm_assumes_the_kubernetes_version_of_its_client_go(tmp_path: Path) -> None:
+    chart = tmp_path / "probe"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
+    (chart / "templates" / "version.yaml").write_text(
+        "kubeVersion: {{ .Capabilities.KubeVersion.Version | quote }}\n"
+    )
+    done = helm("template", "t", str(chart), home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f'kubeVersion: "v1.{CLIENT_GO_MINOR}.0"' in done.stdout
+
+
+def test_helm_template_renders_the_chart_without_kube_version(tmp_path: Path) -> None:
+    """The chart requires a newer Kubernetes than helm's built-in default (v1.20.0): a helm built
+    without the release flags refuses it unless told --kube-version."""
+    done = helm("template", "t", str(CHART), home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "kind: Deployment" in done.stdout
 
 
 def test_kstatus_is_the_pinned_cli_utils() -> None:
