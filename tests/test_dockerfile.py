@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,3 +169,140 @@ def test_dockerignore_keeps_the_context_to_what_the_build_copies(stages: list[St
         copied.update(s.rstrip("/") for s in sources if not s.startswith("--"))
     assert copied <= included, f"COPY sources excluded by .dockerignore: {copied - included}"
     assert included <= copied | {"README.md"}
+
+
+# The emulator (a token issuer and a `bash -c` executor) stays out of the image ----------------
+
+EMULATOR = "controller/emulator"
+# The programs the builder stage's RUN lines may use: the test below runs them here, on the host.
+BUILDER_PROGRAMS = {"test", "sed", "!", "pip"}
+WILDCARDS = {"**": ".*", "*": "[^/]*", "?": "[^/]"}
+
+
+def dockerignore_patterns() -> list[tuple[bool, re.Pattern[str]]]:
+    """(excludes, regex) per .dockerignore line, in order (Docker: the last match wins)."""
+    patterns = []
+    for line in DOCKERIGNORE.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        excludes = not line.startswith("!")
+        pattern = line.lstrip("!").strip("/")
+        assert not set(pattern) & set("[]\\"), f"this test does not parse {line!r}"
+        regex = "".join(
+            WILDCARDS.get(part, re.escape(part)) for part in re.split(r"(\*\*|\*|\?)", pattern)
+        )
+        patterns.append((excludes, re.compile(regex)))
+    return patterns
+
+
+def in_context(path: str, patterns: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    """Whether Docker sends `path` (relative, '/'-separated) to the build: a pattern that matches
+    the path or one of its parent directories decides, the last one to match winning."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for excludes, regex in patterns:
+        if any(regex.fullmatch(candidate) for candidate in candidates):
+            excluded = excludes
+    return not excluded
+
+
+def context_files() -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    patterns = dockerignore_patterns()
+    return [path for path in listed if (REPO_ROOT / path).is_file() and in_context(path, patterns)]
+
+
+def test_the_emulator_is_not_in_the_build_context() -> None:
+    files = context_files()
+    assert "controller/__main__.py" in files and "pyproject.toml" in files
+    assert (REPO_ROOT / EMULATOR / "__init__.py").is_file()  # it exists: it is left out
+    assert [path for path in files if path.startswith(EMULATOR + "/")] == []
+
+
+def test_the_builder_drops_the_emulator_script(stages: list[Stage]) -> None:
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert "aks-arm-emulator" in scripts  # the package has it; the image must not
+    builder_runs = " && ".join(stages[0].all("RUN"))
+    assert "/^aks-arm-emulator = /d" in builder_runs
+    runtime_install = next(run for run in stages[-1].all("RUN") if "pip install" in run)
+    assert "find_spec('controller.emulator') is not None" in runtime_install
+    assert "! command -v aks-arm-emulator" in runtime_install
+
+
+@pytest.fixture(scope="module")
+def image_wheel(stages: list[Stage], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The operator's wheel, built as the builder stage builds it: from the build context that
+    .dockerignore leaves, with the stage's COPY and RUN instructions (its dependencies' wheels,
+    which the image also installs, are not built here)."""
+    root = tmp_path_factory.mktemp("image-build")
+    context, workdir, wheels = root / "context", root / "src", root / "wheels"
+    for path in context_files():
+        (context / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / path, context / path)
+    workdir.mkdir()
+    builder = stages[0]
+    assert builder.all("WORKDIR") == ["/src"]
+    for keyword, args in builder.instructions:
+        if keyword == "COPY":
+            *sources, destination = args.split()
+            for source in sources:
+                into = destination.endswith("/")
+                target = workdir / destination / (Path(source).name if into else "")
+                if (context / source).is_dir():
+                    shutil.copytree(context / source, target, dirs_exist_ok=True)
+                else:
+                    shutil.copy2(context / source, target)
+        elif keyword == "RUN":
+            for command in args.split("&&"):
+                program = command.split()[0]
+                assert program in BUILDER_PROGRAMS, f"teach this test to run {command!r}"
+            command = args.replace(
+                "pip wheel --wheel-dir /wheels .",
+                f"{sys.executable} -m pip wheel --no-deps --wheel-dir {wheels} .",
+            )
+            assert "/wheels" not in command.replace(str(wheels), ""), command
+            subprocess.run(
+                ["bash", "-c", command],
+                cwd=workdir,
+                env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+    (wheel,) = wheels.glob("aks_runcommand_operator-*.whl")
+    return wheel
+
+
+def test_the_image_wheel_has_no_emulator(image_wheel: Path) -> None:
+    with zipfile.ZipFile(image_wheel) as wheel:
+        names = wheel.namelist()
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        scripts = wheel.read(entry_points).decode()
+    assert "controller/__main__.py" in names and "controller/core/__init__.py" in names
+    assert [n for n in names if n.startswith(EMULATOR + "/")] == []
+    assert "aks-runcommand-operator = controller.__main__:main" in scripts
+    assert "emulator" not in scripts
+
+
+def test_installing_the_image_wheel_installs_no_emulator(image_wheel: Path, tmp_path: Path) -> None:
+    """What the runtime stage's `pip install` puts on disk, from that wheel."""
+    target = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index"]
+    subprocess.run(
+        [*pip, "--target", str(target), str(image_wheel)],
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert (target / "controller" / "__main__.py").is_file()
+    assert not (target / "controller" / "emulator").exists()
+    assert sorted(p.name for p in (target / "bin").iterdir()) == ["aks-runcommand-operator"]

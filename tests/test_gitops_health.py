@@ -5,8 +5,9 @@ the language level of gopher-lua, Argo CD's interpreter, with `obj` set as a glo
 as Argo CD does. The RunCommands it judges get their status from the operator's own decision
 core (controller.core), so a change to states, reasons or conditions shows up here.
 
-Flux and other kstatus users read the same conditions: `kstatus` below implements kstatus's
-documented rules, to pin down what Flux's `wait: true` / `healthChecks` see for each case.
+Flux and other kstatus users read the same conditions: the same objects go through the real
+kstatus library (sigs.k8s.io/cli-utils `status.Compute`, in a small Go helper built by
+`make binaries`), to pin down what Flux's `wait: true` / `healthChecks` see for each case.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from controller.core import (
     plan,
 )
 from controller.core.decide import Decision, invalid_spec
+from tests.controlplane import kstatus
 
 REPO = Path(__file__).resolve().parents[1]
 GITOPS = REPO / "examples" / "gitops"
@@ -87,28 +89,6 @@ def argocd_health(obj: Mapping[str, Any], script: str | None = None) -> tuple[st
     hs = lua.execute(script if script is not None else HEALTH_LUA.read_text())
     assert hs is not None, "the health check must return hs"
     return str(hs["status"]), str(hs["message"] or "")
-
-
-# kstatus ---------------------------------------------------------------------------------------
-
-
-def kstatus(obj: Mapping[str, Any]) -> str:
-    """kstatus's generic rules, in order (cli-utils pkg/kstatus/status; see
-    ../shared/reference/kubernetes-conventions.md). observedGeneration is compared only when
-    present, which is why an object without status counts as Current."""
-    metadata, status = obj["metadata"], obj.get("status") or {}
-    if metadata.get("deletionTimestamp"):
-        return "Terminating"
-    if "observedGeneration" in status and status["observedGeneration"] != metadata["generation"]:
-        return "InProgress"
-    conditions = {c["type"]: c["status"] for c in status.get("conditions") or ()}
-    if conditions.get("Reconciling") == "True":
-        return "InProgress"
-    if conditions.get("Stalled") == "True":
-        return "Failed"
-    if "Ready" in conditions:
-        return "Current" if conditions["Ready"] == "True" else "InProgress"
-    return "Current"
 
 
 # RunCommands with statuses from the operator's core ------------------------------------------
@@ -348,10 +328,30 @@ def test_argocd_health_check(name: str) -> None:
         assert message == f"{obj['status']['reason']}: {obj['status']['message']}"
 
 
+@pytest.fixture(scope="module")
+def kstatus_of_cases() -> dict[str, tuple[dict[str, Any], kstatus.Verdict]]:
+    """Every case's object and kstatus's verdict on it, from one run of the helper."""
+    objects = {name: case.build() for name, case in CASES.items()}
+    verdicts = kstatus.compute(*objects.values())
+    return {name: (objects[name], verdict) for name, verdict in zip(objects, verdicts, strict=True)}
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_kstatus_reads_the_same_objects(name: str) -> None:
-    obj = CASES[name].build()
-    assert kstatus(obj) == CASES[name].kstatus, obj.get("status")
+def test_kstatus_reads_the_same_objects(
+    name: str, kstatus_of_cases: dict[str, tuple[dict[str, Any], kstatus.Verdict]]
+) -> None:
+    obj, verdict = kstatus_of_cases[name]
+    assert verdict.status == CASES[name].kstatus, (verdict, obj.get("status"))
+
+
+@pytest.mark.parametrize("name", [name for name, case in CASES.items() if case.kstatus == "Failed"])
+def test_kstatus_reports_the_stalled_message(
+    name: str, kstatus_of_cases: dict[str, tuple[dict[str, Any], kstatus.Verdict]]
+) -> None:
+    """What Flux shows for a failed RunCommand is the operator's Stalled condition message."""
+    obj, verdict = kstatus_of_cases[name]
+    stalled = next(c for c in obj["status"]["conditions"] if c["type"] == "Stalled")
+    assert verdict.message == stalled["message"]
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -369,9 +369,10 @@ def test_argocd_and_kstatus_agree_on_outcomes(name: str) -> None:
 
 
 def test_deleting_is_terminating_for_kstatus() -> None:
-    assert kstatus(running().finished(0).obj(deletionTimestamp="2025-06-01T12:05:00Z")) == (
-        "Terminating"
+    (verdict,) = kstatus.compute(
+        running().finished(0).obj(deletionTimestamp="2025-06-01T12:05:00Z")
     )
+    assert verdict.status == "Terminating"
 
 
 def test_status_message_falls_back_to_the_condition_message() -> None:

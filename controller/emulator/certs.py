@@ -1,18 +1,22 @@
-"""A private CA and a loopback serving certificate, so clients can verify the emulator over TLS."""
+"""A private CA and a loopback serving certificate, so clients can verify the emulator over TLS.
+
+Both come from trustme, the emulator's only dependency beyond the operator's: install the
+`emulator` extra (`pip install 'aks-runcommand-operator[emulator]'`) to use `--tls`.
+"""
 
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:
+    import trustme
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -24,8 +28,15 @@ class ServingFiles:
     server_key: Path
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+def _ca_class() -> type[trustme.CA]:
+    try:
+        from trustme import CA
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            "the emulator's TLS needs trustme: pip install 'aks-runcommand-operator[emulator]'",
+            name="trustme",
+        ) from error
+    return CA
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -34,100 +45,42 @@ def _write_private(path: Path, data: bytes) -> None:
         file.write(data)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _load_or_create_ca(state_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _load_or_create_ca(state_dir: Path) -> trustme.CA:
     """Reuse the CA across restarts, so clients keep trusting the same ca.crt."""
     cert_path, key_path = state_dir / "ca.crt", state_dir / "ca.key"
     if cert_path.exists() and key_path.exists():
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        if isinstance(key, ec.EllipticCurvePrivateKey) and cert.not_valid_after_utc > _now():
-            return cert, key
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aks-arm-emulator CA")])
-    public = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(_now() - datetime.timedelta(minutes=5))
-        .not_valid_after(_now() + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    _write_private(key_path, _key_pem(key))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert, key
+        cert_pem = cert_path.read_bytes()
+        try:
+            expires = x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
+            if expires > datetime.datetime.now(datetime.UTC):
+                return _ca_class().from_pem(cert_pem, key_path.read_bytes())
+        except ValueError:
+            pass  # unreadable: make a new one
+    ca = _ca_class()(organization_unit_name="aks-arm-emulator CA")
+    _write_private(key_path, ca.private_key_pem.bytes())
+    cert_path.write_bytes(ca.cert_pem.bytes())
+    return ca
 
 
-def _san_entries(extra_host: str | None) -> list[x509.GeneralName]:
+def _identities(extra_host: str | None) -> list[str]:
     names = list(LOOPBACK_NAMES)
     if extra_host and extra_host not in names and extra_host not in ("0.0.0.0", "::"):  # noqa: S104
         names.append(extra_host)
-    entries: list[x509.GeneralName] = []
-    for name in names:
-        try:
-            entries.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            entries.append(x509.DNSName(name))
-    return entries
+    return names
 
 
 def write_serving_files(state_dir: Path, host: str | None = None) -> ServingFiles:
     """Write ca.crt (to give to clients), server.crt and server.key into state_dir."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    ca_cert, ca_key = _load_or_create_ca(state_dir)
-    key = ec.generate_private_key(ec.SECP256R1())
-    public = key.public_key()
-    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(_now() - datetime.timedelta(minutes=5))
-        .not_valid_after(_now() + datetime.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(_san_entries(host)), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca = _load_or_create_ca(state_dir)
+    leaf = ca.issue_cert(*_identities(host), common_name="localhost")
     files = ServingFiles(
         ca_cert=state_dir / "ca.crt",
         server_cert=state_dir / "server.crt",
         server_key=state_dir / "server.key",
     )
-    files.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(files.server_key, _key_pem(key))
+    files.server_cert.write_bytes(leaf.cert_chain_pems[0].bytes())
+    _write_private(files.server_key, leaf.private_key_pem.bytes())
     return files
 
 

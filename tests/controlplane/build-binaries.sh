@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, etcd and helm from their Go modules into $BIN_DIR (default .cache/bin).
+# Builds kube-apiserver, etcd, helm and the kstatus helper from their Go modules into $BIN_DIR
+# (default .cache/bin); with names as arguments (e.g. `build-binaries.sh kstatus`), only those.
 # Go's module and build caches make a second build take seconds; a binary is rebuilt only
-# when its wrapper module (go.mod, go.sum, main.go) changed since the last build.
+# when its wrapper module (go.mod, go.sum, *.go) or its build flags changed since the last build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin_dir=${BIN_DIR:-$here/../../.cache/bin}
@@ -13,10 +14,19 @@ module_version() { # module version as required in go.mod
   awk -v m="$2" '$1 == m && $2 ~ /^v/ {print $2; exit} $1 == "require" && $2 == m {print $3; exit}' "$1/go.mod"
 }
 
+wanted() { [ ${#selected[@]} -eq 0 ] || [[ " ${selected[*]} " == *" $1 "* ]]; }
+selected=("$@")
+for name in "${selected[@]}"; do
+  [ -d "$here/gobuild/$name" ] || { echo "build-binaries: no wrapper module $name" >&2; exit 2; }
+done
+
 build() { # name, package, ldflags
   local name=$1 package=$2 ldflags=$3 src=$here/gobuild/$1
+  wanted "$name" || return 0
   local stamp
-  stamp=$(cat "$src"/go.mod "$src"/go.sum $(ls "$src"/*.go 2>/dev/null) | sha256sum | cut -c1-16)
+  # The stamp covers what the binary is made of: the wrapper module and the flags it is built with.
+  stamp=$( (cat "$src"/go.mod "$src"/go.sum $(ls "$src"/*.go 2>/dev/null); echo "$package $ldflags") |
+    sha256sum | cut -c1-16)
   if [ -x "$bin_dir/$name" ] && [ "$(cat "$bin_dir/$name.stamp" 2>/dev/null)" = "$stamp" ]; then
     echo "build-binaries: $name is up to date"
     return
@@ -43,7 +53,20 @@ build kube-apiserver . "-s -w \
 
 build etcd . "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$(module_version "$here/gobuild/etcd" go.etcd.io/etcd/server/v3)"
 
+# helm's release flags (its Makefile): the version, and the Kubernetes version `helm template` and
+# `helm lint` assume without --kube-version, derived from client-go's (v0.34 -> 1.34). Without them
+# helm assumes v1.20.0 and refuses charts that require a newer Kubernetes.
 helm=$(module_version "$here/gobuild/helm" helm.sh/helm/v3)
+client_go=$(module_version "$here/gobuild/helm" k8s.io/client-go)
+k8s_major=$(($(echo "${client_go#v}" | cut -d. -f1) + 1))
+k8s_minor=$(echo "$client_go" | cut -d. -f2)
 build helm helm.sh/helm/v3/cmd/helm "-s -w \
   -X helm.sh/helm/v3/internal/version.version=$helm \
-  -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  -X helm.sh/helm/v3/internal/version.gitTreeState=clean \
+  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$k8s_major \
+  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor \
+  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$k8s_major \
+  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor"
+
+# kstatus as Flux computes it (sigs.k8s.io/cli-utils), for the GitOps health tests.
+build kstatus . "-s -w"

@@ -1,19 +1,19 @@
 """Certificates and keys for a throwaway control plane: a CA, a serving certificate for
-127.0.0.1/localhost, an admin client certificate in system:masters, and service-account keys."""
+127.0.0.1/localhost, an admin client certificate in system:masters (all three from trustme),
+and the service-account signing key pair."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+import trustme
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-_VALIDITY = datetime.timedelta(days=7)
+# kube-apiserver takes a client certificate's CN as the user name and each O as a group.
+ADMIN_USER, ADMIN_GROUP = "admin", "system:masters"
+SERVING_NAMES = ("127.0.0.1", "localhost", "kubernetes.default.svc")
 
 
 @dataclass(frozen=True)
@@ -27,40 +27,6 @@ class Pki:
     sa_signing_key: Path
 
 
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _name(common_name: str, organization: str | None = None) -> x509.Name:
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if organization:
-        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    return x509.Name(attributes)
-
-
-def _builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
-) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
-    )
-
-
 def _write(path: Path, data: bytes, private: bool = False) -> Path:
     path.write_bytes(data)
     if private:
@@ -70,61 +36,27 @@ def _write(path: Path, data: bytes, private: bool = False) -> Path:
 
 def create_pki(directory: Path, cluster_name: str) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
-    ca_key = _key()
-    ca_name = _name(f"{cluster_name}-ca")
-    ca_cert = (
-        _builder(ca_name, ca_name, ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
+    ca = trustme.CA(organization_name=cluster_name, organization_unit_name=f"{cluster_name}-ca")
+    serving = ca.issue_cert(*SERVING_NAMES, common_name="kube-apiserver")
+    # trustme always writes a critical subjectAltName: with no identity it would be empty, which
+    # Go's x509 (and so kube-apiserver) refuses as an unhandled critical extension.
+    admin = ca.issue_cert(
+        f"{ADMIN_USER}@localhost", common_name=ADMIN_USER, organization_name=ADMIN_GROUP
     )
-
-    def issue(
-        subject: x509.Name, usage: x509.ObjectIdentifier, san: list[x509.GeneralName] | None = None
-    ) -> tuple[bytes, bytes]:
-        key = _key()
-        builder = _builder(subject, ca_name, key.public_key()).add_extension(
-            x509.ExtendedKeyUsage([usage]), critical=False
-        )
-        if san:
-            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())
-        return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
-
-    serving_cert, serving_key = issue(
-        _name("kube-apiserver"),
-        ExtendedKeyUsageOID.SERVER_AUTH,
-        [
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.DNSName("localhost"),
-            x509.DNSName("kubernetes.default.svc"),
-        ],
-    )
-    admin_cert, admin_key = issue(_name("admin", "system:masters"), ExtendedKeyUsageOID.CLIENT_AUTH)
-    # Service-account tokens are signed with RSA, as kube-apiserver's defaults expect.
+    # Service-account tokens are signed with a bare RSA key pair (no certificate, so not trustme's).
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    sa_private = sa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     sa_public = sa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return Pki(
-        ca_cert=_write(directory / "ca.crt", ca_cert.public_bytes(serialization.Encoding.PEM)),
-        serving_cert=_write(directory / "apiserver.crt", serving_cert),
-        serving_key=_write(directory / "apiserver.key", serving_key, private=True),
-        admin_cert=_write(directory / "admin.crt", admin_cert),
-        admin_key=_write(directory / "admin.key", admin_key, private=True),
+        ca_cert=_write(directory / "ca.crt", ca.cert_pem.bytes()),
+        serving_cert=_write(directory / "apiserver.crt", serving.cert_chain_pems[0].bytes()),
+        serving_key=_write(directory / "apiserver.key", serving.private_key_pem.bytes(), True),
+        admin_cert=_write(directory / "admin.crt", admin.cert_chain_pems[0].bytes()),
+        admin_key=_write(directory / "admin.key", admin.private_key_pem.bytes(), True),
         sa_public_key=_write(directory / "sa.pub", sa_public),
-        sa_signing_key=_write(directory / "sa.key", _pem_key(sa_key), private=True),
+        sa_signing_key=_write(directory / "sa.key", sa_private, private=True),
     )
