@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, etcd and helm from their Go modules into $BIN_DIR (default .cache/bin).
+# Builds kube-apiserver, etcd, helm, actionlint and krew (with krew's manifest validator) from
+# their Go modules into $BIN_DIR (default .cache/bin).
 # Go's module and build caches make a second build take seconds; a binary is rebuilt only
 # when its wrapper module (go.mod, go.sum, main.go) changed since the last build.
+# BINARIES="actionlint" builds only the ones named (default: all).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin_dir=${BIN_DIR:-$here/../../.cache/bin}
@@ -13,8 +15,11 @@ module_version() { # module version as required in go.mod
   awk -v m="$2" '$1 == m && $2 ~ /^v/ {print $2; exit} $1 == "require" && $2 == m {print $3; exit}' "$1/go.mod"
 }
 
-build() { # name, package, ldflags
-  local name=$1 package=$2 ldflags=$3 src=$here/gobuild/$1
+wanted() { [ -z "${BINARIES:-}" ] || [[ " $BINARIES " == *" $1 "* ]]; }
+
+build() { # name, package, ldflags, [wrapper module directory under gobuild/, default: name]
+  local name=$1 package=$2 ldflags=$3 src=$here/gobuild/${4:-$1}
+  wanted "$name" || return 0
   local stamp
   stamp=$(cat "$src"/go.mod "$src"/go.sum $(ls "$src"/*.go 2>/dev/null) | sha256sum | cut -c1-16)
   if [ -x "$bin_dir/$name" ] && [ "$(cat "$bin_dir/$name.stamp" 2>/dev/null)" = "$stamp" ]; then
@@ -47,3 +52,10 @@ helm=$(module_version "$here/gobuild/helm" helm.sh/helm/v3)
 build helm helm.sh/helm/v3/cmd/helm "-s -w \
   -X helm.sh/helm/v3/internal/version.version=$helm \
   -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+
+build actionlint github.com/rhysd/actionlint/cmd/actionlint "-s -w"
+
+# krew's tests only: install the plugin archive from a local file, validate the manifest.
+krew=$(module_version "$here/gobuild/krew" sigs.k8s.io/krew)
+build krew sigs.k8s.io/krew/cmd/krew "-s -w -X sigs.k8s.io/krew/internal/version.gitTag=$krew"
+build validate-krew-manifest sigs.k8s.io/krew/cmd/validate-krew-manifest "-s -w" krew
