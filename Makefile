@@ -28,8 +28,9 @@ actionlint:
 	BINARIES=actionlint bash tests/controlplane/build-binaries.sh
 
 lint: venv actionlint
-	$(VENV)/bin/ruff check controller tests benchmarks examples
+	$(VENV)/bin/ruff check controller tests benchmarks examples scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy scripts
 	$(if $(SHELLCHECK),,@echo "lint: shellcheck not found: the workflows' run: scripts are not checked")
 	$(BIN_DIR)/actionlint -shellcheck='$(SHELLCHECK)' .github/workflows/*.yml
 
