@@ -192,7 +192,13 @@ def build_zipapp(target: Path, root: Path = ROOT) -> Path:
     python3 >= 3.11 with nothing installed. Written by hand rather than with zipapp's
     create_archive, which neither sorts its members nor fixes their timestamps."""
     module, function = plugin_entry_point(root)
-    members = [(p.relative_to(root).as_posix(), p.read_bytes()) for p in plugin_sources(root)]
+    sources = plugin_sources(root)
+    # zipimport has no implicit namespace packages: a directory without __init__.py would not
+    # import from the zipapp although it does from a checkout.
+    for directory in sorted({p.parent for p in sources if p.suffix == ".py"}):
+        if not (directory / "__init__.py").is_file():
+            raise ReleaseError(f"{directory.relative_to(root)}/ has no __init__.py")
+    members = [(p.relative_to(root).as_posix(), p.read_bytes()) for p in sources]
     members.append(("__main__.py", MAIN_PY.format(module=module, function=function).encode()))
     with target.open("wb") as f:
         f.write(b"#!/usr/bin/env python3\n")

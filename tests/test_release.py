@@ -317,6 +317,14 @@ def test_krew_archive_is_reproducible_and_holds_the_zipapp_and_license(
     assert not [n for n in names if "emulator" in n or "__pycache__" in n]
 
 
+def test_zipapp_refuses_a_package_without_init(tmp_path: Path) -> None:
+    """zipimport cannot import namespace packages: fail the build, not the user's first run."""
+    root = fake_project(tmp_path)
+    (root / "controller" / "plugin" / "__init__.py").unlink()
+    with pytest.raises(release.ReleaseError, match=r"controller/plugin/ has no __init__\.py"):
+        release.build_zipapp(tmp_path / "app", root)
+
+
 def test_krew_accepts_the_manifest_and_installs_the_archive(
     built: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
