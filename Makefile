@@ -6,8 +6,11 @@ PY := $(VENV)/bin/python
 BIN_DIR := $(CURDIR)/.cache/bin
 export BIN_DIR
 export PATH := $(CURDIR)/$(VENV)/bin:$(BIN_DIR):$(PATH)
+# actionlint runs shellcheck on the workflows' run: scripts when it is installed (.ci/run installs
+# Debian's package); without it those scripts are not checked, and lint says so.
+SHELLCHECK ?= $(shell command -v shellcheck 2>/dev/null)
 
-.PHONY: venv binaries lint test demo bench clean
+.PHONY: venv binaries actionlint lint test demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +23,17 @@ venv: $(VENV)/.installed
 binaries:
 	bash tests/controlplane/build-binaries.sh
 
-lint: venv
-	$(VENV)/bin/ruff check controller tests benchmarks examples
+# Only actionlint, for lint: a stamp makes it a no-op when it is current.
+actionlint:
+	bash tests/controlplane/build-binaries.sh actionlint
+
+lint: venv actionlint
+	$(VENV)/bin/ruff check controller tests benchmarks examples scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy scripts
 	$(VENV)/bin/lint-imports
+	$(if $(SHELLCHECK),,@echo "lint: shellcheck not found: the workflows' run: scripts are not checked")
+	$(BIN_DIR)/actionlint -shellcheck='$(SHELLCHECK)' .github/workflows/*.yml
 
 test: venv binaries lint
 	$(PY) -m pytest tests

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, etcd, helm and the kstatus helper from their Go modules into $BIN_DIR
-# (default .cache/bin); with names as arguments (e.g. `build-binaries.sh kstatus`), only those.
+# Builds kube-apiserver, etcd, helm, the kstatus helper, actionlint and krew (with krew's
+# manifest validator) from their Go modules into $BIN_DIR (default .cache/bin); with names as
+# arguments (e.g. `build-binaries.sh kstatus`), only those.
 # Go's module and build caches make a second build take seconds; a binary is rebuilt only
 # when its wrapper module (go.mod, go.sum, *.go) or its build flags changed since the last build.
 set -euo pipefail
@@ -20,8 +21,8 @@ for name in "${selected[@]}"; do
   [ -d "$here/gobuild/$name" ] || { echo "build-binaries: no wrapper module $name" >&2; exit 2; }
 done
 
-build() { # name, package, ldflags
-  local name=$1 package=$2 ldflags=$3 src=$here/gobuild/$1
+build() { # name, package, ldflags, [wrapper module directory under gobuild/, default: name]
+  local name=$1 package=$2 ldflags=$3 src=$here/gobuild/${4:-$1}
   wanted "$name" || return 0
   local stamp
   # The stamp covers what the binary is made of: the wrapper module and the flags it is built with.
@@ -70,3 +71,10 @@ build helm helm.sh/helm/v3/cmd/helm "-s -w \
 
 # kstatus as Flux computes it (sigs.k8s.io/cli-utils), for the GitOps health tests.
 build kstatus . "-s -w"
+
+build actionlint github.com/rhysd/actionlint/cmd/actionlint "-s -w"
+
+# krew's tests only: install the plugin archive from a local file, validate the manifest.
+krew=$(module_version "$here/gobuild/krew" sigs.k8s.io/krew)
+build krew sigs.k8s.io/krew/cmd/krew "-s -w -X sigs.k8s.io/krew/internal/version.gitTag=$krew"
+build validate-krew-manifest sigs.k8s.io/krew/cmd/validate-krew-manifest "-s -w" krew
