@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from controller.arm import CommandHandle, CommandResult, CommandRunning
+from controller.arm.models import CommandHandle, CommandResult, CommandRunning
 
 from .conditions import conditions_for
 from .reasons import EventType, Reason, State

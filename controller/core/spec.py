@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from controller.arm import ClusterRef
+from controller.arm.models import ClusterRef
 
 # The fields that define *what* runs, and the CRD defaults they may carry. A field listed here
 # counts only when it differs from its default, so a later CRD that adds a defaulted field, or a
