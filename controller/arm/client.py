@@ -113,6 +113,8 @@ class _Request:
     kind: RequestKind
     correlation_id: str
     body: dict[str, str] | None = field(default=None, repr=False)
+    # Its share of the budget was taken beforehand (prepare_submission), not at sending.
+    budget_reserved: bool = False
 
     @property
     def path(self) -> str:
@@ -226,6 +228,9 @@ class ArmClient:
         if await self._needs_cluster_token(cluster, cluster_token, correlation_id):
             token = (await self._tokens.get(AKS_AAD_SCOPE)).text
         await self._tokens.get(self._cloud.arm_scope)  # cached by the credential for the POST
+        # Waiting for the write budget happens here too, before the operator claims the run: a
+        # crash while a claimed POST waits for budget would leave a run Unknown that never left.
+        await self._throttle.acquire(cluster.subscription_id, "write")
         return PreparedSubmission(
             cluster=cluster,
             command=command,
@@ -233,6 +238,7 @@ class ArmClient:
             cluster_token_mode=cluster_token,
             correlation_id=correlation_id,
             cluster_token=token,
+            budget_reserved=True,
         )
 
     async def send_submission(self, prepared: PreparedSubmission) -> CommandHandle:
@@ -257,6 +263,7 @@ class ArmClient:
                         "write",
                         correlation_id,
                         prepared.body(),
+                        budget_reserved=prepared.budget_reserved and attempt == 0,
                     )
                 )
             except _NOT_SENT_ERRORS as exc:
@@ -464,18 +471,20 @@ class ArmClient:
     async def _send(self, request: _Request) -> httpx.Response:
         """One request; after a 401, once more with a fresh token (see the module docstring)."""
         token = await self._tokens.get(self._cloud.arm_scope)
-        response = await self._send_once(request, token)
+        response = await self._send_once(request, token, acquire=not request.budget_reserved)
         if response.status_code != 401:
             return response
         _LOG.debug("%s %s -> 401: retrying once with a fresh token", request.method, request.path)
         await self._tokens.refused(token)
         token = await self._tokens.get(self._cloud.arm_scope)
-        return await self._send_once(request, token)
+        return await self._send_once(request, token, acquire=True)
 
-    async def _send_once(self, request: _Request, token: Token) -> httpx.Response:
-        """One request: throttle, send, feed rate-limit headers back."""
+    async def _send_once(self, request: _Request, token: Token, *, acquire: bool) -> httpx.Response:
+        """One request: throttle (unless its budget was reserved), send, feed rate-limit headers
+        back."""
         subscription_id, kind = request.subscription_id, request.kind
-        await self._throttle.acquire(subscription_id, kind)
+        if acquire:
+            await self._throttle.acquire(subscription_id, kind)
         client_request_id = str(uuid.uuid4())
         headers = {
             "Authorization": f"Bearer {token.text}",

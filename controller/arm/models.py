@@ -124,6 +124,7 @@ class PreparedSubmission:
     cluster_token_mode: ClusterTokenMode
     correlation_id: str
     cluster_token: str | None = None
+    budget_reserved: bool = False  # prepare_submission took the POST's share of the write budget
 
     def body(self) -> dict[str, str]:
         body = {"command": self.command}

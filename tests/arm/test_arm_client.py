@@ -37,6 +37,7 @@ from controller.arm import (
     ArmResponseError,
     ArmThrottle,
     ArmTransportError,
+    BucketConfig,
     ClusterRef,
     ClusterTokenMode,
     CommandHandle,
@@ -47,6 +48,7 @@ from controller.arm import (
     ResourceNotFoundError,
     RetryPolicy,
     SubmissionOutcomeUnknown,
+    ThrottleConfig,
     ThrottledError,
 )
 
@@ -287,6 +289,26 @@ async def test_prepare_in_never_mode_sends_nothing_and_only_warms_the_arm_token(
     assert arm.requests == []
     assert credential.scopes == [f"{ARM_ENDPOINT}/.default"]
     assert prepared.body() == {"command": "kubectl get ns", "context": "UEsFBg=="}
+
+
+async def test_prepare_waits_for_the_write_budget_so_the_claimed_post_does_not() -> None:
+    """A claimed POST that waits for budget widens the window in which a crash means Unknown:
+    prepare takes the POST's share of the write budget, and send spends it."""
+    clock = FakeClock()
+    one_write = ThrottleConfig(writes=BucketConfig(capacity=1, refill_per_second=0.5))
+    throttle = ArmThrottle(one_write, clock=clock, sleep=clock.sleep)
+    arm = ScriptedArm(accepted(), accepted())
+    async with make_client(arm, throttle=throttle) as client:
+        for correlation_id in ("first", "second"):
+            prepared = await client.prepare_submission(
+                CLUSTER, "true", None, cluster_token="never", correlation_id=correlation_id
+            )
+            waited_in_prepare = list(clock.sleeps)
+            await client.send_submission(prepared)
+            assert clock.sleeps == waited_in_prepare  # sending never waits for budget
+
+    assert clock.sleeps == [pytest.approx(2.0)]  # the second prepare waited for a refill
+    assert [r.method for r in arm.requests] == ["POST", "POST"]
 
 
 @pytest.mark.parametrize(
