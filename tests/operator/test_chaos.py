@@ -121,13 +121,10 @@ def chaos(tmp_path: Path, kubectl_path: str) -> Iterator[Chaos]:
 
 
 def runs_posted(emulator: Emulator) -> Counter[str]:
-    """How many POSTs that ARM accepted or ran (202, or dropped after accepting) per command."""
+    """How many POSTs started a command (accepted, dropped after accepting, or abandoned by the
+    client after ARM accepted it), per command."""
     commands = {s["commandId"]: s["command"] for s in emulator.submissions()}
-    return Counter(
-        commands[post["commandId"]]
-        for post in emulator.posts()
-        if post["outcome"] in ("accepted", "dropped") and post.get("commandId") in commands
-    )
+    return Counter(commands[post["commandId"]] for post in emulator.started_posts())
 
 
 def check_exactly_once(
@@ -138,7 +135,8 @@ def check_exactly_once(
     duplicates = {command: n for command, n in posted.items() if n > 1}
     assert duplicates == {}, f"duplicate submissions: {duplicates}"
     commands = {s["commandId"]: s["command"] for s in chaos.emulator.submissions()}
-    lost, unknown = [], Counter[str]()
+    ran = {post["correlationId"] for post in chaos.emulator.started_posts()}
+    lost, unknown, unknown_ran = [], Counter[str](), 0
     for name, token in runs:
         status, command = statuses[name], f"echo {name} {token}"
         if status["state"] == "Succeeded":
@@ -149,6 +147,7 @@ def check_exactly_once(
         if cause is None:
             lost.append((name, status["message"]))
         unknown[cause or "unexplained"] += 1
+        unknown_ran += status.get("correlationId") in ran
     assert lost == [], f"runs lost or Unknown without cause: {lost}"
     for operator in chaos.operators:
         assert "Traceback" not in operator.log.read_text(), operator.log
@@ -158,6 +157,7 @@ def check_exactly_once(
         "succeeded": sum(1 for n, _ in runs if statuses[n]["state"] == "Succeeded"),
         "unknown (operator died between claim and answer)": unknown[OPERATOR_DIED],
         "unknown (ARM answered 5xx or dropped the POST)": unknown[POST_IN_DOUBT],
+        "unknown whose command did run": unknown_ran,
         "duplicate submissions": len(duplicates),
         "lost runs": len(lost),
         **{f"POSTs {outcome}": count for outcome, count in sorted(outcomes.items())},
