@@ -248,18 +248,29 @@ class Observation:
         event = Event(EventType.WARNING, "Failed", event_message or message)
         return self.finish(State.FAILED, reason, message, (event,))
 
+    def attempt_fields(self) -> Patch:
+        """What an attempt records about its run, so retries count against the right run: a
+        first attempt clears what the previous run left."""
+        attempts = self.next_attempt()
+        first = attempts == 1
+        return {
+            **(_NO_RUN if first else {}),
+            "specHash": self.spec.run_hash,
+            "attempts": attempts,
+            "runGeneration": self.generation,
+            "runToken": self.spec.run_token,
+            "submittedAt": _iso(self.now) if first else self.status.get("submittedAt"),
+        }
+
     def new_run(self) -> Decision:
         """The claim: written (conditionally) only once inputs and token are in hand."""
-        attempts = self.next_attempt()
         correlation_id = str(uuid.uuid4())
-        first = attempts == 1
+        claim = {"correlationId": correlation_id, "claimedBy": self.settings.holder,
+                 "claimedAt": _iso(self.now)}  # fmt: skip
         patch = self.patch(
             State.SUBMITTING, Reason.SUBMITTING,
             f"submitting the command to {self.spec.cluster.name}",
-            **{**_NO_RUN, "claimedBy": self.settings.holder, "claimedAt": _iso(self.now)},
-            specHash=self.spec.run_hash, correlationId=correlation_id, attempts=attempts,
-            runGeneration=self.generation, runToken=self.spec.run_token,
-            submittedAt=_iso(self.now) if first else self.status.get("submittedAt"),
+            **{**_NO_RUN, **self.attempt_fields(), **claim},  # a claim plans no retry
         )  # fmt: skip
         return Decision(Action.SUBMIT, patch, correlation_id=correlation_id)
 
@@ -438,28 +449,11 @@ def _resume(seen: Observation) -> Decision:
 def after_prepare_error(seen: Observation, error: Failure) -> Decision:
     """Inputs, credentials, token or cluster lookup failed before anything was claimed or sent:
     retry within spec.retries if the error may pass, fail the run otherwise. Never Unknown."""
-    attempts = seen.next_attempt()
-    first = attempts == 1
-    # The run this attempt belongs to is recorded, so retries count against the right run.
+    run_fields = seen.attempt_fields()
+    attempts = int(run_fields["attempts"])
     counted = seen.with_status(
-        {
-            **seen.status,
-            **(dict.fromkeys(_NO_RUN) if first else {}),
-            "specHash": seen.spec.run_hash,
-            "attempts": attempts,
-            "runGeneration": seen.generation,
-            "runToken": seen.spec.run_token,
-            "submittedAt": _iso(seen.now) if first else seen.status.get("submittedAt"),
-        }
+        {key: value for key, value in {**seen.status, **run_fields}.items() if value is not None}
     )
-    run_fields: Patch = {
-        **(_NO_RUN if first else {}),
-        "specHash": seen.spec.run_hash,
-        "attempts": attempts,
-        "runGeneration": seen.generation,
-        "runToken": seen.spec.run_token,
-        "submittedAt": counted.status["submittedAt"],
-    }
     if counted.overdue():
         decision = counted.deadline_exceeded()
         return replace(decision, patch={**run_fields, **decision.patch})
