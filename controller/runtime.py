@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,18 +47,12 @@ from controller.scheduler import Job, Scheduler
 logger = logging.getLogger("controller.runtime")
 Body = Mapping[str, Any]
 _RECORD_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between tries to record ARM's answer
+_WORKERS = 16  # polls and retries at once; ARM's budget, not this, sets the pace
 
 
 class Runtime:
-    def __init__(
-        self,
-        config: OperatorConfig,
-        kube: KubeApi,
-        *,
-        workers: int = 16,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._config, self._kube, self._now = config, kube, now
+    def __init__(self, config: OperatorConfig, kube: KubeApi) -> None:
+        self._config, self._kube = config, kube
         self._http = new_http_client(config.arm_ca_file)
         # One connection pool, and one ARM budget per subscription, shared by all identities.
         self._clients = ArmClients(
@@ -66,7 +60,7 @@ class Runtime:
         )
         self._inputs = InputReader(config, kube, self._clients)
         self._scheduler: Scheduler[ObjectRef] = Scheduler(
-            self._run, self._on_error, workers=workers
+            self._run, self._on_error, workers=_WORKERS
         )
         self._poll_delays: dict[str, float] = {}
 
@@ -122,14 +116,14 @@ class Runtime:
             status = body.get("status") or {}
             generation = int(body["metadata"].get("generation", 0))
             await self._perform(
-                ref, body, invalid_spec(status, generation, self._now(), str(error))
+                ref, body, invalid_spec(status, generation, datetime.now(UTC), str(error))
             )
             return
         seen = Observation(
             spec,
             body.get("status") or {},
             int(body["metadata"].get("generation", 0)),
-            self._now(),
+            datetime.now(UTC),
             self._config.settings,
         )
         if job.work == "poll" and seen.in_flight:

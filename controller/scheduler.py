@@ -68,10 +68,6 @@ class Scheduler(Generic[Payload]):
         """Objects waiting for a timer or a worker."""
         return len(self._pending)
 
-    def is_pending(self, key: str, work: str | None = None) -> bool:
-        job = self._pending.get(key)
-        return job is not None and (work is None or job.work == work)
-
     @contextlib.asynccontextmanager
     async def locked(self, key: str) -> AsyncIterator[None]:
         """Hold the object's lock. Entries exist only while someone holds or waits for them, so

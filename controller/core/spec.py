@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from controller.arm.models import ClusterRef
+from controller.arm.models import ClusterRef, ClusterTokenMode
 
 # The fields that define *what* runs, and the CRD defaults they may carry. A field listed here
 # counts only when it differs from its default, so a later CRD that adds a defaulted field, or a
@@ -39,6 +39,13 @@ _LEGACY_RUN_FIELDS: Mapping[str, object] = {
 MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
 MAX_TTL_SECONDS = 366 * 24 * 3600
 MAX_RETRIES = 20
+
+
+_TOKEN_MODES: Mapping[str, ClusterTokenMode] = {
+    "Auto": "auto",
+    "Always": "always",
+    "Never": "never",
+}
 
 
 class InvalidSpec(ValueError):
@@ -73,9 +80,9 @@ class RunSpec:
     legacy_run_hash: str
 
     @property
-    def cluster_token_mode(self) -> Literal["auto", "always", "never"]:
+    def cluster_token_mode(self) -> ClusterTokenMode:
         """spec.clusterToken in the ARM client's spelling."""
-        return {"Auto": "auto", "Always": "always", "Never": "never"}[self.cluster_token]  # type: ignore[return-value]
+        return _TOKEN_MODES[self.cluster_token]
 
     def defines(self, spec_hash: object) -> bool:
         """Whether a status's specHash names the run this spec defines (today's or a legacy
