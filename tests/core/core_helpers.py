@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -117,3 +118,15 @@ def finished(
         Observation(spec, status, generation, at(100), SETTINGS), result(exit_code), 1.0
     )
     return merge(status, decision.patch)
+
+
+@dataclass
+class FakeFailure:
+    """A failure as the core sees it (ARM and input errors alike), by its classification."""
+
+    code: str
+    message: str
+    retryable: bool = True
+    retry_after: float | None = None
+    outcome_unknown: bool = False
+    accepted: bool = False

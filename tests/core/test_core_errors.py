@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from controller.arm import (
@@ -31,6 +29,7 @@ from .core_helpers import (
     COMMAND_ID,
     NOW,
     SETTINGS,
+    FakeFailure,
     at,
     iso,
     make_spec,
@@ -58,16 +57,10 @@ def not_found() -> ResourceNotFoundError:
     )
 
 
-@dataclass
-class MissingFiles:
+def missing_files() -> FakeFailure:
     """An input failure (not an ArmError) as the runtime raises it."""
-
-    code: str = "FilesNotFound"
-    message: str = "ConfigMap default/manifests named in spec.filesFrom not found"
-    retryable: bool = True
-    retry_after: float | None = None
-    outcome_unknown: bool = False
-    accepted: bool = False
+    message = "ConfigMap default/manifests named in spec.filesFrom not found"
+    return FakeFailure("FilesNotFound", message)
 
 
 # retryable submit errors ------------------------------------------------------------------
@@ -141,7 +134,7 @@ def test_retry_chain_waits_then_submits_the_next_attempt() -> None:
 def test_retryable_input_error_is_retried_like_an_arm_error() -> None:
     spec = make_spec()
     decision = after_submit_error(
-        Observation(spec, submitting(spec), 1, NOW, SETTINGS), MissingFiles()
+        Observation(spec, submitting(spec), 1, NOW, SETTINGS), missing_files()
     )
     assert decision.action is Action.RETRY
     assert decision.patch["reason"] == "FilesNotFound"

@@ -3,7 +3,7 @@ and nothing that failed before the POST is ever Unknown."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import pytest
 
@@ -21,6 +21,7 @@ from .core_helpers import (
     COMMAND_ID,
     NOW,
     SETTINGS,
+    FakeFailure,
     at,
     finished,
     iso,
@@ -34,14 +35,9 @@ from .core_helpers import (
 )
 
 
-@dataclass
-class SignInRefused:
-    code: str = "AuthenticationFailed"
-    message: str = "ClientSecretCredential could not get a token: AADSTS7000215"
-    retryable: bool = False
-    retry_after: float | None = None
-    outcome_unknown: bool = False
-    accepted: bool = False
+def sign_in_refused(code: str = "AuthenticationFailed", *, retryable: bool = False) -> FakeFailure:
+    message = "ClientSecretCredential could not get a token: AADSTS7000215"
+    return FakeFailure(code, message, retryable=retryable)
 
 
 @pytest.mark.parametrize(
@@ -152,7 +148,7 @@ def test_a_spec_change_never_abandons_a_claim_in_flight() -> None:
 def test_sign_in_failures_before_the_claim_fail_without_unknown() -> None:
     spec = make_spec()
 
-    decision = after_prepare_error(Observation(spec, {}, 1, NOW, SETTINGS), SignInRefused())
+    decision = after_prepare_error(Observation(spec, {}, 1, NOW, SETTINGS), sign_in_refused())
 
     after = merge({}, decision.patch)
     assert (after["state"], after["reason"]) == ("Failed", "AuthenticationFailed")
@@ -163,7 +159,7 @@ def test_sign_in_failures_before_the_claim_fail_without_unknown() -> None:
 
 def test_a_retryable_input_error_is_pending_and_a_crash_then_is_never_unknown() -> None:
     spec = make_spec()
-    refused = SignInRefused(code="TokenEndpointUnreachable", retryable=True)
+    refused = sign_in_refused("TokenEndpointUnreachable", retryable=True)
 
     decision = after_prepare_error(Observation(spec, {}, 1, NOW, SETTINGS), refused)
     status = merge({}, decision.patch)
