@@ -50,7 +50,19 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         if runtime is not None:
             await runtime.close()
 
-    @kopf.on.event(GROUP, VERSION, PLURAL, id="watch", registry=registry)
+    def worth_a_look(
+        event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
+    ) -> bool:
+        """Deletions and spec changes, not status-only changes (mostly our own patches): those
+        are filtered before kopf invokes, or logs, anything."""
+        generations: dict[str, Any] = memo.generations
+        return (
+            event["type"] == "DELETED"
+            or body.metadata.get("deletionTimestamp") is not None
+            or generations.get(uid) != body.metadata.get("generation")
+        )
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, id="watch", registry=registry, when=worth_a_look)
     async def watch(
         event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
     ) -> None:
@@ -60,10 +72,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             generations.pop(uid, None)
             runtime.forget(uid)
             return
-        generation = body.metadata.get("generation")
-        if generations.get(uid) == generation:
-            return  # a status-only change, most likely our own patch
-        generations[uid] = generation
+        generations[uid] = body.metadata.get("generation")
         await runtime.reconcile(body)
 
     @kopf.on.probe(id="scheduled", registry=registry)
