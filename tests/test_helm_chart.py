@@ -29,6 +29,7 @@ from tests.kube import kubectl, kubectl_json
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHART = REPO_ROOT / "charts" / "aks-runcommand-operator"
 CRD_FILE = "aks.gitops.dev_runcommands.yaml"
+POLICY_CRD_FILE = "aks.gitops.dev_runcommandpolicies.yaml"
 KUBE_VERSION = "1.35.4"  # the management control plane's version, for offline `helm template`
 SERVICE_MONITOR_CRD = textwrap.dedent(
     """
@@ -127,6 +128,7 @@ def cluster(management_cluster: ControlPlane, kubectl_path: str) -> Iterator[Con
         "--for=condition=Established",
         "--timeout=30s",
         "crd/runcommands.aks.gitops.dev",
+        "crd/runcommandpolicies.aks.gitops.dev",
         "crd/kopfpeerings.kopf.dev",
         "crd/clusterkopfpeerings.kopf.dev",
         "crd/servicemonitors.monitoring.coreos.com",
@@ -743,15 +745,17 @@ def test_install_cluster_wide_with_peering(
 # --- CRDs ---------------------------------------------------------------------------------------
 
 
-def test_chart_crd_is_identical_to_the_source_of_truth() -> None:
-    source = REPO_ROOT / "crds" / CRD_FILE
-    copy = CHART / "crds" / CRD_FILE
+@pytest.mark.parametrize("crd_file", [CRD_FILE, POLICY_CRD_FILE])
+def test_chart_crd_is_identical_to_the_source_of_truth(crd_file: str) -> None:
+    source = REPO_ROOT / "crds" / crd_file
+    copy = CHART / "crds" / crd_file
     assert source.is_file(), f"{source} is missing"
     assert copy.read_bytes() == source.read_bytes(), (
         f"{copy} differs from {source}: run `bash charts/sync-crds.sh`"
     )
-    # Only the RunCommand CRD and kopf's peering CRDs ship in the chart.
+    # Only the RunCommand and RunCommandPolicy CRDs and kopf's peering CRDs ship in the chart.
     assert sorted(p.name for p in (CHART / "crds").iterdir()) == [
+        POLICY_CRD_FILE,
         CRD_FILE,
         "kopf.dev_peerings.yaml",
     ]
@@ -762,6 +766,7 @@ def test_chart_crds_are_served_by_the_api_server(cluster: ControlPlane, kubectl_
         name: kubectl_json(kubectl_path, cluster.kubeconfig, "get", "crd", name)
         for name in (
             "runcommands.aks.gitops.dev",
+            "runcommandpolicies.aks.gitops.dev",
             "kopfpeerings.kopf.dev",
             "clusterkopfpeerings.kopf.dev",
         )

@@ -114,4 +114,12 @@ app.kubernetes.io/part-of: aks-runcommand-operator
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [list, watch]
+# Before a submission: the run's namespace labels (get), and every RunCommandPolicy (list), which
+# decide whether the run is allowed. Read-only; policies hold no secrets.
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get]
+- apiGroups: [aks.gitops.dev]
+  resources: [runcommandpolicies]
+  verbs: [list]
 {{- end }}
