@@ -337,7 +337,9 @@ def check_namespaced(docs: list[dict[str, Any]], release_ns: str, watched: list[
     (cluster_role,) = find(docs, "ClusterRole")
     assert rules_of(cluster_role) == {
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
-        ("", "namespaces"): {"list", "watch"},  # names only; kopf lists them even for exact names
+        # names (kopf lists them even for exact names), and one namespace's labels for policy
+        ("", "namespaces"): {"get", "list", "watch"},
+        ("aks.gitops.dev", "runcommandpolicies"): {"list"},
     }
     assert sorted(r["metadata"]["namespace"] for r in find(docs, "Role")) == sorted(watched)
     assert sorted(b["metadata"]["namespace"] for b in find(docs, "RoleBinding")) == sorted(watched)
@@ -628,6 +630,40 @@ def run_helm_test_script(
     )
 
 
+def assert_policy_reads_only(ask: Callable[..., str]) -> None:
+    """The operator reads namespace labels and every RunCommandPolicy before a submission, and
+    may change neither: a team that could relabel its namespace could choose its policy."""
+    assert ask("get", "namespaces") == "yes"
+    assert ask("list", "runcommandpolicies.aks.gitops.dev") == "yes"
+    for verb in ("create", "update", "patch", "delete"):
+        assert ask(verb, "runcommandpolicies.aks.gitops.dev") == "no", verb
+        assert ask(verb, "namespaces") == "no", verb
+    assert ask("create", "validatingadmissionpolicies.admissionregistration.k8s.io") == "no"
+    assert ask("delete", "validatingadmissionpolicybindings.admissionregistration.k8s.io") == "no"
+
+
+def test_admission_policy_is_a_chart_value(helm: Helm, tmp_path: Path) -> None:
+    kinds = {d["kind"] for d in objects(render(helm, tmp_path, "rel", "ns", {}))}
+    assert {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} <= kinds
+    off = render(helm, tmp_path, "rel", "ns", {"admissionPolicy": {"enabled": False}})
+    assert "ValidatingAdmissionPolicy" not in {d["kind"] for d in objects(off)}
+
+
+def test_operator_identity_values_become_the_operator_environment(
+    helm: Helm, tmp_path: Path
+) -> None:
+    values = {"operatorIdentity": {"namespaces": ["platform", "ops"], "namespaceSelector": "a=b"}}
+    (deployment,) = [
+        d for d in objects(render(helm, tmp_path, "rel", "ns", values)) if d["kind"] == "Deployment"
+    ]
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["OPERATOR_IDENTITY_NAMESPACES"] == "platform,ops"
+    assert env["OPERATOR_IDENTITY_NAMESPACE_SELECTOR"] == "a=b"
+
+
 def test_install_namespaced_mode_grants_least_privilege(
     helm: Helm, cluster: ControlPlane, kubectl_path: str, tmp_path: Path
 ) -> None:
@@ -682,6 +718,7 @@ def test_install_namespaced_mode_grants_least_privilege(
     assert ask("list", "namespaces") == "yes"  # names only: kopf lists them even for exact names
     assert ask("watch", "customresourcedefinitions.apiextensions.k8s.io") == "yes"
     assert ask("patch", "kopfpeerings.kopf.dev", "-n", watched) == "no"  # one replica: no peering
+    assert_policy_reads_only(ask)
 
     # The `helm test` script passes as the operator's account where it serves RunCommands ...
     ok = run_helm_test_script(
@@ -736,6 +773,7 @@ def test_install_cluster_wide_with_peering(
     assert ask("create", "secrets", "-n", other) == "no"
     assert ask("patch", "clusterkopfpeerings.kopf.dev") == "yes"
     assert ask("list", "namespaces") == "yes"
+    assert_policy_reads_only(ask)
 
     ok = run_helm_test_script(helm, cluster, kubectl_path, tmp_path, release, operator_ns, name, "")
     assert ok.returncode == 0, ok.stderr

@@ -46,6 +46,7 @@ class Case:
     admitted: bool
     runs: bool
     rule: str  # in the refusal's message
+    by_resource_id: bool = False  # spec.cluster.resourceId instead of its three parts
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -61,6 +62,8 @@ CASES = [
          False, True, True, ""),
     Case("a-other-subscription", "a", True, True, OTHER_SUBSCRIPTION, f"aks-x{U}",
          False, False, False, "RunCommandPolicy team-a-" + U + " rule spec.clusters"),
+    Case("a-other-subscription-by-id", "a", True, True, OTHER_SUBSCRIPTION, f"aks-u{U}",
+         False, False, False, "RunCommandPolicy team-a-" + U + " rule spec.clusters", True),
     Case("a-secret-files", "a", True, True, SUBSCRIPTION_ID, f"aks-y{U}",
          True, False, False, "rule spec.allowSecretFiles is false"),
     Case("a-operator-identity", "a", True, False, SUBSCRIPTION_ID, f"aks-z{U}",
@@ -84,7 +87,8 @@ def policies() -> str:
         "spec": {
             "namespaceSelector": {"matchLabels": {TEAM_LABEL: f"a-{U}"}},
             "clusters": [
-                {"subscriptionId": SUBSCRIPTION_ID, "resourceGroup": RESOURCE_GROUP, "name": "*"}
+                # A prefix, in another case than the target's: patterns are case-insensitive.
+                {"subscriptionId": SUBSCRIPTION_ID, "resourceGroup": "RG-PLAT*", "name": "*"}
             ],
             "allowSecretFiles": False,
             "identities": ["ClientSecret"],
@@ -147,6 +151,11 @@ def prepare_namespace(rc: RunCommands, case: Case, phase: str) -> str:
 def run_manifest(case: Case, namespace: str) -> str:
     body = json.loads(manifest("run", namespace, "echo policy", case.cluster, **case.spec))
     body["spec"]["cluster"]["subscriptionId"] = case.subscription
+    if case.by_resource_id:
+        body["spec"]["cluster"] = {
+            "resourceId": f"/subscriptions/{case.subscription}/resourceGroups/{RESOURCE_GROUP}"
+            f"/providers/Microsoft.ContainerService/managedClusters/{case.cluster}"
+        }
     return json.dumps(body)
 
 
