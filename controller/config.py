@@ -11,6 +11,7 @@ from pathlib import Path
 
 from controller.arm import AZURE_PUBLIC_CLOUD, Cloud, CredentialConfig, CredentialMode
 from controller.core import Settings
+from controller.core.policy import LabelSelector, OperatorIdentityAllowance
 
 DEFAULT_CREDENTIALS_SECRET = "aks-runcommand-credentials"  # noqa: S105 - a Secret's name
 
@@ -23,6 +24,7 @@ class OperatorConfig:
     credential: CredentialConfig
     default_credentials_secret: str
     workload_identity_from_secrets: bool
+    operator_identity: OperatorIdentityAllowance
     max_context_bytes: int
     settings: Settings
     peering: str | None
@@ -92,6 +94,19 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="let credential Secrets select workload identity with another client id; every "
         "namespace can then use every identity that trusts the operator's service account "
         "(env ALLOW_WORKLOAD_IDENTITY_FROM_SECRETS=true)",
+    )
+    p.add_argument(
+        "--operator-identity-namespaces",
+        default=env.get("OPERATOR_IDENTITY_NAMESPACES", ""),
+        help="comma-separated namespaces whose RunCommands may use the operator's own identity "
+        "when they have no credentials Secret; '*' allows every namespace; default: none "
+        "(env OPERATOR_IDENTITY_NAMESPACES)",
+    )
+    p.add_argument(
+        "--operator-identity-namespace-selector",
+        default=env.get("OPERATOR_IDENTITY_NAMESPACE_SELECTOR", ""),
+        help="label selector (a=b,c!=d,e,!f) of namespaces that may use the operator's own "
+        "identity (env OPERATOR_IDENTITY_NAMESPACE_SELECTOR)",
     )
     p.add_argument(
         "--max-log-bytes",
@@ -188,6 +203,14 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.arm_endpoint:
             cloud = Cloud.custom(args.arm_endpoint, env.get("AZURE_AUTHORITY_HOST"))
         credential = _global_credential(args.credentials, env)
+        operator_identity = OperatorIdentityAllowance(
+            frozenset(
+                ns.strip() for ns in args.operator_identity_namespaces.split(",") if ns.strip()
+            ),
+            LabelSelector.parse(args.operator_identity_namespace_selector)
+            if args.operator_identity_namespace_selector.strip()
+            else None,
+        )
     except (ValueError, OSError) as error:
         p.error(str(error))
     if args.max_log_bytes <= 0 or args.max_context_bytes <= 0 or args.history_limit <= 0:
@@ -201,6 +224,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         credential=credential,
         default_credentials_secret=args.default_credentials_secret,
         workload_identity_from_secrets=args.allow_workload_identity_from_secrets,
+        operator_identity=operator_identity,
         max_context_bytes=args.max_context_bytes,
         settings=Settings(
             max_log_bytes=args.max_log_bytes,

@@ -24,6 +24,13 @@ from controller.core.inputs import (
     choose_identity,
     credentials_secret,
 )
+from controller.core.policy import (
+    IDENTITY_MODES,
+    IdentityMode,
+    RunCommandPolicy,
+    check_operator_identity,
+    check_policies,
+)
 from controller.core.reasons import Reason
 from controller.identities import ArmClients
 from controller.kube import Found, KubeApi
@@ -33,8 +40,11 @@ class InputReader:
     def __init__(self, config: OperatorConfig, kube: KubeApi, clients: ArmClients) -> None:
         self._config, self._kube, self._clients = config, kube, clients
 
-    async def arm_client(self, namespace: str, spec: RunSpec) -> ArmClient:
-        """The client for the identity this run may use. Raises InputFailure or CredentialError."""
+    async def arm_client(self, namespace: str, spec: RunSpec, *, authorize: bool) -> ArmClient:
+        """The client for the identity this run may use. Raises InputFailure or CredentialError.
+        With ``authorize`` (before a submission), the operator-identity allowance and every
+        RunCommandPolicy are checked first: a refused run builds no credential, fetches no
+        token. Polls of a command already sent are not re-authorized."""
         check_cloud(spec, self._config.cloud.name)
         name = credentials_secret(spec, self._config.default_credentials_secret)
         found = await self._kube.read_secret(namespace, name)
@@ -42,6 +52,8 @@ class InputReader:
             spec, namespace, self._config.default_credentials_secret, found is not None
         )
         if not isinstance(identity, SecretIdentity) or found is None:
+            if authorize:
+                await self._authorize(namespace, spec, "OperatorIdentity", name)
             return self._clients.get(("operator",), "", self._config.credential)
         try:
             config = CredentialConfig.from_secret_data(found.data)
@@ -54,8 +66,24 @@ class InputReader:
             identity,
             workload_identity_from_secrets=self._config.workload_identity_from_secrets,
         )
+        if authorize:
+            await self._authorize(namespace, spec, IDENTITY_MODES[config.mode], name)
         key = ("secret", namespace, name)
         return self._clients.get(key, found.resource_version, config)
+
+    async def _authorize(
+        self, namespace: str, spec: RunSpec, identity: IdentityMode, secret: str
+    ) -> None:
+        labels = await self._kube.namespace_labels(namespace)
+        if identity == "OperatorIdentity":
+            check_operator_identity(self._config.operator_identity, namespace, labels, secret)
+        try:
+            policies = [RunCommandPolicy.from_object(p) for p in await self._kube.list_policies()]
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputFailure(
+                Reason.POLICY_DENIED, f"a RunCommandPolicy cannot be read: {error}"
+            ) from error
+        check_policies(policies, namespace, labels, spec, identity)
 
     async def context(self, namespace: str, spec: RunSpec) -> str | None:
         """The base64 zip to send: the spec's ready-made one, checked, or one built from

@@ -19,6 +19,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 GROUP, VERSION, PLURAL = "aks.gitops.dev", "v1alpha1", "runcommands"
+POLICY_PLURAL = "runcommandpolicies"
 T = TypeVar("T")
 
 
@@ -92,6 +93,19 @@ class KubeApi:
             return None
         data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
         return Found(data, _resource_version(secret.metadata))
+
+    async def namespace_labels(self, namespace: str) -> dict[str, str]:
+        """The namespace's labels; none when it cannot be found (it is being deleted)."""
+        found = await self._read(self._core.read_namespace, namespace)
+        metadata = found.metadata if found is not None else None
+        return dict((metadata.labels if metadata is not None else None) or {})
+
+    async def list_policies(self) -> list[dict[str, Any]]:
+        """Every RunCommandPolicy; none when the CRD is not installed (404)."""
+        body = await self._read(
+            self._custom.list_cluster_custom_object, GROUP, VERSION, POLICY_PLURAL
+        )
+        return list(cast(dict[str, Any], body or {}).get("items") or [])
 
     async def read_runcommand(self, ref: ObjectRef) -> dict[str, Any] | None:
         body = await self._read(

@@ -154,7 +154,7 @@ class Runtime:
     async def _submit(self, ref: ObjectRef, body: Body, seen: Observation, claim: Decision) -> None:
         spec, correlation_id = seen.spec, str(claim.correlation_id)
         try:
-            arm = await self._inputs.arm_client(ref.namespace, spec)
+            arm = await self._inputs.arm_client(ref.namespace, spec, authorize=True)
             context = await self._inputs.context(ref.namespace, spec)
             prepared = await arm.prepare_submission(
                 spec.cluster, spec.command, context,
@@ -190,7 +190,7 @@ class Runtime:
         assert handle is not None  # seen.in_flight
         previous = self._poll_delays.get(ref.uid, self._config.settings.poll_initial_seconds)
         try:
-            arm = await self._inputs.arm_client(ref.namespace, seen.spec)
+            arm = await self._inputs.arm_client(ref.namespace, seen.spec, authorize=False)
             answer = await arm.poll(handle)
         except (ArmError, InputFailure) as error:
             metrics.ARM_ERRORS.labels("poll", error.code).inc()

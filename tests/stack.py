@@ -154,6 +154,9 @@ def running_emulator(config: dict[str, Any], directory: Path) -> Iterator[Emulat
         _stop(process)
 
 
+NO_OPERATOR_IDENTITY_LABEL = "e2e.aks.gitops.dev/no-operator-identity"
+
+
 @dataclass
 class Operator:
     kubeconfig: Path
@@ -192,6 +195,10 @@ class Operator:
                     str(self.emulator.ca_file),
                     "--credentials",
                     "client-secret",
+                    # The tests' namespaces borrow the operator's identity unless a test labels
+                    # one to be refused (tests/operator/test_policy_e2e.py).
+                    "--operator-identity-namespace-selector",
+                    f"!{NO_OPERATOR_IDENTITY_LABEL}",
                     "--verbose",
                     "--liveness",
                     f"http://127.0.0.1:{self.liveness_port}/healthz",

@@ -79,3 +79,21 @@ def test_bad_configuration_is_refused_with_a_clear_message(
         config.load(argv, env=env)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_operator_identity_is_allowed_nowhere_by_default() -> None:
+    loaded = config.load([], env={})
+    assert not loaded.operator_identity.allows("default", {})
+
+
+def test_operator_identity_allowance_from_environment_and_flags() -> None:
+    env = {
+        "OPERATOR_IDENTITY_NAMESPACES": "platform, ops",
+        "OPERATOR_IDENTITY_NAMESPACE_SELECTOR": "trusted=yes",
+    }
+    loaded = config.load([], env=env)
+    assert loaded.operator_identity.allows("ops", {})
+    assert loaded.operator_identity.allows("team-a", {"trusted": "yes"})
+    assert not loaded.operator_identity.allows("team-a", {"trusted": "no"})
+    flags = config.load(["--operator-identity-namespaces", "*"], env=env)
+    assert flags.operator_identity.allows("anything", {})

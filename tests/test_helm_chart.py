@@ -29,6 +29,7 @@ from tests.kube import kubectl, kubectl_json
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHART = REPO_ROOT / "charts" / "aks-runcommand-operator"
 CRD_FILE = "aks.gitops.dev_runcommands.yaml"
+POLICY_CRD_FILE = "aks.gitops.dev_runcommandpolicies.yaml"
 KUBE_VERSION = "1.35.4"  # the management control plane's version, for offline `helm template`
 SERVICE_MONITOR_CRD = textwrap.dedent(
     """
@@ -127,6 +128,7 @@ def cluster(management_cluster: ControlPlane, kubectl_path: str) -> Iterator[Con
         "--for=condition=Established",
         "--timeout=30s",
         "crd/runcommands.aks.gitops.dev",
+        "crd/runcommandpolicies.aks.gitops.dev",
         "crd/kopfpeerings.kopf.dev",
         "crd/clusterkopfpeerings.kopf.dev",
         "crd/servicemonitors.monitoring.coreos.com",
@@ -335,7 +337,9 @@ def check_namespaced(docs: list[dict[str, Any]], release_ns: str, watched: list[
     (cluster_role,) = find(docs, "ClusterRole")
     assert rules_of(cluster_role) == {
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
-        ("", "namespaces"): {"list", "watch"},  # names only; kopf lists them even for exact names
+        # names (kopf lists them even for exact names), and one namespace's labels for policy
+        ("", "namespaces"): {"get", "list", "watch"},
+        ("aks.gitops.dev", "runcommandpolicies"): {"list"},
     }
     assert sorted(r["metadata"]["namespace"] for r in find(docs, "Role")) == sorted(watched)
     assert sorted(b["metadata"]["namespace"] for b in find(docs, "RoleBinding")) == sorted(watched)
@@ -626,6 +630,40 @@ def run_helm_test_script(
     )
 
 
+def assert_policy_reads_only(ask: Callable[..., str]) -> None:
+    """The operator reads namespace labels and every RunCommandPolicy before a submission, and
+    may change neither: a team that could relabel its namespace could choose its policy."""
+    assert ask("get", "namespaces") == "yes"
+    assert ask("list", "runcommandpolicies.aks.gitops.dev") == "yes"
+    for verb in ("create", "update", "patch", "delete"):
+        assert ask(verb, "runcommandpolicies.aks.gitops.dev") == "no", verb
+        assert ask(verb, "namespaces") == "no", verb
+    assert ask("create", "validatingadmissionpolicies.admissionregistration.k8s.io") == "no"
+    assert ask("delete", "validatingadmissionpolicybindings.admissionregistration.k8s.io") == "no"
+
+
+def test_admission_policy_is_a_chart_value(helm: Helm, tmp_path: Path) -> None:
+    kinds = {d["kind"] for d in objects(render(helm, tmp_path, "rel", "ns", {}))}
+    assert {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} <= kinds
+    off = render(helm, tmp_path, "rel", "ns", {"admissionPolicy": {"enabled": False}})
+    assert "ValidatingAdmissionPolicy" not in {d["kind"] for d in objects(off)}
+
+
+def test_operator_identity_values_become_the_operator_environment(
+    helm: Helm, tmp_path: Path
+) -> None:
+    values = {"operatorIdentity": {"namespaces": ["platform", "ops"], "namespaceSelector": "a=b"}}
+    (deployment,) = [
+        d for d in objects(render(helm, tmp_path, "rel", "ns", values)) if d["kind"] == "Deployment"
+    ]
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["OPERATOR_IDENTITY_NAMESPACES"] == "platform,ops"
+    assert env["OPERATOR_IDENTITY_NAMESPACE_SELECTOR"] == "a=b"
+
+
 def test_install_namespaced_mode_grants_least_privilege(
     helm: Helm, cluster: ControlPlane, kubectl_path: str, tmp_path: Path
 ) -> None:
@@ -680,6 +718,7 @@ def test_install_namespaced_mode_grants_least_privilege(
     assert ask("list", "namespaces") == "yes"  # names only: kopf lists them even for exact names
     assert ask("watch", "customresourcedefinitions.apiextensions.k8s.io") == "yes"
     assert ask("patch", "kopfpeerings.kopf.dev", "-n", watched) == "no"  # one replica: no peering
+    assert_policy_reads_only(ask)
 
     # The `helm test` script passes as the operator's account where it serves RunCommands ...
     ok = run_helm_test_script(
@@ -734,6 +773,7 @@ def test_install_cluster_wide_with_peering(
     assert ask("create", "secrets", "-n", other) == "no"
     assert ask("patch", "clusterkopfpeerings.kopf.dev") == "yes"
     assert ask("list", "namespaces") == "yes"
+    assert_policy_reads_only(ask)
 
     ok = run_helm_test_script(helm, cluster, kubectl_path, tmp_path, release, operator_ns, name, "")
     assert ok.returncode == 0, ok.stderr
@@ -743,15 +783,17 @@ def test_install_cluster_wide_with_peering(
 # --- CRDs ---------------------------------------------------------------------------------------
 
 
-def test_chart_crd_is_identical_to_the_source_of_truth() -> None:
-    source = REPO_ROOT / "crds" / CRD_FILE
-    copy = CHART / "crds" / CRD_FILE
+@pytest.mark.parametrize("crd_file", [CRD_FILE, POLICY_CRD_FILE])
+def test_chart_crd_is_identical_to_the_source_of_truth(crd_file: str) -> None:
+    source = REPO_ROOT / "crds" / crd_file
+    copy = CHART / "crds" / crd_file
     assert source.is_file(), f"{source} is missing"
     assert copy.read_bytes() == source.read_bytes(), (
         f"{copy} differs from {source}: run `bash charts/sync-crds.sh`"
     )
-    # Only the RunCommand CRD and kopf's peering CRDs ship in the chart.
+    # Only the RunCommand and RunCommandPolicy CRDs and kopf's peering CRDs ship in the chart.
     assert sorted(p.name for p in (CHART / "crds").iterdir()) == [
+        POLICY_CRD_FILE,
         CRD_FILE,
         "kopf.dev_peerings.yaml",
     ]
@@ -762,6 +804,7 @@ def test_chart_crds_are_served_by_the_api_server(cluster: ControlPlane, kubectl_
         name: kubectl_json(kubectl_path, cluster.kubeconfig, "get", "crd", name)
         for name in (
             "runcommands.aks.gitops.dev",
+            "runcommandpolicies.aks.gitops.dev",
             "kopfpeerings.kopf.dev",
             "clusterkopfpeerings.kopf.dev",
         )

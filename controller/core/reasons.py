@@ -55,6 +55,7 @@ class Reason(StrEnum):
     INVALID_CONTEXT = "InvalidContext"
     CONTEXT_TOO_LARGE = "ContextTooLarge"
     CLOUD_MISMATCH = "CloudMismatch"
+    POLICY_DENIED = "PolicyDenied"  # the operator-identity allowance or a RunCommandPolicy
     # Output.
     LOGS_TRUNCATED = "LogsTruncated"  # an event: ARM cut the output at its limit
 

@@ -110,8 +110,13 @@ app.kubernetes.io/part-of: aks-runcommand-operator
   resources: [customresourcedefinitions]
   verbs: [list, watch]
 # kopf lists and watches namespaces even when given exact names; without it, it retries for about
-# a minute at start-up and logs a 403 on every re-watch. It reveals names only, no contents.
+# a minute at start-up and logs a 403 on every re-watch. Before a submission the operator gets the
+# run's namespace for its labels, which RunCommandPolicies select by. Namespaces hold no secrets.
 - apiGroups: [""]
   resources: [namespaces]
-  verbs: [list, watch]
+  verbs: [get, list, watch]
+# Before a submission: every RunCommandPolicy, which decide whether the run is allowed. Read-only.
+- apiGroups: [aks.gitops.dev]
+  resources: [runcommandpolicies]
+  verbs: [list]
 {{- end }}
