@@ -39,6 +39,8 @@ clusters:
     aadManaged: false
     disableRunCommand: false
     powerState: Running
+    tags: {env: demo}
+listPageSize: 100
 mode: execute
 scripted: {exitCode: 0, logs: "", durationSeconds: 0}
 """
@@ -58,6 +60,8 @@ class ClusterConfig:
     aad_managed: bool = False
     disable_run_command: bool = False
     power_state: Literal["Running", "Stopped"] = "Running"
+    # ARM resource tags, served by the cluster GET and the managedClusters lists.
+    tags: tuple[tuple[str, str], ...] = ()
 
     @property
     def resource_id(self) -> str:
@@ -190,6 +194,8 @@ class EmulatorConfig:
     # Extra accepted ARM token audiences; the emulator's own base URL is always accepted.
     arm_audiences: tuple[str, ...] = ()
     signin: SigninConfig = SigninConfig()
+    # Clusters per page of a managedClusters list; more follow through nextLink.
+    list_page_size: int = 100
 
     def __post_init__(self) -> None:
         validate(self)
@@ -239,6 +245,8 @@ def validate(config: EmulatorConfig) -> None:
     ):
         if not API_VERSION_RE.match(version):
             raise ConfigError(f"apiVersions.{name} must look like YYYY-MM-DD: {version!r}")
+    if config.list_page_size < 1:
+        raise ConfigError("listPageSize must be >= 1")
     if config.token_lifetime_seconds < 60:
         raise ConfigError("tokenLifetimeSeconds must be >= 60")
 
@@ -346,9 +354,20 @@ def _cluster(data: Any, where: str, base_dir: Path) -> ClusterConfig:
         aad_managed=section.boolean("aadManaged", False),
         disable_run_command=section.boolean("disableRunCommand", False),
         power_state="Running" if power_state == "Running" else "Stopped",
+        tags=_tags(section.raw("tags"), f"{where}.tags"),
     )
     section.finish()
     return cluster
+
+
+def _tags(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        raise ConfigError(f"{where} must map tag names to string values")
+    return tuple(sorted(raw.items()))
 
 
 def _bucket(section: _Section, default: BucketConfig) -> BucketConfig:
@@ -468,6 +487,7 @@ def config_from_mapping(data: Any, base_dir: Path | None = None) -> EmulatorConf
         token_lifetime_seconds=top.required_integer("tokenLifetimeSeconds", 3600),
         arm_audiences=tuple(a.rstrip("/") for a in audiences_raw),
         signin=_signin(top.section("signin")),
+        list_page_size=top.required_integer("listPageSize", 100),
     )
     top.finish()
     return config

@@ -1,0 +1,106 @@
+"""The emulator's managedClusters lists: by subscription and by resource group, paged through
+nextLink, with each cluster's tags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from controller.emulator import EmulatorConfig
+from controller.emulator.config import ConfigError, ScriptedConfig, config_from_mapping
+from tests.emulator.emulator_harness import (
+    API,
+    SUB,
+    Emulator,
+    arm_token,
+    call,
+    cluster,
+    error_code,
+    running_emulator,
+)
+
+OTHER_SUB = "99999999-2222-3333-4444-555555555555"
+CLUSTERS = (
+    cluster("a1", tags=(("env", "prod"),)),
+    cluster("a2", resource_group="rg-Other", tags=(("env", "dev"),)),
+    cluster("a3"),
+    cluster("a4", resource_group="rg-Other"),
+    cluster("a5"),
+    cluster("b1", subscription_id=OTHER_SUB),
+)
+PROVIDER = "providers/Microsoft.ContainerService/managedClusters"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    config = EmulatorConfig(
+        clusters=CLUSTERS, mode="scripted", scripted=ScriptedConfig(), list_page_size=2
+    )
+    with running_emulator(config) as running:
+        yield running
+
+
+async def _all_pages(emulator: Emulator, url: str) -> tuple[list[dict[str, Any]], int]:
+    token = await arm_token(emulator)
+    values: list[dict[str, Any]] = []
+    pages = 0
+    next_url: str | None = url
+    while next_url:
+        status, _, body = await call(emulator, "GET", next_url, token=token)
+        assert status == 200, body
+        assert len(body["value"]) <= 2  # the page size
+        values.extend(body["value"])
+        next_url = body.get("nextLink")
+        pages += 1
+    return values, pages
+
+
+async def test_subscription_list_pages_through_every_cluster_of_that_subscription(
+    emulator: Emulator,
+) -> None:
+    values, pages = await _all_pages(
+        emulator, f"{emulator.base_url}/subscriptions/{SUB}/{PROVIDER}?{API}"
+    )
+    assert sorted(v["name"] for v in values) == ["a1", "a2", "a3", "a4", "a5"]
+    assert pages == 3
+    tags = {v["name"]: v["tags"] for v in values}
+    assert tags["a1"] == {"env": "prod"} and tags["a3"] == {}
+
+
+async def test_resource_group_list_holds_only_that_group(emulator: Emulator) -> None:
+    url = f"{emulator.base_url}/subscriptions/{SUB}/resourceGroups/RG-other/{PROVIDER}?{API}"
+    values, pages = await _all_pages(emulator, url)
+    assert sorted(v["name"] for v in values) == ["a2", "a4"]
+    assert pages == 1
+    assert all("/resourcegroups/rg-Other/" in v["id"] for v in values)
+
+
+async def test_list_needs_an_api_version(emulator: Emulator) -> None:
+    token = await arm_token(emulator)
+    status, _, body = await call(
+        emulator, "GET", f"{emulator.base_url}/subscriptions/{SUB}/{PROVIDER}", token=token
+    )
+    assert status == 400 and error_code(body) == "MissingApiVersionParameter"
+
+
+def test_tags_and_page_size_come_from_yaml() -> None:
+    config = config_from_mapping(
+        {
+            "mode": "scripted",
+            "listPageSize": 7,
+            "clusters": [
+                {"subscriptionId": SUB, "resourceGroup": "rg", "name": "c", "tags": {"k": "v"}}
+            ],
+        }
+    )
+    assert config.list_page_size == 7 and config.clusters[0].tags == (("k", "v"),)
+    with pytest.raises(ConfigError, match="tags"):
+        config_from_mapping(
+            {"mode": "scripted", "clusters": [
+                {"subscriptionId": SUB, "resourceGroup": "rg", "name": "c", "tags": ["k"]}
+            ]}
+        )  # fmt: skip
+    with pytest.raises(ConfigError, match="listPageSize"):
+        config_from_mapping({"mode": "scripted", "listPageSize": 0})
