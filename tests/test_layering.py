@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,9 +27,12 @@ def _properties_without_description(schema: dict[str, object], path: str) -> lis
     return missing
 
 
-def test_every_crd_field_has_a_description() -> None:
+@pytest.mark.parametrize(
+    "crd_file", ["aks.gitops.dev_runcommands.yaml", "aks.gitops.dev_runcommandsets.yaml"]
+)
+def test_every_crd_field_has_a_description(crd_file: str) -> None:
     """So that `kubectl explain runcommand.spec...` helps at every level."""
-    crd = yaml.safe_load((ROOT / "crds" / "aks.gitops.dev_runcommands.yaml").read_text())
+    crd = yaml.safe_load((ROOT / "crds" / crd_file).read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert _properties_without_description(schema, "") == []
 
