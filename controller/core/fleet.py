@@ -188,6 +188,7 @@ class Child:
     labels: Mapping[str, str]
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
+    resource_version: str = ""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Child:
@@ -197,6 +198,7 @@ class Child:
             labels=dict(metadata.get("labels") or {}),
             spec=dict(body.get("spec") or {}),
             status=dict(body.get("status") or {}),
+            resource_version=str(metadata.get("resourceVersion", "")),
         )
 
     @property
@@ -446,16 +448,24 @@ def _set_conditions(
     return conditions_for(as_run, reason, message, generation, now, previous)
 
 
-def discovery_failed(
-    status: Mapping[str, Any], generation: int, now: str, message: str
+def set_problem(
+    status: Mapping[str, Any],
+    generation: int,
+    now: str,
+    reason: Reason,
+    message: str,
+    *,
+    stalled: bool,
 ) -> dict[str, Any]:
-    """The set's status while ARM cannot list its clusters: nothing new starts, and the
-    operator tries again (Reconciling, not Stalled: listing usually recovers)."""
+    """The set's status when it cannot be planned: an invalid spec (Stalled: it needs an
+    edit), or ARM failing to list its clusters (Reconciling: the operator tries again). Nothing
+    new starts meanwhile."""
     previous = list(status.get("conditions") or [])
-    reason = Reason.DISCOVERY_FAILED
-    return {
+    state = "Failed" if stalled else "Progressing"
+    patch = {
         "observedGeneration": generation,
         "reason": str(reason),
         "message": message,
-        "conditions": _set_conditions("Progressing", reason, message, generation, now, previous),
+        "conditions": _set_conditions(state, reason, message, generation, now, previous),
     }
+    return {**patch, "state": state} if stalled else patch

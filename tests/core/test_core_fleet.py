@@ -263,3 +263,21 @@ def test_a_restart_that_finds_the_children_creates_no_twin() -> None:
 def test_invalid_specs_say_what_is_wrong(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidSpec, match=message):
         SetSpec.parse(spec)
+
+
+def test_problems_are_stalled_when_the_spec_is_invalid_and_reconciling_when_arm_fails() -> None:
+    from controller.core.fleet import set_problem
+    from controller.core.reasons import Reason
+
+    invalid = set_problem({}, 3, NOW, Reason.INVALID_SPEC, "bad", stalled=True)
+    assert invalid["state"] == "Failed" and invalid["observedGeneration"] == 3
+    assert {c["type"]: c["status"] for c in invalid["conditions"]} == {
+        "Ready": "False",
+        "Stalled": "True",
+    }
+    listing = set_problem({}, 3, NOW, Reason.DISCOVERY_FAILED, "429", stalled=False)
+    assert "state" not in listing
+    assert {c["type"]: c["status"] for c in listing["conditions"]} == {
+        "Ready": "False",
+        "Reconciling": "True",
+    }
