@@ -79,3 +79,9 @@ def test_bad_configuration_is_refused_with_a_clear_message(
         config.load(argv, env=env)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_fleet_follow_interval_from_flag_or_env() -> None:
+    assert config.load([], {}).fleet_follow_seconds == 60.0
+    assert config.load([], {"FLEET_FOLLOW_SECONDS": "5"}).fleet_follow_seconds == 5.0
+    assert config.load(["--fleet-follow-seconds", "2.5"], {}).fleet_follow_seconds == 2.5

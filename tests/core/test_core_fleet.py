@@ -18,7 +18,9 @@ from controller.core.fleet import (
     child_name,
     plan_set,
     resolve_bound,
+    set_problem,
 )
+from controller.core.reasons import Reason
 from controller.core.spec import InvalidSpec, RunSpec
 
 SUB = "11111111-2222-3333-4444-555555555555"
@@ -266,9 +268,6 @@ def test_invalid_specs_say_what_is_wrong(spec: dict[str, Any], message: str) -> 
 
 
 def test_problems_are_stalled_when_the_spec_is_invalid_and_reconciling_when_arm_fails() -> None:
-    from controller.core.fleet import set_problem
-    from controller.core.reasons import Reason
-
     invalid = set_problem({}, 3, NOW, Reason.INVALID_SPEC, "bad", stalled=True)
     assert invalid["state"] == "Failed" and invalid["observedGeneration"] == 3
     assert {c["type"]: c["status"] for c in invalid["conditions"]} == {
