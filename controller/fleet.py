@@ -65,6 +65,7 @@ class Fleet:
             self._run, self._on_error, workers=workers
         )
         self._discovered_at: dict[str, tuple[str, float]] = {}  # uid -> (round key, monotonic)
+        self._due: dict[str, float] = {}  # uid -> when its pending plan runs (monotonic)
 
     async def start(self) -> None:
         await self._scheduler.start()
@@ -76,25 +77,36 @@ class Fleet:
 
     def reconcile(self, body: Body) -> None:
         """The set was created, its spec changed, or it was found at start-up."""
-        self._scheduler.schedule(body["metadata"]["uid"], "plan", _ref(body), 0.0)
+        self._plan(_ref(body), 0.0)
 
     def child_changed(self, child: Body) -> None:
         """A child changed: plan its owner again, soon (several changes, one plan)."""
         for owner in child["metadata"].get("ownerReferences") or ():
             if owner.get("kind") == SET_KIND and owner.get("controller"):
                 ref = ObjectRef(child["metadata"]["namespace"], owner["name"], owner["uid"])
-                if not self._scheduler.is_pending(ref.uid):
-                    self._scheduler.schedule(ref.uid, "plan", ref, CHILD_SETTLE_SECONDS)
+                self._plan(ref, CHILD_SETTLE_SECONDS)
 
     def forget(self, uid: str) -> None:
         """The set is being deleted; its children go with it (garbage collection)."""
         self._scheduler.unschedule(uid)
         self._discovered_at.pop(uid, None)
+        self._due.pop(uid, None)
+
+    def _plan(self, ref: ObjectRef, delay: float) -> None:
+        """Plan the set in `delay` seconds, unless a plan is due sooner already: a burst of
+        child changes is one plan, and a far-off timer never holds a child change back."""
+        due = time.monotonic() + delay
+        sooner = self._due.get(ref.uid)
+        if self._scheduler.is_pending(ref.uid) and sooner is not None and sooner <= due:
+            return
+        self._due[ref.uid] = due
+        self._scheduler.schedule(ref.uid, "plan", ref, delay)
 
     # Read, decide, perform -----------------------------------------------------------------
 
     async def _run(self, job: Job[ObjectRef]) -> None:
         ref = job.payload
+        self._due.pop(ref.uid, None)
         body = await self._kube.read_runcommand(ref, SET_PLURAL)
         if body is None:
             self.forget(ref.uid)
@@ -121,18 +133,18 @@ class Fleet:
                 status, generation, now, Reason.DISCOVERY_FAILED, message, stalled=False
             )
             await self._write_status(ref, body, problem)
-            self._scheduler.schedule(ref.uid, "plan", ref, DISCOVERY_RETRY_SECONDS)
+            self._plan(ref, DISCOVERY_RETRY_SECONDS)
             return
         seen = SetObservation(ref.name, spec, status, generation, children, discovered, now)
         decision = plan_set(seen)
         for write in decision.writes:
             if not await self._apply(ref, write, children):
-                self._scheduler.schedule(ref.uid, "plan", ref, 0.0)  # decide on fresh state
+                self._plan(ref, 0.0)  # decide again on fresh state
                 return
         if await self._write_status(ref, body, decision.status) and discovered is not None:
             self._discovered_at[ref.uid] = (spec.round_key, time.monotonic())
         if spec.follow_new_clusters and spec.selector is not None:
-            self._scheduler.schedule(ref.uid, "plan", ref, self._follow_interval)
+            self._plan(ref, self._follow_interval)
 
     async def _discover(
         self, ref: ObjectRef, spec: SetSpec, status: Mapping[str, Any]
@@ -182,7 +194,7 @@ class Fleet:
                 ref, dict(status), str(body["metadata"]["resourceVersion"]), SET_PLURAL
             )
         except Conflict:
-            self._scheduler.schedule(ref.uid, "plan", ref, 0.0)
+            self._plan(ref, 0.0)
             return False
         if written is None:
             self.forget(ref.uid)
