@@ -15,7 +15,7 @@ import pytest
 from tests.controlplane import ControlPlane
 from tests.kube import kubectl, kubectl_json
 from tests.operator.conftest import FLEET_GROUP, FLEET_SUBSCRIPTION
-from tests.stack import SUBSCRIPTION_ID, Emulator
+from tests.stack import SUBSCRIPTION_ID, Emulator, Operator
 
 pytestmark = pytest.mark.usefixtures("operator")
 SELECTED = {"fleet-a", "fleet-b", "fleet-c", "fleet-d"}  # fleet-skip has env=test
@@ -165,3 +165,25 @@ def test_max_failures_stops_new_starts_and_the_round_ends_failed(
     time.sleep(2)  # settled: the other two never start
     runs = runs_of(emulator, command)
     assert [cluster_name(r["clusterId"]) for r in runs] == ["fleet-a"]  # the first by cluster id
+
+
+def test_sigkill_mid_rollout_makes_no_twin_and_runs_no_cluster_twice(
+    sets: Sets, emulator: Emulator, namespace: str, operator: Operator
+) -> None:
+    command = f"sleep 1; echo {namespace}"
+    sets.apply(namespace, "killed", selector_spec(command, maxConcurrency=1))
+    sets.wait_for(namespace, "killed", lambda s: s.get("succeeded", 0) >= 1)
+
+    operator.kill()  # mid-rollout: one cluster done, one running or about to start
+    operator.start()
+
+    status = sets.wait_for(namespace, "killed", lambda s: s.get("state") == "Succeeded")
+    assert (status["total"], status["succeeded"]) == (4, 4)
+    runs = runs_of(emulator, command)
+    assert sorted(cluster_name(r["clusterId"]) for r in runs) == sorted(SELECTED)
+    started = [
+        p for p in emulator.started_posts() if p["commandId"] in {r["commandId"] for r in runs}
+    ]
+    assert len(started) == 4
+    assert len(sets.children(namespace, "killed")) == 4
+    assert most_at_once(runs) <= 1
