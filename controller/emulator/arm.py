@@ -61,6 +61,10 @@ _SKIP_TOKEN = "$skipToken"  # noqa: S105 (a query parameter name, not a secret)
 CORRELATION_KEY = web.RequestKey("correlation_id", str)
 
 
+def _key(subscription_id: str, resource_group: str, name: str) -> tuple[str, str, str]:
+    return subscription_id.lower(), resource_group.lower(), name.lower()
+
+
 class DropConnection(Exception):
     """Raised after the connection was closed on purpose: no response must be written."""
 
@@ -110,9 +114,21 @@ class ArmApi:
         self._throttle = Throttle(config.throttle)
         self._faults = faults
         self._clusters = {
-            (c.subscription_id.lower(), c.resource_group.lower(), c.name.lower()): c
-            for c in config.clusters
+            _key(c.subscription_id, c.resource_group, c.name): c for c in config.clusters
         }
+
+    # --- clusters added or removed while the emulator runs (/_emulator/clusters) -------------
+
+    def add_cluster(self, cluster: ClusterConfig) -> bool:
+        """False when a cluster of that id exists already."""
+        key = _key(cluster.subscription_id, cluster.resource_group, cluster.name)
+        if key in self._clusters:
+            return False
+        self._clusters[key] = cluster
+        return True
+
+    def remove_cluster(self, subscription_id: str, resource_group: str, name: str) -> bool:
+        return self._clusters.pop(_key(subscription_id, resource_group, name), None) is not None
 
     # --- request pipeline -------------------------------------------------------------------
 

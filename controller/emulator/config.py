@@ -360,6 +360,13 @@ def _cluster(data: Any, where: str, base_dir: Path) -> ClusterConfig:
     return cluster
 
 
+def cluster_from_mapping(data: Any, mode: Mode, base_dir: Path | None = None) -> ClusterConfig:
+    """One cluster entry in the YAML schema, checked as the config file's clusters are."""
+    cluster = _cluster(data, "cluster", base_dir or Path.cwd())
+    validate(dataclasses.replace(EmulatorConfig(mode="scripted"), clusters=(cluster,), mode=mode))
+    return cluster
+
+
 def _tags(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
     if raw is None:
         return ()

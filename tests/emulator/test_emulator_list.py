@@ -104,3 +104,30 @@ def test_tags_and_page_size_come_from_yaml() -> None:
         )  # fmt: skip
     with pytest.raises(ConfigError, match="listPageSize"):
         config_from_mapping({"mode": "scripted", "listPageSize": 0})
+
+
+async def test_clusters_added_and_removed_while_running_show_in_the_lists(
+    emulator: Emulator,
+) -> None:
+    url = f"{emulator.base_url}/subscriptions/{SUB}/resourceGroups/rg-new/{PROVIDER}?{API}"
+    entry = {"subscriptionId": SUB, "resourceGroup": "rg-new", "name": "late", "tags": {"k": "v"}}
+    status, _, body = await call(
+        emulator, "POST", f"{emulator.base_url}/_emulator/clusters", json_body=entry
+    )
+    assert status == 201, body
+    status, _, body = await call(
+        emulator, "POST", f"{emulator.base_url}/_emulator/clusters", json_body=entry
+    )
+    assert status == 409 and error_code(body) == "ClusterExists"
+    values, _ = await _all_pages(emulator, url)
+    assert [(v["name"], v["tags"]) for v in values] == [("late", {"k": "v"})]
+
+    status, _, body = await call(
+        emulator, "DELETE", f"{emulator.base_url}/_emulator/clusters", json_body=entry
+    )
+    assert status == 200 and body == {"removed": True}
+    assert (await _all_pages(emulator, url))[0] == []
+    status, _, body = await call(
+        emulator, "POST", f"{emulator.base_url}/_emulator/clusters", json_body={"name": "x"}
+    )
+    assert status == 400 and error_code(body) == "InvalidCluster"

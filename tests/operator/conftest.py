@@ -97,6 +97,8 @@ def operator(
         str(MAX_CONTEXT_BYTES),
         "--metrics-port",
         str(METRICS_PORT),
+        "--fleet-follow-seconds",
+        "1",  # RunCommandSets with followNewClusters notice a new cluster within a second
     ) as running:
         yield running
 

@@ -15,7 +15,7 @@ import pytest
 from tests.controlplane import ControlPlane
 from tests.kube import kubectl, kubectl_json
 from tests.operator.conftest import FLEET_GROUP, FLEET_SUBSCRIPTION
-from tests.stack import SUBSCRIPTION_ID, Emulator, Operator
+from tests.stack import SUBSCRIPTION_ID, Emulator, Operator, cluster_entry
 
 pytestmark = pytest.mark.usefixtures("operator")
 SELECTED = {"fleet-a", "fleet-b", "fleet-c", "fleet-d"}  # fleet-skip has env=test
@@ -187,3 +187,39 @@ def test_sigkill_mid_rollout_makes_no_twin_and_runs_no_cluster_twice(
     assert len(started) == 4
     assert len(sets.children(namespace, "killed")) == 4
     assert most_at_once(runs) <= 1
+
+
+def test_follow_new_clusters_runs_the_round_on_a_cluster_added_mid_round(
+    sets: Sets, emulator: Emulator, namespace: str, target_cluster: ControlPlane
+) -> None:
+    command = f"echo {namespace}"
+    tag = {"fleet": f"follow-{namespace}"}
+    first, late = (
+        cluster_entry(
+            f"{name}-{namespace}", target_cluster.kubeconfig, resourceGroup=FLEET_GROUP, tags=tag
+        )
+        for name in ("first", "late")
+    )
+    emulator.add_cluster(first)
+    try:
+        spec = {
+            "template": {"command": command},
+            "clusterSelector": {"subscriptions": [SUBSCRIPTION_ID], "matchTags": tag},
+            "followNewClusters": True,
+        }
+        sets.apply(namespace, "follow", spec)
+        sets.wait_for(namespace, "follow", lambda s: s.get("state") == "Succeeded")
+
+        emulator.add_cluster(late)  # mid-round: after the round started and even finished
+        status = sets.wait_for(
+            namespace, "follow", lambda s: s.get("succeeded") == 2 and s.get("state") == "Succeeded"
+        )
+        assert status["round"] == 1  # the same round, extended
+        runs = runs_of(emulator, command)
+        assert sorted(cluster_name(r["clusterId"]) for r in runs) == [
+            f"first-{namespace}",
+            f"late-{namespace}",
+        ]
+    finally:
+        emulator.remove_cluster(first)
+        emulator.remove_cluster(late)
