@@ -13,6 +13,7 @@ when its status describes the child's current run (specHash), so a stale status 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -29,6 +30,7 @@ from controller.core.spec import InvalidSpec, RunSpec
 SET_LABEL = "aks.gitops.dev/runcommandset"
 CLUSTER_LABEL = "aks.gitops.dev/cluster-hash"
 ROUND_LABEL = "aks.gitops.dev/round"
+RETRY_LABEL = "aks.gitops.dev/retry"  # the retryFailedToken (hashed) a child last obeyed
 MAX_CLUSTER_ENTRIES = 50  # per-cluster summaries kept in status: failures first
 MAX_CHILD_NAME = 63
 _CLUSTER_HASH_CHARS = 10
@@ -80,6 +82,7 @@ class SetSpec:
     max_failures: int | str | None
     suspend: bool
     round_key: str
+    retry_key: str | None  # hash of spec.retryFailedToken
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> SetSpec:
@@ -113,7 +116,14 @@ class SetSpec:
             max_failures=spec.get("maxFailures"),
             suspend=bool(spec.get("suspend", False)),
             round_key=hashlib.sha256(canonical.encode()).hexdigest()[:16],
+            retry_key=_short_hash(spec["retryFailedToken"])
+            if spec.get("retryFailedToken")
+            else None,
         )
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 _PROBE = ClusterRef("00000000-0000-0000-0000-000000000000", "probe", "probe")
@@ -226,11 +236,35 @@ def child_spec(spec: SetSpec, cluster: ClusterRef, *, started: bool) -> dict[str
 
 
 def child_labels(set_name: str, spec: SetSpec, cluster: ClusterRef) -> dict[str, str]:
-    return {
+    labels = {
         SET_LABEL: set_name,
         CLUSTER_LABEL: cluster_hash(cluster),
         ROUND_LABEL: spec.round_key,
     }
+    if spec.retry_key is not None:
+        labels[RETRY_LABEL] = spec.retry_key
+    return labels
+
+
+def _retried(seen: SetObservation, member: Member) -> ChildWrite | None:
+    """A failed child of this round that has not obeyed the current retryFailedToken yet goes
+    back to waiting, with a new runToken: its RunCommand runs again when the rollout starts it.
+    Once it carries the token's label it is never retried for that token again."""
+    spec, child = seen.spec, member.current
+    if spec.retry_key is None or child is None or not child.started:
+        return None
+    if child.state not in _FAILED or child.labels.get(RETRY_LABEL) == spec.retry_key:
+        return None
+    wanted = child_spec(spec, member.cluster, started=False)
+    wanted["runToken"] = f"{spec.round_key}-{spec.retry_key}"
+    return ChildWrite(
+        name=child.name,
+        cluster=member.cluster,
+        labels=child_labels(seen.name, spec, member.cluster),
+        spec=wanted,
+        create=False,
+        old_spec=child.spec,
+    )
 
 
 def spec_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -309,6 +343,12 @@ def plan_set(seen: SetObservation) -> SetDecision:
         child = by_hash.get(cluster_hash(cluster))
         in_round = child is not None and child.labels.get(ROUND_LABEL) == spec.round_key
         members.append(Member(cluster, child, child if in_round else None))
+    retries: dict[str, ChildWrite] = {}
+    for member in members:
+        retry = _retried(seen, member)
+        if retry is not None:
+            retries[retry.name] = retry
+            member.current = Child(retry.name, retry.labels, retry.spec, {})  # waiting again
     started = [m.current for m in members if m.current is not None and m.current.started]
     failures = sum(1 for child in started if child.state in _FAILED)
     in_flight = sum(1 for child in started if child.state not in _FINAL)
@@ -319,13 +359,21 @@ def plan_set(seen: SetObservation) -> SetDecision:
 
     writes: list[ChildWrite] = []
     for member in members:  # in cluster id order: the rollout order is deterministic
+        retry = retries.get(member.current.name) if member.current is not None else None
         if member.current is not None and member.current.started:
             continue
         start = room > 0
         room -= 1 if start else 0
-        if member.current is not None and not start:
-            continue  # already waiting in this round
         member.starting = start
+        if member.current is not None:
+            if start or retry is not None:  # a waiting child: lift suspend (and/or retry it)
+                base = retry or ChildWrite(
+                    member.current.name, member.cluster, member.current.labels,
+                    member.current.spec, create=False, old_spec=member.current.spec,
+                )  # fmt: skip
+                started_spec = {**base.spec, "suspend": bool(spec.template.get("suspend"))}
+                writes.append(dataclasses.replace(base, spec=started_spec if start else base.spec))
+            continue
         writes.append(
             ChildWrite(
                 name=child_name(seen.name, member.cluster),

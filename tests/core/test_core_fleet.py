@@ -280,3 +280,33 @@ def test_problems_are_stalled_when_the_spec_is_invalid_and_reconciling_when_arm_
         "Ready": "False",
         "Reconciling": "True",
     }
+
+
+def test_retry_failed_token_runs_only_the_failed_clusters_again_once_per_token() -> None:
+    targets = [ref("c0"), ref("c1"), ref("c2")]
+    spec = set_spec(targets)
+    first = plan_set(observe(spec))
+    ended = as_children(spec, first.writes, {"c0": "Failed", "c1": "Succeeded", "c2": "Unknown"})
+    done = plan_set(observe(spec, ended, first.status))
+    assert done.finished and done.status["reason"] == "ClustersFailed"
+
+    retry = set_spec(targets, retryFailedToken="r1", maxConcurrency=1)
+    decision = plan_set(observe(retry, ended, done.status))
+    by_cluster = {w.cluster.name: w for w in decision.writes}
+    assert sorted(by_cluster) == ["c0", "c2"]  # c1 succeeded: left alone
+    assert by_cluster["c0"].spec["runToken"] == f"{retry.round_key}-{retry.retry_key}"
+    assert by_cluster["c0"].spec["suspend"] is False  # started now, within maxConcurrency
+    assert by_cluster["c2"].spec["suspend"] is True  # retried, waiting for its turn
+    assert retry.round_key == spec.round_key  # the same round: no other cluster runs again
+    assert decision.status["round"] == done.status["round"]
+    assert not decision.finished
+
+    # Both retried and failed again: the same token never retries them a second time.
+    failed_again = [
+        Child(w.name, dict(w.labels), {**w.spec, "suspend": False}, {"state": "Failed",
+              "specHash": RunSpec.parse(w.spec).run_hash})
+        for w in decision.writes
+    ]  # fmt: skip
+    succeeded = [c for c in ended if c.name not in {w.name for w in decision.writes}]
+    settled = plan_set(observe(retry, failed_again + succeeded, decision.status))
+    assert settled.writes == () and settled.finished
