@@ -223,3 +223,36 @@ def test_follow_new_clusters_runs_the_round_on_a_cluster_added_mid_round(
     finally:
         emulator.remove_cluster(first)
         emulator.remove_cluster(late)
+
+
+def test_retry_failed_token_runs_only_the_failed_cluster_again(
+    sets: Sets, emulator: Emulator, namespace: str
+) -> None:
+    # The first run anywhere leaves a marker in the (shared) target cluster and fails; later
+    # runs find it and succeed. With one at a time, fleet-a fails and fleet-b succeeds.
+    marker = f"marker-{namespace}"
+    command = (
+        f"kubectl -n default get configmap {marker} || "
+        f"{{ kubectl -n default create configmap {marker}; exit 3; }}"
+    )
+    clusters = [
+        {"subscriptionId": SUBSCRIPTION_ID, "resourceGroup": FLEET_GROUP, "name": name}
+        for name in ("fleet-a", "fleet-b")
+    ]
+    spec: dict[str, Any] = {
+        "template": {"command": command},
+        "clusters": clusters,
+        "maxConcurrency": 1,
+    }
+    sets.apply(namespace, "retry", spec)
+    status = sets.wait_for(namespace, "retry", lambda s: s.get("state") == "Failed")
+    assert status["reason"] == "ClustersFailed" and (status["failed"], status["succeeded"]) == (
+        1,
+        1,
+    )
+
+    sets.apply(namespace, "retry", {**spec, "retryFailedToken": "1"})
+    status = sets.wait_for(namespace, "retry", lambda s: s.get("state") == "Succeeded")
+    assert status["succeeded"] == 2 and status["round"] == 1
+    runs = [cluster_name(r["clusterId"]) for r in runs_of(emulator, command)]
+    assert sorted(runs) == ["fleet-a", "fleet-a", "fleet-b"]  # only the failed one ran again
