@@ -311,6 +311,11 @@ class ArmApi:
             return self._too_many_requests(remaining_header("reads"), 1, "injected")
         if self._faults.server_error():
             return arm_error(500, "InternalServerError", "Injected server error.")
+        listed = self._throttle.take(listing.group("sub"), "lists")
+        if not listed.allowed:
+            return self._too_many_requests(
+                remaining_header("reads"), listed.retry_after_seconds, "managedClusters list"
+            )
         sub, rg = listing.group("sub").lower(), (listing.group("rg") or "").lower()
         clusters = sorted(
             (c for key, c in self._clusters.items() if key[0] == sub and (not rg or key[1] == rg)),

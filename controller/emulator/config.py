@@ -89,6 +89,8 @@ class ThrottleConfig:
     # ARM's documented per-subscription limits.
     reads: BucketConfig = BucketConfig(capacity=250, refill_per_second=25.0)
     writes: BucketConfig = BucketConfig(capacity=200, refill_per_second=10.0)
+    # The AKS resource provider's own limit on managedClusters LISTs: a burst of 500, then 1/s.
+    lists: BucketConfig = BucketConfig(capacity=500, refill_per_second=1.0)
 
 
 def validate_faults(faults: FaultsConfig) -> None:
@@ -236,7 +238,12 @@ def validate(config: EmulatorConfig) -> None:
         raise ConfigError("maxLogBytes must be > 0")
     if config.max_request_bytes <= 0:
         raise ConfigError("maxRequestBytes must be > 0")
-    for kind, bucket in (("reads", config.throttle.reads), ("writes", config.throttle.writes)):
+    throttle = config.throttle
+    for kind, bucket in (
+        ("reads", throttle.reads),
+        ("writes", throttle.writes),
+        ("lists", throttle.lists),
+    ):
         if bucket.capacity < 1 or bucket.refill_per_second <= 0:
             raise ConfigError(f"throttle.{kind} needs capacity >= 1 and refillPerSecond > 0")
     for name, version in (
@@ -458,6 +465,7 @@ def config_from_mapping(data: Any, base_dir: Path | None = None) -> EmulatorConf
     throttle = ThrottleConfig(
         reads=_bucket(throttle_section.section("reads"), defaults.reads),
         writes=_bucket(throttle_section.section("writes"), defaults.writes),
+        lists=_bucket(throttle_section.section("lists"), defaults.lists),
     )
     throttle_section.finish()
 

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from controller.emulator import EmulatorConfig
-from controller.emulator.config import ConfigError, ScriptedConfig, config_from_mapping
+from controller.emulator.config import (
+    BucketConfig,
+    ConfigError,
+    ScriptedConfig,
+    ThrottleConfig,
+    config_from_mapping,
+)
 from tests.emulator.emulator_harness import (
     API,
     SUB,
@@ -131,3 +137,20 @@ async def test_clusters_added_and_removed_while_running_show_in_the_lists(
         emulator, "POST", f"{emulator.base_url}/_emulator/clusters", json_body={"name": "x"}
     )
     assert status == 400 and error_code(body) == "InvalidCluster"
+
+
+async def test_lists_have_their_own_per_subscription_budget_after_a_burst() -> None:
+    """The AKS resource provider's LIST limit (500 at once, then 1/s), here shrunk to 2."""
+    throttle = ThrottleConfig(lists=BucketConfig(capacity=2, refill_per_second=0.01))
+    config = EmulatorConfig(clusters=CLUSTERS, mode="scripted", throttle=throttle)
+    with running_emulator(config) as emulator:
+        token = await arm_token(emulator)
+        url = f"{emulator.base_url}/subscriptions/{SUB}/{PROVIDER}?{API}"
+        answers = [await call(emulator, "GET", url, token=token) for _ in range(3)]
+        assert [status for status, _, _ in answers] == [200, 200, 429]
+        _, headers, body = answers[2]
+        assert error_code(body) == "TooManyRequests" and int(headers["Retry-After"]) >= 1
+        other = f"{emulator.base_url}/subscriptions/{OTHER_SUB}/{PROVIDER}?{API}"
+        assert (await call(emulator, "GET", other, token=token))[0] == 200
+        cluster_get = f"{emulator.cluster_url('a1')}?{API}"
+        assert (await call(emulator, "GET", cluster_get, token=token))[0] == 200  # not a list
