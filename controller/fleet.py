@@ -10,9 +10,10 @@ conditional (resourceVersion); a lost race re-reads and decides again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +48,7 @@ Body = Mapping[str, Any]
 FOLLOW_INTERVAL_SECONDS = 60.0  # rediscovery with followNewClusters
 DISCOVERY_RETRY_SECONDS = 30.0
 CHILD_SETTLE_SECONDS = 0.2  # child events within this window are planned once
+WRITE_CONCURRENCY = 16  # child creates/patches in flight at once for one set
 
 
 class Fleet:
@@ -137,10 +139,9 @@ class Fleet:
             return
         seen = SetObservation(ref.name, spec, status, generation, children, discovered, now)
         decision = plan_set(seen)
-        for write in decision.writes:
-            if not await self._apply(ref, write, children):
-                self._plan(ref, 0.0)  # decide again on fresh state
-                return
+        if not await self._apply_all(ref, decision.writes, children):
+            self._plan(ref, 0.0)  # decide again on fresh state
+            return
         if await self._write_status(ref, body, decision.status) and discovered is not None:
             self._discovered_at[ref.uid] = (spec.round_key, time.monotonic())
         if spec.follow_new_clusters and spec.selector is not None:
@@ -168,6 +169,20 @@ class Fleet:
             found.extend(await arm.list_clusters(subscription, group))
         logger.info("%s/%s: %d managed clusters listed", ref.namespace, ref.name, len(found))
         return found
+
+    async def _apply_all(
+        self, ref: ObjectRef, writes: Sequence[ChildWrite], children: list[Child]
+    ) -> bool:
+        """All writes, WRITE_CONCURRENCY at a time: a round over hundreds of clusters is not
+        hundreds of API server round trips in a row. The writes are independent (one child
+        each), and each is safe to repeat, so a partial failure only means deciding again."""
+        gate = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+        async def one(write: ChildWrite) -> bool:
+            async with gate:
+                return await self._apply(ref, write, children)
+
+        return all(await asyncio.gather(*(one(write) for write in writes)))
 
     async def _apply(self, ref: ObjectRef, write: ChildWrite, children: list[Child]) -> bool:
         """Create or change one child. False when the world moved on (a child appeared or
