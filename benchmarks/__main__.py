@@ -5,6 +5,7 @@
    API server and the emulator in scripted mode (each command "runs" BENCH_SECONDS, default 20 s).
    Measures wall time, operator memory (RSS) and asyncio tasks over time, and ARM requests
    against ARM's per-subscription budget (reads 25/s, writes 10/s after a burst).
+3. Fleet: one RunCommandSet over BENCH_FLEET scripted clusters (default 500); see fleet.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.fleet import bench_fleet
 from controller.arm import CommandHandle, CommandResult, CommandRunning
 from controller.core import Observation, RunSpec, Settings, after_poll, after_submit, plan
 from tests.controlplane import running
@@ -226,6 +228,9 @@ def main() -> int:
     bench_core()
     bench_scale(
         int(os.environ.get("BENCH_COUNT", "500")), float(os.environ.get("BENCH_SECONDS", "20"))
+    )
+    bench_fleet(
+        int(os.environ.get("BENCH_FLEET", "500")), float(os.environ.get("BENCH_SECONDS", "20"))
     )
     return 0
 

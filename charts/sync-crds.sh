@@ -3,6 +3,5 @@
 # tests/test_helm_chart.py fails while the two copies differ. Usage: bash charts/sync-crds.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cp "$root"/crds/aks.gitops.dev_runcommands.yaml "$root"/crds/aks.gitops.dev_runcommandpolicies.yaml \
-  "$root"/charts/aks-runcommand-operator/crds/
+cp "$root"/crds/*.yaml "$root"/charts/aks-runcommand-operator/crds/
 echo "sync-crds: charts/aks-runcommand-operator/crds/ now matches crds/"

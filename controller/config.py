@@ -33,6 +33,9 @@ class OperatorConfig:
     metrics_port: int | None
     log_format: str
     verbose: bool
+    fleet_follow_seconds: float = (
+        60.0  # RunCommandSets with followNewClusters rediscover this often
+    )
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -171,6 +174,13 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "declared Unknown; must exceed the longest POST (the ARM client's timeouts, 160 s) "
         "(env CLAIM_LEASE_SECONDS)",
     )
+    p.add_argument(
+        "--fleet-follow-seconds",
+        type=float,
+        default=float(env.get("FLEET_FOLLOW_SECONDS") or 60.0),
+        help="how often a RunCommandSet with followNewClusters lists its clusters again "
+        "(env FLEET_FOLLOW_SECONDS)",
+    )
     p.add_argument("--verbose", action="store_true", help="debug logs")
     p.set_defaults(env_namespaces=watched)
     return p
@@ -217,6 +227,8 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         p.error("--max-log-bytes, --max-context-bytes and --history-limit must be positive")
     if not args.claim_lease_seconds > 0:
         p.error("--claim-lease-seconds must be positive")
+    if not args.fleet_follow_seconds > 0:
+        p.error("--fleet-follow-seconds must be positive")
     return OperatorConfig(
         namespaces=namespaces,
         cloud=cloud,
@@ -238,6 +250,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         metrics_port=args.metrics_port,
         log_format=args.log_format,
         verbose=args.verbose,
+        fleet_follow_seconds=args.fleet_follow_seconds,
     )
 
 

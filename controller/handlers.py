@@ -16,7 +16,8 @@ from typing import Any
 import kopf
 
 from controller.config import OperatorConfig
-from controller.kube import GROUP, PLURAL, VERSION, KubeApi
+from controller.fleet import Fleet
+from controller.kube import GROUP, PLURAL, SET_PLURAL, VERSION, KubeApi
 from controller.runtime import Runtime
 
 
@@ -40,12 +41,18 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         settings.queueing.idle_timeout = 1.0
         settings.peering.priority = config.priority
         settings.peering.mandatory = config.peering is not None
-        memo.runtime = Runtime(config, KubeApi.from_environment())
+        kube = KubeApi.from_environment()
+        memo.runtime = Runtime(config, kube)
+        memo.fleet = Fleet(kube, memo.runtime.inputs, follow_interval=config.fleet_follow_seconds)
         memo.generations = {}  # uid -> metadata.generation last handed to the runtime
         await memo.runtime.start()
+        await memo.fleet.start()
 
     @kopf.on.cleanup(id="cleanup", registry=registry)
     async def stop(memo: kopf.Memo, **_: Any) -> None:
+        fleet: Fleet | None = memo.get("fleet")
+        if fleet is not None:
+            await fleet.close()
         runtime: Runtime | None = memo.get("runtime")
         if runtime is not None:
             await runtime.close()
@@ -68,12 +75,30 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     ) -> None:
         runtime: Runtime = memo.runtime
         generations: dict[str, Any] = memo.generations
+        if body.metadata.get("ownerReferences"):
+            memo.fleet.child_changed(body)  # a set's child: its owner plans again (cheap)
         if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
             generations.pop(uid, None)
             runtime.forget(uid)
             return
         generations[uid] = body.metadata.get("generation")
         await runtime.reconcile(body)
+
+    @kopf.on.event(GROUP, VERSION, SET_PLURAL, id="watch-sets", registry=registry)
+    async def watch_sets(
+        event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
+    ) -> None:
+        fleet: Fleet = memo.fleet
+        generations: dict[str, Any] = memo.generations
+        if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
+            generations.pop(uid, None)
+            fleet.forget(uid)  # its children go with it: garbage collection
+            return
+        generation = body.metadata.get("generation")
+        if generations.get(uid) == generation:
+            return  # a status-only change, most likely our own patch
+        generations[uid] = generation
+        fleet.reconcile(body)
 
     @kopf.on.probe(id="scheduled", registry=registry)
     async def scheduled(memo: kopf.Memo, **_: Any) -> int:

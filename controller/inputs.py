@@ -71,6 +71,16 @@ class InputReader:
         key = ("secret", namespace, name)
         return self._clients.get(key, found.resource_version, config)
 
+    async def discovery_client(self, namespace: str, spec: RunSpec) -> ArmClient:
+        """The client a RunCommandSet lists clusters with: the same identity rules, and the
+        operator's own identity only where it is allowed. Each child's target is checked by
+        the policies when the child is submitted."""
+        name = credentials_secret(spec, self._config.default_credentials_secret)
+        if not spec.credentials_secret and await self._kube.read_secret(namespace, name) is None:
+            labels = await self._kube.namespace_labels(namespace)
+            check_operator_identity(self._config.operator_identity, namespace, labels, name)
+        return await self.arm_client(namespace, spec, authorize=False)
+
     async def _authorize(
         self, namespace: str, spec: RunSpec, identity: IdentityMode, secret: str
     ) -> None:

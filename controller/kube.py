@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 GROUP, VERSION, PLURAL = "aks.gitops.dev", "v1alpha1", "runcommands"
 POLICY_PLURAL = "runcommandpolicies"
+SET_PLURAL, SET_KIND = "runcommandsets", "RunCommandSet"
 T = TypeVar("T")
 
 
@@ -107,17 +108,17 @@ class KubeApi:
         )
         return list(cast(dict[str, Any], body or {}).get("items") or [])
 
-    async def read_runcommand(self, ref: ObjectRef) -> dict[str, Any] | None:
+    async def read_runcommand(self, ref: ObjectRef, plural: str = PLURAL) -> dict[str, Any] | None:
         body = await self._read(
             self._custom.get_namespaced_custom_object,
-            GROUP, VERSION, ref.namespace, PLURAL, ref.name,
+            GROUP, VERSION, ref.namespace, plural, ref.name,
         )  # fmt: skip
         if not isinstance(body, dict) or body["metadata"]["uid"] != ref.uid:
             return None  # gone, or deleted and recreated: not the object we were following
         return cast(dict[str, Any], body)
 
     async def patch_status(
-        self, ref: ObjectRef, status: dict[str, Any], resource_version: str
+        self, ref: ObjectRef, status: dict[str, Any], resource_version: str, plural: str = PLURAL
     ) -> dict[str, Any] | None:
         """JSON merge patch of status, conditional on the object being exactly the version that
         was read (optimistic concurrency, as the Job controller claims pods). None values delete
@@ -127,7 +128,7 @@ class KubeApi:
         try:
             body = await self._call(
                 self._custom.patch_namespaced_custom_object_status,
-                GROUP, VERSION, ref.namespace, PLURAL, ref.name,
+                GROUP, VERSION, ref.namespace, plural, ref.name,
                 {"metadata": metadata, "status": status},
                 _content_type="application/merge-patch+json",  # None values delete fields
             )  # fmt: skip
@@ -138,6 +139,48 @@ class KubeApi:
                 raise Conflict(f"{ref.namespace}/{ref.name} changed since it was read") from None
             raise
         return cast(dict[str, Any], body)
+
+    async def list_runcommands(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        """The RunCommands of a namespace that carry these labels (a set's children)."""
+        listed = await self._call(
+            self._custom.list_namespaced_custom_object,
+            GROUP, VERSION, namespace, PLURAL, label_selector=label_selector,
+        )  # fmt: skip
+        return list(cast(dict[str, Any], listed).get("items") or [])
+
+    async def create_runcommand(self, namespace: str, body: dict[str, Any]) -> bool:
+        """Create a RunCommand; False when one of that name exists already (names are
+        derived, so it is the same child: creating is idempotent)."""
+        try:
+            await self._call(
+                self._custom.create_namespaced_custom_object,
+                GROUP, VERSION, namespace, PLURAL, body,
+            )  # fmt: skip
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
+    async def patch_runcommand(
+        self, namespace: str, name: str, patch: dict[str, Any], resource_version: str
+    ) -> None:
+        """A merge patch of a RunCommand's metadata and spec, conditional on the version read:
+        raises Conflict on a lost race (re-read, decide again)."""
+        body = {
+            **patch,
+            "metadata": {**patch.get("metadata", {}), "resourceVersion": resource_version},
+        }
+        try:
+            await self._call(
+                self._custom.patch_namespaced_custom_object,
+                GROUP, VERSION, namespace, PLURAL, name, body,
+                _content_type="application/merge-patch+json",
+            )  # fmt: skip
+        except ApiException as error:
+            if error.status in (404, 409):
+                raise Conflict(f"{namespace}/{name} changed since it was read") from None
+            raise
 
     async def delete_runcommand(self, ref: ObjectRef) -> None:
         try:
@@ -156,7 +199,9 @@ class KubeApi:
             if error.status not in (404, 409):
                 raise
 
-    async def post_event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
+    async def post_event(
+        self, ref: ObjectRef, type_: str, reason: str, message: str, kind: str = "RunCommand"
+    ) -> None:
         now = datetime.datetime.now(datetime.UTC)
         event = kubernetes.client.CoreV1Event(
             metadata=kubernetes.client.V1ObjectMeta(
@@ -164,7 +209,7 @@ class KubeApi:
             ),
             involved_object=kubernetes.client.V1ObjectReference(
                 api_version=f"{GROUP}/{VERSION}",
-                kind="RunCommand",
+                kind=kind,
                 name=ref.name,
                 namespace=ref.namespace,
                 uid=ref.uid,

@@ -74,6 +74,11 @@ class Runtime:
         await self._http.aclose()
 
     @property
+    def inputs(self) -> InputReader:
+        """Credentials resolution, shared with the RunCommandSet controller's ARM discovery."""
+        return self._inputs
+
+    @property
     def scheduled(self) -> int:
         return self._scheduler.pending
 

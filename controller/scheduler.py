@@ -68,6 +68,9 @@ class Scheduler(Generic[Payload]):
         """Objects waiting for a timer or a worker."""
         return len(self._pending)
 
+    def is_pending(self, key: str) -> bool:
+        return key in self._pending
+
     @contextlib.asynccontextmanager
     async def locked(self, key: str) -> AsyncIterator[None]:
         """Hold the object's lock. Entries exist only while someone holds or waits for them, so

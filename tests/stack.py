@@ -86,6 +86,13 @@ class Emulator:
         from now on; knobs not named keep their value. ValueError if the emulator refuses."""
         return dict(self._introspect("/_emulator/faults", "POST", knobs)["faults"])
 
+    def add_cluster(self, entry: dict[str, Any]) -> str:
+        """Add a cluster while the emulator runs (a `clusters:` entry); returns its id."""
+        return str(self._introspect("/_emulator/clusters", "POST", entry)["id"])
+
+    def remove_cluster(self, entry: dict[str, Any]) -> bool:
+        return bool(self._introspect("/_emulator/clusters", "DELETE", entry)["removed"])
+
     def revoke_tokens(self) -> int:
         """ARM refuses every access token issued so far (401 InvalidAuthenticationToken)."""
         return int(self._introspect("/_emulator/revoke-tokens", "POST", {})["revoked"])

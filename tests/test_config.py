@@ -97,3 +97,9 @@ def test_operator_identity_allowance_from_environment_and_flags() -> None:
     assert not loaded.operator_identity.allows("team-a", {"trusted": "no"})
     flags = config.load(["--operator-identity-namespaces", "*"], env=env)
     assert flags.operator_identity.allows("anything", {})
+
+
+def test_fleet_follow_interval_from_flag_or_env() -> None:
+    assert config.load([], {}).fleet_follow_seconds == 60.0
+    assert config.load([], {"FLEET_FOLLOW_SECONDS": "5"}).fleet_follow_seconds == 5.0
+    assert config.load(["--fleet-follow-seconds", "2.5"], {}).fleet_follow_seconds == 2.5

@@ -30,6 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CHART = REPO_ROOT / "charts" / "aks-runcommand-operator"
 CRD_FILE = "aks.gitops.dev_runcommands.yaml"
 POLICY_CRD_FILE = "aks.gitops.dev_runcommandpolicies.yaml"
+SET_CRD_FILE = "aks.gitops.dev_runcommandsets.yaml"
 KUBE_VERSION = "1.35.4"  # the management control plane's version, for offline `helm template`
 SERVICE_MONITOR_CRD = textwrap.dedent(
     """
@@ -327,6 +328,8 @@ def check_defaults(docs: list[dict[str, Any]], release_ns: str, watched: list[st
     assert rules[("", "secrets")] == {"get"}  # the documented cluster-wide trade-off: get only
     assert rules[("", "configmaps")] == {"get"}
     assert rules[("aks.gitops.dev", "runcommands/status")] == {"get", "patch"}
+    assert "create" in rules[("aks.gitops.dev", "runcommands")]  # a set's children
+    assert rules[("aks.gitops.dev", "runcommandsets/status")] == {"get", "patch"}
     assert ("kopf.dev", "clusterkopfpeerings") not in rules
     assert not find(docs, "Role") and not find(docs, "Service") and not find(docs, "NetworkPolicy")
     assert not find(docs, "ServiceMonitor") and not find(docs, "ClusterKopfPeering")
@@ -783,7 +786,7 @@ def test_install_cluster_wide_with_peering(
 # --- CRDs ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("crd_file", [CRD_FILE, POLICY_CRD_FILE])
+@pytest.mark.parametrize("crd_file", [CRD_FILE, POLICY_CRD_FILE, SET_CRD_FILE])
 def test_chart_crd_is_identical_to_the_source_of_truth(crd_file: str) -> None:
     source = REPO_ROOT / "crds" / crd_file
     copy = CHART / "crds" / crd_file
@@ -791,10 +794,12 @@ def test_chart_crd_is_identical_to_the_source_of_truth(crd_file: str) -> None:
     assert copy.read_bytes() == source.read_bytes(), (
         f"{copy} differs from {source}: run `bash charts/sync-crds.sh`"
     )
-    # Only the RunCommand and RunCommandPolicy CRDs and kopf's peering CRDs ship in the chart.
+    # Only the RunCommand, RunCommandPolicy and RunCommandSet CRDs and kopf's peering CRDs ship
+    # in the chart.
     assert sorted(p.name for p in (CHART / "crds").iterdir()) == [
         POLICY_CRD_FILE,
         CRD_FILE,
+        SET_CRD_FILE,
         "kopf.dev_peerings.yaml",
     ]
 
@@ -805,6 +810,7 @@ def test_chart_crds_are_served_by_the_api_server(cluster: ControlPlane, kubectl_
         for name in (
             "runcommands.aks.gitops.dev",
             "runcommandpolicies.aks.gitops.dev",
+            "runcommandsets.aks.gitops.dev",
             "kopfpeerings.kopf.dev",
             "clusterkopfpeerings.kopf.dev",
         )
@@ -819,4 +825,6 @@ def test_chart_crds_are_served_by_the_api_server(cluster: ControlPlane, kubectl_
             kubectl_path, cluster.kubeconfig, "get", "--raw", "/apis/aks.gitops.dev/v1alpha1"
         ).stdout
     )["resources"]
-    assert {"runcommands", "runcommands/status"} <= {r["name"] for r in resources}
+    assert {"runcommands", "runcommands/status", "runcommandsets", "runcommandsets/status"} <= {
+        r["name"] for r in resources
+    }

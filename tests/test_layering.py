@@ -28,7 +28,12 @@ def _properties_without_description(schema: dict[str, object], path: str) -> lis
 
 
 @pytest.mark.parametrize(
-    "crd_file", ["aks.gitops.dev_runcommands.yaml", "aks.gitops.dev_runcommandpolicies.yaml"]
+    "crd_file",
+    [
+        "aks.gitops.dev_runcommands.yaml",
+        "aks.gitops.dev_runcommandpolicies.yaml",
+        "aks.gitops.dev_runcommandsets.yaml",
+    ],
 )
 def test_every_crd_field_has_a_description(crd_file: str) -> None:
     """So that `kubectl explain runcommand.spec...` helps at every level."""

@@ -64,6 +64,7 @@ from .models import (
     CommandHandle,
     CommandRunning,
     CommandStatus,
+    DiscoveredCluster,
     ManagedCluster,
     PreparedSubmission,
     command_status_from_json,
@@ -202,6 +203,52 @@ class ArmClient:
             self._url(cluster.resource_id), cluster.subscription_id, correlation_id
         )
         return ManagedCluster.from_json(_json_object(response, correlation_id))
+
+    async def list_clusters(
+        self,
+        subscription_id: str,
+        resource_group: str | None = None,
+        *,
+        correlation_id: str | None = None,
+    ) -> list[DiscoveredCluster]:
+        """Every managed cluster of the subscription (or of one of its resource groups),
+        following nextLink to the last page. Each page is a read, retried and budgeted as one;
+        an entry without a managed cluster id is skipped (ARM never sends one)."""
+        correlation_id = correlation_id or str(uuid.uuid4())
+        scope = f"/subscriptions/{subscription_id}"
+        if resource_group:
+            scope += f"/resourceGroups/{resource_group}"
+        url: str | None = self._url(f"{scope}/providers/Microsoft.ContainerService/managedClusters")
+        found: list[DiscoveredCluster] = []
+        while url is not None:
+            body = _json_object(
+                await self._read(url, subscription_id, correlation_id), correlation_id
+            )
+            for entry in body.get("value") or []:
+                try:
+                    found.append(DiscoveredCluster.from_json(entry))
+                except (ValueError, AttributeError):
+                    _LOG.debug("skipping a managedClusters entry without a cluster id")
+            url = self._next_link(body.get("nextLink"), correlation_id)
+        return found
+
+    def _next_link(self, link: object, correlation_id: str) -> str | None:
+        """The next page's URL, only on the ARM endpoint: the bearer token never leaves it."""
+        if not link:
+            return None
+        url = httpx.URL(str(link))
+        arm = self._arm_origin
+        if (url.scheme, url.host.casefold(), url.port) != (
+            arm.scheme,
+            arm.host.casefold(),
+            arm.port,
+        ):
+            raise ArmError(
+                f"ARM's nextLink {str(link)[:200]!r} is not on {self._cloud.arm_endpoint}",
+                code="InvalidNextLink",
+                correlation_id=correlation_id,
+            )
+        return str(url)
 
     async def prepare_submission(
         self,

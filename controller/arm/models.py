@@ -280,6 +280,40 @@ class ManagedCluster:
         )
 
 
+@dataclass(frozen=True)
+class DiscoveredCluster:
+    """One entry of a managedClusters list: where it is and how it is tagged."""
+
+    ref: ClusterRef
+    tags: Mapping[str, str]
+
+    @property
+    def resource_id(self) -> str:
+        return self.ref.resource_id
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def resource_group(self) -> str:
+        return self.ref.resource_group
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> DiscoveredCluster:
+        """Raises ValueError when the entry has no usable managed cluster id."""
+        resource_id = body.get("id")
+        if not isinstance(resource_id, str):
+            raise ValueError("a managedClusters list entry has no id")
+        tags = body.get("tags")
+        clean = (
+            {str(k): str(v) for k, v in tags.items() if isinstance(v, str)}
+            if isinstance(tags, dict)
+            else {}
+        )
+        return cls(ClusterRef.parse(resource_id), clean)
+
+
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 

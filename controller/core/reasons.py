@@ -56,6 +56,12 @@ class Reason(StrEnum):
     CONTEXT_TOO_LARGE = "ContextTooLarge"
     CLOUD_MISMATCH = "CloudMismatch"
     POLICY_DENIED = "PolicyDenied"  # the operator-identity allowance or a RunCommandPolicy
+    # RunCommandSet rounds (status.reason of a set).
+    PROGRESSING = "Progressing"  # the rollout is starting and following children
+    CLUSTERS_FAILED = "ClustersFailed"  # the round ended; at least one cluster failed
+    MAX_FAILURES_EXCEEDED = "MaxFailuresExceeded"  # more failed than maxFailures: no new starts
+    NO_TARGETS = "NoTargets"  # no cluster matches the set's clusters or selector
+    DISCOVERY_FAILED = "DiscoveryFailed"  # listing managed clusters through ARM failed
     # Output.
     LOGS_TRUNCATED = "LogsTruncated"  # an event: ARM cut the output at its limit
 

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .arm import CORRELATION_KEY, ArmApi, ClientGone, DropConnection, run_command_cluster
 from .commands import CommandRunner
-from .config import ConfigError, EmulatorConfig, faults_to_mapping
+from .config import ConfigError, EmulatorConfig, Mode, cluster_from_mapping, faults_to_mapping
 from .errors import ERROR_CODE_KEY, arm_error
 from .faults import FaultInjector
 from .posts import POST_RECORD_KEY, PostLog, deliver
@@ -132,6 +132,37 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response({"requests": dict(counts)})
 
 
+def cluster_routes(app: web.Application, arm: ArmApi, mode: Mode) -> None:
+    """POST /_emulator/clusters adds a cluster (a `clusters:` entry of the config, as JSON);
+    DELETE /_emulator/clusters removes one (subscriptionId, resourceGroup, name). Lists and
+    runCommand see the change at once, as a fleet that grows and shrinks would."""
+
+    async def add(request: web.Request) -> web.Response:
+        try:
+            cluster = cluster_from_mapping(await request.json(), mode)
+        except (ValueError, ConfigError) as exc:
+            return arm_error(400, "InvalidCluster", str(exc))
+        if not arm.add_cluster(cluster):
+            return arm_error(409, "ClusterExists", f"{cluster.resource_id} exists already.")
+        log.info("cluster added: %s", cluster.resource_id)
+        return web.json_response({"id": cluster.resource_id}, status=201)
+
+    async def remove(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            removed = arm.remove_cluster(
+                body["subscriptionId"], body["resourceGroup"], body["name"]
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            return arm_error(
+                400, "InvalidCluster", f"name subscriptionId, resourceGroup and name: {exc}"
+            )
+        return web.json_response({"removed": removed})
+
+    app.router.add_post("/_emulator/clusters", add)
+    app.router.add_delete("/_emulator/clusters", remove)
+
+
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -158,6 +189,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app.router.add_post("/_emulator/revoke-tokens", revoke_tokens)
     app.router.add_get("/_emulator/stats", stats)
     app.router.add_get("/_emulator/health", health)
+    cluster_routes(app, arm, config.mode)
     app.router.add_route("*", "/subscriptions/{tail:.*}", arm.handle)
     add_signin_routes(app, authority, config.signin)
 

@@ -48,9 +48,21 @@ _PATH_RE = re.compile(
     re.IGNORECASE,
 )
 
+# GET .../managedClusters in a subscription, or in one of its resource groups.
+_LIST_RE = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)(?:/resourcegroups/(?P<rg>[^/]+))?"
+    r"/providers/microsoft\.containerservice/managedclusters/?$",
+    re.IGNORECASE,
+)
+_SKIP_TOKEN = "$skipToken"  # noqa: S105 (a query parameter name, not a secret)
+
 
 # Set by the request-id middleware, read when a submission is recorded.
 CORRELATION_KEY = web.RequestKey("correlation_id", str)
+
+
+def _key(subscription_id: str, resource_group: str, name: str) -> tuple[str, str, str]:
+    return subscription_id.lower(), resource_group.lower(), name.lower()
 
 
 class DropConnection(Exception):
@@ -102,9 +114,21 @@ class ArmApi:
         self._throttle = Throttle(config.throttle)
         self._faults = faults
         self._clusters = {
-            (c.subscription_id.lower(), c.resource_group.lower(), c.name.lower()): c
-            for c in config.clusters
+            _key(c.subscription_id, c.resource_group, c.name): c for c in config.clusters
         }
+
+    # --- clusters added or removed while the emulator runs (/_emulator/clusters) -------------
+
+    def add_cluster(self, cluster: ClusterConfig) -> bool:
+        """False when a cluster of that id exists already."""
+        key = _key(cluster.subscription_id, cluster.resource_group, cluster.name)
+        if key in self._clusters:
+            return False
+        self._clusters[key] = cluster
+        return True
+
+    def remove_cluster(self, subscription_id: str, resource_group: str, name: str) -> bool:
+        return self._clusters.pop(_key(subscription_id, resource_group, name), None) is not None
 
     # --- request pipeline -------------------------------------------------------------------
 
@@ -175,6 +199,9 @@ class ArmApi:
         return None
 
     async def _dispatch(self, request: web.Request, match: re.Match[str] | None) -> web.Response:
+        listing = _LIST_RE.match(request.path)
+        if listing is not None:
+            return self._list_clusters(request, listing)
         if match is None or match.group("rg") is None:
             return arm_error(
                 404,
@@ -182,21 +209,10 @@ class ArmApi:
                 f"The resource type of '{request.path}' is not served by this emulator.",
             )
 
-        api_version = request.query.get("api-version")
-        if api_version is None:
-            return arm_error(
-                400,
-                "MissingApiVersionParameter",
-                "The api-version query parameter (?api-version=) is required for all requests.",
-            )
-        if not self._api_version_supported(api_version):
-            versions = self._config.api_versions
-            return arm_error(
-                400,
-                "InvalidApiVersionParameter",
-                f"The api-version '{api_version}' is invalid. The supported versions are dates "
-                f"between '{versions.oldest}' and '{versions.newest}', optionally with '-preview'.",
-            )
+        refused = self._check_api_version(request)
+        if refused is not None:
+            return refused
+        api_version = request.query["api-version"]
 
         target = ArmTarget(
             subscription_id=match.group("sub"),
@@ -282,12 +298,66 @@ class ArmApi:
 
     # --- operations ---------------------------------------------------------------------------
 
+    def _list_clusters(self, request: web.Request, listing: re.Match[str]) -> web.Response:
+        """One page of a subscription's (or resource group's) managed clusters, in a stable
+        order; `nextLink` carries the offset of the next page, as ARM's `$skipToken` does."""
+        refused = self._check_api_version(request)
+        if refused is not None:
+            return refused
+        if request.method != "GET":
+            return arm_error(405, "MethodNotAllowed", f"The {request.method} method is not "
+                             "supported here; use GET.")  # fmt: skip
+        if self._faults.throttled():
+            return self._too_many_requests(remaining_header("reads"), 1, "injected")
+        if self._faults.server_error():
+            return arm_error(500, "InternalServerError", "Injected server error.")
+        listed = self._throttle.take(listing.group("sub"), "lists")
+        if not listed.allowed:
+            return self._too_many_requests(
+                remaining_header("reads"), listed.retry_after_seconds, "managedClusters list"
+            )
+        sub, rg = listing.group("sub").lower(), (listing.group("rg") or "").lower()
+        clusters = sorted(
+            (c for key, c in self._clusters.items() if key[0] == sub and (not rg or key[1] == rg)),
+            key=lambda c: c.resource_id.lower(),
+        )
+        try:
+            start = int(request.query.get(_SKIP_TOKEN, "0"))
+        except ValueError:
+            return arm_error(400, "InvalidParameter", "The $skipToken is not valid.",
+                             target="$skipToken")  # fmt: skip
+        end = start + self._config.list_page_size
+        body: dict[str, Any] = {"value": [self._cluster_json(c) for c in clusters[start:end]]}
+        if end < len(clusters):
+            next_url = request.url.with_query({**request.query, _SKIP_TOKEN: str(end)})
+            body["nextLink"] = f"{origin_of(request)}{next_url.path_qs}"
+        return web.json_response(body)
+
+    def _check_api_version(self, request: web.Request) -> web.Response | None:
+        api_version = request.query.get("api-version")
+        if api_version is None:
+            return arm_error(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        if not self._api_version_supported(api_version):
+            versions = self._config.api_versions
+            return arm_error(
+                400,
+                "InvalidApiVersionParameter",
+                f"The api-version '{api_version}' is invalid. The supported versions are dates "
+                f"between '{versions.oldest}' and '{versions.newest}', optionally with '-preview'.",
+            )
+        return None
+
     def _cluster_json(self, cluster: ClusterConfig) -> dict[str, Any]:
         return {
             "id": cluster.resource_id,
             "name": cluster.name,
             "type": "Microsoft.ContainerService/ManagedClusters",
             "location": cluster.location,
+            "tags": dict(cluster.tags),
             "properties": {
                 "provisioningState": self._state("Succeeded"),
                 "powerState": {"code": cluster.power_state},

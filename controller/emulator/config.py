@@ -39,6 +39,8 @@ clusters:
     aadManaged: false
     disableRunCommand: false
     powerState: Running
+    tags: {env: demo}
+listPageSize: 100
 mode: execute
 scripted: {exitCode: 0, logs: "", durationSeconds: 0}
 """
@@ -58,6 +60,8 @@ class ClusterConfig:
     aad_managed: bool = False
     disable_run_command: bool = False
     power_state: Literal["Running", "Stopped"] = "Running"
+    # ARM resource tags, served by the cluster GET and the managedClusters lists.
+    tags: tuple[tuple[str, str], ...] = ()
 
     @property
     def resource_id(self) -> str:
@@ -85,6 +89,8 @@ class ThrottleConfig:
     # ARM's documented per-subscription limits.
     reads: BucketConfig = BucketConfig(capacity=250, refill_per_second=25.0)
     writes: BucketConfig = BucketConfig(capacity=200, refill_per_second=10.0)
+    # The AKS resource provider's own limit on managedClusters LISTs: a burst of 500, then 1/s.
+    lists: BucketConfig = BucketConfig(capacity=500, refill_per_second=1.0)
 
 
 def validate_faults(faults: FaultsConfig) -> None:
@@ -190,6 +196,8 @@ class EmulatorConfig:
     # Extra accepted ARM token audiences; the emulator's own base URL is always accepted.
     arm_audiences: tuple[str, ...] = ()
     signin: SigninConfig = SigninConfig()
+    # Clusters per page of a managedClusters list; more follow through nextLink.
+    list_page_size: int = 100
 
     def __post_init__(self) -> None:
         validate(self)
@@ -230,7 +238,12 @@ def validate(config: EmulatorConfig) -> None:
         raise ConfigError("maxLogBytes must be > 0")
     if config.max_request_bytes <= 0:
         raise ConfigError("maxRequestBytes must be > 0")
-    for kind, bucket in (("reads", config.throttle.reads), ("writes", config.throttle.writes)):
+    throttle = config.throttle
+    for kind, bucket in (
+        ("reads", throttle.reads),
+        ("writes", throttle.writes),
+        ("lists", throttle.lists),
+    ):
         if bucket.capacity < 1 or bucket.refill_per_second <= 0:
             raise ConfigError(f"throttle.{kind} needs capacity >= 1 and refillPerSecond > 0")
     for name, version in (
@@ -239,6 +252,8 @@ def validate(config: EmulatorConfig) -> None:
     ):
         if not API_VERSION_RE.match(version):
             raise ConfigError(f"apiVersions.{name} must look like YYYY-MM-DD: {version!r}")
+    if config.list_page_size < 1:
+        raise ConfigError("listPageSize must be >= 1")
     if config.token_lifetime_seconds < 60:
         raise ConfigError("tokenLifetimeSeconds must be >= 60")
 
@@ -346,9 +361,27 @@ def _cluster(data: Any, where: str, base_dir: Path) -> ClusterConfig:
         aad_managed=section.boolean("aadManaged", False),
         disable_run_command=section.boolean("disableRunCommand", False),
         power_state="Running" if power_state == "Running" else "Stopped",
+        tags=_tags(section.raw("tags"), f"{where}.tags"),
     )
     section.finish()
     return cluster
+
+
+def cluster_from_mapping(data: Any, mode: Mode, base_dir: Path | None = None) -> ClusterConfig:
+    """One cluster entry in the YAML schema, checked as the config file's clusters are."""
+    cluster = _cluster(data, "cluster", base_dir or Path.cwd())
+    validate(dataclasses.replace(EmulatorConfig(mode="scripted"), clusters=(cluster,), mode=mode))
+    return cluster
+
+
+def _tags(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        raise ConfigError(f"{where} must map tag names to string values")
+    return tuple(sorted(raw.items()))
 
 
 def _bucket(section: _Section, default: BucketConfig) -> BucketConfig:
@@ -432,6 +465,7 @@ def config_from_mapping(data: Any, base_dir: Path | None = None) -> EmulatorConf
     throttle = ThrottleConfig(
         reads=_bucket(throttle_section.section("reads"), defaults.reads),
         writes=_bucket(throttle_section.section("writes"), defaults.writes),
+        lists=_bucket(throttle_section.section("lists"), defaults.lists),
     )
     throttle_section.finish()
 
@@ -468,6 +502,7 @@ def config_from_mapping(data: Any, base_dir: Path | None = None) -> EmulatorConf
         token_lifetime_seconds=top.required_integer("tokenLifetimeSeconds", 3600),
         arm_audiences=tuple(a.rstrip("/") for a in audiences_raw),
         signin=_signin(top.section("signin")),
+        list_page_size=top.required_integer("listPageSize", 100),
     )
     top.finish()
     return config

@@ -10,7 +10,7 @@ from typing import Literal
 
 from .config import BucketConfig, ThrottleConfig
 
-Kind = Literal["reads", "writes"]
+Kind = Literal["reads", "writes", "lists"]
 
 
 @dataclass
@@ -49,7 +49,11 @@ class Throttle:
         key = (subscription_id.lower(), kind)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket_config = self._config.reads if kind == "reads" else self._config.writes
+            bucket_config = {
+                "reads": self._config.reads,
+                "writes": self._config.writes,
+                "lists": self._config.lists,
+            }[kind]
             bucket = self._buckets[key] = TokenBucket(bucket_config, self._clock)
         return bucket.take()
 

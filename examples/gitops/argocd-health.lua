@@ -1,13 +1,16 @@
--- Argo CD health check for aks.gitops.dev/RunCommand (aks-runcommand-operator).
--- Install it as resource.customizations.health.aks.gitops.dev_RunCommand in argocd-cm
--- (see argocd-cm.yaml beside this file). Tested by tests/test_gitops_health.py.
+-- Argo CD health check for aks.gitops.dev/RunCommand and RunCommandSet (aks-runcommand-operator).
+-- Install it as resource.customizations.health.aks.gitops.dev_RunCommand and
+-- resource.customizations.health.aks.gitops.dev_RunCommandSet in argocd-cm (see argocd-cm.yaml
+-- beside this file). Tested by tests/test_gitops_health.py and tests/test_gitops_health_sets.py.
 --
 --   Progressing  no status yet, status.observedGeneration ~= metadata.generation,
---                or state Pending/Submitting/Running (retries included)
---   Suspended    spec.suspend is true and nothing was submitted (state Pending)
+--                or state Pending/Submitting/Running (retries included); a set's round
+--                rolling out (Progressing)
+--   Suspended    spec.suspend is true and nothing was submitted (state Pending), or a
+--                suspended set (state Suspended)
 --   Degraded     Stalled=True: the command failed (non-zero exit, ARM error,
 --                DeadlineExceeded) or its outcome is Unknown; message "reason: message"
---   Healthy      Ready=True: the command exited 0
+--   Healthy      Ready=True: the command exited 0 (on every cluster of a set's round)
 hs = {}
 
 local function condition(status, type_)
@@ -46,7 +49,8 @@ if status.observedGeneration == nil or status.observedGeneration ~= generation t
   return hs
 end
 
-if obj.spec ~= nil and obj.spec.suspend == true and status.state == "Pending" then
+local waiting = status.state == "Pending" or status.state == "Suspended"
+if obj.spec ~= nil and obj.spec.suspend == true and waiting then
   hs.status = "Suspended"
   hs.message = message(status, nil, "spec.suspend is true: nothing is submitted")
   return hs

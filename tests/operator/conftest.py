@@ -22,6 +22,18 @@ from tests.stack import (
 )
 
 CRD = REPO_ROOT / "crds" / "aks.gitops.dev_runcommands.yaml"
+SET_CRD = REPO_ROOT / "crds" / "aks.gitops.dev_runcommandsets.yaml"
+# A fleet for RunCommandSets: every member points at the one target API server. Two
+# subscriptions, tagged; fleet-skip carries a tag value the tests' selector leaves out.
+FLEET_SUBSCRIPTION = "00000000-0000-0000-0000-000000000002"
+FLEET_GROUP = "rg-fleet"
+FLEET = {
+    "fleet-a": ("prod", None),
+    "fleet-b": ("dev", None),
+    "fleet-c": ("prod", FLEET_SUBSCRIPTION),
+    "fleet-d": ("dev", FLEET_SUBSCRIPTION),
+    "fleet-skip": ("test", None),
+}
 _namespaces = itertools.count()
 MAX_CONTEXT_BYTES = 64 * 1024
 METRICS_PORT = free_port()
@@ -29,13 +41,17 @@ METRICS_PORT = free_port()
 
 @pytest.fixture(scope="session")
 def crd(management_cluster: ControlPlane, kubectl_path: str) -> Path:
-    kubectl(kubectl_path, management_cluster.kubeconfig, "apply", "--server-side", "-f", str(CRD))
+    for path in (CRD, SET_CRD):
+        kubectl(
+            kubectl_path, management_cluster.kubeconfig, "apply", "--server-side", "-f", str(path)
+        )
     kubectl(
         kubectl_path,
         management_cluster.kubeconfig,
         "wait",
         "--for=condition=Established",
         "crd/runcommands.aks.gitops.dev",
+        "crd/runcommandsets.aks.gitops.dev",
     )
     return CRD
 
@@ -48,7 +64,18 @@ def emulator(
         [
             cluster_entry("aks-target", target_cluster.kubeconfig),
             cluster_entry("aks-aad", target_cluster.kubeconfig, aadManaged=True),
-        ]
+            *(
+                cluster_entry(
+                    name,
+                    target_cluster.kubeconfig,
+                    resourceGroup=FLEET_GROUP,
+                    tags={"fleet": "e2e", "env": env},
+                    **({"subscriptionId": subscription} if subscription else {}),
+                )
+                for name, (env, subscription) in FLEET.items()
+            ),
+        ],
+        listPageSize=2,  # the selector's lists take several pages
     )
     with running_emulator(config, tmp_path_factory.mktemp("emulator")) as running:
         yield running
@@ -70,6 +97,8 @@ def operator(
         str(MAX_CONTEXT_BYTES),
         "--metrics-port",
         str(METRICS_PORT),
+        "--fleet-follow-seconds",
+        "1",  # RunCommandSets with followNewClusters notice a new cluster within a second
     ) as running:
         yield running
 

@@ -86,11 +86,19 @@ app.kubernetes.io/part-of: aks-runcommand-operator
 {{- define "aro.servingRules" -}}
 # RunCommands: watch them, patch kopf's annotations/finalizers, delete finished ones
 # (spec.ttlSecondsAfterFinished), and write their status.
+# create: a RunCommandSet's children (one RunCommand per target cluster, owned by the set).
 - apiGroups: [aks.gitops.dev]
   resources: [runcommands]
-  verbs: [get, list, watch, patch, delete]
+  verbs: [get, list, watch, patch, delete, create]
 - apiGroups: [aks.gitops.dev]
   resources: [runcommands/status]
+  verbs: [get, patch]
+# RunCommandSets: watch them and write their status.
+- apiGroups: [aks.gitops.dev]
+  resources: [runcommandsets]
+  verbs: [get, list, watch, patch]
+- apiGroups: [aks.gitops.dev]
+  resources: [runcommandsets/status]
   verbs: [get, patch]
 # Events about each run (kopf posts core/v1 events).
 - apiGroups: [""]

@@ -1,0 +1,80 @@
+"""One RunCommandSet over N scripted clusters (BENCH_FLEET, default 500), through the real
+operator, a real management API server and the emulator: the makespan against ARM's floor
+(the write budget: a burst of 200 POSTs, then 10/s), and ARM requests per cluster, discovery
+(the paged managedClusters lists) included."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from tests.controlplane import running
+from tests.kube import kubectl, kubectl_json
+from tests.stack import SUBSCRIPTION_ID, emulator_config, running_emulator, running_operator
+
+CRDS = Path(__file__).resolve().parents[1] / "crds"
+GROUP = "rg-bench-fleet"
+
+
+def bench_fleet(count: int, seconds: float) -> None:
+    kubectl_path = str(Path(sys.executable).parent / "kubectl")
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aks-fleet-bench-")))
+        management = stack.enter_context(running("management", work / "management"))
+        mgmt = management.kubeconfig
+        kubectl(kubectl_path, mgmt, "apply", "--server-side", "-f", str(CRDS))
+        kubectl(kubectl_path, mgmt, "wait", "--for=condition=Established",
+                "crd/runcommands.aks.gitops.dev", "crd/runcommandsets.aks.gitops.dev")  # fmt: skip
+        clusters = [
+            {"subscriptionId": SUBSCRIPTION_ID, "resourceGroup": GROUP, "name": f"aks-{i:04d}"}
+            for i in range(count)
+        ]
+        config = emulator_config(
+            clusters,
+            mode="scripted",
+            scripted={"exitCode": 0, "logs": "ok\n", "durationSeconds": seconds},
+        )
+        emulator = stack.enter_context(running_emulator(config, work / "emulator"))
+        stack.enter_context(
+            running_operator(mgmt, emulator, work / "operator", "--namespace", "bench")
+        )
+        kubectl(kubectl_path, mgmt, "create", "namespace", "bench")
+        body = {
+            "apiVersion": "aks.gitops.dev/v1alpha1",
+            "kind": "RunCommandSet",
+            "metadata": {"name": "bench", "namespace": "bench"},
+            "spec": {
+                "template": {"command": "echo fleet"},
+                "clusterSelector": {"subscriptions": [SUBSCRIPTION_ID], "resourceGroups": [GROUP]},
+            },
+        }
+        start = time.monotonic()
+        kubectl(kubectl_path, mgmt, "apply", "-f", "-", stdin=json.dumps(body))
+        status: dict[str, object] = {}
+        while time.monotonic() - start < 1800:
+            got = kubectl_json(kubectl_path, mgmt, "-n", "bench", "get", "runcommandset", "bench")
+            status = got.get("status") or {}
+            if status.get("state") in ("Succeeded", "Failed"):
+                break
+            time.sleep(1)
+        makespan = time.monotonic() - start
+        stats = emulator.stats()
+        posts = len(emulator.started_posts())
+
+    requests = sum(stats.values())
+    floor = max(0, count - 200) / 10 + seconds
+    print(f"fleet: one RunCommandSet over {count} clusters, each command running {seconds:.0f}s")
+    rows = [
+        ("round ended", f"{status.get('state')} ({status.get('succeeded')} succeeded)"),
+        ("makespan (apply to round end)", f"{makespan:.1f} s"),
+        ("ARM floor (200 POSTs, then 10/s, + run)", f"{floor:.1f} s"),
+        ("POSTs that started a command", f"{posts}"),
+        ("ARM requests, total / per cluster", f"{requests} / {requests / max(count, 1):.1f}"),
+        ("ARM answers by method and status", json.dumps(stats, sort_keys=True)),
+    ]
+    for label, value in rows:
+        print(f"  {label:<40} {value}")

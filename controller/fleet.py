@@ -1,0 +1,279 @@
+"""Read, decide, perform for RunCommandSets: read the set and its children, discover clusters
+through ARM when a round starts (or, with followNewClusters, every minute), ask the core
+(core/fleet.py) what to do, create or change children, and patch the set's status.
+
+Children carry the run: each is an ordinary RunCommand that the runtime submits exactly once.
+Child names are derived from the set's name and the cluster id, so a create after a restart
+finds the child that is there (AlreadyExists) instead of making a twin. Every write is
+conditional (resourceVersion); a lost race re-reads and decides again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from controller.arm import ArmError, DiscoveredCluster
+from controller.core import InvalidSpec, RunSpec
+from controller.core.fleet import (
+    SET_LABEL,
+    Child,
+    ChildWrite,
+    SetObservation,
+    SetSpec,
+    plan_set,
+    set_problem,
+)
+from controller.core.inputs import InputFailure
+from controller.core.reasons import Reason
+from controller.inputs import InputReader
+from controller.kube import (
+    GROUP,
+    SET_KIND,
+    SET_PLURAL,
+    VERSION,
+    Conflict,
+    KubeApi,
+    ObjectRef,
+    transient,
+)
+from controller.scheduler import Job, Scheduler
+
+logger = logging.getLogger("controller.fleet")
+Body = Mapping[str, Any]
+FOLLOW_INTERVAL_SECONDS = 60.0  # rediscovery with followNewClusters
+DISCOVERY_RETRY_SECONDS = 30.0
+CHILD_SETTLE_SECONDS = 0.2  # child events within this window are planned once
+WRITE_CONCURRENCY = 16  # child creates/patches in flight at once for one set
+
+
+class Fleet:
+    def __init__(
+        self,
+        kube: KubeApi,
+        inputs: InputReader,
+        *,
+        workers: int = 4,
+        follow_interval: float = FOLLOW_INTERVAL_SECONDS,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._kube, self._inputs, self._now = kube, inputs, now
+        self._follow_interval = follow_interval
+        self._scheduler: Scheduler[ObjectRef] = Scheduler(
+            self._run, self._on_error, workers=workers
+        )
+        self._discovered_at: dict[str, tuple[str, float]] = {}  # uid -> (round key, monotonic)
+        self._due: dict[str, float] = {}  # uid -> when its pending plan runs (monotonic)
+
+    async def start(self) -> None:
+        await self._scheduler.start()
+
+    async def close(self) -> None:
+        await self._scheduler.close()
+
+    # Entry points from kopf -----------------------------------------------------------------
+
+    def reconcile(self, body: Body) -> None:
+        """The set was created, its spec changed, or it was found at start-up."""
+        self._plan(_ref(body), 0.0)
+
+    def child_changed(self, child: Body) -> None:
+        """A child changed: plan its owner again, soon (several changes, one plan)."""
+        for owner in child["metadata"].get("ownerReferences") or ():
+            if owner.get("kind") == SET_KIND and owner.get("controller"):
+                ref = ObjectRef(child["metadata"]["namespace"], owner["name"], owner["uid"])
+                self._plan(ref, CHILD_SETTLE_SECONDS)
+
+    def forget(self, uid: str) -> None:
+        """The set is being deleted; its children go with it (garbage collection)."""
+        self._scheduler.unschedule(uid)
+        self._discovered_at.pop(uid, None)
+        self._due.pop(uid, None)
+
+    def _plan(self, ref: ObjectRef, delay: float) -> None:
+        """Plan the set in `delay` seconds, unless a plan is due sooner already: a burst of
+        child changes is one plan, and a far-off timer never holds a child change back."""
+        due = time.monotonic() + delay
+        sooner = self._due.get(ref.uid)
+        if self._scheduler.is_pending(ref.uid) and sooner is not None and sooner <= due:
+            return
+        self._due[ref.uid] = due
+        self._scheduler.schedule(ref.uid, "plan", ref, delay)
+
+    # Read, decide, perform -----------------------------------------------------------------
+
+    async def _run(self, job: Job[ObjectRef]) -> None:
+        ref = job.payload
+        self._due.pop(ref.uid, None)
+        body = await self._kube.read_runcommand(ref, SET_PLURAL)
+        if body is None:
+            self.forget(ref.uid)
+            return
+        status: Mapping[str, Any] = body.get("status") or {}
+        generation = int(body["metadata"].get("generation", 0))
+        now = _iso(self._now())
+        try:
+            spec = SetSpec.parse(body.get("spec") or {})
+        except InvalidSpec as error:
+            problem = set_problem(
+                status, generation, now, Reason.INVALID_SPEC, str(error), stalled=True
+            )
+            await self._write_status(ref, body, problem)
+            return
+        listed = await self._kube.list_runcommands(ref.namespace, f"{SET_LABEL}={ref.name}")
+        children = [Child.from_body(c) for c in listed if _owned_by(c, ref.uid)]
+        try:
+            discovered = await self._discover(ref, spec, status)
+        except (ArmError, InputFailure) as error:
+            message = f"cannot list managed clusters: {error.code}: {error.message}"
+            logger.warning("%s/%s: %s", ref.namespace, ref.name, message)
+            problem = set_problem(
+                status, generation, now, Reason.DISCOVERY_FAILED, message, stalled=False
+            )
+            await self._write_status(ref, body, problem)
+            self._plan(ref, DISCOVERY_RETRY_SECONDS)
+            return
+        seen = SetObservation(ref.name, spec, status, generation, children, discovered, now)
+        decision = plan_set(seen)
+        if not await self._apply_all(ref, decision.writes, children):
+            self._plan(ref, 0.0)  # decide again on fresh state
+            return
+        if await self._write_status(ref, body, decision.status) and discovered is not None:
+            self._discovered_at[ref.uid] = (spec.round_key, time.monotonic())
+        if spec.follow_new_clusters and spec.selector is not None:
+            self._plan(ref, self._follow_interval)
+
+    async def _discover(
+        self, ref: ObjectRef, spec: SetSpec, status: Mapping[str, Any]
+    ) -> list[DiscoveredCluster] | None:
+        """List the selector's clusters when a round starts, and with followNewClusters once
+        per interval; None when this look needs no discovery."""
+        if spec.selector is None:
+            return None
+        last = self._discovered_at.get(ref.uid)
+        round_started = status.get("roundKey") == spec.round_key
+        if round_started and last is not None and last[0] == spec.round_key:
+            due = time.monotonic() - last[1] >= self._follow_interval
+            if not (spec.follow_new_clusters and due):
+                return None
+        elif round_started and not spec.follow_new_clusters:
+            return None  # after a restart: the round's children say who its targets are
+        template = {**spec.template, "cluster": {"resourceId": _any_cluster(spec)}}
+        arm = await self._inputs.discovery_client(ref.namespace, RunSpec.parse(template))
+        found: list[DiscoveredCluster] = []
+        for subscription, group in spec.selector.scopes():
+            found.extend(await arm.list_clusters(subscription, group))
+        logger.info("%s/%s: %d managed clusters listed", ref.namespace, ref.name, len(found))
+        return found
+
+    async def _apply_all(
+        self, ref: ObjectRef, writes: Sequence[ChildWrite], children: list[Child]
+    ) -> bool:
+        """All writes, WRITE_CONCURRENCY at a time: a round over hundreds of clusters is not
+        hundreds of API server round trips in a row. The writes are independent (one child
+        each), and each is safe to repeat, so a partial failure only means deciding again."""
+        gate = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+        async def one(write: ChildWrite) -> bool:
+            async with gate:
+                return await self._apply(ref, write, children)
+
+        return all(await asyncio.gather(*(one(write) for write in writes)))
+
+    async def _apply(self, ref: ObjectRef, write: ChildWrite, children: list[Child]) -> bool:
+        """Create or change one child. False when the world moved on (a child appeared or
+        changed since it was read): the caller decides again from fresh state."""
+        if write.create:
+            created = await self._kube.create_runcommand(ref.namespace, _child_body(ref, write))
+            if created:
+                logger.info("%s/%s: created child %s for %s", ref.namespace, ref.name,
+                            write.name, write.cluster.name)  # fmt: skip
+            return created
+        version = next((c.resource_version for c in children if c.name == write.name), "")
+        try:
+            await self._kube.patch_runcommand(ref.namespace, write.name, write.patch, version)
+        except Conflict:
+            return False
+        return True
+
+    async def _write_status(self, ref: ObjectRef, body: Body, status: Mapping[str, Any]) -> bool:
+        current = body.get("status") or {}
+        if _same(current, status):
+            return True
+        try:
+            written = await self._kube.patch_status(
+                ref, dict(status), str(body["metadata"]["resourceVersion"]), SET_PLURAL
+            )
+        except Conflict:
+            self._plan(ref, 0.0)
+            return False
+        if written is None:
+            self.forget(ref.uid)
+        return written is not None
+
+    def _on_error(self, job: Job[ObjectRef], error: Exception) -> float:
+        ref = job.payload
+        if transient(error):
+            logger.warning("%s/%s: the Kubernetes API is unavailable (%s); looking again in 5s",
+                           ref.namespace, ref.name, error)  # fmt: skip
+            return 5.0
+        logger.exception("unexpected error while handling set %s/%s; looking again in 30s",
+                         ref.namespace, ref.name)  # fmt: skip
+        return 30.0
+
+
+def _ref(body: Body) -> ObjectRef:
+    metadata = body["metadata"]
+    return ObjectRef(metadata["namespace"], metadata["name"], metadata["uid"])
+
+
+def _owned_by(child: Body, uid: str) -> bool:
+    owners = child.get("metadata", {}).get("ownerReferences") or ()
+    return any(o.get("uid") == uid and o.get("controller") for o in owners)
+
+
+def _child_body(owner: ObjectRef, write: ChildWrite) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "RunCommand",
+        "metadata": {
+            "name": write.name,
+            "namespace": owner.namespace,
+            "labels": dict(write.labels),
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": SET_KIND,
+                    "name": owner.name,
+                    "uid": owner.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": dict(write.spec),
+    }
+
+
+def _any_cluster(spec: SetSpec) -> str:
+    """A cluster id to parse the template with: credentials do not depend on the cluster."""
+    if spec.clusters:
+        return spec.clusters[0].resource_id
+    assert spec.selector is not None
+    return (
+        f"/subscriptions/{spec.selector.subscriptions[0]}/resourceGroups/any"
+        "/providers/Microsoft.ContainerService/managedClusters/any"
+    )
+
+
+def _same(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Whether writing `wanted` would change nothing (lastTransitionTime aside)."""
+    return all(current.get(key) == value for key, value in wanted.items())
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,185 @@
+"""The RunCommandSet wiring (controller/fleet.py) against in-memory Kubernetes and ARM doubles:
+what it reads, when it discovers, how it creates children, and how child changes reach it."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import pytest
+
+from controller.arm import ArmError, ClusterRef, DiscoveredCluster
+from controller.fleet import Fleet
+from controller.inputs import InputReader
+from controller.kube import Conflict, KubeApi, ObjectRef
+from controller.scheduler import Job
+
+SUB = "11111111-2222-3333-4444-555555555555"
+SET = ObjectRef("ns", "fleet", "set-uid")
+
+
+class FakeKube:
+    """Sets and RunCommands in memory, with resourceVersions and AlreadyExists."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.versions = itertools.count(1)
+        self.set: dict[str, Any] = {
+            "metadata": {"name": SET.name, "namespace": SET.namespace, "uid": SET.uid,
+                         "generation": 1, "resourceVersion": "0"},
+            "spec": spec,
+        }  # fmt: skip
+        self.children: dict[str, dict[str, Any]] = {}
+        self.creates = 0
+
+    async def read_runcommand(self, ref: ObjectRef, plural: str = "") -> dict[str, Any] | None:
+        return copy.deepcopy(self.set)
+
+    async def list_runcommands(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        key, _, value = selector.partition("=")
+        return [
+            copy.deepcopy(c)
+            for c in self.children.values()
+            if c["metadata"]["labels"][key] == value
+        ]
+
+    async def create_runcommand(self, namespace: str, body: dict[str, Any]) -> bool:
+        self.creates += 1
+        name = body["metadata"]["name"]
+        if name in self.children:
+            return False
+        body["metadata"]["resourceVersion"] = str(next(self.versions))
+        self.children[name] = body
+        return True
+
+    async def patch_runcommand(
+        self, namespace: str, name: str, patch: dict[str, Any], version: str
+    ) -> None:
+        child = self.children[name]
+        if child["metadata"]["resourceVersion"] != version:
+            raise Conflict(name)
+        child["metadata"]["labels"].update(patch["metadata"]["labels"])
+        for key, value in patch["spec"].items():
+            if value is None:
+                child["spec"].pop(key, None)
+            else:
+                child["spec"][key] = value
+        child["metadata"]["resourceVersion"] = str(next(self.versions))
+
+    async def patch_status(
+        self, ref: ObjectRef, status: dict[str, Any], version: str, plural: str = ""
+    ) -> dict[str, Any] | None:
+        if self.set["metadata"]["resourceVersion"] != version:
+            raise Conflict(ref.name)
+        self.set["status"] = {**self.set.get("status", {}), **status}
+        self.set["metadata"]["resourceVersion"] = str(next(self.versions))
+        return copy.deepcopy(self.set)
+
+
+class FakeArm:
+    def __init__(self, *names: str) -> None:
+        self.names = list(names)
+        self.lists = 0
+        self.error: ArmError | None = None
+
+    async def list_clusters(
+        self, subscription: str, group: str | None = None
+    ) -> list[DiscoveredCluster]:
+        self.lists += 1
+        if self.error is not None:
+            raise self.error
+        return [
+            DiscoveredCluster(ClusterRef(subscription, "rg", n), {"fleet": "yes"})
+            for n in self.names
+        ]
+
+
+class FakeInputs:
+    def __init__(self, arm: FakeArm) -> None:
+        self.arm = arm
+
+    async def arm_client(self, namespace: str, spec: object) -> FakeArm:
+        return self.arm
+
+
+def selector_spec(**extra: Any) -> dict[str, Any]:
+    return {"template": {"command": "true"}, "clusterSelector": {"subscriptions": [SUB]}, **extra}
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[tuple[FakeKube, FakeArm, Fleet]]:
+    kube, arm = FakeKube(selector_spec(maxConcurrency=1)), FakeArm("a", "b")
+    fleet = Fleet(cast(KubeApi, kube), cast(InputReader, FakeInputs(arm)), follow_interval=3600)
+    await fleet.start()
+    yield kube, arm, fleet
+    await fleet.close()
+
+
+async def plan(fleet: Fleet) -> None:
+    await fleet._run(Job(SET.uid, "plan", SET))  # one look, without timers
+
+
+async def test_a_round_discovers_once_and_creates_owned_children(
+    world: tuple[FakeKube, FakeArm, Fleet],
+) -> None:
+    kube, arm, fleet = world
+    await plan(fleet)
+    assert arm.lists == 1 and len(kube.children) == 2
+    child = next(iter(kube.children.values()))
+    (owner,) = child["metadata"]["ownerReferences"]
+    assert owner == {"apiVersion": "aks.gitops.dev/v1alpha1", "kind": "RunCommandSet",
+                     "name": "fleet", "uid": "set-uid", "controller": True,
+                     "blockOwnerDeletion": True}  # fmt: skip
+    assert [c["spec"]["suspend"] for c in kube.children.values()].count(False) == 1
+    assert kube.set["status"]["round"] == 1 and kube.set["status"]["total"] == 2
+
+    await plan(fleet)
+    assert arm.lists == 1  # the round's targets are its children now: no second listing
+
+
+async def test_a_restarted_operator_finds_the_children_and_creates_no_twin(
+    world: tuple[FakeKube, FakeArm, Fleet],
+) -> None:
+    kube, arm, fleet = world
+    await plan(fleet)
+    restarted = Fleet(cast(KubeApi, kube), cast(InputReader, FakeInputs(arm)))
+    await restarted._run(Job(SET.uid, "plan", SET))
+    assert kube.creates == 2 and len(kube.children) == 2
+    assert arm.lists == 1  # the round had started: its children say who its targets are
+
+
+async def test_discovery_failure_is_said_in_status_and_starts_nothing(
+    world: tuple[FakeKube, FakeArm, Fleet],
+) -> None:
+    kube, arm, fleet = world
+    arm.error = ArmError("throttled", code="TooManyRequests")
+    await plan(fleet)
+    assert not kube.children
+    status = kube.set["status"]
+    assert status["reason"] == "DiscoveryFailed" and "TooManyRequests" in status["message"]
+
+
+async def test_an_invalid_set_is_stalled_with_its_reason(
+    world: tuple[FakeKube, FakeArm, Fleet],
+) -> None:
+    kube, _, fleet = world
+    kube.set["spec"] = {"template": {"command": "true"}}
+    await plan(fleet)
+    assert kube.set["status"]["reason"] == "InvalidSpec" and kube.set["status"]["state"] == "Failed"
+
+
+async def test_a_child_change_plans_its_owner_soon_even_behind_a_far_timer(
+    world: tuple[FakeKube, FakeArm, Fleet],
+) -> None:
+    kube, _, fleet = world
+    fleet._plan(SET, 3600)  # a follow timer, far off
+    owner = {"kind": "RunCommandSet", "name": "fleet", "uid": SET.uid, "controller": True}
+    child = {"metadata": {"namespace": "ns", "ownerReferences": [owner]}}
+    fleet.child_changed(child)
+    for _ in range(100):
+        if kube.set.get("status"):
+            break
+        await asyncio.sleep(0.02)
+    assert kube.set["status"]["total"] == 2

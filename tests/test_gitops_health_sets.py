@@ -1,0 +1,114 @@
+"""GitOps health of a RunCommandSet: Argo CD's Lua (the same script as for RunCommands) and
+the real kstatus library judge sets whose statuses come from the fleet core (core/fleet.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from controller.arm.models import ClusterRef
+from controller.core.fleet import Child, SetObservation, SetSpec, plan_set
+from controller.core.spec import RunSpec
+from tests.controlplane import kstatus
+from tests.test_gitops_health import GITOPS, HEALTH_LUA, argocd_health
+
+SUB = "00000000-0000-0000-0000-000000000001"
+NOW = "2025-06-01T12:00:00Z"
+
+
+def clusters(count: int) -> list[dict[str, str]]:
+    return [{"resourceId": ClusterRef(SUB, "rg", f"c{i}").resource_id} for i in range(count)]
+
+
+def rolled(spec: dict[str, Any], outcomes: list[str], *, generation: int = 1) -> dict[str, Any]:
+    """A set after its children started in order and ended with `outcomes` ("" = still
+    running), planned once more by the core."""
+    parsed = SetSpec.parse(spec)
+    children: list[Child] = []
+    status: dict[str, Any] = {}
+    for _ in range(len(outcomes) + 1):
+        decision = plan_set(SetObservation("s", parsed, status, generation, children, None, NOW))
+        status = decision.status
+        by_name = {c.name: c for c in children}
+        for write in decision.writes:
+            by_name[write.name] = Child(write.name, dict(write.labels), dict(write.spec), {})
+        children = []
+        for index, child in enumerate(
+            sorted(by_name.values(), key=lambda c: c.spec["cluster"]["resourceId"])
+        ):
+            state = outcomes[index] if index < len(outcomes) else ""
+            if child.started and state:
+                run_hash = RunSpec.parse(child.spec).run_hash
+                child = Child(
+                    child.name, child.labels, child.spec, {"state": state, "specHash": run_hash}
+                )
+            children.append(child)
+    return {
+        "apiVersion": "aks.gitops.dev/v1alpha1",
+        "kind": "RunCommandSet",
+        "metadata": {"name": "s", "namespace": "ns", "generation": generation},
+        "spec": spec,
+        "status": status,
+    }
+
+
+def bumped_before_observed() -> dict[str, Any]:
+    obj = rolled(spec(), ["Succeeded"] * 3)
+    return {**obj, "metadata": {**obj["metadata"], "generation": 2}}
+
+
+def spec(count: int = 3, **extra: Any) -> dict[str, Any]:
+    return {"template": {"command": "true"}, "clusters": clusters(count), **extra}
+
+
+CASES: dict[str, tuple[Callable[[], dict[str, Any]], str, str]] = {
+    "rolling-out": (
+        lambda: rolled(spec(maxConcurrency=1), ["Succeeded", ""]),
+        "Progressing",
+        "InProgress",
+    ),
+    "all-succeeded": (lambda: rolled(spec(), ["Succeeded"] * 3), "Healthy", "Current"),
+    "clusters-failed": (
+        lambda: rolled(spec(), ["Succeeded", "Failed", "Succeeded"]),
+        "Degraded",
+        "Failed",
+    ),
+    "max-failures-exceeded": (
+        lambda: rolled(spec(maxConcurrency=1, maxFailures=0), ["Failed"]),
+        "Degraded",
+        "Failed",
+    ),
+    "suspended": (lambda: rolled(spec(suspend=True), []), "Suspended", "InProgress"),
+    # A runToken bump the operator has not seen yet: the old round's Ready=True must not count.
+    "new-generation-not-observed": (
+        bumped_before_observed,
+        "Progressing",
+        "InProgress",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_argocd_judges_a_set(name: str) -> None:
+    build, expected, _ = CASES[name]
+    obj = build()
+    status, message = argocd_health(obj)
+    assert status == expected, (status, message, obj["status"])
+    if status == "Degraded":
+        assert message == f"{obj['status']['reason']}: {obj['status']['message']}"
+
+
+def test_kstatus_judges_sets_as_argo_cd_does() -> None:
+    objects = {name: build() for name, (build, _, _) in CASES.items()}
+    verdicts = kstatus.compute(*objects.values())
+    got = {name: verdict.status for name, verdict in zip(objects, verdicts, strict=True)}
+    assert got == {name: expected for name, (_, _, expected) in CASES.items()}
+
+
+def test_argocd_cm_carries_the_check_for_sets_too() -> None:
+    config_map = yaml.safe_load((GITOPS / "argocd-cm.yaml").read_text())
+    script = config_map["data"]["resource.customizations.health.aks.gitops.dev_RunCommandSet"]
+    assert script == HEALTH_LUA.read_text()
