@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller import metrics
-from controller.arm import ArmError, ArmThrottle, new_http_client
+from controller.arm import ArmError, ArmThrottle, CommandResult, new_http_client
 from controller.config import OperatorConfig
 from controller.core import (
     Action,
@@ -38,6 +38,7 @@ from controller.core import (
     invalid_spec,
     plan,
 )
+from controller.core.durations import RunDurations, run_seconds
 from controller.core.inputs import InputFailure
 from controller.identities import ArmClients
 from controller.inputs import InputReader
@@ -69,6 +70,7 @@ class Runtime:
             self._run, self._on_error, workers=workers
         )
         self._poll_delays: dict[str, float] = {}
+        self._durations = RunDurations()
 
     async def start(self) -> None:
         metrics.watch_waiting(lambda: self.scheduled)
@@ -188,7 +190,9 @@ class Runtime:
             metrics.SUBMISSIONS.labels("accepted").inc()
             logger.info("%s/%s: submitted to %s as command %s",
                         ref.namespace, ref.name, spec.cluster.name, handle.command_id)  # fmt: skip
-            decision = after_submit(seen, handle)
+            cluster = spec.cluster
+            expected = self._durations.expected(cluster.subscription_id, cluster.resource_id)
+            decision = after_submit(seen, handle, expected)
         await self._perform(ref, claimed, decision, answer_of=correlation_id)
 
     async def _poll(self, ref: ObjectRef, body: Body, seen: Observation) -> None:
@@ -205,6 +209,11 @@ class Runtime:
             decision = after_poll_error(seen, error, previous)
         else:
             decision = after_poll(seen, answer, previous)
+            if isinstance(answer, CommandResult):
+                seconds = run_seconds(answer.started_at, answer.finished_at)
+                if seconds is not None:
+                    cluster = seen.spec.cluster
+                    self._durations.record(cluster.subscription_id, cluster.resource_id, seconds)
         await self._perform(ref, body, decision)
 
     async def _perform(
@@ -223,7 +232,8 @@ class Runtime:
         for event in decision.events:
             await self._event(ref, event.type, event.reason, event.message)
         if decision.action is Action.POLL:
-            self._poll_delays[ref.uid] = decision.delay
+            backoff_from = decision.backoff_from
+            self._poll_delays[ref.uid] = decision.delay if backoff_from is None else backoff_from
             self._scheduler.schedule(ref.uid, "poll", ref, decision.delay)
         elif decision.action is Action.RETRY:
             self._scheduler.schedule(ref.uid, "plan", ref, decision.delay)
