@@ -31,6 +31,9 @@ class OperatorConfig:
     metrics_port: int | None
     log_format: str
     verbose: bool
+    # "aks": ARM's buckets plus the AKS resource provider's "all other APIs" budget (60, then
+    # 1/s per subscription, submits and polls together); "arm": ARM's buckets only.
+    arm_budget: str = "aks"
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -156,6 +159,15 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "declared Unknown; must exceed the longest POST (the ARM client's timeouts, 160 s) "
         "(env CLAIM_LEASE_SECONDS)",
     )
+    p.add_argument(
+        "--arm-budget",
+        choices=["aks", "arm"],
+        default=env.get("ARM_BUDGET", "aks"),
+        help="the request budget the operator keeps to: aks (the default) adds the AKS resource "
+        "provider's documented 'all other APIs' limit, 60 requests then 1/s per subscription "
+        "for submits and polls together, to ARM's buckets; arm keeps to ARM's buckets only "
+        "(env ARM_BUDGET)",
+    )
     p.add_argument("--verbose", action="store_true", help="debug logs")
     p.set_defaults(env_namespaces=watched)
     return p
@@ -214,6 +226,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         metrics_port=args.metrics_port,
         log_format=args.log_format,
         verbose=args.verbose,
+        arm_budget=args.arm_budget,
     )
 
 

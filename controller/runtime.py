@@ -21,7 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller import metrics
-from controller.arm import ArmError, ArmThrottle, CommandResult, new_http_client
+from controller.arm import (
+    ArmError,
+    ArmThrottle,
+    CommandResult,
+    ThrottleConfig,
+    new_http_client,
+)
 from controller.config import OperatorConfig
 from controller.core import (
     Action,
@@ -62,8 +68,9 @@ class Runtime:
         self._config, self._kube, self._now = config, kube, now
         self._http = new_http_client(config.arm_ca_file)
         # One connection pool, and one ARM budget per subscription, shared by all identities.
+        budget = ThrottleConfig() if config.arm_budget == "aks" else ThrottleConfig(provider=None)
         self._clients = ArmClients(
-            config.cloud, self._http, ArmThrottle(), ca_file=config.arm_ca_file
+            config.cloud, self._http, ArmThrottle(budget), ca_file=config.arm_ca_file
         )
         self._inputs = InputReader(config, kube, self._clients)
         self._scheduler: Scheduler[ObjectRef] = Scheduler(

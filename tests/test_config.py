@@ -79,3 +79,9 @@ def test_bad_configuration_is_refused_with_a_clear_message(
         config.load(argv, env=env)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_arm_budget_defaults_to_the_aks_provider_limits_and_can_be_arm_only() -> None:
+    assert config.load([], env={}).arm_budget == "aks"
+    assert config.load([], env={"ARM_BUDGET": "arm"}).arm_budget == "arm"
+    assert config.load(["--arm-budget", "aks"], env={"ARM_BUDGET": "arm"}).arm_budget == "aks"
