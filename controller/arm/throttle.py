@@ -38,9 +38,11 @@ class BucketConfig:
 class ThrottleConfig:
     reads: BucketConfig = field(default_factory=lambda: BucketConfig(250, 25))
     writes: BucketConfig = field(default_factory=lambda: BucketConfig(200, 10))
-    # The AKS resource provider's "all other APIs" limit, per subscription, on top of ARM's:
-    # runCommand POSTs and commandResults GETs draw from it together. None: ARM's buckets only.
-    provider: BucketConfig | None = field(default_factory=lambda: BucketConfig(60, 1))
+    # The AKS resource provider's "all other APIs" limit (60, then 1/s per subscription), on
+    # top of ARM's: runCommand POSTs and commandResults GETs draw from it together. Two tokens
+    # are kept back because the provider counts a request when it arrives, a moment after we
+    # took its token (after a claim write, for a POST). None: ARM's buckets only.
+    provider: BucketConfig | None = field(default_factory=lambda: BucketConfig(58, 1))
 
 
 class TokenBucket:

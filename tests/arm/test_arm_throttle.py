@@ -113,10 +113,11 @@ def test_bucket_config_is_validated() -> None:
 # The AKS resource provider's "all other APIs" budget ------------------------------------------
 
 
-async def test_submits_and_polls_share_60_then_one_per_second() -> None:
+async def test_submits_and_polls_share_58_then_one_per_second() -> None:
+    """The documented 60, less two tokens of headroom for requests still on their way."""
     clock = FakeClock()
     throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
-    for _ in range(30):
+    for _ in range(29):
         await throttle.acquire_provider(SUB, submit=True)
         await throttle.acquire_provider(SUB, submit=False)
     assert clock.sleeps == []
