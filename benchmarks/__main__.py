@@ -247,6 +247,7 @@ def bench_scale(
             "makespan / profile floor",
             f"{elapsed:.1f} s / {floor:.0f} s = {elapsed / floor:.2f}x",
         ),
+        ("  of which after the last object was created", f"{done - applied:.1f} s"),
         ("runs Succeeded / not", f"{succeeded} / {count - succeeded} ({final} final)"),
         ("ARM requests per command", f"{requests / max(count, 1):.2f}"),
         ("  POSTs / GETs", f"{writes} / {reads}"),
