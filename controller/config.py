@@ -36,6 +36,9 @@ class OperatorConfig:
     fleet_follow_seconds: float = (
         60.0  # RunCommandSets with followNewClusters rediscover this often
     )
+    # "aks": ARM's buckets plus the AKS resource provider's "all other APIs" budget (60, then
+    # 1/s per subscription, submits and polls together); "arm": ARM's buckets only.
+    arm_budget: str = "aks"
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -181,6 +184,15 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="how often a RunCommandSet with followNewClusters lists its clusters again "
         "(env FLEET_FOLLOW_SECONDS)",
     )
+    p.add_argument(
+        "--arm-budget",
+        choices=["aks", "arm"],
+        default=env.get("ARM_BUDGET", "aks"),
+        help="the request budget the operator keeps to: aks (the default) adds the AKS resource "
+        "provider's documented 'all other APIs' limit, 60 requests then 1/s per subscription "
+        "for submits and polls together, to ARM's buckets; arm keeps to ARM's buckets only "
+        "(env ARM_BUDGET)",
+    )
     p.add_argument("--verbose", action="store_true", help="debug logs")
     p.set_defaults(env_namespaces=watched)
     return p
@@ -251,6 +263,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         log_format=args.log_format,
         verbose=args.verbose,
         fleet_follow_seconds=args.fleet_follow_seconds,
+        arm_budget=args.arm_budget,
     )
 
 

@@ -21,7 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller import metrics
-from controller.arm import ArmError, ArmThrottle, new_http_client
+from controller.arm import (
+    ArmError,
+    ArmThrottle,
+    CommandResult,
+    ThrottleConfig,
+    new_http_client,
+)
 from controller.config import OperatorConfig
 from controller.core import (
     Action,
@@ -38,6 +44,7 @@ from controller.core import (
     invalid_spec,
     plan,
 )
+from controller.core.durations import RunDurations, run_seconds
 from controller.core.inputs import InputFailure
 from controller.identities import ArmClients
 from controller.inputs import InputReader
@@ -55,14 +62,16 @@ class Runtime:
         self._config, self._kube = config, kube
         self._http = new_http_client(config.arm_ca_file)
         # One connection pool, and one ARM budget per subscription, shared by all identities.
+        budget = ThrottleConfig() if config.arm_budget == "aks" else ThrottleConfig(provider=None)
         self._clients = ArmClients(
-            config.cloud, self._http, ArmThrottle(), ca_file=config.arm_ca_file
+            config.cloud, self._http, ArmThrottle(budget), ca_file=config.arm_ca_file
         )
         self._inputs = InputReader(config, kube, self._clients)
         self._scheduler: Scheduler[ObjectRef] = Scheduler(
             self._run, self._on_error, workers=_WORKERS
         )
         self._poll_delays: dict[str, float] = {}
+        self._durations = RunDurations()
 
     async def start(self) -> None:
         metrics.watch_waiting(lambda: self.scheduled)
@@ -187,7 +196,9 @@ class Runtime:
             metrics.SUBMISSIONS.labels("accepted").inc()
             logger.info("%s/%s: submitted to %s as command %s",
                         ref.namespace, ref.name, spec.cluster.name, handle.command_id)  # fmt: skip
-            decision = after_submit(seen, handle)
+            cluster = spec.cluster
+            expected = self._durations.expected(cluster.subscription_id, cluster.resource_id)
+            decision = after_submit(seen, handle, expected)
         await self._perform(ref, claimed, decision, answer_of=correlation_id)
 
     async def _poll(self, ref: ObjectRef, body: Body, seen: Observation) -> None:
@@ -204,6 +215,11 @@ class Runtime:
             decision = after_poll_error(seen, error, previous)
         else:
             decision = after_poll(seen, answer, previous)
+            if isinstance(answer, CommandResult):
+                seconds = run_seconds(answer.started_at, answer.finished_at)
+                if seconds is not None:
+                    cluster = seen.spec.cluster
+                    self._durations.record(cluster.subscription_id, cluster.resource_id, seconds)
         await self._perform(ref, body, decision)
 
     async def _perform(
@@ -222,7 +238,8 @@ class Runtime:
         for event in decision.events:
             await self._event(ref, event.type, event.reason, event.message)
         if decision.action is Action.POLL:
-            self._poll_delays[ref.uid] = decision.delay
+            backoff_from = decision.backoff_from
+            self._poll_delays[ref.uid] = decision.delay if backoff_from is None else backoff_from
             self._scheduler.schedule(ref.uid, "poll", ref, decision.delay)
         elif decision.action is Action.RETRY:
             self._scheduler.schedule(ref.uid, "plan", ref, decision.delay)

@@ -103,3 +103,9 @@ def test_fleet_follow_interval_from_flag_or_env() -> None:
     assert config.load([], {}).fleet_follow_seconds == 60.0
     assert config.load([], {"FLEET_FOLLOW_SECONDS": "5"}).fleet_follow_seconds == 5.0
     assert config.load(["--fleet-follow-seconds", "2.5"], {}).fleet_follow_seconds == 2.5
+
+
+def test_arm_budget_defaults_to_the_aks_provider_limits_and_can_be_arm_only() -> None:
+    assert config.load([], env={}).arm_budget == "aks"
+    assert config.load([], env={"ARM_BUDGET": "arm"}).arm_budget == "arm"
+    assert config.load(["--arm-budget", "aks"], env={"ARM_BUDGET": "arm"}).arm_budget == "aks"

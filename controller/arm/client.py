@@ -116,6 +116,8 @@ class _Request:
     body: dict[str, str] | None = field(default=None, repr=False)
     # Its share of the budget was taken beforehand (prepare_submission), not at sending.
     budget_reserved: bool = False
+    # Draws on the AKS resource provider's "all other APIs" budget (runCommand, commandResults).
+    provider: bool = False
 
     @property
     def path(self) -> str:
@@ -278,6 +280,7 @@ class ArmClient:
         # Waiting for the write budget happens here too, before the operator claims the run: a
         # crash while a claimed POST waits for budget would leave a run Unknown that never left.
         await self._throttle.acquire(cluster.subscription_id, "write")
+        await self._throttle.acquire_provider(cluster.subscription_id, submit=True)
         return PreparedSubmission(
             cluster=cluster,
             command=command,
@@ -311,6 +314,7 @@ class ArmClient:
                         correlation_id,
                         prepared.body(),
                         budget_reserved=prepared.budget_reserved and attempt == 0,
+                        provider=True,
                     )
                 )
             except _NOT_SENT_ERRORS as exc:
@@ -395,7 +399,9 @@ class ArmClient:
                 code="InvalidCommandHandle",
                 correlation_id=handle.correlation_id,
             ) from None
-        response = await self._read(location.url, location.subscription_id, handle.correlation_id)
+        response = await self._read(
+            location.url, location.subscription_id, handle.correlation_id, provider=True
+        )
         retry_after = parse_retry_after(response.headers)
         if response.status_code != 200:
             # 202: still running; the live service sends a body, the spec does not promise one.
@@ -485,14 +491,17 @@ class ArmClient:
     def _url(self, path: str) -> str:
         return f"{self._cloud.arm_endpoint}{path}?api-version={self._api_version}"
 
-    async def _read(self, url: str, subscription_id: str, correlation_id: str) -> httpx.Response:
-        """GET with retries; returns a 2xx response or raises."""
+    async def _read(
+        self, url: str, subscription_id: str, correlation_id: str, *, provider: bool = False
+    ) -> httpx.Response:
+        """GET with retries; returns a 2xx response or raises. ``provider``: the GET draws on
+        the resource provider's shared budget, after any submission waiting for it."""
         attempt = 0
         while True:
             error: ArmError
             try:
                 response = await self._send(
-                    _Request("GET", url, subscription_id, "read", correlation_id)
+                    _Request("GET", url, subscription_id, "read", correlation_id, provider=provider)
                 )
             except httpx.TransportError as exc:
                 error = ArmTransportError(
@@ -531,6 +540,10 @@ class ArmClient:
         back."""
         subscription_id, kind = request.subscription_id, request.kind
         if acquire:
+            if request.provider:
+                await self._throttle.acquire_provider(
+                    subscription_id, submit=request.method == "POST"
+                )
             await self._throttle.acquire(subscription_id, kind)
         client_request_id = str(uuid.uuid4())
         headers = {
@@ -573,8 +586,19 @@ class ArmClient:
         if response.status_code == 429:
             retry_after = parse_retry_after(response.headers)
             if retry_after is not None:
-                self._throttle.block_for(subscription_id, kind, retry_after)
+                if request.provider and _throttled_by_provider(response):
+                    self._throttle.block_provider(subscription_id, retry_after)
+                else:
+                    self._throttle.block_for(subscription_id, kind, retry_after)
         return response
+
+
+def _throttled_by_provider(response: httpx.Response) -> bool:
+    """ARM's own 429 says TooManyRequests; the AKS resource provider's says Throttled."""
+    body = _json_or_none(response) or {}
+    error = body.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return isinstance(code, str) and code.casefold() == "throttled"
 
 
 def _describe(exc: BaseException) -> str:

@@ -3,8 +3,10 @@ before ARM answers 429.
 
 ARM keeps a bucket per region, subscription and principal: reads 250 tokens refilled at 25/s,
 writes 200 at 10/s. One :class:`ArmThrottle` belongs to one principal (one credential); it keeps
-one bucket per (subscription, kind). Sovereign clouds with hourly limits can pass their own
-:class:`BucketConfig`.
+one bucket per (subscription, kind). On top, the AKS resource provider documents "all other
+APIs" at 60 requests then 1/s per subscription, which runCommand POSTs and commandResults GETs
+share: one more bucket per subscription, where submissions come before polls. Sovereign clouds
+with hourly limits can pass their own :class:`BucketConfig`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ class BucketConfig:
 class ThrottleConfig:
     reads: BucketConfig = field(default_factory=lambda: BucketConfig(250, 25))
     writes: BucketConfig = field(default_factory=lambda: BucketConfig(200, 10))
+    # The AKS resource provider's "all other APIs" limit (60, then 1/s per subscription), on
+    # top of ARM's: runCommand POSTs and commandResults GETs draw from it together. Two tokens
+    # are kept back because the provider counts a request when it arrives, a moment after we
+    # took its token (after a claim write, for a POST). None: ARM's buckets only.
+    provider: BucketConfig | None = field(default_factory=lambda: BucketConfig(58, 1))
 
 
 class TokenBucket:
@@ -53,6 +60,7 @@ class TokenBucket:
         self._tokens = config.capacity
         self._updated = clock()
         self._blocked_until = float("-inf")
+        self._spare_lock = asyncio.Lock()
 
     @property
     def tokens(self) -> float:
@@ -74,6 +82,19 @@ class TokenBucket:
         # Loop because a 429 may extend the block while this waiter sleeps.
         while (wait := max(ready_at, self._blocked_until) - self._clock()) > 0:
             await self._sleep(wait)
+
+    async def acquire_spare(self) -> None:
+        """Take a token only when no reservation is waiting: a low-priority caller (a poll)
+        yields to every :meth:`acquire` (a submission), before and while it waits. Spare
+        takers queue behind one another, so only one of them watches the bucket."""
+        async with self._spare_lock:
+            while True:
+                self._refill()
+                wait = max((1.0 - self._tokens) / self._rate, self._blocked_until - self._clock())
+                if wait <= 0:
+                    self._tokens -= 1.0
+                    return
+                await self._sleep(wait)
 
     def observe(self, remaining: int) -> None:
         """Adopt ARM's count of remaining requests when it is lower than ours."""
@@ -99,6 +120,7 @@ class ArmThrottle:
         self._clock = clock
         self._sleep = sleep
         self._buckets: dict[tuple[str, RequestKind], TokenBucket] = {}
+        self._provider: dict[str, TokenBucket] = {}
 
     def bucket(self, subscription_id: str, kind: RequestKind) -> TokenBucket:
         key = (subscription_id.casefold(), kind)
@@ -110,6 +132,35 @@ class ArmThrottle:
 
     async def acquire(self, subscription_id: str, kind: RequestKind) -> None:
         await self.bucket(subscription_id, kind).acquire()
+
+    @property
+    def has_provider_budget(self) -> bool:
+        return self._config.provider is not None
+
+    def provider_bucket(self, subscription_id: str) -> TokenBucket | None:
+        """The subscription's share of the resource provider's "all other APIs" budget."""
+        config = self._config.provider
+        if config is None:
+            return None
+        key = subscription_id.casefold()
+        bucket = self._provider.get(key)
+        if bucket is None:
+            bucket = self._provider[key] = TokenBucket(config, self._clock, self._sleep)
+        return bucket
+
+    async def acquire_provider(self, subscription_id: str, *, submit: bool) -> None:
+        """A token of the provider budget: submissions queue in order, polls take spare tokens
+        only, so a poll never delays a submission."""
+        bucket = self.provider_bucket(subscription_id)
+        if bucket is None:
+            return
+        await (bucket.acquire() if submit else bucket.acquire_spare())
+
+    def block_provider(self, subscription_id: str, seconds: float) -> None:
+        """The provider answered 429 Throttled: hold its budget for Retry-After."""
+        bucket = self.provider_bucket(subscription_id)
+        if bucket is not None:
+            bucket.block_for(seconds)
 
     def observe(self, subscription_id: str, kind: RequestKind, remaining: int) -> None:
         self.bucket(subscription_id, kind).observe(remaining)

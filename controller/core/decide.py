@@ -72,6 +72,9 @@ class Decision:
     events: tuple[Event, ...] = ()
     correlation_id: str | None = None
     finished: str | None = None  # the final state, when this decision ends a run
+    # What the next poll's backoff doubles from, when not ``delay``: a first poll that waited
+    # for the expected end of the run backs off from the initial interval if the run is late.
+    backoff_from: float | None = None
 
 
 @dataclass(frozen=True)
@@ -477,19 +480,28 @@ def after_prepare_error(seen: Observation, error: Failure) -> Decision:
     return replace(decision, patch={**run_fields, **decision.patch})
 
 
-def after_submit(seen: Observation, handle: CommandHandle) -> Decision:
-    """ARM accepted the POST: record the command id before anything else happens."""
+def after_submit(
+    seen: Observation, handle: CommandHandle, expected_seconds: float | None = None
+) -> Decision:
+    """ARM accepted the POST: record the command id before anything else happens.
+
+    The first poll waits for ``expected_seconds`` (how long recent runs like this one took, see
+    core.durations) when known, and never less than ARM's Retry-After."""
     message = f"command {handle.command_id} submitted to {seen.spec.cluster.name}"
     patch = seen.patch(
         State.RUNNING, Reason.SUBMITTED, message,
         commandId=handle.command_id, location=handle.location,
         correlationId=handle.correlation_id, nextAttemptAt=None,
     )  # fmt: skip
-    delay = (
-        handle.retry_after if handle.retry_after is not None else seen.settings.poll_initial_seconds
-    )
+    if expected_seconds is not None:
+        delay = max(handle.retry_after or 0.0, expected_seconds)
+    elif handle.retry_after is not None:
+        delay = handle.retry_after
+    else:
+        delay = seen.settings.poll_initial_seconds
     submitted = Event(EventType.NORMAL, Reason.SUBMITTED, message)
-    return Decision(Action.POLL, patch, delay=delay, events=(submitted,))
+    backoff_from = seen.settings.poll_initial_seconds / 2 if expected_seconds is not None else None
+    return Decision(Action.POLL, patch, delay=delay, events=(submitted,), backoff_from=backoff_from)
 
 
 def after_submit_error(seen: Observation, error: Failure) -> Decision:

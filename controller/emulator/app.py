@@ -13,7 +13,7 @@ from aiohttp import web
 from .arm import CORRELATION_KEY, ArmApi, ClientGone, DropConnection, run_command_cluster
 from .commands import CommandRunner
 from .config import ConfigError, EmulatorConfig, Mode, cluster_from_mapping, faults_to_mapping
-from .errors import ERROR_CODE_KEY, arm_error
+from .errors import ERROR_CODE_KEY, ArmError, arm_error
 from .faults import FaultInjector
 from .posts import POST_RECORD_KEY, PostLog, deliver
 from .signin import add_signin_routes
@@ -58,6 +58,8 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
             correlation_id,
         )
         return web.Response(status=204)
+    except ArmError as exc:
+        response = exc.response()
     except web.HTTPException as exc:
         response = arm_error(exc.status, exc.reason.replace(" ", ""), exc.text or exc.reason)
     except Exception:

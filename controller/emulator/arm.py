@@ -30,12 +30,12 @@ from .config import (
     ClusterConfig,
     EmulatorConfig,
 )
-from .errors import arm_error
+from .errors import ArmError
 from .executor import ContextError, decode_context
 from .faults import FaultInjector
 from .posts import POST_RECORD_KEY, client_gone
 from .signin import origin_of
-from .throttle import Kind, Throttle, remaining_header
+from .throttle import Kind, ProviderThrottle, Throttle, remaining_header
 from .tokens import AKS_AAD_SERVER_APP_ID, TokenAuthority, TokenRejected
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,9 @@ class ArmApi:
         self._authority = authority
         self._runner = runner
         self._throttle = Throttle(config.throttle)
+        self._provider = (
+            ProviderThrottle(config.throttle.provider) if config.throttle.profile == "aks" else None
+        )
         self._faults = faults
         self._clusters = {
             _key(c.subscription_id, c.resource_group, c.name): c for c in config.clusters
@@ -137,14 +140,12 @@ class ArmApi:
         if latency > 0:
             await asyncio.sleep(latency)
 
-        refused = self._authenticate(request)
-        if refused is not None:
-            return refused
+        self._authenticate(request)
 
         match = _PATH_RE.match(request.path)
         subscription = request.path.split("/")[2] if request.path.count("/") >= 2 else ""
         if not UUID_RE.match(subscription):
-            return arm_error(
+            raise ArmError(
                 400,
                 "InvalidSubscriptionId",
                 f"The provided subscription identifier '{subscription}' is malformed or invalid.",
@@ -154,27 +155,43 @@ class ArmApi:
         decision = self._throttle.take(subscription, kind)
         header = remaining_header(kind)
         if not decision.allowed:
-            return self._too_many_requests(header, decision.retry_after_seconds, "subscription")
+            raise self._too_many_requests(header, decision.retry_after_seconds, "subscription")
+        if self._provider is not None:
+            refused = self._provider.take(request.method, request.path)
+            if refused is not None and not refused.allowed:
+                # ARM let it through (and counted it); the resource provider refuses it.
+                retry_after = refused.retry_after_seconds
+                raise ArmError(
+                    429,
+                    "Throttled",
+                    "The request was throttled by the Microsoft.ContainerService resource "
+                    f"provider. Retry after {retry_after} seconds.",
+                    headers={"Retry-After": str(retry_after), header: str(decision.remaining)},
+                )
 
-        response = await self._dispatch(request, match)
+        try:
+            response = await self._dispatch(request, match)
+        except ArmError as refusal:
+            refusal.headers.setdefault(header, str(decision.remaining))
+            raise
         response.headers[header] = str(decision.remaining)
         return response
 
-    def _too_many_requests(self, header: str, retry_after: int, scope: str) -> web.Response:
-        return arm_error(
+    def _too_many_requests(self, header: str, retry_after: int, scope: str) -> ArmError:
+        return ArmError(
             429,
             "TooManyRequests",
             f"The request is being throttled ({scope} limit). Retry after {retry_after} seconds.",
             headers={"Retry-After": str(retry_after), header: "0"},
         )
 
-    def _authenticate(self, request: web.Request) -> web.Response | None:
+    def _authenticate(self, request: web.Request) -> None:
         authorization = request.headers.get("Authorization", "")
         scheme, _, token = authorization.partition(" ")
         origin = origin_of(request)
         challenge = _challenge(origin, "The authentication failed.")
         if scheme.lower() != "bearer" or not token.strip():
-            return arm_error(
+            raise ArmError(
                 401,
                 "AuthenticationFailed",
                 "Authentication failed. The 'Authorization' header is missing.",
@@ -186,32 +203,29 @@ class ArmApi:
                 token.strip(), audiences, "InvalidAuthenticationTokenAudience"
             )
         except TokenRejected as exc:
-            return arm_error(401, exc.code, exc.message, headers=challenge)
+            raise ArmError(401, exc.code, exc.message, headers=challenge) from None
         if self._authority.is_revoked(principal):
             # POST /_emulator/revoke-tokens. ARM's answer to a token it no longer honours; the
             # CAE claims challenge a CAE-enabled client would get is not emulated.
-            return arm_error(
+            raise ArmError(
                 401,
                 "InvalidAuthenticationToken",
                 "The access token is invalid: it was revoked. Get a new token.",
                 headers=_challenge(origin, "The access token has been revoked."),
             )
-        return None
 
     async def _dispatch(self, request: web.Request, match: re.Match[str] | None) -> web.Response:
         listing = _LIST_RE.match(request.path)
         if listing is not None:
             return self._list_clusters(request, listing)
         if match is None or match.group("rg") is None:
-            return arm_error(
+            raise ArmError(
                 404,
                 "InvalidResourceType",
                 f"The resource type of '{request.path}' is not served by this emulator.",
             )
 
-        refused = self._check_api_version(request)
-        if refused is not None:
-            return refused
+        self._check_api_version(request)
         api_version = request.query["api-version"]
 
         target = ArmTarget(
@@ -225,29 +239,26 @@ class ArmApi:
         )
         allowed = {"cluster": "GET", "runCommand": "POST", "commandResult": "GET"}[target.operation]
         if request.method != allowed:
-            return arm_error(
+            raise ArmError(
                 405,
                 "MethodNotAllowed",
                 f"The {request.method} method is not supported here; use {allowed}.",
             )
         if self._faults.throttled():
-            return self._too_many_requests(
+            raise self._too_many_requests(
                 remaining_header("writes" if allowed == "POST" else "reads"), 1, "injected"
             )
         if self._faults.server_error():
-            return arm_error(500, "InternalServerError", "Injected server error.")
+            raise ArmError(500, "InternalServerError", "Injected server error.")
 
         if not CLUSTER_NAME_RE.match(target.name):
-            return arm_error(
+            raise ArmError(
                 400,
                 "InvalidParameter",
                 f"The managed cluster name '{target.name}' is invalid.",
                 target="resourceName",
             )
-        cluster_or_error = self._find_cluster(target)
-        if isinstance(cluster_or_error, web.Response):
-            return cluster_or_error
-        cluster = cluster_or_error
+        cluster = self._find_cluster(target)
         if target.operation == "cluster":
             return web.json_response(self._cluster_json(cluster))
         if target.operation == "commandResult":
@@ -268,7 +279,7 @@ class ArmApi:
         # ISO dates compare correctly as strings.
         return self._config.api_versions.oldest <= date <= self._config.api_versions.newest[:10]
 
-    def _find_cluster(self, target: ArmTarget) -> ClusterConfig | web.Response:
+    def _find_cluster(self, target: ArmTarget) -> ClusterConfig:
         sub, rg, name = (
             target.subscription_id.lower(),
             target.resource_group.lower(),
@@ -278,18 +289,18 @@ class ArmApi:
         if cluster is not None:
             return cluster
         if not any(key[0] == sub for key in self._clusters):
-            return arm_error(
+            raise ArmError(
                 404,
                 "SubscriptionNotFound",
                 f"The subscription '{target.subscription_id}' could not be found.",
             )
         if not any(key[0] == sub and key[1] == rg for key in self._clusters):
-            return arm_error(
+            raise ArmError(
                 404,
                 "ResourceGroupNotFound",
                 f"Resource group '{target.resource_group}' could not be found.",
             )
-        return arm_error(
+        raise ArmError(
             404,
             "ResourceNotFound",
             f"The Resource 'Microsoft.ContainerService/managedClusters/{target.name}' under "
@@ -301,19 +312,17 @@ class ArmApi:
     def _list_clusters(self, request: web.Request, listing: re.Match[str]) -> web.Response:
         """One page of a subscription's (or resource group's) managed clusters, in a stable
         order; `nextLink` carries the offset of the next page, as ARM's `$skipToken` does."""
-        refused = self._check_api_version(request)
-        if refused is not None:
-            return refused
+        self._check_api_version(request)
         if request.method != "GET":
-            return arm_error(405, "MethodNotAllowed", f"The {request.method} method is not "
-                             "supported here; use GET.")  # fmt: skip
+            raise ArmError(405, "MethodNotAllowed", f"The {request.method} method is not "
+                           "supported here; use GET.")  # fmt: skip
         if self._faults.throttled():
-            return self._too_many_requests(remaining_header("reads"), 1, "injected")
+            raise self._too_many_requests(remaining_header("reads"), 1, "injected")
         if self._faults.server_error():
-            return arm_error(500, "InternalServerError", "Injected server error.")
+            raise ArmError(500, "InternalServerError", "Injected server error.")
         listed = self._throttle.take(listing.group("sub"), "lists")
         if not listed.allowed:
-            return self._too_many_requests(
+            raise self._too_many_requests(
                 remaining_header("reads"), listed.retry_after_seconds, "managedClusters list"
             )
         sub, rg = listing.group("sub").lower(), (listing.group("rg") or "").lower()
@@ -324,8 +333,8 @@ class ArmApi:
         try:
             start = int(request.query.get(_SKIP_TOKEN, "0"))
         except ValueError:
-            return arm_error(400, "InvalidParameter", "The $skipToken is not valid.",
-                             target="$skipToken")  # fmt: skip
+            raise ArmError(400, "InvalidParameter", "The $skipToken is not valid.",
+                           target="$skipToken") from None  # fmt: skip
         end = start + self._config.list_page_size
         body: dict[str, Any] = {"value": [self._cluster_json(c) for c in clusters[start:end]]}
         if end < len(clusters):
@@ -333,23 +342,22 @@ class ArmApi:
             body["nextLink"] = f"{origin_of(request)}{next_url.path_qs}"
         return web.json_response(body)
 
-    def _check_api_version(self, request: web.Request) -> web.Response | None:
+    def _check_api_version(self, request: web.Request) -> None:
         api_version = request.query.get("api-version")
         if api_version is None:
-            return arm_error(
+            raise ArmError(
                 400,
                 "MissingApiVersionParameter",
                 "The api-version query parameter (?api-version=) is required for all requests.",
             )
         if not self._api_version_supported(api_version):
             versions = self._config.api_versions
-            return arm_error(
+            raise ArmError(
                 400,
                 "InvalidApiVersionParameter",
                 f"The api-version '{api_version}' is invalid. The supported versions are dates "
                 f"between '{versions.oldest}' and '{versions.newest}', optionally with '-preview'.",
             )
-        return None
 
     def _cluster_json(self, cluster: ClusterConfig) -> dict[str, Any]:
         return {
@@ -377,7 +385,7 @@ class ArmApi:
     def _command_result(self, cluster: ClusterConfig, command_id: str) -> web.Response:
         submission = self._runner.submissions.get(command_id.lower())
         if submission is None or submission.cluster is not cluster:
-            return arm_error(
+            raise ArmError(
                 404,
                 "ResourceNotFound",
                 f"The command result '{command_id}' was not found.",
@@ -405,14 +413,14 @@ class ArmApi:
         self, request: web.Request, cluster: ClusterConfig, target: ArmTarget, api_version: str
     ) -> web.Response:
         if cluster.power_state == "Stopped":
-            return arm_error(
+            raise ArmError(
                 400,
                 "OperationNotAllowed",
                 "Run command is not possible while the managed cluster is stopped.",
                 target="properties.powerState",
             )
         if cluster.disable_run_command:
-            return arm_error(
+            raise ArmError(
                 400,
                 "OperationNotAllowed",
                 "Run command is disabled on this managed cluster.",
@@ -421,26 +429,23 @@ class ArmApi:
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return arm_error(
+            raise ArmError(
                 413,
                 "RequestEntityTooLarge",
                 f"The request body is larger than {self._config.max_request_bytes} bytes.",
-            )
-        parsed = self._parse_body(raw)
-        if isinstance(parsed, web.Response):
-            return parsed
-        command, context, cluster_token = parsed
+            ) from None
+        command, context, cluster_token = self._parse_body(raw)
 
         archive = None
         if context:
             try:
                 archive = decode_context(context)
             except ContextError as exc:
-                return arm_error(400, "InvalidParameter", str(exc), target="context")
+                raise ArmError(400, "InvalidParameter", str(exc), target="context") from None
 
         if cluster.aad_managed:
             if not cluster_token:
-                return arm_error(
+                raise ArmError(
                     400,
                     "MissingAADClusterToken",
                     "Cluster token is required for AAD-enabled clusters (clusterToken).",
@@ -451,13 +456,13 @@ class ArmApi:
                     cluster_token, [AKS_AAD_SERVER_APP_ID], "InvalidAADClusterToken"
                 )
             except TokenRejected as exc:
-                return arm_error(
+                raise ArmError(
                     400,
                     "InvalidAADClusterToken",
                     f"The clusterToken is not valid for the AKS AAD server application: "
                     f"{exc.message}",
                     target="clusterToken",
-                )
+                ) from None
 
         hold = self._faults.config.submit_latency_seconds
         if hold > 0:
@@ -499,15 +504,15 @@ class ArmApi:
             headers["Retry-After"] = str(self._config.retry_after_seconds)
         return web.Response(status=202, headers=headers)
 
-    def _parse_body(self, raw: bytes) -> tuple[str, str | None, str | None] | web.Response:
+    def _parse_body(self, raw: bytes) -> tuple[str, str | None, str | None]:
         try:
             body = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return arm_error(
+            raise ArmError(
                 400, "BadRequest", "The request content is not valid JSON.", target="requestPayload"
-            )
+            ) from None
         if not isinstance(body, dict):
-            return arm_error(
+            raise ArmError(
                 400,
                 "BadRequest",
                 "The request content must be a JSON object.",
@@ -515,7 +520,7 @@ class ArmApi:
             )
         command = body.get("command")
         if not isinstance(command, str) or not command.strip():
-            return arm_error(
+            raise ArmError(
                 400,
                 "InvalidParameter",
                 "The 'command' property is required and must not be empty.",
@@ -523,7 +528,7 @@ class ArmApi:
             )
         context = body.get("context")
         if context is not None and not isinstance(context, str):
-            return arm_error(
+            raise ArmError(
                 400,
                 "InvalidParameter",
                 "The 'context' property must be a base64 string.",
@@ -531,7 +536,7 @@ class ArmApi:
             )
         cluster_token = body.get("clusterToken")
         if cluster_token is not None and not isinstance(cluster_token, str):
-            return arm_error(
+            raise ArmError(
                 400,
                 "InvalidParameter",
                 "The 'clusterToken' property must be a string.",

@@ -85,12 +85,30 @@ class BucketConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ProviderLimits:
+    """The AKS resource provider's documented limits, applied on top of ARM's under the `aks`
+    profile (per region; the emulator is one region)."""
+
+    list_per_subscription: BucketConfig = BucketConfig(capacity=500, refill_per_second=1.0)
+    list_per_resource_group: BucketConfig = BucketConfig(capacity=60, refill_per_second=1.0)
+    get_cluster: BucketConfig = BucketConfig(capacity=60, refill_per_second=1.0)
+    # "All other APIs": runCommand POSTs and commandResults GETs together, per subscription.
+    other: BucketConfig = BucketConfig(capacity=60, refill_per_second=1.0)
+
+
+THROTTLE_PROFILES = ("arm", "aks")
+
+
+@dataclasses.dataclass(frozen=True)
 class ThrottleConfig:
     # ARM's documented per-subscription limits.
     reads: BucketConfig = BucketConfig(capacity=250, refill_per_second=25.0)
     writes: BucketConfig = BucketConfig(capacity=200, refill_per_second=10.0)
     # The AKS resource provider's own limit on managedClusters LISTs: a burst of 500, then 1/s.
     lists: BucketConfig = BucketConfig(capacity=500, refill_per_second=1.0)
+    # `arm`: ARM's buckets only. `aks`: the resource provider's limits on top.
+    profile: str = "arm"
+    provider: ProviderLimits = ProviderLimits()
 
 
 def validate_faults(faults: FaultsConfig) -> None:
@@ -246,6 +264,8 @@ def validate(config: EmulatorConfig) -> None:
     ):
         if bucket.capacity < 1 or bucket.refill_per_second <= 0:
             raise ConfigError(f"throttle.{kind} needs capacity >= 1 and refillPerSecond > 0")
+    if config.throttle.profile not in THROTTLE_PROFILES:
+        raise ConfigError(f"throttle.profile must be arm or aks, not {config.throttle.profile!r}")
     for name, version in (
         ("oldest", config.api_versions.oldest),
         ("newest", config.api_versions.newest),
@@ -466,6 +486,7 @@ def config_from_mapping(data: Any, base_dir: Path | None = None) -> EmulatorConf
         reads=_bucket(throttle_section.section("reads"), defaults.reads),
         writes=_bucket(throttle_section.section("writes"), defaults.writes),
         lists=_bucket(throttle_section.section("lists"), defaults.lists),
+        profile=throttle_section.string("profile", defaults.profile),
     )
     throttle_section.finish()
 

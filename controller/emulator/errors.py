@@ -12,6 +12,29 @@ from aiohttp import web
 ERROR_CODE_KEY = web.ResponseKey("error_code", str)
 
 
+class ArmError(Exception):
+    """An ARM refusal, raised where it is found; the request-id middleware renders it with
+    `arm_error`, so handlers return only their success answer."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        target: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.target = target
+        self.headers = dict(headers or {})
+
+    def response(self) -> web.Response:
+        return arm_error(self.status, self.code, self.message, self.target, self.headers)
+
+
 def arm_error(
     status: int,
     code: str,

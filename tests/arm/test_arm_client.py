@@ -805,6 +805,38 @@ async def test_429_blocks_the_bucket_for_retry_after() -> None:
     assert len(arm.requests) == 2
 
 
+async def test_provider_429_blocks_the_provider_budget_not_arm_reads() -> None:
+    clock = FakeClock()
+    throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
+    arm = ScriptedArm(arm_error(429, "Throttled", **{"Retry-After": "6"}))
+    async with make_client(arm, throttle=throttle, retry=RetryPolicy(max_attempts=1)) as client:
+        with pytest.raises(ThrottledError):
+            await client.poll(HANDLE)
+
+    await throttle.acquire(SUBSCRIPTION, "read")  # ARM's reads were not blocked
+    assert clock.sleeps == []
+    await throttle.acquire_provider(SUBSCRIPTION, submit=True)
+    assert clock.sleeps == [pytest.approx(6.0)]
+
+
+async def test_prepare_takes_the_posts_share_of_the_provider_budget() -> None:
+    """Like the write budget: the provider's token is taken before the run is claimed."""
+    clock = FakeClock()
+    one = ThrottleConfig(provider=BucketConfig(capacity=1, refill_per_second=0.25))
+    throttle = ArmThrottle(one, clock=clock, sleep=clock.sleep)
+    arm = ScriptedArm(accepted(), accepted())
+    async with make_client(arm, throttle=throttle) as client:
+        for correlation_id in ("first", "second"):
+            prepared = await client.prepare_submission(
+                CLUSTER, "true", None, cluster_token="never", correlation_id=correlation_id
+            )
+            waited_in_prepare = list(clock.sleeps)
+            await client.send_submission(prepared)
+            assert clock.sleeps == waited_in_prepare
+
+    assert clock.sleeps == [pytest.approx(4.0)]
+
+
 async def test_client_closes_only_the_http_client_it_owns() -> None:
     borrowed = httpx.AsyncClient(transport=ScriptedArm().transport)
     async with ArmClient(FakeCredential(), http_client=borrowed):

@@ -108,3 +108,69 @@ def test_bucket_config_is_validated() -> None:
         BucketConfig(0, 1)
     with pytest.raises(ValueError, match="refill"):
         BucketConfig(10, 0)
+
+
+# The AKS resource provider's "all other APIs" budget ------------------------------------------
+
+
+async def test_submits_and_polls_share_58_then_one_per_second() -> None:
+    """The documented 60, less two tokens of headroom for requests still on their way."""
+    clock = FakeClock()
+    throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
+    for _ in range(29):
+        await throttle.acquire_provider(SUB, submit=True)
+        await throttle.acquire_provider(SUB, submit=False)
+    assert clock.sleeps == []
+    await throttle.acquire_provider(SUB.upper(), submit=False)
+    assert clock.sleeps == [pytest.approx(1.0)]
+    # ARM's own buckets are separate.
+    await throttle.acquire(SUB, "write")
+    assert len(clock.sleeps) == 1
+
+
+async def test_a_waiting_poll_lets_every_submission_go_first() -> None:
+    clock = FakeClock()
+
+    async def sleep(seconds: float) -> None:  # wakes only when the test moves the clock
+        wake_at = clock.now + seconds
+        while clock.now < wake_at:  # noqa: ASYNC110 - virtual time, moved by the test
+            await asyncio.sleep(0)
+
+    throttle = ArmThrottle(ThrottleConfig(provider=BucketConfig(1, 1)), clock=clock, sleep=sleep)
+    await throttle.acquire_provider(SUB, submit=True)  # the bucket is now empty
+    order: list[tuple[str, float]] = []
+
+    async def take(name: str, submit: bool) -> None:
+        await throttle.acquire_provider(SUB, submit=submit)
+        order.append((name, clock.now))
+
+    tasks = [asyncio.create_task(take("poll", False))]
+    await asyncio.sleep(0)  # the poll waits first
+    clock.now = 0.5
+    tasks += [asyncio.create_task(take(f"submit-{n}", True)) for n in (1, 2)]
+    while not all(task.done() for task in tasks):
+        await asyncio.sleep(0)
+        clock.now += 0.25
+    assert [name for name, _ in order] == ["submit-1", "submit-2", "poll"]
+    assert order[-1][1] == pytest.approx(3.0)
+
+
+async def test_block_provider_holds_polls_and_submits_but_not_arm_reads() -> None:
+    clock = FakeClock()
+    throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
+    throttle.block_provider(SUB, 5)
+    await throttle.acquire(SUB, "read")
+    assert clock.sleeps == []
+    await throttle.acquire_provider(SUB, submit=False)
+    await throttle.acquire_provider(SUB, submit=True)
+    assert clock.now == pytest.approx(5.0)
+
+
+async def test_no_provider_budget_when_configured_off() -> None:
+    clock = FakeClock()
+    throttle = ArmThrottle(ThrottleConfig(provider=None), clock=clock, sleep=clock.sleep)
+    for _ in range(500):
+        await throttle.acquire_provider(SUB, submit=False)
+    throttle.block_provider(SUB, 5)
+    await throttle.acquire_provider(SUB, submit=True)
+    assert clock.sleeps == [] and not throttle.has_provider_budget

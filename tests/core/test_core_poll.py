@@ -8,6 +8,7 @@ import pytest
 
 from controller.arm import CommandHandle, CommandRunning
 from controller.core import Action, Event, Observation, Settings, after_poll, after_submit, plan
+from controller.core.decide import next_poll_delay
 
 from .core_helpers import (
     CLUSTER,
@@ -64,6 +65,23 @@ def test_after_submit_honours_the_202_retry_after() -> None:
     handle = CommandHandle(COMMAND_ID, LOCATION, "c", retry_after=7.0)
     decision = after_submit(Observation(spec, submitting(spec), 1, NOW, SETTINGS), handle)
     assert decision.delay == 7.0
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected", "delay"),
+    [(None, 18.0, 18.0), (7.0, 18.0, 18.0), (25.0, 18.0, 25.0)],
+)
+def test_after_submit_first_poll_waits_for_the_expected_end(
+    retry_after: float | None, expected: float, delay: float
+) -> None:
+    spec = make_spec()
+    handle = CommandHandle(COMMAND_ID, LOCATION, "c", retry_after=retry_after)
+    seen = Observation(spec, submitting(spec), 1, NOW, SETTINGS)
+    decision = after_submit(seen, handle, expected)
+    assert decision.delay == delay
+    # A late run is then polled again from the initial interval, not after twice that wait.
+    assert decision.backoff_from is not None
+    assert next_poll_delay(decision.backoff_from, None, SETTINGS) == SETTINGS.poll_initial_seconds
 
 
 def test_after_submit_clears_a_planned_retry() -> None:
