@@ -131,6 +131,7 @@ class Runtime:
             int(body["metadata"].get("generation", 0)),
             self._now(),
             self._config.settings,
+            ref.name,
         )
         if job.work == "poll" and seen.in_flight:
             await self._poll(ref, body, seen)
@@ -212,6 +213,13 @@ class Runtime:
     ) -> None:
         """Write the decision's patch, post its events, schedule its next step. `answer_of`:
         the patch records ARM's answer to the claim with that correlation id, and must land."""
+        if decision.output is not None:
+            # Before the patch that names it: a crash in between rewrites the same object on
+            # the next poll. A failure raises, so the run stays Running and is polled again.
+            text, raw = decision.output.payload()
+            await self._kube.write_output(
+                ref, decision.output.kind, decision.output.name, text, raw
+            )
         if decision.patch:
             write = self._write if answer_of is None else self._record
             written = await write(ref, body, decision.patch, answer_of)
@@ -220,6 +228,8 @@ class Runtime:
             status = written.get("status") or {}
             if decision.finished:
                 metrics.RUNS_FINISHED.labels(decision.finished, status.get("reason", "")).inc()
+        for dropped in decision.delete_outputs:
+            await self._delete_output(ref, dropped.kind, dropped.name)
         for event in decision.events:
             await self._event(ref, event.type, event.reason, event.message)
         if decision.action is Action.POLL:
@@ -290,6 +300,14 @@ class Runtime:
         )
         logger.warning("%s/%s: %s", ref.namespace, ref.name, message)
         await self._event(ref, "Warning", "AnswerNotRecorded", message)
+
+    async def _delete_output(self, ref: ObjectRef, kind: str, name: str) -> None:
+        """Best effort: a left-over output object is garbage-collected with its RunCommand."""
+        try:
+            await self._kube.delete_output(ref.namespace, kind, name)
+        except Exception as error:
+            logger.warning("%s/%s: could not delete %s %s: %s",
+                           ref.namespace, ref.name, kind, name, _one_line(error))  # fmt: skip
 
     async def _event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
         try:

@@ -322,8 +322,9 @@ def check_defaults(docs: list[dict[str, Any]], release_ns: str, watched: list[st
     assert {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}} in pod["volumes"]
     (cluster_role,) = find(docs, "ClusterRole")
     rules = rules_of(cluster_role)
-    assert rules[("", "secrets")] == {"get"}  # the documented cluster-wide trade-off: get only
-    assert rules[("", "configmaps")] == {"get"}
+    # The documented cluster-wide trade-off: get by name, and the output objects (spec.output).
+    assert rules[("", "secrets")] == {"get", "create", "update", "delete"}
+    assert rules[("", "configmaps")] == {"get", "create", "update", "delete"}
     assert rules[("aks.gitops.dev", "runcommands/status")] == {"get", "patch"}
     assert ("kopf.dev", "clusterkopfpeerings") not in rules
     assert not find(docs, "Role") and not find(docs, "Service") and not find(docs, "NetworkPolicy")
@@ -341,8 +342,9 @@ def check_namespaced(docs: list[dict[str, Any]], release_ns: str, watched: list[
     assert sorted(b["metadata"]["namespace"] for b in find(docs, "RoleBinding")) == sorted(watched)
     for role in find(docs, "Role"):
         rules = rules_of(role)
-        assert rules[("", "secrets")] == {"get"}
-        assert rules[("", "configmaps")] == {"get"}
+        # get by name; create/update/delete for the output objects (spec.output)
+        assert rules[("", "secrets")] == {"get", "create", "update", "delete"}
+        assert rules[("", "configmaps")] == {"get", "create", "update", "delete"}
         assert ("kopf.dev", "kopfpeerings") not in rules
     (test_pod,) = find(docs, "Pod")
     assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
@@ -664,6 +666,11 @@ def test_install_namespaced_mode_grants_least_privilege(
     assert ask("create", "events.events.k8s.io", "-n", watched) == "yes"
     assert ask("get", "secrets", "-n", watched) == "yes"
     assert ask("get", "configmaps", "-n", watched) == "yes"
+    for verb in ("create", "update", "delete"):  # each run's output object (spec.output)
+        assert ask(verb, "configmaps", "-n", watched) == "yes"
+        assert ask(verb, "secrets", "-n", watched) == "yes"
+        assert ask(verb, "configmaps", "-n", unwatched) == "no"
+    assert ask("patch", "configmaps", "-n", watched) == "no"
     assert ask("list", "secrets", "-n", watched) == "no"
     assert ask("watch", "configmaps", "-n", watched) == "no"
     assert ask("list", "secrets", "-A") == "no"
@@ -731,7 +738,8 @@ def test_install_cluster_wide_with_peering(
     assert ask("watch", "secrets", "-A") == "no"
     assert ask("list", "configmaps", "-A") == "no"
     assert ask("create", "pods", "-n", other) == "no"
-    assert ask("create", "secrets", "-n", other) == "no"
+    assert ask("create", "secrets", "-n", other) == "yes"  # output objects (spec.output)
+    assert ask("create", "secrets", "-n", operator_ns) == "yes"
     assert ask("patch", "clusterkopfpeerings.kopf.dev") == "yes"
     assert ask("list", "namespaces") == "yes"
 
