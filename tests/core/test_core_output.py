@@ -101,5 +101,5 @@ def test_output_names_fit_and_are_stable() -> None:
 
 
 def test_an_unknown_output_kind_is_an_invalid_spec() -> None:
-    with pytest.raises(InvalidSpec, match="spec.output.kind"):
+    with pytest.raises(InvalidSpec, match=r"spec\.output\.kind"):
         make_spec(output={"kind": "PersistentVolume"})

@@ -33,15 +33,18 @@ def test_the_whole_output_goes_to_a_configmap_the_runcommand_owns(
     assert ref["name"] == f"big-out-{status['commandId'][:10]}"
     assert status["history"][-1]["logsRef"] == ref
 
-    cm = kubectl_json(rc.kubectl_path, rc.kubeconfig, "-n", namespace, "get", "configmap",
-                      ref["name"])  # fmt: skip
+    cm = kubectl_json(
+        rc.kubectl_path, rc.kubeconfig, "-n", namespace, "get", "configmap", ref["name"]
+    )
     output = cm["data"]["output"]
     assert output == "x" * BIG + "\nthe end\n"  # whole, where status.logs keeps a 16 KiB tail
     assert len(status["logs"].encode()) <= 16 * 1024
     (owner,) = cm["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"], owner["uid"]) == (
-        "RunCommand", "big", body["metadata"]["uid"],
-    )  # fmt: skip
+        "RunCommand",
+        "big",
+        body["metadata"]["uid"],
+    )
 
     finished = condition(body, "Finished")
     assert finished is not None
@@ -56,11 +59,13 @@ def test_spec_output_secret_keeps_the_output_in_a_secret(rc: RunCommands, namesp
     assert status["state"] == "Succeeded"
     ref = status["logsRef"]
     assert ref["kind"] == "Secret"
-    secret = kubectl_json(rc.kubectl_path, rc.kubeconfig, "-n", namespace, "get", "secret",
-                          ref["name"])  # fmt: skip
+    secret = kubectl_json(
+        rc.kubectl_path, rc.kubeconfig, "-n", namespace, "get", "secret", ref["name"]
+    )
     assert base64.b64decode(secret["data"]["output"]) == b"token=s3cr3t\n"
-    configmaps = kubectl_json(rc.kubectl_path, rc.kubeconfig, "-n", namespace, "get",
-                              "configmaps")["items"]  # fmt: skip
+    configmaps = kubectl_json(rc.kubectl_path, rc.kubeconfig, "-n", namespace, "get", "configmaps")[
+        "items"
+    ]
     assert ref["name"] not in {cm["metadata"]["name"] for cm in configmaps}
 
 
