@@ -140,7 +140,9 @@ def _follow_and_report(
         body = kube.get(name)
         status = body.get("status") or {}
         seen = (status.get("state"), status.get("reason"), status.get("observedGeneration"))
-        if seen != last and status.get("state"):
+        wanted = generation if generation is not None else int(body["metadata"]["generation"])
+        current = int(status.get("observedGeneration") or 0) >= wanted
+        if seen != last and status.get("state") and current:  # not the previous run's state
             last = seen
             _say(
                 args,

@@ -22,29 +22,34 @@ TARGET = f"{SUBSCRIPTION_ID}/{RESOURCE_GROUP}/aks-target"
 BIG = 500 * 1024
 
 
-@pytest.fixture
-def plugin(management_cluster: ControlPlane, kubectl_path: str, namespace: str) -> Any:
+def plugin_runner(kubectl_path: str, kubeconfig: Path, namespace: str) -> Any:
+    """`kubectl runcommand SUBCOMMAND --kubeconfig=... -n NAMESPACE ARGS...`, with the console
+    script pip installed found on PATH by kubectl's plugin discovery."""
     scripts = Path(sys.executable).parent
     if not (scripts / "kubectl-runcommand").exists():
         pytest.fail("kubectl-runcommand is not installed: pip install -e . puts it on PATH")
     env = {**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        subcommand, *rest = args
+    def run(subcommand: str, *args: str) -> subprocess.CompletedProcess[str]:
         argv = [
             kubectl_path,
             "runcommand",
             subcommand,
-            f"--kubeconfig={management_cluster.kubeconfig}",
+            f"--kubeconfig={kubeconfig}",
             "-n",
             namespace,
-            *rest,
+            *args,
         ]
         return subprocess.run(
             argv, capture_output=True, text=True, env=env, timeout=120, check=False
         )
 
     return run
+
+
+@pytest.fixture
+def plugin(management_cluster: ControlPlane, kubectl_path: str, namespace: str) -> Any:
+    return plugin_runner(kubectl_path, management_cluster.kubeconfig, namespace)
 
 
 @pytest.fixture
@@ -129,3 +134,102 @@ def test_logs_of_a_500_kib_output_are_complete_and_earlier_runs_stay_readable(
     assert rerun.returncode == 0, rerun.stderr
     assert plugin("logs", "chatty", "--run", "2").stdout == "x" * BIG + "\n"
     assert plugin("logs", "chatty", "--run", "3").returncode == 1
+
+
+def test_the_readme_transcript(plugin: Any, rc: RunCommands, namespace: str) -> None:
+    """Produces the README's transcript (set PLUGIN_TRANSCRIPT=path to write it)."""
+    lines: list[str] = []
+
+    def shown(shell: str, *args: str, pipe_wc: bool = False) -> subprocess.CompletedProcess[str]:
+        done = plugin(*args)
+        lines.append(f"$ {shell}")
+        lines.extend(done.stderr.splitlines())
+        out = f"{len(done.stdout.encode())}" if pipe_wc else done.stdout.rstrip("\n")
+        lines.extend(out.splitlines())
+        lines.append(f"$ echo $?\n{done.returncode}" if not pipe_wc else "")
+        return done
+
+    failing = shown(
+        f"kubectl runcommand invoke -n ci --cluster {TARGET} -- 'echo migrating; exit 3'",
+        "invoke",
+        "--cluster",
+        TARGET,
+        "--",
+        "echo migrating; exit 3",
+    )
+    assert failing.returncode == 3
+    rc.apply(manifest("dump", namespace, f"head -c {BIG} /dev/zero | tr '\\0' x"))
+    assert plugin("wait", "dump").returncode == 0
+    big = shown("kubectl runcommand logs -n ci dump | wc -c", "logs", "dump", pipe_wc=True)
+    assert len(big.stdout) == BIG
+    again = shown(
+        "kubectl runcommand rerun -n ci dump --wait | wc -c",
+        "rerun",
+        "dump",
+        "--wait",
+        pipe_wc=True,
+    )
+    assert again.returncode == 0 and len(again.stdout) == BIG
+    transcript = "\n".join(line for line in lines if line != "").replace(namespace, "ci")
+    if os.environ.get("PLUGIN_TRANSCRIPT"):
+        Path(os.environ["PLUGIN_TRANSCRIPT"]).write_text(transcript + "\n")
+
+
+def readme_role() -> str:
+    """The Role the README's pipeline section shows."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text[text.index("### A pipeline job instead of `az aks command invoke`") :]
+    return section[section.index("```yaml\n") + 8 : section.index("```\n", 8)]
+
+
+def test_the_readme_role_is_all_a_pipeline_needs(
+    management_cluster: ControlPlane, kubectl_path: str, namespace: str, tmp_path: Path
+) -> None:
+    admin = RunCommands(kubectl_path, management_cluster.kubeconfig)
+    role = readme_role().replace("namespace: ci", f"namespace: {namespace}")
+    admin.apply(role)
+    admin.kubectl("-n", namespace, "create", "serviceaccount", "ci")
+    admin.kubectl(
+        "-n",
+        namespace,
+        "create",
+        "rolebinding",
+        "ci",
+        "--role=runcommand-ci",
+        f"--serviceaccount={namespace}:ci",
+    )
+    token = admin.kubectl("-n", namespace, "create", "token", "ci").stdout.strip()
+    config = json.loads(management_cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "ci", "user": {"token": token}}]
+    config["contexts"][0]["context"]["user"] = "ci"
+    ci_kubeconfig = tmp_path / "ci-kubeconfig"
+    ci_kubeconfig.write_text(json.dumps(config))
+    (tmp_path / "job.sh").write_text("echo from the pipeline\n")
+    as_ci = plugin_runner(kubectl_path, ci_kubeconfig, namespace)
+    invoked = as_ci(
+        "invoke",
+        "--cluster",
+        TARGET,
+        "-f",
+        str(tmp_path / "job.sh"),
+        "-o",
+        "json",
+        "--",
+        "bash job.sh",
+    )
+    assert invoked.returncode == 0, invoked.stderr
+    name = json.loads(invoked.stdout)["name"]
+    assert as_ci("logs", name).stdout == "from the pipeline\n"
+    assert as_ci("rerun", name, "--wait").returncode == 0
+    # and nothing more: no Secrets, no deleting
+    denied = admin.kubectl(
+        "auth",
+        "can-i",
+        "get",
+        "secrets",
+        "-n",
+        namespace,
+        f"--as=system:serviceaccount:{namespace}:ci",
+        check=False,
+    )
+    assert denied.stdout.strip() == "no"
