@@ -41,7 +41,7 @@ from controller.core import (
 from controller.core.inputs import InputFailure
 from controller.identities import ArmClients
 from controller.inputs import InputReader
-from controller.kube import Conflict, KubeApi, ObjectRef, transient
+from controller.kube import GROUP, VERSION, Conflict, KubeApi, ObjectRef, transient
 from controller.scheduler import Job, Scheduler
 
 logger = logging.getLogger("controller.runtime")
@@ -149,11 +149,11 @@ class Runtime:
         if transient(error):
             logger.warning(
                 "%s/%s: the Kubernetes API is unavailable (%s); looking again in 5s",
-                ref.namespace, ref.name, _one_line(error),
+                ref.namespace, ref.name, _one_line(error), extra=log_fields(ref),
             )  # fmt: skip
             return 5.0
         logger.exception("unexpected error while handling %s/%s; looking again in 30s",
-                         ref.namespace, ref.name)  # fmt: skip
+                         ref.namespace, ref.name, extra=log_fields(ref))  # fmt: skip
         return 30.0
 
     # Decide and perform ---------------------------------------------------------------------
@@ -169,8 +169,14 @@ class Runtime:
             )  # fmt: skip
         except (ArmError, InputFailure) as error:
             metrics.ARM_ERRORS.labels("prepare", error.code).inc()
-            logger.warning("%s/%s: nothing sent: %s: %s",
-                           ref.namespace, ref.name, error.code, error.message)  # fmt: skip
+            logger.warning(
+                "%s/%s: nothing sent: %s: %s",
+                ref.namespace,
+                ref.name,
+                error.code,
+                error.message,
+                extra=log_fields(ref, spec, {"correlationId": correlation_id}),
+            )
             await self._perform(ref, body, after_prepare_error(seen, error))
             return
         claimed = await self._write(ref, body, claim.patch)
@@ -183,12 +189,15 @@ class Runtime:
             metrics.SUBMISSIONS.labels("unknown" if error.outcome_unknown else "refused").inc()
             metrics.ARM_ERRORS.labels("submit", error.code).inc()
             logger.warning("%s/%s: submission failed: %s: %s",
-                           ref.namespace, ref.name, error.code, error.message)  # fmt: skip
+                           ref.namespace, ref.name, error.code, error.message,
+                           extra=log_fields(ref, spec, seen.status))  # fmt: skip
             decision = after_submit_error(seen, error)
         else:
             metrics.SUBMISSIONS.labels("accepted").inc()
             logger.info("%s/%s: submitted to %s as command %s",
-                        ref.namespace, ref.name, spec.cluster.name, handle.command_id)  # fmt: skip
+                        ref.namespace, ref.name, spec.cluster.name, handle.command_id,
+                        extra=log_fields(ref, spec, {"commandId": handle.command_id,
+                                                     "correlationId": correlation_id}))  # fmt: skip
             decision = after_submit(seen, handle)
         await self._perform(ref, claimed, decision, answer_of=correlation_id)
 
@@ -202,7 +211,8 @@ class Runtime:
         except (ArmError, InputFailure) as error:
             metrics.ARM_ERRORS.labels("poll", error.code).inc()
             logger.warning("%s/%s: polling failed: %s: %s",
-                           ref.namespace, ref.name, error.code, error.message)  # fmt: skip
+                           ref.namespace, ref.name, error.code, error.message,
+                           extra=log_fields(ref, seen.spec, seen.status))  # fmt: skip
             decision = after_poll_error(seen, error, previous)
         else:
             decision = after_poll(seen, answer, previous)
@@ -228,6 +238,14 @@ class Runtime:
             status = written.get("status") or {}
             if decision.finished:
                 metrics.RUNS_FINISHED.labels(decision.finished, status.get("reason", "")).inc()
+                logger.info(
+                    "%s/%s: run ended %s (%s)",
+                    ref.namespace,
+                    ref.name,
+                    decision.finished,
+                    status.get("reason", ""),
+                    extra=log_fields(ref, None, {**body.get("status", {}), **status}),
+                )
         for dropped in decision.delete_outputs:
             await self._delete_output(ref, dropped.kind, dropped.name)
         for event in decision.events:
@@ -298,7 +316,9 @@ class Runtime:
             f"{patch.get('reason')}) after this run had been given up and a new one started; "
             "that answer is not recorded in status"
         )
-        logger.warning("%s/%s: %s", ref.namespace, ref.name, message)
+        logger.warning(
+            "%s/%s: %s", ref.namespace, ref.name, message, extra=log_fields(ref, None, patch)
+        )
         await self._event(ref, "Warning", "AnswerNotRecorded", message)
 
     async def _delete_output(self, ref: ObjectRef, kind: str, name: str) -> None:
@@ -315,6 +335,26 @@ class Runtime:
         except Exception as error:  # an event is best effort; the status already says it all
             logger.warning("%s/%s: could not post event %s: %s",
                            ref.namespace, ref.name, reason, _one_line(error))  # fmt: skip
+
+
+def log_fields(
+    ref: ObjectRef, spec: RunSpec | None = None, status: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """`extra=` for a log line about one RunCommand. kopf's JSON format (--log-format json)
+    turns k8s_ref into an `object` field (namespace, name, uid) as for its own lines, and keeps
+    the rest as fields: cluster (the ARM id), commandId and correlationId when there are any."""
+    fields: dict[str, Any] = {
+        "k8s_ref": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RunCommand",
+                    "namespace": ref.namespace, "name": ref.name, "uid": ref.uid},
+    }  # fmt: skip
+    if spec is not None:
+        fields["cluster"] = spec.cluster.resource_id
+    elif status and status.get("clusterId"):
+        fields["cluster"] = status["clusterId"]
+    for key in ("commandId", "correlationId"):
+        if status and status.get(key):
+            fields[key] = status[key]
+    return fields
 
 
 def _version(body: Body) -> str:
