@@ -160,6 +160,7 @@ class Runtime:
 
     async def _submit(self, ref: ObjectRef, body: Body, seen: Observation, claim: Decision) -> None:
         spec, correlation_id = seen.spec, str(claim.correlation_id)
+        where = metrics.target(spec.cluster.resource_id)
         try:
             arm = await self._inputs.arm_client(ref.namespace, spec)
             context = await self._inputs.context(ref.namespace, spec)
@@ -168,7 +169,7 @@ class Runtime:
                 cluster_token=spec.cluster_token_mode, correlation_id=correlation_id,
             )  # fmt: skip
         except (ArmError, InputFailure) as error:
-            metrics.ARM_ERRORS.labels("prepare", error.code).inc()
+            metrics.ARM_ERRORS.labels("prepare", error.code, *where).inc()
             logger.warning(
                 "%s/%s: nothing sent: %s: %s",
                 ref.namespace,
@@ -186,14 +187,15 @@ class Runtime:
         try:
             handle = await arm.send_submission(prepared)
         except ArmError as error:
-            metrics.SUBMISSIONS.labels("unknown" if error.outcome_unknown else "refused").inc()
-            metrics.ARM_ERRORS.labels("submit", error.code).inc()
+            outcome = "unknown" if error.outcome_unknown else "refused"
+            metrics.SUBMISSIONS.labels(outcome, *where).inc()
+            metrics.ARM_ERRORS.labels("submit", error.code, *where).inc()
             logger.warning("%s/%s: submission failed: %s: %s",
                            ref.namespace, ref.name, error.code, error.message,
                            extra=log_fields(ref, spec, seen.status))  # fmt: skip
             decision = after_submit_error(seen, error)
         else:
-            metrics.SUBMISSIONS.labels("accepted").inc()
+            metrics.SUBMISSIONS.labels("accepted", *where).inc()
             logger.info("%s/%s: submitted to %s as command %s",
                         ref.namespace, ref.name, spec.cluster.name, handle.command_id,
                         extra=log_fields(ref, spec, {"commandId": handle.command_id,
@@ -209,7 +211,8 @@ class Runtime:
             arm = await self._inputs.arm_client(ref.namespace, seen.spec)
             answer = await arm.poll(handle)
         except (ArmError, InputFailure) as error:
-            metrics.ARM_ERRORS.labels("poll", error.code).inc()
+            where = metrics.target(seen.spec.cluster.resource_id)
+            metrics.ARM_ERRORS.labels("poll", error.code, *where).inc()
             logger.warning("%s/%s: polling failed: %s: %s",
                            ref.namespace, ref.name, error.code, error.message,
                            extra=log_fields(ref, seen.spec, seen.status))  # fmt: skip
@@ -237,7 +240,9 @@ class Runtime:
                 return
             status = written.get("status") or {}
             if decision.finished:
-                metrics.RUNS_FINISHED.labels(decision.finished, status.get("reason", "")).inc()
+                where = metrics.target(status.get("clusterId"))
+                reason = status.get("reason", "")
+                metrics.RUNS_FINISHED.labels(decision.finished, reason, *where).inc()
                 logger.info(
                     "%s/%s: run ended %s (%s)",
                     ref.namespace,

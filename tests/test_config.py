@@ -79,3 +79,10 @@ def test_bad_configuration_is_refused_with_a_clear_message(
         config.load(argv, env=env)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_metrics_cluster_labels_are_on_unless_turned_off() -> None:
+    assert config.load([], env={}).metrics_cluster_labels is True
+    assert config.load([], env={"METRICS_CLUSTER_LABELS": "false"}).metrics_cluster_labels is False
+    off = config.load(["--no-metrics-cluster-labels"], env={})
+    assert off.metrics_cluster_labels is False

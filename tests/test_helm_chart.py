@@ -401,6 +401,7 @@ def check_metrics_and_network_policy(
     assert service["spec"]["ports"] == [
         {"name": "metrics", "port": 9191, "targetPort": "metrics", "protocol": "TCP"}
     ]
+    assert env_of(docs)["METRICS_CLUSTER_LABELS"] == "false"
     assert {"name": "metrics", "containerPort": 9191, "protocol": "TCP"} in container(docs)["ports"]
     (policy,) = find(docs, "NetworkPolicy")
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
@@ -450,7 +451,7 @@ CASES: dict[str, tuple[Callable[[list[str]], dict[str, Any]], Callable[..., None
     ),
     "metrics-networkpolicy-servicemonitor": (
         lambda ns: {
-            "metrics": {"enabled": True, "port": 9191},
+            "metrics": {"enabled": True, "port": 9191, "clusterLabels": False},
             "networkPolicy": {"enabled": True},
             "serviceMonitor": {"enabled": True},
         },
