@@ -226,13 +226,8 @@ class Runtime:
     ) -> None:
         """Write the decision's patch, post its events, schedule its next step. `answer_of`:
         the patch records ARM's answer to the claim with that correlation id, and must land."""
-        if decision.output is not None:
-            # Before the patch that names it: a crash in between rewrites the same object on
-            # the next poll. A failure raises, so the run stays Running and is polled again.
-            text, raw = decision.output.payload()
-            await self._kube.write_output(
-                ref, decision.output.kind, decision.output.name, text, raw
-            )
+        if decision.output is not None and not await self._write_output(ref, body, decision):
+            return
         if decision.patch:
             write = self._write if answer_of is None else self._record
             written = await write(ref, body, decision.patch, answer_of)
@@ -325,6 +320,27 @@ class Runtime:
             "%s/%s: %s", ref.namespace, ref.name, message, extra=log_fields(ref, None, patch)
         )
         await self._event(ref, "Warning", "AnswerNotRecorded", message)
+
+    async def _write_output(self, ref: ObjectRef, body: Body, decision: Decision) -> bool:
+        """Write the run's output before the patch that names it: a crash in between rewrites
+        the same object (create-or-replace, named from the command id). When it cannot be
+        written (API server away, quota, RBAC), nothing is recorded: the run stays Running and
+        is polled again, so its result is never lost."""
+        output = decision.output
+        assert output is not None
+        text, raw = output.payload()
+        try:
+            await self._kube.write_output(ref, output.kind, output.name, text, raw)
+        except Exception as error:
+            delay = self._config.settings.retry_initial_seconds
+            logger.warning(
+                "%s/%s: cannot write the output to %s %s yet (%s); polling again in %.0fs",
+                ref.namespace, ref.name, output.kind, output.name, _one_line(error), delay,
+                extra=log_fields(ref, None, body.get("status")),
+            )  # fmt: skip
+            self._scheduler.schedule(ref.uid, "poll", ref, delay)
+            return False
+        return True
 
     async def _delete_output(self, ref: ObjectRef, kind: str, name: str) -> None:
         """Best effort: a left-over output object is garbage-collected with its RunCommand."""
