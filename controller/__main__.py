@@ -20,6 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose=config.verbose,
         log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL,
     )
+    metrics.label_clusters(config.metrics_cluster_labels)
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     # azure-core and httpx log every HTTP exchange at INFO; our ARM client logs what matters.

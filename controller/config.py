@@ -31,6 +31,7 @@ class OperatorConfig:
     priority: int
     liveness: str | None
     metrics_port: int | None
+    metrics_cluster_labels: bool
     log_format: str
     verbose: bool
     fleet_follow_seconds: float = (
@@ -157,6 +158,13 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="serve Prometheus /metrics on this port (env METRICS_PORT); off by default",
     )
     p.add_argument(
+        "--metrics-cluster-labels",
+        action=argparse.BooleanOptionalAction,
+        default=env.get("METRICS_CLUSTER_LABELS", "true").lower() not in ("0", "false", "no"),
+        help="label counts with the target's subscription, resource_group and cluster; "
+        "--no-metrics-cluster-labels for very large fleets (env METRICS_CLUSTER_LABELS)",
+    )
+    p.add_argument(
         "--log-format",
         choices=["text", "json"],
         default=env.get("LOG_FORMAT", "text"),
@@ -260,6 +268,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         priority=args.priority,
         liveness=args.liveness,
         metrics_port=args.metrics_port,
+        metrics_cluster_labels=args.metrics_cluster_labels,
         log_format=args.log_format,
         verbose=args.verbose,
         fleet_follow_seconds=args.fleet_follow_seconds,

@@ -199,6 +199,65 @@ class KubeApi:
             if error.status not in (404, 409):
                 raise
 
+    async def write_output(
+        self, ref: ObjectRef, kind: str, name: str, text: str | None, raw: bytes | None
+    ) -> None:
+        """Create or replace the ConfigMap or Secret holding a run's output, owned by the
+        RunCommand (garbage-collected with it). Replacing makes a second write after a crash
+        write the same object; the key is `output`, in data or binaryData."""
+        owner = kubernetes.client.V1OwnerReference(
+            api_version=f"{GROUP}/{VERSION}", kind="RunCommand", name=ref.name, uid=ref.uid,
+            controller=True,
+        )  # fmt: skip
+        metadata = kubernetes.client.V1ObjectMeta(
+            name=name,
+            namespace=ref.namespace,
+            owner_references=[owner],
+            labels={"aks.gitops.dev/runcommand": ref.name[:63].rstrip("-_.")},
+        )
+        body: Any
+        create: Callable[..., Any]
+        replace: Callable[..., Any]
+        if kind == "Secret":
+            payload = raw if raw is not None else (text or "").encode()
+            body = kubernetes.client.V1Secret(
+                metadata=metadata, type="Opaque",
+                data={"output": base64.b64encode(payload).decode()},
+            )  # fmt: skip
+            create, replace = (
+                self._core.create_namespaced_secret, self._core.replace_namespaced_secret,
+            )  # fmt: skip
+        else:
+            body = kubernetes.client.V1ConfigMap(
+                metadata=metadata,
+                data={"output": text} if text is not None else None,
+                binary_data=(
+                    {"output": base64.b64encode(raw).decode()} if raw is not None else None
+                ),
+            )
+            create, replace = (
+                self._core.create_namespaced_config_map,
+                self._core.replace_namespaced_config_map,
+            )
+        try:
+            await self._call(create, ref.namespace, body)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            await self._call(replace, name, ref.namespace, body)
+
+    async def delete_output(self, namespace: str, kind: str, name: str) -> None:
+        delete = (
+            self._core.delete_namespaced_secret
+            if kind == "Secret"
+            else self._core.delete_namespaced_config_map
+        )
+        try:
+            await self._call(delete, name, namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     async def post_event(
         self, ref: ObjectRef, type_: str, reason: str, message: str, kind: str = "RunCommand"
     ) -> None:

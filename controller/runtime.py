@@ -48,7 +48,7 @@ from controller.core.durations import RunDurations, run_seconds
 from controller.core.inputs import InputFailure
 from controller.identities import ArmClients
 from controller.inputs import InputReader
-from controller.kube import Conflict, KubeApi, ObjectRef, transient
+from controller.kube import GROUP, VERSION, Conflict, KubeApi, ObjectRef, transient
 from controller.scheduler import Job, Scheduler
 
 logger = logging.getLogger("controller.runtime")
@@ -139,6 +139,7 @@ class Runtime:
             int(body["metadata"].get("generation", 0)),
             datetime.now(UTC),
             self._config.settings,
+            ref.name,
         )
         if job.work == "poll" and seen.in_flight:
             await self._poll(ref, body, seen)
@@ -156,17 +157,18 @@ class Runtime:
         if transient(error):
             logger.warning(
                 "%s/%s: the Kubernetes API is unavailable (%s); looking again in 5s",
-                ref.namespace, ref.name, _one_line(error),
+                ref.namespace, ref.name, _one_line(error), extra=log_fields(ref),
             )  # fmt: skip
             return 5.0
         logger.exception("unexpected error while handling %s/%s; looking again in 30s",
-                         ref.namespace, ref.name)  # fmt: skip
+                         ref.namespace, ref.name, extra=log_fields(ref))  # fmt: skip
         return 30.0
 
     # Decide and perform ---------------------------------------------------------------------
 
     async def _submit(self, ref: ObjectRef, body: Body, seen: Observation, claim: Decision) -> None:
         spec, correlation_id = seen.spec, str(claim.correlation_id)
+        where = metrics.target(spec.cluster.resource_id)
         try:
             arm = await self._inputs.arm_client(ref.namespace, spec, authorize=True)
             context = await self._inputs.context(ref.namespace, spec)
@@ -175,9 +177,15 @@ class Runtime:
                 cluster_token=spec.cluster_token_mode, correlation_id=correlation_id,
             )  # fmt: skip
         except (ArmError, InputFailure) as error:
-            metrics.ARM_ERRORS.labels("prepare", error.code).inc()
-            logger.warning("%s/%s: nothing sent: %s: %s",
-                           ref.namespace, ref.name, error.code, error.message)  # fmt: skip
+            metrics.ARM_ERRORS.labels("prepare", error.code, *where).inc()
+            logger.warning(
+                "%s/%s: nothing sent: %s: %s",
+                ref.namespace,
+                ref.name,
+                error.code,
+                error.message,
+                extra=log_fields(ref, spec, {"correlationId": correlation_id}),
+            )
             await self._perform(ref, body, after_prepare_error(seen, error))
             return
         claimed = await self._write(ref, body, claim.patch)
@@ -187,15 +195,19 @@ class Runtime:
         try:
             handle = await arm.send_submission(prepared)
         except ArmError as error:
-            metrics.SUBMISSIONS.labels("unknown" if error.outcome_unknown else "refused").inc()
-            metrics.ARM_ERRORS.labels("submit", error.code).inc()
+            outcome = "unknown" if error.outcome_unknown else "refused"
+            metrics.SUBMISSIONS.labels(outcome, *where).inc()
+            metrics.ARM_ERRORS.labels("submit", error.code, *where).inc()
             logger.warning("%s/%s: submission failed: %s: %s",
-                           ref.namespace, ref.name, error.code, error.message)  # fmt: skip
+                           ref.namespace, ref.name, error.code, error.message,
+                           extra=log_fields(ref, spec, seen.status))  # fmt: skip
             decision = after_submit_error(seen, error)
         else:
-            metrics.SUBMISSIONS.labels("accepted").inc()
+            metrics.SUBMISSIONS.labels("accepted", *where).inc()
             logger.info("%s/%s: submitted to %s as command %s",
-                        ref.namespace, ref.name, spec.cluster.name, handle.command_id)  # fmt: skip
+                        ref.namespace, ref.name, spec.cluster.name, handle.command_id,
+                        extra=log_fields(ref, spec, {"commandId": handle.command_id,
+                                                     "correlationId": correlation_id}))  # fmt: skip
             cluster = spec.cluster
             expected = self._durations.expected(cluster.subscription_id, cluster.resource_id)
             decision = after_submit(seen, handle, expected)
@@ -209,9 +221,11 @@ class Runtime:
             arm = await self._inputs.arm_client(ref.namespace, seen.spec, authorize=False)
             answer = await arm.poll(handle)
         except (ArmError, InputFailure) as error:
-            metrics.ARM_ERRORS.labels("poll", error.code).inc()
+            where = metrics.target(seen.spec.cluster.resource_id)
+            metrics.ARM_ERRORS.labels("poll", error.code, *where).inc()
             logger.warning("%s/%s: polling failed: %s: %s",
-                           ref.namespace, ref.name, error.code, error.message)  # fmt: skip
+                           ref.namespace, ref.name, error.code, error.message,
+                           extra=log_fields(ref, seen.spec, seen.status))  # fmt: skip
             decision = after_poll_error(seen, error, previous)
         else:
             decision = after_poll(seen, answer, previous)
@@ -227,6 +241,8 @@ class Runtime:
     ) -> None:
         """Write the decision's patch, post its events, schedule its next step. `answer_of`:
         the patch records ARM's answer to the claim with that correlation id, and must land."""
+        if decision.output is not None and not await self._write_output(ref, body, decision):
+            return
         if decision.patch:
             write = self._write if answer_of is None else self._record
             written = await write(ref, body, decision.patch, answer_of)
@@ -234,7 +250,19 @@ class Runtime:
                 return
             status = written.get("status") or {}
             if decision.finished:
-                metrics.RUNS_FINISHED.labels(decision.finished, status.get("reason", "")).inc()
+                where = metrics.target(status.get("clusterId"))
+                reason = status.get("reason", "")
+                metrics.RUNS_FINISHED.labels(decision.finished, reason, *where).inc()
+                logger.info(
+                    "%s/%s: run ended %s (%s)",
+                    ref.namespace,
+                    ref.name,
+                    decision.finished,
+                    status.get("reason", ""),
+                    extra=log_fields(ref, None, {**body.get("status", {}), **status}),
+                )
+        for dropped in decision.delete_outputs:
+            await self._delete_output(ref, dropped.kind, dropped.name)
         for event in decision.events:
             await self._event(ref, event.type, event.reason, event.message)
         if decision.action is Action.POLL:
@@ -304,8 +332,39 @@ class Runtime:
             f"{patch.get('reason')}) after this run had been given up and a new one started; "
             "that answer is not recorded in status"
         )
-        logger.warning("%s/%s: %s", ref.namespace, ref.name, message)
+        logger.warning(
+            "%s/%s: %s", ref.namespace, ref.name, message, extra=log_fields(ref, None, patch)
+        )
         await self._event(ref, "Warning", "AnswerNotRecorded", message)
+
+    async def _write_output(self, ref: ObjectRef, body: Body, decision: Decision) -> bool:
+        """Write the run's output before the patch that names it: a crash in between rewrites
+        the same object (create-or-replace, named from the command id). When it cannot be
+        written (API server away, quota, RBAC), nothing is recorded: the run stays Running and
+        is polled again, so its result is never lost."""
+        output = decision.output
+        assert output is not None
+        text, raw = output.payload()
+        try:
+            await self._kube.write_output(ref, output.kind, output.name, text, raw)
+        except Exception as error:
+            delay = self._config.settings.retry_initial_seconds
+            logger.warning(
+                "%s/%s: cannot write the output to %s %s yet (%s); polling again in %.0fs",
+                ref.namespace, ref.name, output.kind, output.name, _one_line(error), delay,
+                extra=log_fields(ref, None, body.get("status")),
+            )  # fmt: skip
+            self._scheduler.schedule(ref.uid, "poll", ref, delay)
+            return False
+        return True
+
+    async def _delete_output(self, ref: ObjectRef, kind: str, name: str) -> None:
+        """Best effort: a left-over output object is garbage-collected with its RunCommand."""
+        try:
+            await self._kube.delete_output(ref.namespace, kind, name)
+        except Exception as error:
+            logger.warning("%s/%s: could not delete %s %s: %s",
+                           ref.namespace, ref.name, kind, name, _one_line(error))  # fmt: skip
 
     async def _event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
         try:
@@ -313,6 +372,26 @@ class Runtime:
         except Exception as error:  # an event is best effort; the status already says it all
             logger.warning("%s/%s: could not post event %s: %s",
                            ref.namespace, ref.name, reason, _one_line(error))  # fmt: skip
+
+
+def log_fields(
+    ref: ObjectRef, spec: RunSpec | None = None, status: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """`extra=` for a log line about one RunCommand. kopf's JSON format (--log-format json)
+    turns k8s_ref into an `object` field (namespace, name, uid) as for its own lines, and keeps
+    the rest as fields: cluster (the ARM id), commandId and correlationId when there are any."""
+    fields: dict[str, Any] = {
+        "k8s_ref": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RunCommand",
+                    "namespace": ref.namespace, "name": ref.name, "uid": ref.uid},
+    }  # fmt: skip
+    if spec is not None:
+        fields["cluster"] = spec.cluster.resource_id
+    elif status and status.get("clusterId"):
+        fields["cluster"] = status["clusterId"]
+    for key in ("commandId", "correlationId"):
+        if status and status.get(key):
+            fields[key] = status[key]
+    return fields
 
 
 def _version(body: Body) -> str:

@@ -109,3 +109,10 @@ def test_arm_budget_defaults_to_the_aks_provider_limits_and_can_be_arm_only() ->
     assert config.load([], env={}).arm_budget == "aks"
     assert config.load([], env={"ARM_BUDGET": "arm"}).arm_budget == "arm"
     assert config.load(["--arm-budget", "aks"], env={"ARM_BUDGET": "arm"}).arm_budget == "aks"
+
+
+def test_metrics_cluster_labels_are_on_unless_turned_off() -> None:
+    assert config.load([], env={}).metrics_cluster_labels is True
+    assert config.load([], env={"METRICS_CLUSTER_LABELS": "false"}).metrics_cluster_labels is False
+    off = config.load(["--no-metrics-cluster-labels"], env={})
+    assert off.metrics_cluster_labels is False

@@ -304,6 +304,14 @@ CASES: dict[str, Case] = {
         "InProgress",
         "submitting",
     ),
+    # The run ended after a runToken bump it had to wait for: the next run is pending, so
+    # nothing reads the old result as the new generation's.
+    "next-run-pending": Case(
+        lambda: running().change_spec(runToken="2").plan().finished(0).obj(),
+        "Progressing",
+        "InProgress",
+        "the changed spec runs next",
+    ),
     # A spec change that defines no new run (suspend toggled) keeps the finished result.
     "finished-then-suspend-toggled": Case(
         lambda: running().finished(3).change_spec(suspend=True).plan().obj(),
@@ -366,6 +374,28 @@ def test_argocd_and_kstatus_agree_on_outcomes(name: str) -> None:
     else:
         expected = {"Healthy": "Current", "Degraded": "Failed", "Progressing": "InProgress"}
         assert expected[case.argocd] == case.kstatus
+
+
+@pytest.mark.parametrize("name", [name for name in CASES if name != "no-status"])
+def test_finished_is_true_exactly_when_the_verdict_is_final(name: str) -> None:
+    """Finished (for `kubectl wait`) is True on Healthy/Degraded, False while Progressing or
+    Suspended, and its reason is the final state. It is not read by kstatus or Argo CD."""
+    case, obj = CASES[name], CASES[name].build()
+    status = obj["status"]
+    (finished,) = [c for c in status.get("conditions", [])
+                   if c["type"] == "Finished"] or [None]  # fmt: skip
+    if finished is None:  # only the CRD-defaulted status has no conditions yet
+        assert name == "crd-default-status"
+        return
+    final = case.argocd in ("Healthy", "Degraded")
+    observed = status["observedGeneration"] == obj["metadata"]["generation"]
+    # kubectl wait does not compare generations: a plugin's wait must (see README Pipelines).
+    assert (finished["status"] == "True") == (final or not observed), (finished, status)
+    if finished["status"] == "True":
+        assert finished["reason"] in ("Succeeded", "Failed", "Unknown")
+        assert finished["reason"] == status["state"] or not observed
+    else:
+        assert finished["reason"] == status["state"]
 
 
 def test_deleting_is_terminating_for_kstatus() -> None:

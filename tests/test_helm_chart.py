@@ -325,8 +325,9 @@ def check_defaults(docs: list[dict[str, Any]], release_ns: str, watched: list[st
     assert {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}} in pod["volumes"]
     (cluster_role,) = find(docs, "ClusterRole")
     rules = rules_of(cluster_role)
-    assert rules[("", "secrets")] == {"get"}  # the documented cluster-wide trade-off: get only
-    assert rules[("", "configmaps")] == {"get"}
+    # The documented cluster-wide trade-off: get by name, and the output objects (spec.output).
+    assert rules[("", "secrets")] == {"get", "create", "update", "delete"}
+    assert rules[("", "configmaps")] == {"get", "create", "update", "delete"}
     assert rules[("aks.gitops.dev", "runcommands/status")] == {"get", "patch"}
     assert "create" in rules[("aks.gitops.dev", "runcommands")]  # a set's children
     assert rules[("aks.gitops.dev", "runcommandsets/status")] == {"get", "patch"}
@@ -348,8 +349,9 @@ def check_namespaced(docs: list[dict[str, Any]], release_ns: str, watched: list[
     assert sorted(b["metadata"]["namespace"] for b in find(docs, "RoleBinding")) == sorted(watched)
     for role in find(docs, "Role"):
         rules = rules_of(role)
-        assert rules[("", "secrets")] == {"get"}
-        assert rules[("", "configmaps")] == {"get"}
+        # get by name; create/update/delete for the output objects (spec.output)
+        assert rules[("", "secrets")] == {"get", "create", "update", "delete"}
+        assert rules[("", "configmaps")] == {"get", "create", "update", "delete"}
         assert ("kopf.dev", "kopfpeerings") not in rules
     (test_pod,) = find(docs, "Pod")
     assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
@@ -406,6 +408,7 @@ def check_metrics_and_network_policy(
     assert service["spec"]["ports"] == [
         {"name": "metrics", "port": 9191, "targetPort": "metrics", "protocol": "TCP"}
     ]
+    assert env_of(docs)["METRICS_CLUSTER_LABELS"] == "false"
     assert {"name": "metrics", "containerPort": 9191, "protocol": "TCP"} in container(docs)["ports"]
     (policy,) = find(docs, "NetworkPolicy")
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
@@ -455,7 +458,7 @@ CASES: dict[str, tuple[Callable[[list[str]], dict[str, Any]], Callable[..., None
     ),
     "metrics-networkpolicy-servicemonitor": (
         lambda ns: {
-            "metrics": {"enabled": True, "port": 9191},
+            "metrics": {"enabled": True, "port": 9191, "clusterLabels": False},
             "networkPolicy": {"enabled": True},
             "serviceMonitor": {"enabled": True},
         },
@@ -705,6 +708,11 @@ def test_install_namespaced_mode_grants_least_privilege(
     assert ask("create", "events.events.k8s.io", "-n", watched) == "yes"
     assert ask("get", "secrets", "-n", watched) == "yes"
     assert ask("get", "configmaps", "-n", watched) == "yes"
+    for verb in ("create", "update", "delete"):  # each run's output object (spec.output)
+        assert ask(verb, "configmaps", "-n", watched) == "yes"
+        assert ask(verb, "secrets", "-n", watched) == "yes"
+        assert ask(verb, "configmaps", "-n", unwatched) == "no"
+    assert ask("patch", "configmaps", "-n", watched) == "no"
     assert ask("list", "secrets", "-n", watched) == "no"
     assert ask("watch", "configmaps", "-n", watched) == "no"
     assert ask("list", "secrets", "-A") == "no"
@@ -773,7 +781,8 @@ def test_install_cluster_wide_with_peering(
     assert ask("watch", "secrets", "-A") == "no"
     assert ask("list", "configmaps", "-A") == "no"
     assert ask("create", "pods", "-n", other) == "no"
-    assert ask("create", "secrets", "-n", other) == "no"
+    assert ask("create", "secrets", "-n", other) == "yes"  # output objects (spec.output)
+    assert ask("create", "secrets", "-n", operator_ns) == "yes"
     assert ask("patch", "clusterkopfpeerings.kopf.dev") == "yes"
     assert ask("list", "namespaces") == "yes"
     assert_policy_reads_only(ask)

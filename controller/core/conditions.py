@@ -1,5 +1,12 @@
 """kstatus conditions for a one-shot resource: Ready always; Reconciling and Stalled only while
-True (Flux's convention), so kstatus reads InProgress, Current or Failed at a glance."""
+True (Flux's convention), so kstatus reads InProgress, Current or Failed at a glance.
+
+Finished is always present, like Ready: True once the current generation's run has ended,
+whatever the outcome, so `kubectl wait --for=condition=Finished` ends on failure too. Its reason
+is the final state (Succeeded, Failed, Unknown), or the state the run is in while False; the
+detailed reason stays on Ready and Stalled. It is named after the Job controller's notion of a
+finished Job (Complete or Failed), not Job's own Complete, which means success only. kstatus and
+Argo CD ignore it: their verdicts come from Ready, Reconciling and Stalled."""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 Condition = dict[str, Any]
+FINISHED = "Finished"
+_FINAL = ("Succeeded", "Failed", "Unknown")
 
 
 def conditions_for(
@@ -26,6 +35,7 @@ def conditions_for(
         wanted = {"Ready": "False"}
     else:
         wanted = {"Ready": "False", "Reconciling": "True"}
+    wanted[FINISHED] = "True" if state in _FINAL else "False"
     before = {str(c.get("type")): c for c in previous}
     result: list[Condition] = []
     for type_, status in wanted.items():
@@ -35,8 +45,8 @@ def conditions_for(
             {
                 "type": type_,
                 "status": status,
-                "reason": reason,
-                "message": message,
+                "reason": state if type_ == FINISHED else reason,
+                "message": f"{reason}: {message}" if type_ == FINISHED and reason else message,
                 "observedGeneration": generation,
                 "lastTransitionTime": now
                 if changed or old is None

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from controller.arm.models import CommandHandle, CommandResult, CommandRunning
 
 from .conditions import conditions_for
+from .output import OutputRef, OutputWrite, output_name, output_refs
 from .reasons import EventType, Reason, State
 from .spec import RunSpec
 
@@ -75,6 +76,10 @@ class Decision:
     # What the next poll's backoff doubles from, when not ``delay``: a first poll that waited
     # for the expected end of the run backs off from the initial interval if the run is late.
     backoff_from: float | None = None
+    # The run's full output, written BEFORE the patch (which names it in logsRef), and the
+    # output objects of runs that fell out of history, deleted after the patch landed.
+    output: OutputWrite | None = None
+    delete_outputs: tuple[OutputRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,8 @@ def command_handle(status: Mapping[str, Any]) -> CommandHandle | None:
 # What a run leaves in status; cleared (merge patch None) when a new run starts.
 _NO_RUN: Patch = dict.fromkeys(
     ("commandId", "location", "provisioningState", "exitCode", "startedAt", "finishedAt",
-     "duration", "logs", "logsTruncated", "logsBytes", "nextAttemptAt", "claimedBy", "claimedAt"),
+     "duration", "logs", "logsTruncated", "logsBytes", "logsRef", "nextAttemptAt", "claimedBy",
+     "claimedAt"),
 )  # fmt: skip
 
 
@@ -140,6 +146,7 @@ class Observation:
     generation: int
     now: datetime
     settings: Settings
+    name: str = ""  # metadata.name: output objects are named after it
 
     def with_status(self, status: Mapping[str, Any]) -> Observation:
         return replace(self, status=status)
@@ -214,25 +221,39 @@ class Observation:
             "reason": str(reason) or None,
             "startedAt": merged.get("startedAt"),
             "finishedAt": merged.get("finishedAt"),
+            "logsRef": merged.get("logsRef"),
         }
         return {key: value for key, value in entry.items() if value is not None}
 
-    def _ended(self, state: State, reason: str, fields: Patch) -> list[Patch]:
-        """`fields` completed with finishedAt and duration; returns the history with the run."""
+    def _ended(
+        self, state: State, reason: str, fields: Patch
+    ) -> tuple[list[Patch], tuple[OutputRef, ...]]:
+        """`fields` completed with finishedAt and duration; returns the history with the run,
+        and the output objects of the runs that fell out of it."""
         started = _parse({**self.status, **fields}.get("startedAt"))
         finished = _parse(fields.get("finishedAt")) or self.now
         fields.setdefault("finishedAt", _iso(finished))
         if started is not None:
             fields["duration"] = _human_duration((finished - started).total_seconds())
         entry = self._history_entry(state, reason, fields)
-        return [*(self.status.get("history") or ()), entry][-self.settings.history_limit :]
+        history = [*(self.status.get("history") or ()), entry]
+        kept = history[-self.settings.history_limit :] if self.settings.history_limit > 0 else []
+        return kept, output_refs(history[: len(history) - len(kept)])
 
     def finish(
-        self, state: State, reason: str, message: str, events: tuple[Event, ...], **fields: Any
+        self,
+        state: State,
+        reason: str,
+        message: str,
+        events: tuple[Event, ...],
+        output: OutputWrite | None = None,
+        **fields: Any,
     ) -> Decision:
         """A run ended: record it and append it to history. When the spec has moved on since
         it started, the next run starts now; otherwise the TTL deletion is scheduled, if any."""
-        history = self._ended(state, reason, fields)
+        if output is not None:
+            fields["logsRef"] = output.ref
+        history, dropped = self._ended(state, reason, fields)
         if self.spec_moved_on:
             # The run that ended is history; status now waits for the next run, so nothing
             # reads Ready for a spec that has not run yet.
@@ -241,11 +262,17 @@ class Observation:
                 f"the previous run ended {state} ({reason}); the changed spec runs next",
                 history=history, **_NO_RUN,
             )  # fmt: skip
-            return Decision(Action.RETRY, patch, delay=0.0, events=events, finished=str(state))
+            return Decision(
+                Action.RETRY, patch, events=events, finished=str(state),
+                output=output, delete_outputs=dropped,
+            )  # fmt: skip
         patch = self.patch(state, reason, message, history=history, nextAttemptAt=None, **fields)
         ttl = self.spec.ttl_seconds_after_finished
         action, delay = (Action.IDLE, 0.0) if ttl is None else (Action.DELETE, float(ttl))
-        return Decision(action, patch, delay=delay, events=events, finished=str(state))
+        return Decision(
+            action, patch, delay=delay, events=events, finished=str(state),
+            output=output, delete_outputs=dropped,
+        )  # fmt: skip
 
     def fail(self, reason: str, message: str, event_message: str | None = None) -> Decision:
         event = Event(EventType.WARNING, "Failed", event_message or message)
@@ -563,6 +590,10 @@ def after_poll(
     }
     if answer.finished_at:
         fields["finishedAt"] = answer.finished_at
+    output = None
+    if spec.output != "None" and seen.name and status.get("commandId"):
+        name = output_name(seen.name, str(status["commandId"]))
+        output = OutputWrite(spec.output, name, answer.logs)
     truncation = _truncation_note(logs, seen.settings)
     events: tuple[Event, ...] = ()
     if truncation:
@@ -575,23 +606,25 @@ def after_poll(
             "the command did not run to completion"
         )
         failed = Event(EventType.WARNING, "Failed", message)
-        return seen.finish(State.FAILED, reason, message + note, (failed, *events), **fields)
+        return seen.finish(
+            State.FAILED, reason, message + note, (failed, *events), output, **fields
+        )
     if answer.succeeded:
         message = f"{where} exited 0"
         event = Event(EventType.NORMAL, Reason.SUCCEEDED, message)
         return seen.finish(
-            State.SUCCEEDED, Reason.SUCCEEDED, message + note, (event, *events), **fields
+            State.SUCCEEDED, Reason.SUCCEEDED, message + note, (event, *events), output, **fields
         )
     message = f"{where} exited {answer.exit_code}"
     event = Event(EventType.WARNING, "Failed", message)
     return seen.finish(
-        State.FAILED, Reason.COMMAND_FAILED, message + note, (event, *events), **fields
+        State.FAILED, Reason.COMMAND_FAILED, message + note, (event, *events), output, **fields
     )
 
 
 def _logs_fields(logs: str, settings: Settings) -> Patch:
     """Keep the tail: the end of the output is where commands say why they failed."""
-    raw = logs.encode()
+    raw = logs.encode(errors="surrogatepass")  # JSON may carry lone surrogates
     tail = raw[-settings.max_log_bytes :].decode(errors="ignore")
     return {
         "logs": tail,

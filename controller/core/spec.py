@@ -13,8 +13,8 @@ from controller.arm.models import ClusterRef, ClusterTokenMode
 # The fields that define *what* runs, and the CRD defaults they may carry. A field listed here
 # counts only when it differs from its default, so a later CRD that adds a defaulted field, or a
 # manifest that spells a default out, never turns finished runs into new ones. The other fields
-# (timeoutSeconds, retries, submitPolicy, suspend, ttlSecondsAfterFinished) only govern how a
-# run is watched: changing them applies to the current run and never submits again, the way a
+# (timeoutSeconds, retries, submitPolicy, suspend, ttlSecondsAfterFinished, output) only govern
+# how a run is watched: changing them applies to the current run and never submits again, the way a
 # Job's activeDeadlineSeconds may change while its pods run.
 _RUN_FIELDS: Mapping[str, object] = {
     "cluster": None,
@@ -78,6 +78,7 @@ class RunSpec:
     at_least_once: bool
     run_hash: str
     legacy_run_hash: str
+    output: Literal["ConfigMap", "Secret", "None"] = "ConfigMap"  # where the full output goes
 
     @property
     def cluster_token_mode(self) -> ClusterTokenMode:
@@ -134,7 +135,19 @@ class RunSpec:
             at_least_once=spec.get("submitPolicy", "AtMostOnce") == "AtLeastOnce",
             run_hash=run_hash(spec),
             legacy_run_hash=run_hash(spec, _LEGACY_RUN_FIELDS),
+            output=_output_kind(spec.get("output")),
         )
+
+
+_OUTPUT_KINDS: tuple[Literal["ConfigMap", "Secret", "None"], ...] = ("ConfigMap", "Secret", "None")
+
+
+def _output_kind(output: object) -> Literal["ConfigMap", "Secret", "None"]:
+    kind = output.get("kind", "ConfigMap") if isinstance(output, dict) else "ConfigMap"
+    for known in _OUTPUT_KINDS:
+        if kind == known:
+            return known
+    raise ValueError(f"spec.output.kind must be ConfigMap, Secret or None, not {kind!r}")
 
 
 def _clamp(value: object, lowest: int, highest: int) -> int | None:

@@ -66,8 +66,15 @@ def merge(status: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]
 
 
 def types(status: Mapping[str, Any]) -> dict[str, str]:
-    """Condition type -> status, the shape kstatus reads."""
-    return {c["type"]: c["status"] for c in status.get("conditions", [])}
+    """Condition type -> status, the shape kstatus reads (Finished, for kubectl wait, is
+    checked by finished_of)."""
+    return {c["type"]: c["status"] for c in status.get("conditions", []) if c["type"] != "Finished"}
+
+
+def finished_of(status: Mapping[str, Any]) -> tuple[str, str]:
+    """The Finished condition's (status, reason)."""
+    (finished,) = [c for c in status.get("conditions", []) if c["type"] == "Finished"]
+    return finished["status"], finished["reason"]
 
 
 def submitting(spec: RunSpec, generation: int = 1, now: datetime = NOW) -> dict[str, Any]:

@@ -28,6 +28,14 @@ def test_in_progress_state_is_ready_false_and_reconciling_true() -> None:
             "observedGeneration": 4,
             "lastTransitionTime": T0,
         },
+        {
+            "type": "Finished",
+            "status": "False",
+            "reason": "Submitting",
+            "message": "Submitting: submitting",
+            "observedGeneration": 4,
+            "lastTransitionTime": T0,
+        },
     ]
 
 
@@ -46,8 +54,35 @@ def test_reconciling_and_stalled_are_present_only_while_true(
     state: str, reason: str, expected: dict[str, str]
 ) -> None:
     conditions = conditions_for(state, reason, "m", 1, T0)
-    assert {c["type"]: c["status"] for c in conditions} == expected
+    finished = "True" if state in ("Succeeded", "Failed", "Unknown") else "False"
+    assert {c["type"]: c["status"] for c in conditions} == {**expected, "Finished": finished}
     assert conditions[0]["type"] == "Ready"
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "status"),
+    [
+        ("Succeeded", "Succeeded", "True"),
+        ("Failed", "CommandFailed", "True"),
+        ("Failed", "ResourceNotFound", "True"),
+        ("Failed", "DeadlineExceeded", "True"),
+        ("Unknown", "SubmissionOutcomeUnknown", "True"),
+        ("Pending", "NextRunPending", "False"),
+        ("Pending", "Suspended", "False"),
+        ("Submitting", "Submitting", "False"),
+        ("Running", "Running", "False"),
+    ],
+)
+def test_finished_is_always_present_and_its_reason_is_the_state(
+    state: str, reason: str, status: str
+) -> None:
+    """Finished ends `kubectl wait` on either outcome; its reason says which one, its message
+    keeps the detailed reason."""
+    (finished,) = [c for c in conditions_for(state, reason, "m", 7, T0) if c["type"] == "Finished"]
+    assert finished["status"] == status
+    assert finished["reason"] == state
+    assert finished["message"] == f"{reason}: m"
+    assert finished["observedGeneration"] == 7
 
 
 def test_last_transition_time_survives_an_unchanged_status() -> None:
@@ -57,8 +92,9 @@ def test_last_transition_time_survives_an_unchanged_status() -> None:
     assert [(c["status"], c["reason"], c["observedGeneration"]) for c in now] == [
         ("False", "Running", 2),
         ("True", "Running", 2),
+        ("False", "Running", 2),
     ]
-    assert [c["lastTransitionTime"] for c in now] == [T0, T0]
+    assert [c["lastTransitionTime"] for c in now] == [T0, T0, T0]
 
 
 def test_last_transition_time_moves_when_the_status_flips() -> None:
@@ -73,7 +109,15 @@ def test_last_transition_time_moves_when_the_status_flips() -> None:
             "message": "exited 0",
             "observedGeneration": 1,
             "lastTransitionTime": T1,
-        }
+        },
+        {
+            "type": "Finished",
+            "status": "True",
+            "reason": "Succeeded",
+            "message": "Succeeded: exited 0",
+            "observedGeneration": 1,
+            "lastTransitionTime": T1,
+        },
     ]
 
 
@@ -84,6 +128,7 @@ def test_a_condition_that_appears_gets_now_and_a_vanished_one_is_not_carried() -
     assert [(c["type"], c["lastTransitionTime"]) for c in now] == [
         ("Ready", T0),  # still False
         ("Stalled", T1),  # new
+        ("Finished", T1),  # flipped to True
     ]
 
 

@@ -65,7 +65,7 @@ def sa_operator(
 ) -> Iterator[Operator]:
     with running_operator(
         service_account_kubeconfig, emulator, tmp_path_factory.mktemp("sa-operator"),
-        "--namespace", WATCHED,
+        "--namespace", WATCHED, "--log-format", "json",  # as the chart runs it
     ) as operator:  # fmt: skip
         yield operator
 
@@ -98,3 +98,14 @@ def test_operator_runs_with_only_the_charts_permissions(
     assert {"Submitted", "Succeeded"} <= reasons
     log = sa_operator.log.read_text()
     assert "Forbidden" not in log and " 403" not in log
+    # JSON logs a user can filter: the object, the cluster, the command and correlation ids.
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    about_seed = [line for line in lines if (line.get("object") or {}).get("name") == "seed"]
+    ours = [line for line in about_seed if "commandId" in line]
+    assert {line["message"].split(": ")[1].split(" ")[0] for line in ours} >= {"submitted", "run"}
+    for line in ours:
+        assert line["object"]["namespace"] == WATCHED
+        assert line["cluster"] == status["clusterId"]
+        assert (line["commandId"], line["correlationId"]) == (
+            status["commandId"], status["correlationId"],
+        )  # fmt: skip

@@ -7,6 +7,7 @@ import json
 import os
 import time
 import urllib.request
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.controlplane import ControlPlane
 from tests.kube import kubectl
 from tests.operator.rc import RunCommands, condition, manifest
-from tests.stack import CLIENT_SECRET, Emulator, Operator
+from tests.stack import CLIENT_SECRET, RESOURCE_GROUP, SUBSCRIPTION_ID, Emulator, Operator
 
 pytestmark = pytest.mark.usefixtures("operator")
 CLUSTER_ID = (
@@ -412,15 +413,21 @@ def scrape_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 def test_prometheus_metrics_count_submissions_and_outcomes(
     rc: RunCommands, namespace: str, metrics_port: int
 ) -> None:
-    accepted = ("aks_runcommand_submissions_total", (("outcome", "accepted"),))
-    failed = (
-        "aks_runcommand_runs_finished_total",
-        (("reason", "CommandFailed"), ("state", "Failed")),
+    def key(name: str, cluster: str, **labels: str) -> Any:
+        """A sample's key; every count carries its target cluster (--metrics-cluster-labels)."""
+        target = {"subscription": SUBSCRIPTION_ID, "resource_group": RESOURCE_GROUP}
+        return (name, tuple(sorted({**labels, **target, "cluster": cluster}.items())))
+
+    accepted = key("aks_runcommand_submissions_total", "aks-target", outcome="accepted")
+    failed = key(
+        "aks_runcommand_runs_finished_total", "aks-target", reason="CommandFailed", state="Failed"
     )
     # The cluster lookup happens while preparing, before anything is claimed or sent.
-    not_found = (
+    not_found = key(
         "aks_runcommand_errors_total",
-        (("code", "ResourceNotFound"), ("operation", "prepare")),
+        "missing-cluster",
+        code="ResourceNotFound",
+        operation="prepare",
     )
     before = scrape_metrics(metrics_port)
     rc.apply(manifest("counted-fail", namespace, "exit 4"))

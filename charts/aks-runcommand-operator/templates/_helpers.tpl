@@ -107,10 +107,12 @@ app.kubernetes.io/part-of: aks-runcommand-operator
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
-# Credentials Secrets and command files: `get` by name only, never list/watch.
+# Credentials Secrets and command files: `get` by name only, never list/watch. Each run's
+# full output (spec.output): a ConfigMap or Secret the RunCommand owns, created or replaced
+# under a name derived from the command id, deleted when the run leaves status.history.
 - apiGroups: [""]
   resources: [secrets, configmaps]
-  verbs: [get]
+  verbs: [get, create, update, delete]
 {{- end }}
 {{- define "aro.discoveryRules" -}}
 # kopf watches CRDs to notice RunCommand API changes without a restart (read-only, no secrets).

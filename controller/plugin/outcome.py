@@ -1,0 +1,53 @@
+"""From a RunCommand's status to what the plugin says and how it exits.
+
+The remote command's own exit code passes through (0-255). Failures that are not the command's
+own get codes of their own, 120-125, chosen below the 126-255 that shells give to commands not
+found or killed by signals. A remote command that itself exits 120-125 is told apart by the
+one-line reason on stderr, which only the plugin's own codes print, and by `-o json`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+EXIT_ARM_ERROR = 120  # ARM or the operator refused or failed the run (not the command's exit)
+EXIT_DEADLINE = 121  # spec.timeoutSeconds passed; the command may still run (ARM cannot cancel)
+EXIT_UNKNOWN = 122  # the operator cannot know whether ARM accepted the command
+EXIT_WAIT_TIMEOUT = 124  # the plugin's own --wait-timeout passed before the run ended
+EXIT_KUBECTL = 125  # the API server could not be reached, or the RunCommand is not there
+FINAL = ("Succeeded", "Failed", "Unknown")
+
+
+def finished(body: dict[str, Any]) -> bool:
+    """The current generation's run has ended: status describes this generation and its
+    Finished condition is True for it. `kubectl wait` checks only the latter."""
+    generation = body.get("metadata", {}).get("generation")
+    status = body.get("status") or {}
+    if status.get("observedGeneration") != generation:
+        return False
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == "Finished":
+            return bool(
+                condition.get("status") == "True"
+                and condition.get("observedGeneration") == generation
+            )
+    return status.get("state") in FINAL  # an operator from before the Finished condition
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    reason: str | None  # the one-line reason on stderr when the failure is not the command's
+
+
+def outcome(status: dict[str, Any]) -> Outcome:
+    state, reason = status.get("state"), status.get("reason", "")
+    where = f"{reason}: {status.get('message', '')}".strip()
+    if state == "Succeeded" or (state == "Failed" and reason == "CommandFailed"):
+        return Outcome(int(status.get("exitCode") or 0), None)
+    if state == "Unknown":
+        return Outcome(EXIT_UNKNOWN, where)
+    if reason == "DeadlineExceeded":
+        return Outcome(EXIT_DEADLINE, where)
+    return Outcome(EXIT_ARM_ERROR, where)
