@@ -17,7 +17,7 @@ import kopf
 
 from controller.config import OperatorConfig
 from controller.fleet import Fleet
-from controller.kube import GROUP, PLURAL, SET_PLURAL, VERSION, KubeApi
+from controller.kube import GROUP, PLURAL, SET_KIND, SET_PLURAL, VERSION, KubeApi
 from controller.runtime import Runtime
 
 
@@ -61,12 +61,14 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
     ) -> bool:
         """Deletions and spec changes, not status-only changes (mostly our own patches): those
-        are filtered before kopf invokes, or logs, anything."""
+        are filtered before kopf invokes, or logs, anything. Except for a set's children: a
+        child's run ending is a status-only change, and its set must hear of it."""
         generations: dict[str, Any] = memo.generations
         return (
             event["type"] == "DELETED"
             or body.metadata.get("deletionTimestamp") is not None
             or generations.get(uid) != body.metadata.get("generation")
+            or _set_child(body)
         )
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="watch", registry=registry, when=worth_a_look)
@@ -81,7 +83,10 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             generations.pop(uid, None)
             runtime.forget(uid)
             return
-        generations[uid] = body.metadata.get("generation")
+        generation = body.metadata.get("generation")
+        if generations.get(uid) == generation:
+            return  # a set's child whose status changed: its set was told above
+        generations[uid] = generation
         await runtime.reconcile(body)
 
     @kopf.on.event(GROUP, VERSION, SET_PLURAL, id="watch-sets", registry=registry)
@@ -112,3 +117,11 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         return len(asyncio.all_tasks())
 
     return registry
+
+
+def _set_child(body: kopf.Body) -> bool:
+    """A RunCommand a RunCommandSet controls (its child)."""
+    return any(
+        owner.get("kind") == SET_KIND and owner.get("controller")
+        for owner in body.metadata.get("ownerReferences") or ()
+    )

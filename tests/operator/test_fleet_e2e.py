@@ -108,7 +108,10 @@ def test_a_set_runs_every_selected_cluster_exactly_once_two_at_a_time_and_again_
 
     status = sets.wait_for(namespace, "rollout", lambda s: s.get("state") == "Succeeded")
     assert (status["total"], status["succeeded"], status["round"]) == (4, 4, 1)
-    assert {c["type"]: c["status"] for c in status["conditions"]} == {"Ready": "True"}
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Ready": "True",
+        "Finished": "True",
+    }
     runs = runs_of(emulator, command)
     assert sorted(cluster_name(r["clusterId"]) for r in runs) == sorted(SELECTED)
     started = [
@@ -160,6 +163,7 @@ def test_max_failures_stops_new_starts_and_the_round_ends_failed(
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Ready": "False",
         "Stalled": "True",
+        "Finished": "True",
     }
     assert status["clusters"][0]["state"] == "Failed" and status["clusters"][0]["exitCode"] == 3
     time.sleep(2)  # settled: the other two never start
