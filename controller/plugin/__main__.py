@@ -13,8 +13,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .fleet import (
+    SET_RESOURCE,
+    SelectorError,
+    int_or_percent,
+    parse_selector,
+    progress_table,
+    set_body,
+    set_exit,
+)
 from .kubectl import RESOURCE, Kubectl, KubectlError
-from .outcome import EXIT_KUBECTL, EXIT_WAIT_TIMEOUT, finished, outcome
+from .outcome import EXIT_KUBECTL, EXIT_SET_FAILED, EXIT_WAIT_TIMEOUT, finished, outcome
 
 API_VERSION = "aks.gitops.dev/v1alpha1"
 POLL_SECONDS = 1.0
@@ -49,6 +58,8 @@ def _invoke(kube: Kubectl, args: argparse.Namespace) -> int:
     if not command:
         print("kubectl-runcommand invoke: give the command after --", file=sys.stderr)
         return 2
+    if args.selector is not None:
+        return _invoke_set(kube, args, command)
     name = f"invoke-{secrets.token_hex(4)}"
     spec: dict[str, Any] = {"cluster": _cluster(args), "command": " ".join(command)}
     if args.timeout is not None:
@@ -81,6 +92,67 @@ def _invoke(kube: Kubectl, args: argparse.Namespace) -> int:
             print(name)
         return 0
     return _follow_and_report(kube, args, name, int(created["metadata"]["generation"]))
+
+
+def _invoke_set(kube: Kubectl, args: argparse.Namespace, command: list[str]) -> int:
+    """The command on every cluster the selector finds, through a RunCommandSet: a progress
+    table on stderr whenever it changes, then the final table (or, -o json, the set's status)."""
+    try:
+        body = set_body(
+            f"invoke-{secrets.token_hex(4)}",
+            parse_selector(args.selector),
+            {
+                "command": " ".join(command),
+                **({"timeoutSeconds": args.timeout} if args.timeout else {}),
+            },
+            None if args.max_concurrency is None else int_or_percent(args.max_concurrency),
+            None if args.max_failures is None else int_or_percent(args.max_failures),
+        )
+    except SelectorError as error:
+        print(f"kubectl-runcommand: {error}", file=sys.stderr)
+        return 2
+    if args.file:
+        print("kubectl-runcommand: -f is not supported with --selector yet", file=sys.stderr)
+        return 2
+    name = body["metadata"]["name"]
+    created = kube.create(body)
+    _say(args, f"runcommandset/{name} created")
+    if not args.wait:
+        print(
+            json.dumps({"name": name, "namespace": created["metadata"]["namespace"]})
+            if args.output == "json"
+            else name
+        )
+        return 0
+    deadline = None if args.wait_timeout is None else time.monotonic() + args.wait_timeout
+    shown = None
+    while True:
+        current = kube.get(name, SET_RESOURCE)
+        status = current.get("status") or {}
+        table = progress_table(status)
+        if table != shown and status.get("state"):
+            shown = table
+            _say(args, table)
+        if finished(current):
+            break
+        _pause_until(deadline, args, f"runcommandset/{name}", status)
+    code, summary = set_exit(status)
+    if args.output == "json":
+        print(
+            json.dumps(
+                {
+                    "name": name,
+                    "namespace": current["metadata"]["namespace"],
+                    "status": status,
+                    "pluginExitCode": code,
+                }
+            )
+        )
+    else:
+        sys.stdout.write(table)
+    if summary is not None:
+        print(f"kubectl-runcommand: runcommandset/{name}: {summary}", file=sys.stderr)
+    return code
 
 
 def _cluster(args: argparse.Namespace) -> dict[str, str]:
@@ -151,12 +223,7 @@ def _follow_and_report(
         at_least = generation is None or int(body["metadata"]["generation"]) >= generation
         if at_least and finished(body):
             break
-        if deadline is not None and time.monotonic() >= deadline:
-            raise WaitTimeout(
-                f"runcommand/{name} had not finished after {args.wait_timeout}s "
-                f"(state {status.get('state')})"
-            )
-        time.sleep(POLL_SECONDS)
+        _pause_until(deadline, args, f"runcommand/{name}", status)
     result = outcome(status)
     text = _output_of(kube, status, status.get("logsRef"))
     if args.output == "json":
@@ -167,6 +234,17 @@ def _follow_and_report(
     if result.reason is not None:
         print(f"kubectl-runcommand: {name}: {result.reason}", file=sys.stderr)
     return result.code
+
+
+def _pause_until(
+    deadline: float | None, args: argparse.Namespace, what: str, status: dict[str, Any]
+) -> None:
+    """Wait one poll interval, or raise WaitTimeout once --wait-timeout has passed."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise WaitTimeout(
+            f"{what} had not finished after {args.wait_timeout}s (state {status.get('state')})"
+        )
+    time.sleep(POLL_SECONDS)
 
 
 def _summary(body: dict[str, Any], output: str, code: int) -> dict[str, Any]:
@@ -239,7 +317,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="kubectl runcommand",
         description="Run commands on AKS clusters through aks-runcommand-operator RunCommands.",
         epilog="Exit codes: the command's own; 120 ARM or operator error; 121 timeoutSeconds "
-        "passed; 122 outcome unknown; 124 --wait-timeout passed; 125 kubectl or API error.",
+        "passed; 122 outcome unknown; 123 a cluster of a --selector set failed; "
+        "124 --wait-timeout passed; 125 kubectl or API error.",
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -247,6 +326,14 @@ def _parser() -> argparse.ArgumentParser:
     target = invoke.add_mutually_exclusive_group(required=True)
     target.add_argument("--cluster", metavar="SUB/RG/NAME")
     target.add_argument("--resource-id", metavar="ID")
+    target.add_argument(
+        "--selector",
+        metavar="sub=SUB[,rg=RG][,tag=K=V...]",
+        help="every cluster ARM lists there with these tags, through a RunCommandSet "
+        f"(exit {EXIT_SET_FAILED} if any failed)",
+    )
+    invoke.add_argument("--max-concurrency", metavar="N|P%%", help="with --selector")
+    invoke.add_argument("--max-failures", metavar="N|P%%", help="with --selector")
     invoke.add_argument("-f", "--file", action="append", default=[], metavar="FILE")
     invoke.add_argument("--timeout", type=int, metavar="SECONDS", help="spec.timeoutSeconds")
     invoke.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True)

@@ -47,8 +47,8 @@ class Kubectl:
     def json(self, *args: str, stdin: str | None = None) -> Any:
         return json.loads(self.run(*args, "-o", "json", stdin=stdin))
 
-    def get(self, name: str) -> dict[str, Any]:
-        body: dict[str, Any] = self.json("get", RESOURCE, name)
+    def get(self, name: str, resource: str = RESOURCE) -> dict[str, Any]:
+        body: dict[str, Any] = self.json("get", resource, name)
         return body
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 EXIT_ARM_ERROR = 120  # ARM or the operator refused or failed the run (not the command's exit)
 EXIT_DEADLINE = 121  # spec.timeoutSeconds passed; the command may still run (ARM cannot cancel)
 EXIT_UNKNOWN = 122  # the operator cannot know whether ARM accepted the command
+EXIT_SET_FAILED = 123  # a RunCommandSet's round ended with at least one cluster not succeeded
 EXIT_WAIT_TIMEOUT = 124  # the plugin's own --wait-timeout passed before the run ended
 EXIT_KUBECTL = 125  # the API server could not be reached, or the RunCommand is not there
 FINAL = ("Succeeded", "Failed", "Unknown")

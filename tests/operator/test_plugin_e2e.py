@@ -233,3 +233,34 @@ def test_the_readme_role_is_all_a_pipeline_needs(
         check=False,
     )
     assert denied.stdout.strip() == "no"
+
+
+def test_invoke_with_a_selector_runs_a_set_and_shows_its_progress(plugin: Any) -> None:
+    """The session's tagged fleet: env=prod is fleet-a and fleet-c, in two subscriptions."""
+    from tests.operator.conftest import FLEET_GROUP, FLEET_SUBSCRIPTION
+
+    selector = f"sub={SUBSCRIPTION_ID},sub={FLEET_SUBSCRIPTION},rg={FLEET_GROUP},tag=env=prod"
+    done = plugin("invoke", "--selector", selector, "--max-concurrency", "1", "-o", "json",
+                  "--", "echo", "fleet-hello")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "CLUSTER" in done.stderr and "Progressing" in done.stderr  # the live table
+    final = json.loads(done.stdout)
+    assert final["pluginExitCode"] == 0
+    assert final["status"]["state"] == "Succeeded"
+    rows = {e["clusterId"].rsplit("/", 1)[-1]: e for e in final["status"]["clusters"]}
+    assert set(rows) == {"fleet-a", "fleet-c"}
+    assert all(e["state"] == "Succeeded" and e["exitCode"] == 0 for e in rows.values())
+
+
+def test_invoke_with_a_selector_exits_123_with_a_summary_when_a_cluster_fails(
+    plugin: Any,
+) -> None:
+    from tests.operator.conftest import FLEET_GROUP, FLEET_SUBSCRIPTION
+
+    selector = f"sub={SUBSCRIPTION_ID},sub={FLEET_SUBSCRIPTION},rg={FLEET_GROUP},tag=env=dev"
+    done = plugin("invoke", "--selector", selector, "--", "exit 4")
+    assert done.returncode == 123, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("kubectl-runcommand: runcommandset/invoke-"), last
+    assert "2 of 2 clusters failed" in last and "fleet-b (CommandFailed)" in last
+    assert "fleet-d" in done.stdout  # the final table
