@@ -5,7 +5,9 @@
    in scripted mode, under the emulator's `aks` throttle profile (ARM's buckets plus the AKS
    resource provider's) and its `arm` profile (see main). Measures the makespan against the
    profile's floor, ARM requests and 429s per command, operator CPU-seconds and memory (RSS).
-3. Fleet: one RunCommandSet over BENCH_FLEET scripted clusters (default 500); see fleet.py.
+3. Peer: the official SDK used the way `az aks command invoke` uses it, on the aks scenario's
+   emulator configuration; see peer.py.
+4. Fleet: one RunCommandSet over BENCH_FLEET scripted clusters (default 500); see fleet.py.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fleet import bench_fleet
+from benchmarks.peer import Figures, bench_peer
 from controller.arm import CommandHandle, CommandResult, CommandRunning
 from controller.core import Observation, RunSpec, Settings, after_poll, after_submit, plan
 from tests.controlplane import running
@@ -118,7 +121,7 @@ def floor_seconds(profile: str, per_subscription: int, seconds: float) -> float:
 
 def bench_scale(
     count: int, seconds: float, *, subscriptions: int = 1, profile: str = "arm"
-) -> None:
+) -> Figures:
     kubectl_path = str(Path(sys.executable).parent / "kubectl")
     subs = subscription_ids(subscriptions)
     with ExitStack() as stack:
@@ -265,24 +268,37 @@ def bench_scale(
         f"  {'RunCommands waiting on timers, peak':<40} {max((s[3] for s in samples), default=0)}"
     )
     print("  (probe samples are cached by kopf for up to 10 s)")
+    return Figures.from_stats(count, elapsed, count - succeeded, stats)
 
 
 def main() -> int:
-    """BENCH_SCENARIOS picks the runs (default "aks,arm,fleet"):
+    """BENCH_SCENARIOS picks the runs (default "aks,peer,arm,fleet"):
     - aks: BENCH_AKS_COUNT (default 200) commands of BENCH_AKS_SECONDS (10) in one subscription
       under the AKS profile. Its floor is about 2 s per command (1/s for submits and polls
       together), so 1,000 would take over half an hour; the figures scale linearly.
+    - peer: BENCH_PEER_COUNT (default 60) commands of BENCH_AKS_SECONDS (10) through the
+      official SDK, as `az aks command invoke` does, with 16 threads and with all at once. With
+      aks in the same run and BENCH_AKS_COUNT equal to BENCH_PEER_COUNT, the operator's figures
+      are printed next to the SDK's.
     - arm: BENCH_COUNT (1,000) commands of BENCH_SECONDS (20) over BENCH_SUBSCRIPTIONS (10)
       under ARM's buckets only.
     """
     env = os.environ
     bench_core()
-    scenarios = [s.strip() for s in env.get("BENCH_SCENARIOS", "aks,arm,fleet").split(",")]
+    scenarios = [s.strip() for s in env.get("BENCH_SCENARIOS", "aks,peer,arm,fleet").split(",")]
+    operator: Figures | None = None
     if "aks" in scenarios:
-        bench_scale(
+        operator = bench_scale(
             int(env.get("BENCH_AKS_COUNT", "200")),
             float(env.get("BENCH_AKS_SECONDS", "10")),
             profile="aks",
+        )
+    if "peer" in scenarios:
+        peer_count = int(env.get("BENCH_PEER_COUNT", "60"))
+        bench_peer(
+            peer_count,
+            float(env.get("BENCH_AKS_SECONDS", "10")),
+            operator if operator is not None and operator.count == peer_count else None,
         )
     if "arm" in scenarios:
         bench_scale(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,9 +12,12 @@ from pathlib import Path
 
 from controller.arm import AZURE_PUBLIC_CLOUD, Cloud, CredentialConfig, CredentialMode
 from controller.core import Settings
+from controller.core.fleet import SHARD_LABEL
 from controller.core.policy import LabelSelector, OperatorIdentityAllowance
 
 DEFAULT_CREDENTIALS_SECRET = "aks-runcommand-credentials"  # noqa: S105 - a Secret's name
+# A Kubernetes label value (the empty value is not a shard).
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class OperatorConfig:
     # "aks": ARM's buckets plus the AKS resource provider's "all other APIs" budget (60, then
     # 1/s per subscription, submits and polls together); "arm": ARM's buckets only.
     arm_budget: str = "aks"
+    # Only RunCommands and RunCommandSets labelled sharding.aks.gitops.dev/key=<this>; None: all.
+    shard_key: str | None = None
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -201,6 +207,12 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "for submits and polls together, to ARM's buckets; arm keeps to ARM's buckets only "
         "(env ARM_BUDGET)",
     )
+    p.add_argument(
+        "--shard-key",
+        default=env.get("SHARD_KEY") or None,
+        help="handle only RunCommands and RunCommandSets whose label "
+        f"{SHARD_LABEL} equals this value; default: all (env SHARD_KEY)",
+    )
     p.add_argument("--verbose", action="store_true", help="debug logs")
     p.set_defaults(env_namespaces=watched)
     return p
@@ -249,6 +261,11 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         p.error("--claim-lease-seconds must be positive")
     if not args.fleet_follow_seconds > 0:
         p.error("--fleet-follow-seconds must be positive")
+    if args.shard_key is not None and not _LABEL_VALUE.fullmatch(args.shard_key):
+        p.error(
+            f"--shard-key {args.shard_key!r} is not a label value: at most 63 letters, digits, "
+            "'-', '_' or '.', starting and ending with a letter or digit"
+        )
     return OperatorConfig(
         namespaces=namespaces,
         cloud=cloud,
@@ -273,6 +290,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         verbose=args.verbose,
         fleet_follow_seconds=args.fleet_follow_seconds,
         arm_budget=args.arm_budget,
+        shard_key=args.shard_key,
     )
 
 

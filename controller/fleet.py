@@ -21,6 +21,7 @@ from controller.arm import ArmError, DiscoveredCluster
 from controller.core import InvalidSpec, RunSpec
 from controller.core.fleet import (
     SET_LABEL,
+    SHARD_LABEL,
     Child,
     ChildWrite,
     SetObservation,
@@ -137,7 +138,8 @@ class Fleet:
             await self._write_status(ref, body, problem)
             self._plan(ref, DISCOVERY_RETRY_SECONDS)
             return
-        seen = SetObservation(ref.name, spec, status, generation, children, discovered, now)
+        shard = (body["metadata"].get("labels") or {}).get(SHARD_LABEL)
+        seen = SetObservation(ref.name, spec, status, generation, children, discovered, now, shard)
         decision = plan_set(seen)
         if not await self._apply_all(ref, decision.writes, children):
             self._plan(ref, 0.0)  # decide again on fresh state

@@ -16,6 +16,7 @@ from typing import Any
 import kopf
 
 from controller.config import OperatorConfig
+from controller.core.fleet import SHARD_LABEL
 from controller.fleet import Fleet
 from controller.kube import GROUP, PLURAL, SET_KIND, SET_PLURAL, VERSION, KubeApi
 from controller.runtime import Runtime
@@ -23,6 +24,8 @@ from controller.runtime import Runtime
 
 def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    # Sharding: kopf skips objects of other shards before any handler (or log line) sees them.
+    shard = {SHARD_LABEL: config.shard_key} if config.shard_key is not None else None
 
     @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -71,7 +74,9 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             or _set_child(body)
         )
 
-    @kopf.on.event(GROUP, VERSION, PLURAL, id="watch", registry=registry, when=worth_a_look)
+    @kopf.on.event(
+        GROUP, VERSION, PLURAL, id="watch", registry=registry, when=worth_a_look, labels=shard
+    )
     async def watch(
         event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
     ) -> None:
@@ -89,7 +94,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         generations[uid] = generation
         await runtime.reconcile(body)
 
-    @kopf.on.event(GROUP, VERSION, SET_PLURAL, id="watch-sets", registry=registry)
+    @kopf.on.event(GROUP, VERSION, SET_PLURAL, id="watch-sets", registry=registry, labels=shard)
     async def watch_sets(
         event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
     ) -> None:

@@ -116,3 +116,12 @@ def test_metrics_cluster_labels_are_on_unless_turned_off() -> None:
     assert config.load([], env={"METRICS_CLUSTER_LABELS": "false"}).metrics_cluster_labels is False
     off = config.load(["--no-metrics-cluster-labels"], env={})
     assert off.metrics_cluster_labels is False
+
+
+def test_shard_key_picks_one_shard_by_label_and_defaults_to_all_objects() -> None:
+    assert config.load([], env={}).shard_key is None
+    assert config.load([], env={"SHARD_KEY": ""}).shard_key is None
+    assert config.load([], env={"SHARD_KEY": "blue"}).shard_key == "blue"
+    assert config.load(["--shard-key", "red"], env={"SHARD_KEY": "blue"}).shard_key == "red"
+    with pytest.raises(SystemExit):
+        config.load(["--shard-key", "not a label value"], env={})

@@ -305,6 +305,7 @@ def test_chart_refuses_unsafe_combinations(
 def check_defaults(docs: list[dict[str, Any]], release_ns: str, watched: list[str]) -> None:
     env = env_of(docs)
     assert env["WATCH_NAMESPACES"] == ""
+    assert "SHARD_KEY" not in env  # all objects
     assert "PEERING_NAME" not in env and "PEERING_PRIORITY" not in env  # standalone
     assert env["LIVENESS_ENDPOINT"] == "http://0.0.0.0:8080/healthz"
     assert env["LOG_FORMAT"] == "json"
@@ -431,7 +432,7 @@ def check_everything(docs: list[dict[str, Any]], release_ns: str, watched: list[
         env["ARM_ENDPOINT"] == "https://arm.example.test"
         and env["AZURE_CLOUD"] == "AzureChinaCloud"
     )
-    assert env["EXTRA"] == "1" and env["LOG_FORMAT"] == "text"
+    assert env["EXTRA"] == "1" and env["LOG_FORMAT"] == "text" and env["SHARD_KEY"] == "blue"
     assert "MAX_CONTEXT_BYTES" not in env
     assert "livenessProbe" not in container(docs)
     assert container(docs)["envFrom"] == [{"secretRef": {"name": "azure-sp"}}]
@@ -478,6 +479,7 @@ CASES: dict[str, tuple[Callable[[list[str]], dict[str, Any]], Callable[..., None
             "credentials": {"mode": "client-secret", "envFromSecret": "azure-sp"},
             "image": {"repository": "example.test/op", "digest": "sha256:" + "a" * 64},
             "extraEnv": [{"name": "EXTRA", "value": "1"}],
+            "shardKey": "blue",
             "extraVolumes": [{"name": "arm-ca", "configMap": {"name": "arm-ca"}}],
             "extraVolumeMounts": [{"name": "arm-ca", "mountPath": "/etc/arm-ca", "readOnly": True}],
             "nodeSelector": {"kubernetes.io/os": "linux"},

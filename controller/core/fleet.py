@@ -30,6 +30,9 @@ from controller.core.spec import InvalidSpec, RunSpec
 SET_LABEL = "aks.gitops.dev/runcommandset"
 CLUSTER_LABEL = "aks.gitops.dev/cluster-hash"
 ROUND_LABEL = "aks.gitops.dev/round"
+# Sharding, the Kubernetes way: an operator started with --shard-key handles only objects with
+# this label set to its key; a set's children carry the set's value, so they land on its shard.
+SHARD_LABEL = "sharding.aks.gitops.dev/key"
 RETRY_LABEL = "aks.gitops.dev/retry"  # the retryFailedToken (hashed) a child last obeyed
 MAX_CLUSTER_ENTRIES = 50  # per-cluster summaries kept in status: failures first
 MAX_CHILD_NAME = 63
@@ -235,14 +238,17 @@ def child_spec(spec: SetSpec, cluster: ClusterRef, *, started: bool) -> dict[str
     }
 
 
-def child_labels(set_name: str, spec: SetSpec, cluster: ClusterRef) -> dict[str, str]:
+def child_labels(seen: SetObservation, cluster: ClusterRef) -> dict[str, str]:
+    spec = seen.spec
     labels = {
-        SET_LABEL: set_name,
+        SET_LABEL: seen.name,
         CLUSTER_LABEL: cluster_hash(cluster),
         ROUND_LABEL: spec.round_key,
     }
     if spec.retry_key is not None:
         labels[RETRY_LABEL] = spec.retry_key
+    if seen.shard is not None:
+        labels[SHARD_LABEL] = seen.shard
     return labels
 
 
@@ -260,7 +266,7 @@ def _retried(seen: SetObservation, member: Member) -> ChildWrite | None:
     return ChildWrite(
         name=child.name,
         cluster=member.cluster,
-        labels=child_labels(seen.name, spec, member.cluster),
+        labels=child_labels(seen, member.cluster),
         spec=wanted,
         create=False,
         old_spec=child.spec,
@@ -312,6 +318,7 @@ class SetObservation:
     # Clusters discovered now, or None when discovery was not run for this look.
     discovered: Sequence[DiscoveredCluster] | None
     now: str
+    shard: str | None = None  # the set's SHARD_LABEL, which its children inherit
 
 
 def targets(seen: SetObservation) -> list[ClusterRef]:
@@ -378,7 +385,7 @@ def plan_set(seen: SetObservation) -> SetDecision:
             ChildWrite(
                 name=child_name(seen.name, member.cluster),
                 cluster=member.cluster,
-                labels=child_labels(seen.name, spec, member.cluster),
+                labels=child_labels(seen, member.cluster),
                 spec=child_spec(spec, member.cluster, started=start),
                 create=member.child is None,
                 old_spec=member.child.spec if member.child is not None else {},

@@ -12,6 +12,7 @@ from controller.core.fleet import (
     CLUSTER_LABEL,
     ROUND_LABEL,
     SET_LABEL,
+    SHARD_LABEL,
     Child,
     SetObservation,
     SetSpec,
@@ -98,6 +99,15 @@ def test_a_round_creates_one_child_per_target_with_owner_labels_and_the_round_to
     assert write.spec["cluster"] == {"resourceId": ref("a").resource_id}
     assert write.labels[SET_LABEL] == "fleet" and write.labels[ROUND_LABEL] == spec.round_key
     assert decision.status["total"] == 2 and decision.status["round"] == 1
+    assert SHARD_LABEL not in write.labels  # the set has no shard: neither have its children
+
+
+def test_children_inherit_the_sets_shard_label_so_they_land_on_its_shard() -> None:
+    seen = observe(set_spec([ref("a")]))
+    sharded = SetObservation(
+        seen.name, seen.spec, seen.status, 1, seen.children, None, NOW, shard="blue"
+    )
+    assert plan_set(sharded).writes[0].labels[SHARD_LABEL] == "blue"
 
 
 def test_max_concurrency_bounds_each_wave_and_order_is_deterministic() -> None:

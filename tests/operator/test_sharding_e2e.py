@@ -1,0 +1,57 @@
+"""Sharding the Kubernetes way: two operators on one namespace, each with its own --shard-key,
+each submit only the RunCommands labelled with their key, exactly once; an unlabelled one is
+nobody's."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+from tests.operator.test_chaos import (  # noqa: F401 - chaos is a fixture
+    Chaos,
+    chaos,
+    cluster_ref,
+)
+
+SHARD_LABEL = "sharding.aks.gitops.dev/key"
+
+
+def test_each_shard_submits_only_its_own_runcommands_exactly_once(chaos: Chaos) -> None:  # noqa: F811
+    chaos.operator("shard-a", "--shard-key", "a")
+    chaos.operator("shard-b", "--shard-key", "b")
+    shards = {f"run-{shard}{i}": shard for shard in "ab" for i in range(3)}
+    items = [
+        {
+            "apiVersion": "aks.gitops.dev/v1alpha1",
+            "kind": "RunCommand",
+            "metadata": {"name": name, "namespace": "chaos", "labels": {SHARD_LABEL: shard}},
+            "spec": {"cluster": cluster_ref(), "command": f"echo {name}"},
+        }
+        for name, shard in shards.items()
+    ] + [
+        {
+            "apiVersion": "aks.gitops.dev/v1alpha1",
+            "kind": "RunCommand",
+            "metadata": {"name": "run-nobody", "namespace": "chaos"},
+            "spec": {"cluster": cluster_ref(), "command": "echo run-nobody"},
+        }
+    ]
+    chaos.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                         "items": items}))  # fmt: skip
+
+    deadline = time.monotonic() + 90
+    statuses = chaos.statuses()
+    while time.monotonic() < deadline:
+        statuses = chaos.statuses()
+        if all(statuses[name].get("state") == "Succeeded" for name in shards):
+            break
+        time.sleep(1)
+    for name, shard in shards.items():
+        assert statuses[name].get("state") == "Succeeded", (name, statuses[name])
+        assert statuses[name].get("claimedBy") == f"shard-{shard}", (name, statuses[name])
+    # Neither shard touched the unlabelled RunCommand: no status beyond the CRD's default, no POST.
+    assert statuses["run-nobody"] == {"observedGeneration": -1}
+    commands = {s["commandId"]: s["command"] for s in chaos.emulator.submissions()}
+    posted = Counter(commands[p["commandId"]] for p in chaos.emulator.started_posts())
+    assert posted == Counter({f"echo {name}": 1 for name in shards})
