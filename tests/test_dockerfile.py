@@ -305,4 +305,6 @@ def test_installing_the_image_wheel_installs_no_emulator(image_wheel: Path, tmp_
     )
     assert (target / "controller" / "__main__.py").is_file()
     assert not (target / "controller" / "emulator").exists()
-    assert sorted(p.name for p in (target / "bin").iterdir()) == ["aks-runcommand-operator"]
+    # The operator, and the standard-library kubectl plugin; never the emulator.
+    scripts = sorted(p.name for p in (target / "bin").iterdir())
+    assert scripts == ["aks-runcommand-operator", "kubectl-runcommand"]

@@ -100,7 +100,7 @@ class FakeInputs:
     def __init__(self, arm: FakeArm) -> None:
         self.arm = arm
 
-    async def arm_client(self, namespace: str, spec: object) -> FakeArm:
+    async def discovery_client(self, namespace: str, spec: object) -> FakeArm:
         return self.arm
 
 

@@ -115,7 +115,10 @@ def test_max_concurrency_bounds_each_wave_and_order_is_deterministic() -> None:
     waves, status = run_to_end(spec, {})
     assert waves == [["c0", "c1"], ["c2", "c3"], ["c4"]]
     assert status["state"] == "Succeeded" and status["succeeded"] == 5
-    assert {c["type"]: c["status"] for c in status["conditions"]} == {"Ready": "True"}
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Ready": "True",
+        "Finished": "True",
+    }
 
 
 def test_while_children_run_no_new_one_starts_beyond_the_bound() -> None:
@@ -146,6 +149,7 @@ def test_max_failures_exceeded_starts_nothing_new_and_the_round_ends_failed() ->
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Ready": "False",
         "Stalled": "True",
+        "Finished": "True",
     }
     assert [e["state"] for e in status["clusters"][:2]] == ["Failed", "Unknown"]  # failures first
 
@@ -283,12 +287,14 @@ def test_problems_are_stalled_when_the_spec_is_invalid_and_reconciling_when_arm_
     assert {c["type"]: c["status"] for c in invalid["conditions"]} == {
         "Ready": "False",
         "Stalled": "True",
+        "Finished": "True",
     }
     listing = set_problem({}, 3, NOW, Reason.DISCOVERY_FAILED, "429", stalled=False)
     assert "state" not in listing
     assert {c["type"]: c["status"] for c in listing["conditions"]} == {
         "Ready": "False",
         "Reconciling": "True",
+        "Finished": "False",
     }
 
 
