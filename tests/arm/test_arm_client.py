@@ -291,12 +291,22 @@ async def test_prepare_in_never_mode_sends_nothing_and_only_warms_the_arm_token(
     assert prepared.body() == {"command": "kubectl get ns", "context": "UEsFBg=="}
 
 
-async def test_prepare_waits_for_the_write_budget_so_the_claimed_post_does_not() -> None:
+@pytest.mark.parametrize(
+    ("budget", "refill_wait"),
+    [
+        (ThrottleConfig(writes=BucketConfig(capacity=1, refill_per_second=0.5)), 2.0),
+        (ThrottleConfig(provider=BucketConfig(capacity=1, refill_per_second=0.25)), 4.0),
+    ],
+    ids=["arm-writes", "aks-provider"],
+)
+async def test_prepare_waits_for_the_budget_so_the_claimed_post_does_not(
+    budget: ThrottleConfig, refill_wait: float
+) -> None:
     """A claimed POST that waits for budget widens the window in which a crash means Unknown:
-    prepare takes the POST's share of the write budget, and send spends it."""
+    prepare takes the POST's share of ARM's write budget and of the provider's, and send spends
+    them."""
     clock = FakeClock()
-    one_write = ThrottleConfig(writes=BucketConfig(capacity=1, refill_per_second=0.5))
-    throttle = ArmThrottle(one_write, clock=clock, sleep=clock.sleep)
+    throttle = ArmThrottle(budget, clock=clock, sleep=clock.sleep)
     arm = ScriptedArm(accepted(), accepted())
     async with make_client(arm, throttle=throttle) as client:
         for correlation_id in ("first", "second"):
@@ -307,7 +317,7 @@ async def test_prepare_waits_for_the_write_budget_so_the_claimed_post_does_not()
             await client.send_submission(prepared)
             assert clock.sleeps == waited_in_prepare  # sending never waits for budget
 
-    assert clock.sleeps == [pytest.approx(2.0)]  # the second prepare waited for a refill
+    assert clock.sleeps == [pytest.approx(refill_wait)]  # the second prepare waited for a refill
     assert [r.method for r in arm.requests] == ["POST", "POST"]
 
 
@@ -817,24 +827,6 @@ async def test_provider_429_blocks_the_provider_budget_not_arm_reads() -> None:
     assert clock.sleeps == []
     await throttle.acquire_provider(SUBSCRIPTION, submit=True)
     assert clock.sleeps == [pytest.approx(6.0)]
-
-
-async def test_prepare_takes_the_posts_share_of_the_provider_budget() -> None:
-    """Like the write budget: the provider's token is taken before the run is claimed."""
-    clock = FakeClock()
-    one = ThrottleConfig(provider=BucketConfig(capacity=1, refill_per_second=0.25))
-    throttle = ArmThrottle(one, clock=clock, sleep=clock.sleep)
-    arm = ScriptedArm(accepted(), accepted())
-    async with make_client(arm, throttle=throttle) as client:
-        for correlation_id in ("first", "second"):
-            prepared = await client.prepare_submission(
-                CLUSTER, "true", None, cluster_token="never", correlation_id=correlation_id
-            )
-            waited_in_prepare = list(clock.sleeps)
-            await client.send_submission(prepared)
-            assert clock.sleeps == waited_in_prepare
-
-    assert clock.sleeps == [pytest.approx(4.0)]
 
 
 async def test_client_closes_only_the_http_client_it_owns() -> None:
