@@ -181,15 +181,21 @@ def test_sigkill_mid_rollout_makes_no_twin_and_runs_no_cluster_twice(
     operator.kill()  # mid-rollout: one cluster done, one running or about to start
     operator.start()
 
-    status = sets.wait_for(namespace, "killed", lambda s: s.get("state") == "Succeeded")
-    assert (status["total"], status["succeeded"]) == (4, 4)
+    status = sets.wait_for(namespace, "killed", lambda s: s.get("state") in ("Succeeded", "Failed"))
+    # A child the kill caught between its claim and ARM's answer ends Unknown (AtMostOnce):
+    # that is the truth, not a loss. What must never happen is a twin or a second run.
+    assert status["total"] == 4 and status["succeeded"] + status["unknown"] == 4
+    for cluster in status["clusters"]:
+        assert cluster["state"] == "Succeeded" or cluster["reason"] == "SubmissionOutcomeUnknown"
     runs = runs_of(emulator, command)
-    assert sorted(cluster_name(r["clusterId"]) for r in runs) == sorted(SELECTED)
+    ran = [cluster_name(r["clusterId"]) for r in runs]
+    assert len(ran) == len(set(ran)) and set(ran) <= set(SELECTED)  # no cluster twice
     started = [
         p for p in emulator.started_posts() if p["commandId"] in {r["commandId"] for r in runs}
     ]
-    assert len(started) == 4
-    assert len(sets.children(namespace, "killed")) == 4
+    assert len(started) == len(runs)
+    assert status["succeeded"] <= len(runs)
+    assert len(sets.children(namespace, "killed")) == 4  # no twin
     assert most_at_once(runs) <= 1
 
 
