@@ -15,13 +15,16 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import timeit
 import urllib.request
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,6 +86,26 @@ def bench_core() -> None:
     for name, call in cases.items():
         number, total = timeit.Timer(call).autorange()
         print(f"  {name:<30} {total / number * 1e6:8.1f} us/call")
+
+
+@contextmanager
+def py_spy(pid: int, name: str) -> Iterator[subprocess.Popen[bytes] | None]:
+    """With BENCH_PROFILE=DIR, py-spy samples the operator (all threads, 100 Hz) and writes
+    collapsed stacks to DIR/NAME.txt, for `python -m benchmarks.profile DIR/NAME.txt`."""
+    directory = os.environ.get("BENCH_PROFILE")
+    if not directory:
+        yield None
+        return
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    output = Path(directory) / f"{name}.txt"
+    command = ["py-spy", "record", "--pid", str(pid), "--rate", "100", "--format", "raw"]
+    process = subprocess.Popen([*command, "--threads", "--output", str(output)])
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        print(f"  py-spy profile: {output}")
 
 
 def rss_kib(pid: int) -> int:
@@ -149,7 +172,14 @@ def bench_scale(
         # The operator keeps to the budget the emulator enforces.
         operator = stack.enter_context(
             running_operator(
-                mgmt, emulator, work / "operator", "--namespace", "bench", "--arm-budget", profile
+                mgmt,
+                emulator,
+                work / "operator",
+                "--namespace",
+                "bench",
+                "--arm-budget",
+                profile,
+                verbose=False,
             )
         )
         assert operator.process is not None
@@ -195,6 +225,7 @@ def bench_scale(
                 stop.wait(1.0)
 
         sampler = threading.Thread(target=sample, daemon=True)
+        profiler = stack.enter_context(py_spy(pid, f"scale-{profile}-{count}"))
         cpu_before = cpu_seconds(pid)
         start = time.monotonic()
         # In chunks: one kubectl per 100 objects stays within its timeout on a loaded machine.
@@ -224,6 +255,9 @@ def bench_scale(
             time.sleep(2)
         done = time.monotonic()
         cpu = cpu_seconds(pid) - cpu_before
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            profiler.wait(60)
         stop.set()
         sampler.join()
         stats = emulator.stats()

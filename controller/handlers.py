@@ -44,7 +44,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         settings.queueing.idle_timeout = 1.0
         settings.peering.priority = config.priority
         settings.peering.mandatory = config.peering is not None
-        kube = KubeApi.from_environment()
+        memo.kube = kube = KubeApi.from_environment()
         memo.runtime = Runtime(config, kube)
         memo.fleet = Fleet(kube, memo.runtime.inputs, follow_interval=config.fleet_follow_seconds)
         memo.generations = {}  # uid -> metadata.generation last handed to the runtime
@@ -59,6 +59,9 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         runtime: Runtime | None = memo.get("runtime")
         if runtime is not None:
             await runtime.close()
+        kube: KubeApi | None = memo.get("kube")
+        if kube is not None:
+            await kube.close()
 
     def worth_a_look(
         event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any

@@ -1,27 +1,41 @@
 """The Kubernetes calls the operator makes besides kopf's own: read the files and credential
 Secrets a RunCommand names, patch its status, post events, delete it after its TTL.
 
-The `kubernetes` client is synchronous, so every call runs in a worker thread: the event loop
-never blocks on the API server.
+The calls are asynchronous, over one aiohttp session (aiohttp is kopf's own HTTP client), with
+JSON bodies as plain dicts. The `kubernetes` package only loads the configuration — in-cluster
+or kubeconfig, with its token refresh — so the operator reaches the API server exactly as
+`kubectl` would. Its synchronous client is not used: it needs a thread per call and builds a
+model object per answer, which cost most of the operator's CPU at a thousand commands
+(see `make bench`, BENCH_PROFILE).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime
-from collections.abc import Callable
+import json
+import ssl
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, cast
+from urllib.parse import quote
 
+import aiohttp
 import kubernetes
-import urllib3
-from kubernetes.client.exceptions import ApiException
 
 GROUP, VERSION, PLURAL = "aks.gitops.dev", "v1alpha1", "runcommands"
 POLICY_PLURAL = "runcommandpolicies"
 SET_PLURAL, SET_KIND = "runcommandsets", "RunCommandSet"
-T = TypeVar("T")
+_MERGE_PATCH = "application/merge-patch+json"
+_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+
+
+class ApiError(Exception):
+    """The API server answered with an error status; `status` is the HTTP code, and the
+    message is the one of its Status body."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"({status}) {message}")
+        self.status = status
 
 
 class Conflict(Exception):
@@ -32,9 +46,9 @@ class Conflict(Exception):
 def transient(error: BaseException) -> bool:
     """An API server hiccup (unreachable, restarting, overloaded) that a retry outlives: worth a
     one-line warning, never a traceback."""
-    if isinstance(error, ApiException):
-        return error.status in (429, 500, 502, 503, 504) or error.status == 0
-    return isinstance(error, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
+    if isinstance(error, ApiError):
+        return error.status in (429, 500, 502, 503, 504)
+    return isinstance(error, aiohttp.ClientError | ConnectionError | TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -50,14 +64,27 @@ class Found:
     resource_version: str
 
 
-def _resource_version(metadata: Any) -> str:
-    return str(getattr(metadata, "resource_version", "") or "")
+def _custom(namespace: str | None, plural: str, name: str = "", subresource: str = "") -> str:
+    path = f"/apis/{GROUP}/{VERSION}"
+    if namespace is not None:
+        path += f"/namespaces/{quote(namespace)}"
+    path += f"/{plural}"
+    if name:
+        path += f"/{quote(name)}"
+    if subresource:
+        path += f"/{subresource}"
+    return path
+
+
+def _core(namespace: str, kind: str, name: str = "") -> str:
+    return f"/api/v1/namespaces/{quote(namespace)}/{kind}" + (f"/{quote(name)}" if name else "")
 
 
 class KubeApi:
-    def __init__(self, api_client: Any) -> None:
-        self._core = kubernetes.client.CoreV1Api(api_client)
-        self._custom = kubernetes.client.CustomObjectsApi(api_client)
+    def __init__(self, configuration: Any) -> None:
+        """`configuration`: a loaded `kubernetes.client.Configuration` (host, TLS, token)."""
+        self._configuration = configuration
+        self._session: aiohttp.ClientSession | None = None
 
     @classmethod
     def from_environment(cls) -> KubeApi:
@@ -65,57 +92,99 @@ class KubeApi:
             kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
         except kubernetes.config.ConfigException:
             kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
-        return cls(kubernetes.client.ApiClient())
+        return cls(kubernetes.client.Configuration.get_default_copy())
 
-    @staticmethod
-    async def _call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(function, *args, **kwargs)
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
-    async def _read(self, function: Callable[..., T], *args: Any) -> T | None:
-        """A GET that answers None for 404: absent objects are data here, not errors."""
-        try:
-            return await self._call(function, *args)
-        except ApiException as error:
-            if error.status == 404:
+    def _ssl_context(self) -> ssl.SSLContext | bool:
+        c = self._configuration
+        if not c.host.startswith("https"):
+            return False
+        context = ssl.create_default_context(cafile=c.ssl_ca_cert)
+        if c.cert_file:
+            context.load_cert_chain(c.cert_file, c.key_file)
+        if not c.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(ssl=self._ssl_context(), limit=32)
+            self._session = aiohttp.ClientSession(
+                self._configuration.host.rstrip("/"), connector=connector, timeout=_TIMEOUT
+            )
+        return self._session
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any] | None:
+        """One call; the answer's JSON, or None for 404 (absent objects are data here)."""
+        headers = {"Accept": "application/json"}
+        # get_api_key_with_prefix runs the refresh hook: in-cluster tokens rotate.
+        token = self._configuration.get_api_key_with_prefix("authorization")
+        if token:
+            headers["Authorization"] = token
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        session = self._open()
+        async with session.request(
+            method,
+            path,
+            data=data,
+            params=params,
+            headers=headers,
+            proxy=self._configuration.proxy or None,
+            server_hostname=self._configuration.tls_server_name or None,
+        ) as response:
+            payload = await response.read()
+            if response.status == 404:
                 return None
-            raise
+            if response.status >= 400:
+                raise ApiError(response.status, _status_message(payload, response.reason))
+            return cast(dict[str, Any], json.loads(payload)) if payload else {}
 
     async def read_configmap(self, namespace: str, name: str) -> Found | None:
-        cm = await self._read(self._core.read_namespaced_config_map, name, namespace)
+        cm = await self._request("GET", _core(namespace, "configmaps", name))
         if cm is None:
             return None
-        data = {k: v.encode() for k, v in (cm.data or {}).items()}
-        data.update({k: base64.b64decode(v) for k, v in (cm.binary_data or {}).items()})
-        return Found(data, _resource_version(cm.metadata))
+        data = {k: v.encode() for k, v in (cm.get("data") or {}).items()}
+        data.update({k: base64.b64decode(v) for k, v in (cm.get("binaryData") or {}).items()})
+        return Found(data, _resource_version(cm))
 
     async def read_secret(self, namespace: str, name: str) -> Found | None:
-        secret = await self._read(self._core.read_namespaced_secret, name, namespace)
+        secret = await self._request("GET", _core(namespace, "secrets", name))
         if secret is None:
             return None
-        data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
-        return Found(data, _resource_version(secret.metadata))
+        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+        return Found(data, _resource_version(secret))
 
     async def namespace_labels(self, namespace: str) -> dict[str, str]:
         """The namespace's labels; none when it cannot be found (it is being deleted)."""
-        found = await self._read(self._core.read_namespace, namespace)
-        metadata = found.metadata if found is not None else None
-        return dict((metadata.labels if metadata is not None else None) or {})
+        found = await self._request("GET", f"/api/v1/namespaces/{quote(namespace)}")
+        return dict(((found or {}).get("metadata") or {}).get("labels") or {})
 
     async def list_policies(self) -> list[dict[str, Any]]:
         """Every RunCommandPolicy; none when the CRD is not installed (404)."""
-        body = await self._read(
-            self._custom.list_cluster_custom_object, GROUP, VERSION, POLICY_PLURAL
-        )
-        return list(cast(dict[str, Any], body or {}).get("items") or [])
+        listed = await self._request("GET", _custom(None, POLICY_PLURAL))
+        return list((listed or {}).get("items") or [])
 
     async def read_runcommand(self, ref: ObjectRef, plural: str = PLURAL) -> dict[str, Any] | None:
-        body = await self._read(
-            self._custom.get_namespaced_custom_object,
-            GROUP, VERSION, ref.namespace, plural, ref.name,
-        )  # fmt: skip
-        if not isinstance(body, dict) or body["metadata"]["uid"] != ref.uid:
+        body = await self._request("GET", _custom(ref.namespace, plural, ref.name))
+        if body is None or body["metadata"]["uid"] != ref.uid:
             return None  # gone, or deleted and recreated: not the object we were following
-        return cast(dict[str, Any], body)
+        return body
 
     async def patch_status(
         self, ref: ObjectRef, status: dict[str, Any], resource_version: str, plural: str = PLURAL
@@ -125,38 +194,29 @@ class KubeApi:
         fields. Returns the new object; None when it is gone; raises Conflict on a lost race."""
         # uid and resourceVersion in the patch body are preconditions: 409 when they differ.
         metadata = {"uid": ref.uid, "resourceVersion": resource_version}
+        path = _custom(ref.namespace, plural, ref.name, "status")
         try:
-            body = await self._call(
-                self._custom.patch_namespaced_custom_object_status,
-                GROUP, VERSION, ref.namespace, plural, ref.name,
-                {"metadata": metadata, "status": status},
-                _content_type="application/merge-patch+json",  # None values delete fields
-            )  # fmt: skip
-        except ApiException as error:
-            if error.status == 404:
-                return None
+            return await self._request(
+                "PATCH", path, {"metadata": metadata, "status": status}, content_type=_MERGE_PATCH
+            )
+        except ApiError as error:
             if error.status == 409:
                 raise Conflict(f"{ref.namespace}/{ref.name} changed since it was read") from None
             raise
-        return cast(dict[str, Any], body)
 
     async def list_runcommands(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         """The RunCommands of a namespace that carry these labels (a set's children)."""
-        listed = await self._call(
-            self._custom.list_namespaced_custom_object,
-            GROUP, VERSION, namespace, PLURAL, label_selector=label_selector,
-        )  # fmt: skip
-        return list(cast(dict[str, Any], listed).get("items") or [])
+        listed = await self._request(
+            "GET", _custom(namespace, PLURAL), params={"labelSelector": label_selector}
+        )
+        return list((listed or {}).get("items") or [])
 
     async def create_runcommand(self, namespace: str, body: dict[str, Any]) -> bool:
         """Create a RunCommand; False when one of that name exists already (names are
         derived, so it is the same child: creating is idempotent)."""
         try:
-            await self._call(
-                self._custom.create_namespaced_custom_object,
-                GROUP, VERSION, namespace, PLURAL, body,
-            )  # fmt: skip
-        except ApiException as error:
+            await self._request("POST", _custom(namespace, PLURAL), body)
+        except ApiError as error:
             if error.status == 409:
                 return False
             raise
@@ -172,31 +232,22 @@ class KubeApi:
             "metadata": {**patch.get("metadata", {}), "resourceVersion": resource_version},
         }
         try:
-            await self._call(
-                self._custom.patch_namespaced_custom_object,
-                GROUP, VERSION, namespace, PLURAL, name, body,
-                _content_type="application/merge-patch+json",
-            )  # fmt: skip
-        except ApiException as error:
-            if error.status in (404, 409):
+            written = await self._request(
+                "PATCH", _custom(namespace, PLURAL, name), body, content_type=_MERGE_PATCH
+            )
+        except ApiError as error:
+            if error.status == 409:
                 raise Conflict(f"{namespace}/{name} changed since it was read") from None
             raise
+        if written is None:
+            raise Conflict(f"{namespace}/{name} is gone")
 
     async def delete_runcommand(self, ref: ObjectRef) -> None:
+        options = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": ref.uid}}
         try:
-            await self._call(
-                self._custom.delete_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                ref.namespace,
-                PLURAL,
-                ref.name,
-                body=kubernetes.client.V1DeleteOptions(
-                    preconditions=kubernetes.client.V1Preconditions(uid=ref.uid)
-                ),
-            )
-        except ApiException as error:
-            if error.status not in (404, 409):
+            await self._request("DELETE", _custom(ref.namespace, PLURAL, ref.name), options)
+        except ApiError as error:
+            if error.status != 409:  # 409: a new object of that name, not ours
                 raise
 
     async def write_output(
@@ -205,82 +256,66 @@ class KubeApi:
         """Create or replace the ConfigMap or Secret holding a run's output, owned by the
         RunCommand (garbage-collected with it). Replacing makes a second write after a crash
         write the same object; the key is `output`, in data or binaryData."""
-        owner = kubernetes.client.V1OwnerReference(
-            api_version=f"{GROUP}/{VERSION}", kind="RunCommand", name=ref.name, uid=ref.uid,
-            controller=True,
-        )  # fmt: skip
-        metadata = kubernetes.client.V1ObjectMeta(
-            name=name,
-            namespace=ref.namespace,
-            owner_references=[owner],
-            labels={"aks.gitops.dev/runcommand": ref.name[:63].rstrip("-_.")},
-        )
-        body: Any
-        create: Callable[..., Any]
-        replace: Callable[..., Any]
+        owner = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RunCommand", "name": ref.name,
+                 "uid": ref.uid, "controller": True}  # fmt: skip
+        metadata = {
+            "name": name,
+            "namespace": ref.namespace,
+            "ownerReferences": [owner],
+            "labels": {"aks.gitops.dev/runcommand": ref.name[:63].rstrip("-_.")},
+        }
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": kind, "metadata": metadata}
         if kind == "Secret":
             payload = raw if raw is not None else (text or "").encode()
-            body = kubernetes.client.V1Secret(
-                metadata=metadata, type="Opaque",
-                data={"output": base64.b64encode(payload).decode()},
-            )  # fmt: skip
-            create, replace = (
-                self._core.create_namespaced_secret, self._core.replace_namespaced_secret,
-            )  # fmt: skip
+            body.update(type="Opaque", data={"output": base64.b64encode(payload).decode()})
+            plural = "secrets"
         else:
-            body = kubernetes.client.V1ConfigMap(
-                metadata=metadata,
-                data={"output": text} if text is not None else None,
-                binary_data=(
-                    {"output": base64.b64encode(raw).decode()} if raw is not None else None
-                ),
-            )
-            create, replace = (
-                self._core.create_namespaced_config_map,
-                self._core.replace_namespaced_config_map,
-            )
+            if text is not None:
+                body["data"] = {"output": text}
+            if raw is not None:
+                body["binaryData"] = {"output": base64.b64encode(raw).decode()}
+            plural = "configmaps"
         try:
-            await self._call(create, ref.namespace, body)
-        except ApiException as error:
+            await self._request("POST", _core(ref.namespace, plural), body)
+        except ApiError as error:
             if error.status != 409:
                 raise
-            await self._call(replace, name, ref.namespace, body)
+            await self._request("PUT", _core(ref.namespace, plural, name), body)
 
     async def delete_output(self, namespace: str, kind: str, name: str) -> None:
-        delete = (
-            self._core.delete_namespaced_secret
-            if kind == "Secret"
-            else self._core.delete_namespaced_config_map
-        )
-        try:
-            await self._call(delete, name, namespace)
-        except ApiException as error:
-            if error.status != 404:
-                raise
+        plural = "secrets" if kind == "Secret" else "configmaps"
+        await self._request("DELETE", _core(namespace, plural, name))  # 404: gone already
 
     async def post_event(
         self, ref: ObjectRef, type_: str, reason: str, message: str, kind: str = "RunCommand"
     ) -> None:
-        now = datetime.datetime.now(datetime.UTC)
-        event = kubernetes.client.CoreV1Event(
-            metadata=kubernetes.client.V1ObjectMeta(
-                generate_name=f"{ref.name}.", namespace=ref.namespace
-            ),
-            involved_object=kubernetes.client.V1ObjectReference(
-                api_version=f"{GROUP}/{VERSION}",
-                kind=kind,
-                name=ref.name,
-                namespace=ref.namespace,
-                uid=ref.uid,
-            ),
-            type=type_,
-            reason=reason,
-            message=message[:1024],
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-            source=kubernetes.client.V1EventSource(component="aks-runcommand-operator"),
-            reporting_component="aks.gitops.dev/runcommand-operator",
-            reporting_instance="aks-runcommand-operator",
-        )
-        await self._call(self._core.create_namespaced_event, ref.namespace, event)
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
+            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind,
+                               "name": ref.name, "namespace": ref.namespace, "uid": ref.uid},
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "source": {"component": "aks-runcommand-operator"},
+            "reportingComponent": "aks.gitops.dev/runcommand-operator",
+            "reportingInstance": "aks-runcommand-operator",
+        }  # fmt: skip
+        await self._request("POST", _core(ref.namespace, "events"), event)
+
+
+def _resource_version(body: dict[str, Any]) -> str:
+    return str((body.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _status_message(payload: bytes, reason: str | None) -> str:
+    """The message of the API server's Status body, else the HTTP reason."""
+    try:
+        return str(json.loads(payload).get("message") or reason or "")
+    except (ValueError, AttributeError):
+        return payload[:200].decode(errors="replace") or str(reason or "")

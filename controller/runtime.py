@@ -71,6 +71,10 @@ class Runtime:
             self._run, self._on_error, workers=_WORKERS
         )
         self._poll_delays: dict[str, float] = {}
+        # The object as last seen (our own write, or the event) for those with a next step
+        # scheduled: a poll need not read it again. Every write is conditional on its
+        # resourceVersion, so a stale one costs a 409 and a re-read, never a wrong write.
+        self._latest: dict[str, Body] = {}
         self._durations = RunDurations()
 
     async def start(self) -> None:
@@ -101,7 +105,10 @@ class Runtime:
         try:
             async with self._scheduler.locked(ref.uid):
                 self._scheduler.unschedule(ref.uid)
-                await self._run(job)  # on fresh state: kopf's body may predate our own patches
+                # The event's body is at least as new as the spec change it reports; if our own
+                # patches have moved on since, the conditional write says so and we re-read.
+                self._latest[ref.uid] = body
+                await self._run(job)
         except Exception as error:
             self._scheduler.schedule(ref.uid, "plan", ref, self._on_error(job, error))
 
@@ -109,6 +116,7 @@ class Runtime:
         """The object is being deleted: stop following it. ARM has no cancel; nothing else to do."""
         self._scheduler.unschedule(uid)
         self._poll_delays.pop(uid, None)
+        self._latest.pop(uid, None)
 
     # Read -----------------------------------------------------------------------------------
 
@@ -120,7 +128,7 @@ class Runtime:
             )
             await self._kube.delete_runcommand(ref)
             return
-        body = await self._kube.read_runcommand(ref)
+        body = self._latest.pop(ref.uid, None) or await self._kube.read_runcommand(ref)
         if body is None:
             self.forget(ref.uid)
             return
@@ -248,6 +256,7 @@ class Runtime:
             written = await write(ref, body, decision.patch, answer_of)
             if written is None:
                 return
+            body = written
             status = written.get("status") or {}
             if decision.finished:
                 where = metrics.target(status.get("clusterId"))
@@ -259,12 +268,14 @@ class Runtime:
                     ref.name,
                     decision.finished,
                     status.get("reason", ""),
-                    extra=log_fields(ref, None, {**body.get("status", {}), **status}),
+                    extra=log_fields(ref, None, status),
                 )
         for dropped in decision.delete_outputs:
             await self._delete_output(ref, dropped.kind, dropped.name)
         for event in decision.events:
             await self._event(ref, event.type, event.reason, event.message)
+        if decision.action in (Action.POLL, Action.RETRY):
+            self._latest[ref.uid] = body
         if decision.action is Action.POLL:
             backoff_from = decision.backoff_from
             self._poll_delays[ref.uid] = decision.delay if backoff_from is None else backoff_from

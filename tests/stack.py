@@ -170,6 +170,8 @@ class Operator:
     emulator: Emulator
     directory: Path
     args: tuple[str, ...] = ()
+    # Tests read debug logs; the bench measures what production runs (INFO).
+    verbose: bool = True
     process: subprocess.Popen[bytes] | None = None
     liveness_port: int = 0
     starts: int = field(default=0)
@@ -206,7 +208,7 @@ class Operator:
                     # one to be refused (tests/operator/test_policy_e2e.py).
                     "--operator-identity-namespace-selector",
                     f"!{NO_OPERATOR_IDENTITY_LABEL}",
-                    "--verbose",
+                    *(["--verbose"] if self.verbose else []),
                     "--liveness",
                     f"http://127.0.0.1:{self.liveness_port}/healthz",
                     *self.args,
@@ -245,9 +247,9 @@ class Operator:
 
 @contextlib.contextmanager
 def running_operator(
-    kubeconfig: Path, emulator: Emulator, directory: Path, *args: str
+    kubeconfig: Path, emulator: Emulator, directory: Path, *args: str, verbose: bool = True
 ) -> Iterator[Operator]:
-    operator = Operator(kubeconfig, emulator, directory, args)
+    operator = Operator(kubeconfig, emulator, directory, args, verbose)
     operator.start()
     try:
         yield operator
