@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-import itertools
+import asyncio
 import json
 import os
 import signal
@@ -23,16 +23,28 @@ import threading
 import time
 import timeit
 import urllib.request
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import kubernetes
+
 from benchmarks.fleet import bench_fleet
 from benchmarks.peer import Figures, bench_peer
 from controller.arm import CommandHandle, CommandResult, CommandRunning
-from controller.core import Observation, RunSpec, Settings, after_poll, after_submit, plan
+from controller.core import (
+    Decision,
+    Observation,
+    RunSpec,
+    Settings,
+    after_poll,
+    after_submit,
+    plan,
+)
+from controller.kube import KubeApi, ObjectRef
 from tests.controlplane import running
 from tests.kube import kubectl
 from tests.stack import (
@@ -142,9 +154,59 @@ def floor_seconds(profile: str, per_subscription: int, seconds: float) -> float:
     return max(0.0, per_subscription - 200) / 10 + seconds
 
 
+class Watcher:
+    """`kubectl get --watch` over the bench namespace, one line per event: when each
+    RunCommand was first seen (its creation, as a client sees it) and first seen final."""
+
+    def __init__(self, kubectl_path: str, kubeconfig: Path) -> None:
+        columns = "N:.metadata.name,S:.status.state"
+        self._process = subprocess.Popen(
+            [kubectl_path, "--kubeconfig", str(kubeconfig), "-n", "bench", "get", "runcommands",
+             "--watch", "--no-headers", "-o", f"custom-columns={columns}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        self.created: dict[str, float] = {}
+        self.final: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            now = time.time()
+            name, _, state = line.strip().partition(" ")
+            self.created.setdefault(name, now)
+            if state.strip() in ("Succeeded", "Failed", "Unknown"):
+                self.final.setdefault(name, now)
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(10)
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    ordered = sorted(values)
+    p50 = ordered[len(ordered) // 2]
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return f"p50 {p50:.1f} s, p95 {p95:.1f} s"
+
+
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def bench_scale(
-    count: int, seconds: float, *, subscriptions: int = 1, profile: str = "arm"
+    count: int,
+    seconds: float,
+    *,
+    subscriptions: int = 1,
+    profile: str = "arm",
+    shards: int = 1,
 ) -> Figures:
+    """`count` RunCommands of `seconds` each, spread over `subscriptions`, through `shards`
+    operators (a subscription's RunCommands all in one shard, as the README advises)."""
     kubectl_path = str(Path(sys.executable).parent / "kubectl")
     subs = subscription_ids(subscriptions)
     with ExitStack() as stack:
@@ -170,29 +232,37 @@ def bench_scale(
         )
         emulator = stack.enter_context(running_emulator(config, work / "emulator"))
         # The operator keeps to the budget the emulator enforces.
-        operator = stack.enter_context(
-            running_operator(
-                mgmt,
-                emulator,
-                work / "operator",
-                "--namespace",
-                "bench",
-                "--arm-budget",
-                profile,
-                verbose=False,
+        shard_args = [["--shard-key", f"s{i}"] for i in range(shards)] if shards > 1 else [[]]
+        operators = [
+            stack.enter_context(
+                running_operator(
+                    mgmt,
+                    emulator,
+                    work / f"operator-{i}",
+                    "--namespace",
+                    "bench",
+                    "--arm-budget",
+                    profile,
+                    *args,
+                    verbose=False,
+                )
             )
-        )
-        assert operator.process is not None
-        pid = operator.process.pid
+            for i, args in enumerate(shard_args)
+        ]
+        pids = [operator.process.pid for operator in operators if operator.process is not None]
         kubectl(kubectl_path, mgmt, "create", "namespace", "bench")
-        idle_rss = rss_kib(pid)
-        idle_tasks = probes(operator.liveness_port)["tasks"]
+        idle_rss = sum(rss_kib(pid) for pid in pids)
+        idle_tasks = probes(operators[0].liveness_port)["tasks"]
+
+        def labels(i: int) -> dict[str, str]:
+            shard = (i % len(subs)) % shards
+            return {"sharding.aks.gitops.dev/key": f"s{shard}"} if shards > 1 else {}
 
         items = [
             {
                 "apiVersion": "aks.gitops.dev/v1alpha1",
                 "kind": "RunCommand",
-                "metadata": {"name": f"bench-{i:05d}", "namespace": "bench"},
+                "metadata": {"name": f"bench-{i:05d}", "namespace": "bench", "labels": labels(i)},
                 "spec": {
                     "cluster": {
                         "subscriptionId": subs[i % len(subs)],
@@ -210,11 +280,11 @@ def bench_scale(
         def sample() -> None:
             while not stop.is_set():
                 try:
-                    probe = probes(operator.liveness_port)
+                    probe = probes(operators[0].liveness_port)
                     samples.append(
                         (
                             time.monotonic(),
-                            rss_kib(pid),
+                            sum(rss_kib(pid) for pid in pids),
                             int(probe["tasks"]),
                             int(probe["scheduled"]),
                             emulator.stats(),
@@ -225,9 +295,12 @@ def bench_scale(
                 stop.wait(1.0)
 
         sampler = threading.Thread(target=sample, daemon=True)
-        profiler = stack.enter_context(py_spy(pid, f"scale-{profile}-{count}"))
-        cpu_before = cpu_seconds(pid)
+        profiler = stack.enter_context(py_spy(pids[0], f"scale-{profile}-{count}-{shards}"))
+        watcher = Watcher(kubectl_path, mgmt)
+        stack.callback(watcher.stop)
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
         start = time.monotonic()
+        sampler.start()
         # In chunks: one kubectl per 100 objects stays within its timeout on a loaded machine.
         for first in range(0, count, 100):
             chunk = items[first : first + 100]
@@ -240,110 +313,224 @@ def bench_scale(
                 stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": chunk}),
             )
         applied = time.monotonic()
-        sampler.start()
-        final = 0
-        while time.monotonic() - start < 3600:
-            listed = json.loads(
-                kubectl(
-                    kubectl_path, mgmt, "-n", "bench", "get", "runcommands", "-o", "json"
-                ).stdout
-            )
-            states = [(i.get("status") or {}).get("state") for i in listed["items"]]
-            final = sum(state in ("Succeeded", "Failed", "Unknown") for state in states)
-            if final == count:
-                break
-            time.sleep(2)
+        while time.monotonic() - start < 3600 and len(watcher.final) < count:
+            time.sleep(1)
         done = time.monotonic()
-        cpu = cpu_seconds(pid) - cpu_before
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
             profiler.wait(60)
         stop.set()
         sampler.join()
         stats = emulator.stats()
-        succeeded = sum(state == "Succeeded" for state in states)
+        listed = json.loads(
+            kubectl(kubectl_path, mgmt, "-n", "bench", "get", "runcommands", "-o", "json").stdout
+        )["items"]
+        posts = {p["correlationId"]: p for p in emulator.posts() if p["outcome"] == "accepted"}
 
+    statuses = [item.get("status") or {} for item in listed]
+    succeeded = sum(status.get("state") == "Succeeded" for status in statuses)
+    to_submission, to_status = [], []
+    for item, status in zip(listed, statuses, strict=True):
+        name, post = item["metadata"]["name"], posts.get(status.get("correlationId", ""))
+        if post is None or name not in watcher.created or name not in watcher.final:
+            continue
+        to_submission.append(epoch(post["receivedAt"]) - watcher.created[name])
+        to_status.append(watcher.final[name] - (epoch(post["answeredAt"]) + seconds))
+    last_created = max(watcher.created.values(), default=time.time())
+    last_final = max(watcher.final.values(), default=last_created)
     elapsed = done - start
     requests = sum(stats.values())
     reads = sum(v for k, v in stats.items() if k.startswith("GET"))
     writes = sum(v for k, v in stats.items() if k.startswith("POST"))
     throttled = sum(v for k, v in stats.items() if k.endswith(" 429"))
-    peak_read_rate = 0.0
-    for (t0, *_, s0), (t1, *_, s1) in itertools.pairwise(samples):
-        r0 = sum(v for k, v in s0.items() if k.startswith("GET"))
-        r1 = sum(v for k, v in s1.items() if k.startswith("GET"))
-        peak_read_rate = max(peak_read_rate, (r1 - r0) / (t1 - t0))
-    floor = floor_seconds(profile, -(-count // subscriptions), seconds)
+    per_subscription = -(-count // subscriptions)
+    floor = floor_seconds(profile, per_subscription, seconds)
     print(
         f"scale, profile {profile}: {count} RunCommands over {subscriptions} subscription(s), "
-        f"each running {seconds:.0f}s in the emulator (scripted)"
+        f"{shards} operator shard(s), each running {seconds:.0f}s in the emulator (scripted)"
     )
     peak_rss = max((s[1] for s in samples), default=idle_rss) / 1024
     peak_tasks = max((s[2] for s in samples), default=idle_tasks)
+    after_last = last_final - last_created
     rows = [
         ("kubectl apply of all objects", f"{applied - start:.1f} s"),
+        ("makespan, first apply to last final status", f"{elapsed:.1f} s"),
         (
-            "makespan / profile floor",
+            "  from the last object's creation / floor",
+            f"{after_last:.1f} s / {seconds:.0f} s (the last run's own length)",
+        ),
+        (
+            "  whole run / budget floor",
             f"{elapsed:.1f} s / {floor:.0f} s = {elapsed / floor:.2f}x",
         ),
-        ("  of which after the last object was created", f"{done - applied:.1f} s"),
-        ("runs Succeeded / not", f"{succeeded} / {count - succeeded} ({final} final)"),
+        ("creation -> submission (ARM received)", percentiles(to_submission)),
+        ("run's end in ARM -> final status", percentiles(to_status)),
+        ("runs Succeeded / not", f"{succeeded} / {count - succeeded}"),
         ("ARM requests per command", f"{requests / max(count, 1):.2f}"),
         ("  POSTs / GETs", f"{writes} / {reads}"),
         ("429 answers (share of requests)", f"{throttled} ({throttled / max(requests, 1):.2%})"),
-        ("ARM reads/s mean / peak window", f"{reads / elapsed:.1f} / {peak_read_rate:.1f}"),
         ("operator CPU-seconds per 1,000 commands", f"{cpu * 1000 / max(count, 1):.1f}"),
-        ("operator RSS idle / peak", f"{idle_rss / 1024:.1f} / {peak_rss:.1f} MiB"),
-        ("asyncio tasks idle / peak", f"{idle_tasks} / {peak_tasks}"),
+        ("  per command", f"{cpu * 1000 / max(count, 1):.1f} ms"),
+        ("operator RSS idle / peak (all shards)", f"{idle_rss / 1024:.1f} / {peak_rss:.1f} MiB"),
+        ("asyncio tasks idle / peak (first shard)", f"{idle_tasks} / {peak_tasks}"),
     ]
     for label, value in rows:
-        print(f"  {label:<40} {value}")
-    print(
-        f"  {'RunCommands waiting on timers, peak':<40} {max((s[3] for s in samples), default=0)}"
-    )
-    print("  (probe samples are cached by kopf for up to 10 s)")
+        print(f"  {label:<44} {value}")
     return Figures.from_stats(count, elapsed, count - succeeded, stats)
 
 
+def finished_status(spec_body: dict[str, Any], settings: Settings, now: datetime) -> dict[str, Any]:
+    """The status the operator itself writes for a run that Succeeded, built by the core."""
+    spec = RunSpec.parse(spec_body)
+    status: dict[str, Any] = {}
+    command_id = uuid.uuid4().hex
+    handle = CommandHandle(command_id, f"https://arm/x/commandResults/{command_id}", "c")
+    result = CommandResult("Succeeded", 0, _ISO_START, _ISO_END, "ok\n", None)
+    steps: list[Callable[[], Decision]] = [
+        lambda: plan(Observation(spec, status, 1, now, settings)),
+        lambda: after_submit(Observation(spec, status, 1, now, settings), handle),
+        lambda: after_poll(Observation(spec, status, 1, now, settings), result, 1.0),
+    ]
+    for step in steps:
+        for key, value in step().patch.items():
+            if value is None:
+                status.pop(key, None)
+            else:
+                status[key] = value
+    return status
+
+
+_ISO_START, _ISO_END = "2026-01-01T00:00:00Z", "2026-01-01T00:00:05Z"
+
+
+def bench_memory(count: int) -> None:
+    """A cold start over `count` RunCommands that have finished: the operator's peak RSS and
+    CPU until it is idle again, and that none of them is submitted again."""
+    kubectl_path = str(Path(sys.executable).parent / "kubectl")
+    settings, now = Settings(), datetime.now(UTC)
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aks-rc-memory-")))
+        management = stack.enter_context(running("management", work / "management"))
+        target = stack.enter_context(running("target", work / "target"))
+        mgmt = management.kubeconfig
+        kubectl(kubectl_path, mgmt, "apply", "--server-side", "-f", str(CRD))
+        kubectl(kubectl_path, mgmt, "wait", "--for=condition=Established",
+                "crd/runcommands.aks.gitops.dev")  # fmt: skip
+        kubectl(kubectl_path, mgmt, "create", "namespace", "bench")
+        started = time.monotonic()
+        asyncio.run(create_finished(mgmt, count, settings, now))
+        created = time.monotonic() - started
+        config = emulator_config(
+            [cluster_entry("aks-bench", target.kubeconfig)], mode="scripted",
+            scripted={"exitCode": 0, "logs": "ok\n", "durationSeconds": 1},
+        )  # fmt: skip
+        emulator = stack.enter_context(running_emulator(config, work / "emulator"))
+        begin = time.monotonic()
+        operator = stack.enter_context(
+            running_operator(mgmt, emulator, work / "operator", "--namespace", "bench",
+                             verbose=False)
+        )  # fmt: skip
+        assert operator.process is not None
+        pid = operator.process.pid
+        peak, last_cpu, quiet_since = 0, -1.0, time.monotonic()
+        while time.monotonic() - quiet_since < 10 and time.monotonic() - begin < 600:
+            peak = max(peak, rss_kib(pid))
+            cpu = cpu_seconds(pid)
+            if cpu - last_cpu > 0.05:  # still working through the initial list
+                last_cpu, quiet_since = cpu, time.monotonic()
+            time.sleep(0.2)
+        settled = quiet_since - begin
+        final_rss, cpu = rss_kib(pid), cpu_seconds(pid)
+        posts = len(emulator.posts())
+    print(f"memory: a cold start over {count} RunCommands that have finished")
+    print(f"  {'objects created (with finished status) in':<44} {created:.0f} s")
+    print(f"  {'peak RSS / goal':<44} {peak / 1024:.1f} MiB / 150 MiB")
+    print(f"  {'RSS when idle again':<44} {final_rss / 1024:.1f} MiB")
+    print(f"  {'start to idle, CPU-seconds':<44} {settled:.1f} s, {cpu:.1f} s")
+    print(f"  {'runCommand POSTs (must be 0)':<44} {posts}")
+
+
+async def create_finished(kubeconfig: Path, count: int, settings: Settings, now: datetime) -> None:
+    """Create `count` RunCommands and give each the status of a run that Succeeded, 32 at a
+    time through the operator's own Kubernetes client."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+        str(kubeconfig), client_configuration=configuration
+    )
+    kube = KubeApi(configuration)
+    gate = asyncio.Semaphore(32)
+
+    async def one(i: int) -> None:
+        spec = {"cluster": {"subscriptionId": SUBSCRIPTION_ID, "resourceGroup": RESOURCE_GROUP,
+                            "name": "aks-bench"},
+                "command": f"kubectl get pods -n team-{i % 50}"}  # fmt: skip
+        body = {
+            "apiVersion": "aks.gitops.dev/v1alpha1",
+            "kind": "RunCommand",
+            "metadata": {"name": f"done-{i:05d}", "namespace": "bench"},
+            "spec": spec,
+        }
+        async with gate:
+            found = await kube.create_runcommand("bench", body)
+            assert found is not None
+            ref = ObjectRef("bench", f"done-{i:05d}", found["metadata"]["uid"])
+            status = finished_status(spec, settings, now)
+            await kube.patch_status(ref, status, found["metadata"]["resourceVersion"])
+
+    try:
+        await asyncio.gather(*(one(i) for i in range(count)))
+    finally:
+        await kube.close()
+
+
 def main() -> int:
-    """BENCH_SCENARIOS picks the runs (default "aks,peer,arm,fleet"):
-    - aks: BENCH_AKS_COUNT (default 200) commands of BENCH_AKS_SECONDS (10) in one subscription
-      under the AKS profile. Its floor is about 2 s per command (1/s for submits and polls
-      together), so 1,000 would take over half an hour; the figures scale linearly.
-    - peer: BENCH_PEER_COUNT (default 60) commands of BENCH_AKS_SECONDS (10) through the
-      official SDK, as `az aks command invoke` does, with 16 threads and with all at once. With
-      aks in the same run and BENCH_AKS_COUNT equal to BENCH_PEER_COUNT, the operator's figures
-      are printed next to the SDK's.
-    - arm: BENCH_COUNT (1,000) commands of BENCH_SECONDS (20) over BENCH_SUBSCRIPTIONS (10)
-      under ARM's buckets only.
+    """BENCH_SCENARIOS picks the runs, in this order (default: all of them):
+    - scale: BENCH_COUNT (2,000) commands of BENCH_SECONDS (20) over BENCH_SUBSCRIPTIONS (20),
+      under ARM's buckets only (profile arm), then the same under the AKS profile (scale-aks),
+      then with two operator shards (shards, profile arm).
+    - memory: a cold start over BENCH_MEMORY_COUNT (10,000) RunCommands that have finished.
+    - fleet: one RunCommandSet over BENCH_FLEET scripted clusters (500); see fleet.py.
+    - peer: BENCH_PEER_COUNT (60) commands of BENCH_AKS_SECONDS (10) through the official SDK,
+      as `az aks command invoke` does, with 16 threads and with all at once.
+    - aks: BENCH_AKS_COUNT (1,000) commands of BENCH_AKS_SECONDS (10) in one subscription under
+      the AKS profile. Its floor is about 2 s per command (1/s for submits and polls together):
+      1,000 take over half an hour, so it runs last.
     """
     env = os.environ
+    print(f"machine: {machine()}")
     bench_core()
-    scenarios = [s.strip() for s in env.get("BENCH_SCENARIOS", "aks,peer,arm,fleet").split(",")]
-    operator: Figures | None = None
-    if "aks" in scenarios:
-        operator = bench_scale(
-            int(env.get("BENCH_AKS_COUNT", "200")),
-            float(env.get("BENCH_AKS_SECONDS", "10")),
-            profile="aks",
-        )
-    if "peer" in scenarios:
-        peer_count = int(env.get("BENCH_PEER_COUNT", "60"))
-        bench_peer(
-            peer_count,
-            float(env.get("BENCH_AKS_SECONDS", "10")),
-            operator if operator is not None and operator.count == peer_count else None,
-        )
-    if "arm" in scenarios:
-        bench_scale(
-            int(env.get("BENCH_COUNT", "1000")),
-            float(env.get("BENCH_SECONDS", "20")),
-            subscriptions=int(env.get("BENCH_SUBSCRIPTIONS", "10")),
-            profile="arm",
-        )
+    default = "scale,scale-aks,shards,memory,fleet,peer,aks"
+    scenarios = [s.strip() for s in env.get("BENCH_SCENARIOS", default).split(",")]
+    count, seconds = int(env.get("BENCH_COUNT", "2000")), float(env.get("BENCH_SECONDS", "20"))
+    subscriptions = int(env.get("BENCH_SUBSCRIPTIONS", "20"))
+    if "scale" in scenarios:
+        bench_scale(count, seconds, subscriptions=subscriptions, profile="arm")
+    if "scale-aks" in scenarios:
+        bench_scale(count, seconds, subscriptions=subscriptions, profile="aks")
+    if "shards" in scenarios:
+        bench_scale(count, seconds, subscriptions=subscriptions, profile="arm", shards=2)
+    if "memory" in scenarios:
+        bench_memory(int(env.get("BENCH_MEMORY_COUNT", "10000")))
     if "fleet" in scenarios:
-        bench_fleet(int(env.get("BENCH_FLEET", "500")), float(env.get("BENCH_SECONDS", "20")))
+        bench_fleet(int(env.get("BENCH_FLEET", "500")), seconds)
+    aks_count = int(env.get("BENCH_AKS_COUNT", "1000"))
+    if "peer" in scenarios:
+        peer_seconds = float(env.get("BENCH_AKS_SECONDS", "10"))
+        bench_peer(int(env.get("BENCH_PEER_COUNT", "60")), peer_seconds, None)
+    if "aks" in scenarios:
+        bench_scale(aks_count, float(env.get("BENCH_AKS_SECONDS", "10")), profile="aks")
     return 0
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        "unknown CPU",
+    )  # fmt: skip
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Linux {os.uname().release}"
 
 
 if __name__ == "__main__":

@@ -44,8 +44,9 @@ class OperatorConfig:
     # "aks": ARM's buckets plus the AKS resource provider's "all other APIs" budget (60, then
     # 1/s per subscription, submits and polls together); "arm": ARM's buckets only.
     arm_budget: str = "aks"
-    # Only RunCommands and RunCommandSets labelled sharding.aks.gitops.dev/key=<this>; None: all.
-    shard_key: str | None = None
+    # The API server sends only RunCommands and RunCommandSets matching this selector (a shard,
+    # e.g. sharding.aks.gitops.dev/key=blue); None: all.
+    watch_label_selector: str | None = None
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -211,7 +212,16 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--shard-key",
         default=env.get("SHARD_KEY") or None,
         help="handle only RunCommands and RunCommandSets whose label "
-        f"{SHARD_LABEL} equals this value; default: all (env SHARD_KEY)",
+        f"{SHARD_LABEL} equals this value: short for --watch-label-selector "
+        f"{SHARD_LABEL}=VALUE; default: all (env SHARD_KEY)",
+    )
+    p.add_argument(
+        "--watch-label-selector",
+        default=env.get("WATCH_LABEL_SELECTOR") or None,
+        help="watch only RunCommands and RunCommandSets matching this label selector, filtered "
+        f"by the API server (as Flux's flag): e.g. '{SHARD_LABEL}=blue', or "
+        f"'!{SHARD_LABEL}' for the shard of unlabelled objects; default: all "
+        "(env WATCH_LABEL_SELECTOR)",
     )
     p.add_argument("--verbose", action="store_true", help="debug logs")
     p.set_defaults(env_namespaces=watched)
@@ -261,11 +271,21 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         p.error("--claim-lease-seconds must be positive")
     if not args.fleet_follow_seconds > 0:
         p.error("--fleet-follow-seconds must be positive")
-    if args.shard_key is not None and not _LABEL_VALUE.fullmatch(args.shard_key):
-        p.error(
-            f"--shard-key {args.shard_key!r} is not a label value: at most 63 letters, digits, "
-            "'-', '_' or '.', starting and ending with a letter or digit"
-        )
+    watch_label_selector = args.watch_label_selector
+    if args.shard_key is not None:
+        if not _LABEL_VALUE.fullmatch(args.shard_key):
+            p.error(
+                f"--shard-key {args.shard_key!r} is not a label value: at most 63 letters, "
+                "digits, '-', '_' or '.', starting and ending with a letter or digit"
+            )
+        if watch_label_selector is not None:
+            p.error("--shard-key and --watch-label-selector are one setting: give one of them")
+        watch_label_selector = f"{SHARD_LABEL}={args.shard_key}"
+    elif watch_label_selector is not None:
+        try:
+            LabelSelector.parse(watch_label_selector)
+        except ValueError as error:
+            p.error(f"--watch-label-selector {watch_label_selector!r}: {error}")
     return OperatorConfig(
         namespaces=namespaces,
         cloud=cloud,
@@ -290,7 +310,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         verbose=args.verbose,
         fleet_follow_seconds=args.fleet_follow_seconds,
         arm_budget=args.arm_budget,
-        shard_key=args.shard_key,
+        watch_label_selector=watch_label_selector,
     )
 
 

@@ -191,10 +191,10 @@ class Fleet:
         changed since it was read): the caller decides again from fresh state."""
         if write.create:
             created = await self._kube.create_runcommand(ref.namespace, _child_body(ref, write))
-            if created:
+            if created is not None:
                 logger.info("%s/%s: created child %s for %s", ref.namespace, ref.name,
                             write.name, write.cluster.name)  # fmt: skip
-            return created
+            return created is not None
         version = next((c.resource_version for c in children if c.name == write.name), "")
         try:
             await self._kube.patch_runcommand(ref.namespace, write.name, write.patch, version)

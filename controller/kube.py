@@ -211,16 +211,17 @@ class KubeApi:
         )
         return list((listed or {}).get("items") or [])
 
-    async def create_runcommand(self, namespace: str, body: dict[str, Any]) -> bool:
-        """Create a RunCommand; False when one of that name exists already (names are
-        derived, so it is the same child: creating is idempotent)."""
+    async def create_runcommand(
+        self, namespace: str, body: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Create a RunCommand and return it; None when one of that name exists already (names
+        are derived, so it is the same child: creating is idempotent)."""
         try:
-            await self._request("POST", _custom(namespace, PLURAL), body)
+            return await self._request("POST", _custom(namespace, PLURAL), body)
         except ApiError as error:
             if error.status == 409:
-                return False
+                return None
             raise
-        return True
 
     async def patch_runcommand(
         self, namespace: str, name: str, patch: dict[str, Any], resource_version: str

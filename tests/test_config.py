@@ -118,10 +118,31 @@ def test_metrics_cluster_labels_are_on_unless_turned_off() -> None:
     assert off.metrics_cluster_labels is False
 
 
-def test_shard_key_picks_one_shard_by_label_and_defaults_to_all_objects() -> None:
-    assert config.load([], env={}).shard_key is None
-    assert config.load([], env={"SHARD_KEY": ""}).shard_key is None
-    assert config.load([], env={"SHARD_KEY": "blue"}).shard_key == "blue"
-    assert config.load(["--shard-key", "red"], env={"SHARD_KEY": "blue"}).shard_key == "red"
+def test_a_shard_is_a_label_selector_the_api_server_applies_and_defaults_to_all_objects() -> None:
+    def selector(argv: list[str], env: dict[str, str]) -> str | None:
+        return config.load(argv, env=env).watch_label_selector
+
+    key = "sharding.aks.gitops.dev/key"
+    assert selector([], {}) is None
+    assert selector([], {"SHARD_KEY": "", "WATCH_LABEL_SELECTOR": ""}) is None
+    assert selector([], {"SHARD_KEY": "blue"}) == f"{key}=blue"
+    assert selector(["--shard-key", "red"], {"SHARD_KEY": "blue"}) == f"{key}=red"
+    # The shard of unlabelled objects, as the chart deploys it next to the keyed ones.
+    assert selector([], {"WATCH_LABEL_SELECTOR": f"!{key}"}) == f"!{key}"
+    assert selector(["--watch-label-selector", "team=a,tier!=x"], {}) == "team=a,tier!=x"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--shard-key", "not a label value"],
+        ["--shard-key", "a", "--watch-label-selector", "team=a"],
+        ["--watch-label-selector", "=nokey"],
+    ],
+)
+def test_a_bad_shard_setting_is_refused_naming_the_flag(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit):
-        config.load(["--shard-key", "not a label value"], env={})
+        config.load(argv, env={})
+    assert argv[0] in capsys.readouterr().err

@@ -45,14 +45,16 @@ class FakeKube:
             if c["metadata"]["labels"][key] == value
         ]
 
-    async def create_runcommand(self, namespace: str, body: dict[str, Any]) -> bool:
+    async def create_runcommand(
+        self, namespace: str, body: dict[str, Any]
+    ) -> dict[str, Any] | None:
         self.creates += 1
         name = body["metadata"]["name"]
         if name in self.children:
-            return False
+            return None
         body["metadata"]["resourceVersion"] = str(next(self.versions))
         self.children[name] = body
-        return True
+        return copy.deepcopy(body)
 
     async def patch_runcommand(
         self, namespace: str, name: str, patch: dict[str, Any], version: str

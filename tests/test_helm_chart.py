@@ -305,7 +305,7 @@ def test_chart_refuses_unsafe_combinations(
 def check_defaults(docs: list[dict[str, Any]], release_ns: str, watched: list[str]) -> None:
     env = env_of(docs)
     assert env["WATCH_NAMESPACES"] == ""
-    assert "SHARD_KEY" not in env  # all objects
+    assert "WATCH_LABEL_SELECTOR" not in env  # all objects
     assert "PEERING_NAME" not in env and "PEERING_PRIORITY" not in env  # standalone
     assert env["LIVENESS_ENDPOINT"] == "http://0.0.0.0:8080/healthz"
     assert env["LOG_FORMAT"] == "json"
@@ -432,11 +432,38 @@ def check_everything(docs: list[dict[str, Any]], release_ns: str, watched: list[
         env["ARM_ENDPOINT"] == "https://arm.example.test"
         and env["AZURE_CLOUD"] == "AzureChinaCloud"
     )
-    assert env["EXTRA"] == "1" and env["LOG_FORMAT"] == "text" and env["SHARD_KEY"] == "blue"
+    assert env["EXTRA"] == "1" and env["LOG_FORMAT"] == "text"
+    assert env["WATCH_LABEL_SELECTOR"] == "sharding.aks.gitops.dev/key=blue"
     assert "MAX_CONTEXT_BYTES" not in env
     assert "livenessProbe" not in container(docs)
     assert container(docs)["envFrom"] == [{"secretRef": {"name": "azure-sp"}}]
     assert container(docs)["image"] == "example.test/op@sha256:" + "a" * 64
+
+
+def check_shards(docs: list[dict[str, Any]], release_ns: str, watched: list[str]) -> None:
+    """`shards: [a, b]`: one Deployment and one peering object per key, plus one for unlabelled
+    objects, with disjoint pod selectors (Deployments must not adopt each other's pods)."""
+    deployments = {
+        d["metadata"]["name"].rsplit("-shard-", 1)[1]: d for d in find(docs, "Deployment")
+    }
+    assert set(deployments) == {"a", "b", "unlabelled"}
+    selectors, peerings = {}, set()
+    for shard, deployment in deployments.items():
+        (operator,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in operator["env"]}
+        selectors[shard] = env["WATCH_LABEL_SELECTOR"]
+        peerings.add(env["PEERING_NAME"])
+        match = deployment["spec"]["selector"]["matchLabels"]
+        assert match["aks.gitops.dev/shard"] == shard
+        assert deployment["spec"]["template"]["metadata"]["labels"].items() >= match.items()
+        assert deployment["spec"]["replicas"] == 2
+    assert selectors == {
+        "a": "sharding.aks.gitops.dev/key=a",
+        "b": "sharding.aks.gitops.dev/key=b",
+        "unlabelled": "!sharding.aks.gitops.dev/key",
+    }
+    assert {p["metadata"]["name"] for p in find(docs, "ClusterKopfPeering")} == peerings
+    assert len(peerings) == 3
 
 
 CASES: dict[str, tuple[Callable[[list[str]], dict[str, Any]], Callable[..., None], int]] = {
@@ -445,6 +472,7 @@ CASES: dict[str, tuple[Callable[[list[str]], dict[str, Any]], Callable[..., None
     "namespaced": (lambda ns: {"watchNamespaces": ns}, check_namespaced, 2),
     "peering-namespaced": (lambda ns: {"watchNamespaces": ns, "replicaCount": 2}, check_peering, 2),
     "peering-cluster-wide": (lambda ns: {"replicaCount": 3}, check_cluster_peering, 0),
+    "shards": (lambda ns: {"shards": ["a", "b"], "replicaCount": 2}, check_shards, 0),
     "workload-identity": (
         lambda ns: {
             "credentials": {"mode": "workload-identity"},

@@ -1,6 +1,6 @@
-"""Sharding the Kubernetes way: two operators on one namespace, each with its own --shard-key,
-each submit only the RunCommands labelled with their key, exactly once; an unlabelled one is
-nobody's."""
+"""Sharding the Kubernetes way: operators on one namespace, each watching only what its label
+selector (passed to the API server) lets through, submit only their own RunCommands, exactly
+once: two keyed shards, then the shard of unlabelled objects the chart deploys beside them."""
 
 from __future__ import annotations
 
@@ -55,3 +55,17 @@ def test_each_shard_submits_only_its_own_runcommands_exactly_once(chaos: Chaos) 
     commands = {s["commandId"]: s["command"] for s in chaos.emulator.submissions()}
     posted = Counter(commands[p["commandId"]] for p in chaos.emulator.started_posts())
     assert posted == Counter({f"echo {name}": 1 for name in shards})
+
+    # The shard of unlabelled objects (chart: `shards: [a, b]` deploys it too) picks it up.
+    chaos.operator("shard-none", "--watch-label-selector", f"!{SHARD_LABEL}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if chaos.statuses()["run-nobody"].get("state") == "Succeeded":
+            break
+        time.sleep(1)
+    statuses = chaos.statuses()
+    assert statuses["run-nobody"].get("state") == "Succeeded", statuses["run-nobody"]
+    assert statuses["run-nobody"].get("claimedBy") == "shard-none"
+    commands = {s["commandId"]: s["command"] for s in chaos.emulator.submissions()}
+    posted = Counter(commands[p["commandId"]] for p in chaos.emulator.started_posts())
+    assert posted == Counter({f"echo {name}": 1 for name in [*shards, "run-nobody"]})

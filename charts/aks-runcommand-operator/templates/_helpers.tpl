@@ -59,6 +59,28 @@ app.kubernetes.io/part-of: aks-runcommand-operator
 {{- else if $enabled -}}true{{- end -}}
 {{- end -}}
 
+{{/*
+The operator's shards, as a JSON list: one Deployment (and peering object) each. Without
+`shards`, one operator for every object (or for `watchLabelSelector` / `shardKey`); with
+`shards: [a, b]`, one per key plus one for objects without the shard label, so nothing is left
+unserved. `suffix` names the Deployment and peering object, `name` goes in the pod selector.
+*/}}
+{{- define "aro.shards" -}}
+{{- $label := "sharding.aks.gitops.dev/key" -}}
+{{- $shards := list -}}
+{{- if .Values.shards -}}
+{{- range .Values.shards -}}
+{{- $shards = append $shards (dict "suffix" (printf "-shard-%s" .) "name" . "selector" (printf "%s=%s" $label .)) -}}
+{{- end -}}
+{{- $shards = append $shards (dict "suffix" "-shard-unlabelled" "name" "unlabelled" "selector" (printf "!%s" $label)) -}}
+{{- else if .Values.shardKey -}}
+{{- $shards = append $shards (dict "suffix" "" "name" "" "selector" (printf "%s=%s" $label .Values.shardKey)) -}}
+{{- else -}}
+{{- $shards = append $shards (dict "suffix" "" "name" "" "selector" .Values.watchLabelSelector) -}}
+{{- end -}}
+{{- toJson $shards -}}
+{{- end -}}
+
 {{- define "aro.peeringName" -}}
 {{- default (include "aro.fullname" .) .Values.peering.name -}}
 {{- end -}}
