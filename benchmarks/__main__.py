@@ -110,7 +110,7 @@ def py_spy(pid: int, name: str) -> Iterator[subprocess.Popen[bytes] | None]:
         return
     Path(directory).mkdir(parents=True, exist_ok=True)
     output = Path(directory) / f"{name}.txt"
-    command = ["py-spy", "record", "--pid", str(pid), "--rate", "100", "--format", "raw"]
+    command = ["py-spy", "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--gil"]
     process = subprocess.Popen([*command, "--threads", "--output", str(output)])
     try:
         yield process

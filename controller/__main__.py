@@ -26,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # azure-core and httpx log every HTTP exchange at INFO; our ARM client logs what matters.
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if not config.verbose:
+        # kopf says "Handler 'watch' succeeded." for every event it hands over; the runtime's
+        # own lines say what happened to each run. Failures still show (ERROR).
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     asyncio.run(
         kopf.operator(
             registry=build_registry(config),

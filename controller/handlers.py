@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -19,6 +20,23 @@ from controller.config import OperatorConfig
 from controller.fleet import Fleet
 from controller.kube import GROUP, PLURAL, SET_KIND, SET_PLURAL, VERSION, KubeApi
 from controller.runtime import Runtime
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf's change detection is not used (see above), so there is no essence to build or keep.
+    kopf's default deep-copies each event's whole body, status included, to build one: 5 % of
+    the operator's CPU at a thousand commands, all of it thrown away."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        pass
 
 
 def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
@@ -33,6 +51,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         # The runtime posts its own events (submitted/succeeded/failed); kopf's are noise.
         settings.posting.level = logging.WARNING
+        settings.persistence.diffbase_storage = NoDiffBase()
         settings.watching.server_timeout = 300
         # kopf runs one worker task per object while its events arrive; every status patch is
         # an event. Bound them and let idle ones go soon, so thousands of RunCommands do not

@@ -5,6 +5,7 @@ plus a context, or an error saying what is missing; the core decides what the re
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from controller.arm import (
@@ -35,10 +36,33 @@ from controller.core.reasons import Reason
 from controller.identities import ArmClients
 from controller.kube import Found, KubeApi
 
+# How old a read of a credentials Secret a poll may reuse. A submission always reads afresh.
+_POLL_SECRET_SECONDS = 5.0
+
 
 class InputReader:
     def __init__(self, config: OperatorConfig, kube: KubeApi, clients: ArmClients) -> None:
         self._config, self._kube, self._clients = config, kube, clients
+        # (namespace, name) -> (monotonic time read, what was found)
+        self._secrets: dict[tuple[str, str], tuple[float, Found | None]] = {}
+
+    async def _credentials_secret(self, namespace: str, name: str, *, fresh: bool) -> Found | None:
+        """The credentials Secret. A poll of a command already sent may reuse a read at most
+        5 s old: polls of many runs in a namespace share one Secret, and reading it for each
+        poll was a fifth of the operator's API calls at a thousand commands. A rotated Secret
+        is seen within those 5 s; the old client stays open a minute (identities.py)."""
+        key, now = (namespace, name), time.monotonic()
+        if not fresh:
+            seen = self._secrets.get(key)
+            if seen is not None and now - seen[0] < _POLL_SECRET_SECONDS:
+                return seen[1]
+        found = await self._kube.read_secret(namespace, name)
+        if len(self._secrets) > 4096:  # many namespaces: keep only reads still reusable
+            self._secrets = {
+                k: v for k, v in self._secrets.items() if now - v[0] < _POLL_SECRET_SECONDS
+            }
+        self._secrets[key] = (now, found)
+        return found
 
     async def arm_client(self, namespace: str, spec: RunSpec, *, authorize: bool) -> ArmClient:
         """The client for the identity this run may use. Raises InputFailure or CredentialError.
@@ -47,7 +71,7 @@ class InputReader:
         token. Polls of a command already sent are not re-authorized."""
         check_cloud(spec, self._config.cloud.name)
         name = credentials_secret(spec, self._config.default_credentials_secret)
-        found = await self._kube.read_secret(namespace, name)
+        found = await self._credentials_secret(namespace, name, fresh=authorize)
         identity = choose_identity(
             spec, namespace, self._config.default_credentials_secret, found is not None
         )

@@ -94,6 +94,19 @@ class Scheduler(Generic[Payload]):
         )
         self._pending[key] = job
 
+    def advance(self, key: str, work: str, delay: float) -> bool:
+        """Run the `work` job pending for `key` in `delay` seconds if that is sooner than
+        planned. False when no such job is pending (another work is left alone) or it is due
+        sooner anyway."""
+        job = self._pending.get(key)
+        loop = asyncio.get_running_loop()
+        if job is None or job.work != work or job.timer is None:
+            return False
+        if job.timer.when() <= loop.time() + delay:
+            return False
+        self.schedule(key, job.work, job.payload, delay)
+        return True
+
     def unschedule(self, key: str) -> None:
         job = self._pending.pop(key, None)
         if job and job.timer:

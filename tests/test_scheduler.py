@@ -57,6 +57,22 @@ async def test_a_newer_decision_supersedes_the_pending_one(
     assert scheduler.pending == 0
 
 
+async def test_advance_only_ever_brings_a_pending_job_forward(
+    setup: tuple[Scheduler[str], Recorder],
+) -> None:
+    scheduler, recorder = setup
+    assert not scheduler.advance("none", "poll", 0.0)  # nothing pending: nothing to do
+    scheduler.schedule("late", "poll", "late", 3600.0)
+    scheduler.schedule("soon", "poll", "soon", 0.0)
+    scheduler.schedule("ttl", "delete", "ttl", 3600.0)
+    assert not scheduler.advance("soon", "poll", 3600.0)  # later than planned: left as it is
+    assert not scheduler.advance("ttl", "poll", 0.0)  # another work: never brought forward
+    assert scheduler.advance("late", "poll", 0.0)
+    results = {await asyncio.wait_for(recorder.done.get(), 5) for _ in range(2)}
+    assert results == {("late", "poll"), ("soon", "poll")}  # same work, now
+    assert scheduler.pending == 1 and scheduler.is_pending("ttl")
+
+
 async def test_a_job_superseded_while_queued_does_not_run(
     setup: tuple[Scheduler[str], Recorder],
 ) -> None:

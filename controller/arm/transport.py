@@ -18,7 +18,9 @@ a runCommand ARM may have accepted.
 
 from __future__ import annotations
 
+import functools
 import ssl
+import urllib.request
 
 import aiohttp
 import httpx
@@ -57,12 +59,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def __init__(self, ssl_context: ssl.SSLContext) -> None:
         self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
+        # HTTPS_PROXY/NO_PROXY, read once as httpx does. (aiohttp's trust_env looks them up in
+        # a worker thread on every request: a sixth of each request's CPU.)
+        self._proxies = urllib.request.getproxies()
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one transport per process, few hosts
+    def _proxy(self, scheme: str, host: str) -> str | None:
+        if not self._proxies or urllib.request.proxy_bypass(host):
+            return None
+        return self._proxies.get(scheme)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self._ssl, limit=_MAX_CONNECTIONS)
-            # trust_env: HTTPS_PROXY/NO_PROXY, as httpx would have honoured.
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
+            self._session = aiohttp.ClientSession(connector=connector)
         timeouts = request.extensions.get("timeout", {})
         connect, pool = timeouts.get("connect"), timeouts.get("pool")
         timeout = aiohttp.ClientTimeout(
@@ -80,6 +90,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=await request.aread() or None,
                 allow_redirects=False,
                 timeout=timeout,
+                proxy=self._proxy(request.url.scheme, request.url.host),
             ) as answer:
                 content = await answer.read()
         except aiohttp.ClientError as error:

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from controller.arm.models import CommandHandle, CommandResult, CommandRunning
 
 from .conditions import conditions_for
+from .durations import first_poll_seconds
 from .output import OutputRef, OutputWrite, output_name, output_refs
 from .reasons import EventType, Reason, State
 from .spec import RunSpec
@@ -512,8 +513,8 @@ def after_submit(
 ) -> Decision:
     """ARM accepted the POST: record the command id before anything else happens.
 
-    The first poll waits for ``expected_seconds`` (how long recent runs like this one took, see
-    core.durations) when known, and never less than ARM's Retry-After."""
+    The first poll waits a little longer than ``expected_seconds`` (how long recent runs like
+    this one took, see core.durations) when known, and never less than ARM's Retry-After."""
     message = f"command {handle.command_id} submitted to {seen.spec.cluster.name}"
     patch = seen.patch(
         State.RUNNING, Reason.SUBMITTED, message,
@@ -521,7 +522,7 @@ def after_submit(
         correlationId=handle.correlation_id, nextAttemptAt=None,
     )  # fmt: skip
     if expected_seconds is not None:
-        delay = max(handle.retry_after or 0.0, expected_seconds)
+        delay = max(handle.retry_after or 0.0, first_poll_seconds(expected_seconds))
     elif handle.retry_after is not None:
         delay = handle.retry_after
     else:

@@ -103,3 +103,28 @@ async def test_no_answer_in_time_is_a_read_timeout() -> None:
     async with server(handle) as url, client(read=0.3) as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.post(url + "/runCommand", json={})
+
+
+async def test_the_proxy_environment_is_honoured_as_httpx_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTP(S)_PROXY sends the request through the proxy; NO_PROXY exempts a host."""
+    lines: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, _ = await read_request(reader)
+        lines.append(head.split(b"\r\n")[0])
+        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async with server(proxy) as url:
+        for variable in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(variable, url)
+        monkeypatch.setenv("NO_PROXY", "exempt.invalid")
+        async with client() as http:
+            response = await http.get("http://arm.invalid/subscriptions")
+            with pytest.raises(httpx.ConnectError):  # not proxied: its name does not resolve
+                await http.get("http://exempt.invalid/subscriptions")
+    assert response.status_code == 204
+    assert lines == [b"GET http://arm.invalid/subscriptions HTTP/1.1"]
