@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import importlib.metadata
 import json
 import logging
@@ -119,8 +120,8 @@ class _Request:
     # Draws on the AKS resource provider's "all other APIs" budget (runCommand, commandResults).
     provider: bool = False
 
-    @property
-    def path(self) -> str:
+    @functools.cached_property
+    def path(self) -> str:  # for log lines: parsed once, when one is written
         return httpx.URL(self.url).path
 
 
@@ -571,15 +572,16 @@ class ArmClient:
                 request.correlation_id,
             )
             raise
-        _LOG.debug(
-            "%s %s -> %d request_id=%s client_request_id=%s correlation_id=%s",
-            request.method,
-            request.path,
-            response.status_code,
-            response.headers.get("x-ms-request-id"),
-            client_request_id,
-            request.correlation_id,
-        )
+        if _LOG.isEnabledFor(logging.DEBUG):
+            _LOG.debug(
+                "%s %s -> %d request_id=%s client_request_id=%s correlation_id=%s",
+                request.method,
+                request.path,
+                response.status_code,
+                response.headers.get("x-ms-request-id"),
+                client_request_id,
+                request.correlation_id,
+            )
         remaining = response.headers.get(_RATE_LIMIT_HEADERS[kind])
         if remaining is not None and remaining.strip().isdigit():
             self._throttle.observe(subscription_id, kind, int(remaining))

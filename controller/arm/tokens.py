@@ -16,6 +16,7 @@ requests that all met the same 401 replace it once and leak nothing.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ _LOG = logging.getLogger("controller.arm")
 _MAX_DETAIL_CHARS = 300
 # Entra answered, but with a status that says "not now" rather than "no".
 _TRANSIENT_STATUSES = frozenset({408, 429})
+_REFRESH_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,13 @@ class Token:
 
     text: str = field(repr=False)
     generation: int
+
+
+@dataclass(frozen=True)
+class _Cached:
+    text: str = field(repr=False)
+    generation: int
+    expires_on: int  # seconds since the epoch
 
 
 @dataclass(eq=False)
@@ -72,9 +81,19 @@ class TokenSource:
         self._generations = 0
         self._current = None if credential is None else _Issuer(credential, 0)
         self._retired: set[_Issuer] = set()
+        self._cached: dict[str, _Cached] = {}
 
     async def get(self, scope: str) -> Token:
         issuer = self._issuer()
+        cached = self._cached.get(scope)
+        # Kept until 5 minutes before it expires, as azure-core's bearer-token policy does:
+        # azure-identity's own cache lookup (MSAL's) cost more than the ARM request's HTTP.
+        if (
+            cached is not None
+            and cached.generation == issuer.generation
+            and cached.expires_on - time.time() > _REFRESH_SECONDS
+        ):
+            return Token(cached.text, cached.generation)
         issuer.in_use += 1
         try:
             access = await issuer.credential.get_token(scope)
@@ -84,10 +103,12 @@ class TokenSource:
             issuer.in_use -= 1
             if issuer.retired and issuer.in_use == 0:
                 await self._close(issuer)
+        self._cached[scope] = _Cached(access.token, issuer.generation, access.expires_on)
         return Token(access.token, issuer.generation)
 
     async def refused(self, token: Token) -> None:
         """ARM refused ``token`` (401): the next :meth:`get` must not return it again."""
+        self._cached.clear()
         current = self._current
         if self._factory is None or current is None or current.generation != token.generation:
             return  # borrowed, or already replaced by a concurrent refusal

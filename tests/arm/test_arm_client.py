@@ -269,7 +269,9 @@ async def test_prepare_reads_the_cluster_and_gets_every_token_but_sends_no_post(
         )
         assert [r.method for r in arm.requests] == ["GET"]
         arm_scope = f"{ARM_ENDPOINT}/.default"
-        assert credential.scopes == [arm_scope, AKS_AAD_SCOPE, arm_scope]  # GET, then tokens
+        # The GET's token, then the cluster token; the POST's ARM token is the GET's, kept
+        # while it has more than 5 minutes to live.
+        assert credential.scopes == [arm_scope, AKS_AAD_SCOPE]
 
         handle = await client.send_submission(prepared)
 

@@ -4,11 +4,13 @@ credential that issued it."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import time
+from typing import Any, cast
 
 import pytest
 from arm_doubles import ARM_TOKEN, FakeCredential, FakeCredentials, entra_error
 from azure.core.credentials import AccessToken
+from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
     ServiceRequestError,
@@ -151,3 +153,35 @@ def test_token_repr_hides_the_token_and_exactly_one_source_is_required() -> None
         TokenSource()
     with pytest.raises(ValueError, match="exactly one"):
         TokenSource(FakeCredential(), factory=FakeCredentials())
+
+
+async def test_a_token_is_kept_until_five_minutes_before_it_expires_and_dropped_when_refused() -> (
+    None
+):
+    """Like azure-core's bearer-token policy: one get_token per token lifetime, not per request;
+    a token close to expiry, or one ARM refused, is fetched again."""
+
+    class Counting:
+        def __init__(self, lifetime: float) -> None:
+            self.calls, self.lifetime = 0, lifetime
+
+        async def get_token(self, *scopes: str, **_: object) -> AccessToken:
+            self.calls += 1
+            return AccessToken(f"t{self.calls}", int(time.time() + self.lifetime))
+
+        async def close(self) -> None:
+            pass
+
+    long_lived = Counting(3600)
+    source = TokenSource(cast(AsyncTokenCredential, long_lived))
+    first = await source.get("scope/.default")
+    assert (await source.get("scope/.default")).text == first.text == "t1"
+    assert long_lived.calls == 1
+    await source.refused(first)  # borrowed: asked again, not served from the cache
+    assert (await source.get("scope/.default")).text == "t2"
+
+    short_lived = Counting(200)  # under the 5-minute margin: never served from the cache
+    source = TokenSource(cast(AsyncTokenCredential, short_lived))
+    await source.get("scope/.default")
+    await source.get("scope/.default")
+    assert short_lived.calls == 2
