@@ -44,18 +44,18 @@ from controller.core import (
     invalid_spec,
     plan,
 )
-from controller.core.durations import RunDurations, first_poll_seconds, run_seconds
+from controller.core.durations import run_seconds
 from controller.core.inputs import InputFailure
 from controller.identities import ArmClients
 from controller.inputs import InputReader
 from controller.kube import GROUP, VERSION, Conflict, KubeApi, ObjectRef, transient
+from controller.polltimes import PollTimes
 from controller.scheduler import Job, Scheduler
 
 logger = logging.getLogger("controller.runtime")
 Body = Mapping[str, Any]
 _RECORD_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between tries to record ARM's answer
 _WORKERS = 16  # polls and retries at once; ARM's budget, not this, sets the pace
-_WAVE = 10  # runs sent blind, in flight in one subscription, that make a wave (see _blind_run)
 
 
 class Runtime:
@@ -71,17 +71,13 @@ class Runtime:
         self._scheduler: Scheduler[ObjectRef] = Scheduler(
             self._run, self._on_error, workers=_WORKERS
         )
-        self._poll_delays: dict[str, float] = {}
         # The object as last seen (our own write, or the event) for those with a next step
         # scheduled: a poll need not read it again. Every write is conditional on its
         # resourceVersion, so a stale one costs a 409 and a re-read, never a wrong write.
         self._latest: dict[str, Body] = {}
-        self._durations = RunDurations()
-        # Runs sent before any like them had ended, by subscription: uid -> (cluster id, loop
-        # time sent). Their polls back off blind from 1 s; the first result in their
-        # subscription moves each one's next poll to when it should end (see _learned).
-        self._blind: dict[str, dict[str, tuple[str, float]]] = {}
-        self._wave_started: dict[str, float] = {}  # subscription -> its oldest blind run sent
+        self._polls = PollTimes(
+            config.settings, lambda uid, delay: self._scheduler.advance(uid, "poll", delay)
+        )
 
     async def start(self) -> None:
         metrics.watch_waiting(lambda: self.scheduled)
@@ -121,12 +117,8 @@ class Runtime:
     def forget(self, uid: str) -> None:
         """The object is being deleted: stop following it. ARM has no cancel; nothing else to do."""
         self._scheduler.unschedule(uid)
-        self._poll_delays.pop(uid, None)
         self._latest.pop(uid, None)
-        for subscription, blind in list(self._blind.items()):
-            if blind.pop(uid, None) is not None and not blind:
-                del self._blind[subscription]
-                self._wave_started.pop(subscription, None)
+        self._polls.forget(uid)
 
     # Read -----------------------------------------------------------------------------------
 
@@ -227,16 +219,14 @@ class Runtime:
                         extra=log_fields(ref, spec, {"commandId": handle.command_id,
                                                      "correlationId": correlation_id}))  # fmt: skip
             cluster = spec.cluster
-            expected = self._durations.expected(cluster.subscription_id, cluster.resource_id)
-            if expected is None:
-                expected = self._blind_run(ref.uid, cluster.subscription_id, cluster.resource_id)
+            expected = self._polls.submitted(ref.uid, cluster.subscription_id, cluster.resource_id)
             decision = after_submit(seen, handle, expected)
         await self._perform(ref, claimed, decision, answer_of=correlation_id)
 
     async def _poll(self, ref: ObjectRef, body: Body, seen: Observation) -> None:
         handle = command_handle(seen.status)
         assert handle is not None  # seen.in_flight
-        previous = self._poll_delays.get(ref.uid, self._config.settings.poll_initial_seconds)
+        previous = self._polls.previous_delay(ref.uid)
         try:
             arm = await self._inputs.arm_client(ref.namespace, seen.spec, authorize=False)
             answer = await arm.poll(handle)
@@ -253,40 +243,8 @@ class Runtime:
                 seconds = run_seconds(answer.started_at, answer.finished_at)
                 if seconds is not None:
                     cluster = seen.spec.cluster
-                    self._durations.record(cluster.subscription_id, cluster.resource_id, seconds)
-                    self._learned(cluster.subscription_id)
+                    self._polls.ended(cluster.subscription_id, cluster.resource_id, seconds)
         await self._perform(ref, body, decision)
-
-    def _blind_run(self, uid: str, subscription_id: str, cluster_id: str) -> float | None:
-        """Note a run sent before any like it had ended; how long to wait before its first poll
-        when that is known better than the blind backoff from 1 s.
-
-        In a wave (at least _WAVE such runs in flight in the subscription, as when a set or a
-        pipeline starts hundreds at once) the oldest run has been running all along without
-        ending, so a new one is first polled no sooner than that age, and at most
-        poll_max_seconds: without it each run of a wave of 20 s runs costs 4 blind polls."""
-        key, now = subscription_id.casefold(), asyncio.get_running_loop().time()
-        blind = self._blind.setdefault(key, {})
-        started = self._wave_started.setdefault(key, now)
-        blind[uid] = (cluster_id, now)
-        if len(blind) <= _WAVE:
-            return None
-        return min(now - started, self._config.settings.poll_max_seconds) or None
-
-    def _learned(self, subscription_id: str) -> None:
-        """A run ended in this subscription: the runs sent there blind are polled next when
-        runs like them end (their own cluster's median, else the subscription's), not at the
-        end of a blind backoff: a 20 s run polled at 1, 3, 7, 15 and 31 s is seen 11 s late."""
-        blind = self._blind.pop(subscription_id.casefold(), {})
-        self._wave_started.pop(subscription_id.casefold(), None)
-        now = asyncio.get_running_loop().time()
-        for uid, (cluster_id, sent) in blind.items():
-            expected = self._durations.expected(subscription_id, cluster_id)
-            if expected is not None and self._scheduler.advance(
-                uid, "poll", max(0.0, sent + first_poll_seconds(expected) - now)
-            ):
-                # Late after that: back off from the start, as after a first poll on time.
-                self._poll_delays[uid] = self._config.settings.poll_initial_seconds / 2
 
     async def _perform(
         self, ref: ObjectRef, body: Body, decision: Decision, *, answer_of: str | None = None
@@ -320,9 +278,11 @@ class Runtime:
             await self._event(ref, event.type, event.reason, event.message)
         if decision.action in (Action.POLL, Action.RETRY):
             self._latest[ref.uid] = body
+        if decision.action is not Action.POLL:
+            self._polls.forget(ref.uid)
         if decision.action is Action.POLL:
             backoff_from = decision.backoff_from
-            self._poll_delays[ref.uid] = decision.delay if backoff_from is None else backoff_from
+            self._polls.polled_in(ref.uid, decision.delay if backoff_from is None else backoff_from)
             self._scheduler.schedule(ref.uid, "poll", ref, decision.delay)
         elif decision.action is Action.RETRY:
             self._scheduler.schedule(ref.uid, "plan", ref, decision.delay)
