@@ -37,10 +37,22 @@ def bench_fleet(count: int, seconds: float) -> None:
             clusters,
             mode="scripted",
             scripted={"exitCode": 0, "logs": "ok\n", "durationSeconds": seconds},
+            throttle={"profile": "arm"},
         )
         emulator = stack.enter_context(running_emulator(config, work / "emulator"))
+        # ARM's own buckets on both sides: this measures a set's rollout, not the AKS budget
+        # (500 clusters in one subscription would take 16 minutes at 1 request per second).
         stack.enter_context(
-            running_operator(mgmt, emulator, work / "operator", "--namespace", "bench")
+            running_operator(
+                mgmt,
+                emulator,
+                work / "operator",
+                "--namespace",
+                "bench",
+                "--arm-budget",
+                "arm",
+                verbose=False,
+            )
         )
         kubectl(kubectl_path, mgmt, "create", "namespace", "bench")
         body = {

@@ -57,7 +57,13 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         # an event. Bound them and let idle ones go soon, so thousands of RunCommands do not
         # mean thousands of tasks. Waiting for ARM costs no task (see scheduler.py).
         settings.queueing.worker_limit = 128
-        settings.queueing.idle_timeout = 1.0
+        settings.queueing.idle_timeout = 0.1
+        # A cold start over many objects: list them in chunks, and let each worker go as soon
+        # as its object's events are handled (above), so objects are handled as they arrive
+        # instead of piling up in kopf's per-object backlogs. With 10,000 finished
+        # RunCommands: 99 MiB peak RSS and 18 s to idle, against 290 MiB and 82 s with one
+        # list and workers idling 1 s (make bench, memory).
+        settings.watching.chunk_size = 200
         if config.watch_label_selector is not None:
             # Sharding, filtered by the API server: other shards' objects never reach this
             # process (no event, no memory), as Flux's --watch-label-selector.
