@@ -114,9 +114,7 @@ class KubeApi:
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self._ssl_context(), limit=32)
-            self._session = aiohttp.ClientSession(
-                self._configuration.host.rstrip("/"), connector=connector, timeout=_TIMEOUT
-            )
+            self._session = aiohttp.ClientSession(connector=connector, timeout=_TIMEOUT)
         return self._session
 
     async def _request(
@@ -141,7 +139,8 @@ class KubeApi:
         session = self._open()
         async with session.request(
             method,
-            path,
+            # The server may sit under a path (an API proxy): joined, not resolved.
+            self._configuration.host.rstrip("/") + path,
             data=data,
             params=params,
             headers=headers,
