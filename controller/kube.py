@@ -128,10 +128,11 @@ class KubeApi:
     ) -> dict[str, Any] | None:
         """One call; the answer's JSON, or None for 404 (absent objects are data here)."""
         headers = {"Accept": "application/json"}
-        # get_api_key_with_prefix runs the refresh hook: in-cluster tokens rotate.
-        token = self._configuration.get_api_key_with_prefix("authorization")
-        if token:
-            headers["Authorization"] = token
+        # The `kubernetes` client's own way to the bearer token (filed under "BearerToken" or
+        # "authorization"); it runs the refresh hook, so rotated in-cluster tokens are read.
+        for setting in self._configuration.auth_settings().values():
+            if setting["in"] == "header" and setting["value"]:
+                headers[setting["key"]] = setting["value"]
         data = None
         if body is not None:
             headers["Content-Type"] = content_type

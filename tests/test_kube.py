@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import kubernetes
 import pytest
+import yaml
 from aiohttp import web
 
 from controller.kube import ApiError, Conflict, KubeApi, ObjectRef, transient
@@ -17,7 +19,9 @@ REF = ObjectRef("team", "run", "uid-1")
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[tuple[KubeApi, list[dict[str, Any]], dict[str, Any]]]:
+async def api(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[KubeApi, list[dict[str, Any]], dict[str, Any]]]:
     """A KubeApi whose server sits under a path prefix (as behind an API proxy). `answers` maps
     "METHOD path" to (status, body); every request is recorded."""
     seen: list[dict[str, Any]] = []
@@ -44,10 +48,25 @@ async def api() -> AsyncIterator[tuple[KubeApi, list[dict[str, Any]], dict[str, 
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    # Loaded the way the operator loads it: a kubeconfig with a bearer token, as a
+    # ServiceAccount's (the `kubernetes` package files it under "BearerToken").
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}/proxy/"}}
+                ],
+                "users": [{"name": "u", "user": {"token": "token-1"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
     configuration = kubernetes.client.Configuration()
-    configuration.host = f"http://127.0.0.1:{port}/proxy/"
-    configuration.api_key = {"authorization": "token-1"}
-    configuration.api_key_prefix = {"authorization": "Bearer"}
+    kubernetes.config.load_kube_config(str(kubeconfig), client_configuration=configuration)
     kube = KubeApi(configuration)
     try:
         yield kube, seen, answers
