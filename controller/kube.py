@@ -20,6 +20,7 @@ from typing import Any, cast
 from urllib.parse import quote
 
 import aiohttp
+import certifi
 import kubernetes
 
 GROUP, VERSION, PLURAL = "aks.gitops.dev", "v1alpha1", "runcommands"
@@ -103,7 +104,8 @@ class KubeApi:
         c = self._configuration
         if not c.host.startswith("https"):
             return False
-        context = ssl.create_default_context(cafile=c.ssl_ca_cert)
+        # Without a CA of its own, certifi's, as the `kubernetes` client does.
+        context = ssl.create_default_context(cafile=c.ssl_ca_cert or certifi.where())
         if c.cert_file:
             context.load_cert_chain(c.cert_file, c.key_file)
         if not c.verify_ssl:

@@ -60,7 +60,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
         # HTTPS_PROXY/NO_PROXY, read once as httpx does. (aiohttp's trust_env looks them up in
-        # a worker thread on every request: a sixth of each request's CPU.)
+        # a worker thread on every request: a sixth of aiohttp's own work per request.)
         self._proxies = urllib.request.getproxies()
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 - one transport per process, few hosts
