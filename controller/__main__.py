@@ -12,6 +12,7 @@ import kopf
 from controller import config as configuration
 from controller import metrics
 from controller.handlers import build_registry
+from controller.stopping import Stop
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,18 +31,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         # kopf says "Handler 'watch' succeeded." for every event it hands over; the runtime's
         # own lines say what happened to each run. Failures still show (ERROR).
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    asyncio.run(
-        kopf.operator(
-            registry=build_registry(config),
-            clusterwide=not config.namespaces,
-            namespaces=config.namespaces,
-            standalone=config.peering is None,
-            peering_name=config.peering,
-            priority=config.priority,
-            liveness_endpoint=config.liveness,
-        )
-    )
+    asyncio.run(operate(config))
     return 0
+
+
+async def operate(config: configuration.OperatorConfig) -> None:
+    """kopf.operator, with the stop of stopping.py: kopf's spawn_tasks and run_tasks, as
+    kopf.operator runs them, and between the two our signal handlers in place of kopf's."""
+    stop = Stop()
+    current = asyncio.current_task()
+    existing = {task for task in asyncio.all_tasks() if task is not current}
+    tasks = await kopf.spawn_tasks(
+        registry=build_registry(config, stop),
+        clusterwide=not config.namespaces,
+        namespaces=config.namespaces,
+        standalone=config.peering is None,
+        peering_name=config.peering,
+        priority=config.priority,
+        liveness_endpoint=config.liveness,
+        stop_flag=stop.flag,
+    )
+    stop.install(asyncio.get_running_loop())
+    await kopf.run_tasks(tasks, ignored=existing)
 
 
 if __name__ == "__main__":

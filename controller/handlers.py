@@ -16,10 +16,12 @@ from typing import Any
 
 import kopf
 
+from controller import wiring
 from controller.config import OperatorConfig
 from controller.fleet import Fleet
 from controller.kube import GROUP, PLURAL, SET_KIND, SET_PLURAL, VERSION, KubeApi
 from controller.runtime import Runtime
+from controller.stopping import Stop
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -39,7 +41,8 @@ class NoDiffBase(kopf.DiffBaseStorage):
         pass
 
 
-def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
+def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
+    """`stop`: the operator's stop, begun by its first SIGTERM (see stopping.py)."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(id="login", registry=registry)
@@ -71,24 +74,18 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
                 settings.watching.label_selectors[GROUP, plural] = config.watch_label_selector
         settings.peering.priority = config.priority
         settings.peering.mandatory = config.peering is not None
-        memo.kube = kube = KubeApi.from_environment()
-        memo.runtime = Runtime(config, kube)
-        memo.fleet = Fleet(kube, memo.runtime.inputs, follow_interval=config.fleet_follow_seconds)
+        memo.parts = parts = wiring.build(config, KubeApi.from_environment(), stop)
+        memo.runtime, memo.fleet = parts.runtime, parts.fleet
         memo.generations = {}  # uid -> metadata.generation last handed to the runtime
-        await memo.runtime.start()
-        await memo.fleet.start()
+        await parts.start()
 
     @kopf.on.cleanup(id="cleanup", registry=registry)
-    async def stop(memo: kopf.Memo, **_: Any) -> None:
-        fleet: Fleet | None = memo.get("fleet")
-        if fleet is not None:
-            await fleet.close()
-        runtime: Runtime | None = memo.get("runtime")
-        if runtime is not None:
-            await runtime.close()
-        kube: KubeApi | None = memo.get("kube")
-        if kube is not None:
-            await kube.close()
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        # kopf runs this once its watchers and workers are gone; it returns once every
+        # submission in flight has ARM's answer recorded (the drain), without blocking the loop.
+        parts: wiring.Parts | None = memo.get("parts")
+        if parts is not None:
+            await parts.close()
 
     def worth_a_look(
         event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any

@@ -9,25 +9,27 @@ Exactly once, as performed here:
 - every status write is conditional; a lost race re-reads and decides again, never submits on
   stale state;
 - ARM's answer to a POST is written whatever it takes while this process lives: a management
-  API server outage delays the record, it never drops the command id.
+  API server outage delays the record, it never drops the command id;
+- a stop (SIGTERM) claims nothing more, drops polls and timers (a restart resumes them), and
+  waits for every submission already claimed to get ARM's answer and record it: claim, POST and
+  record run in a task of their own, which cancelling the caller (kopf's worker, the
+  scheduler's) does not cancel.
+
+The runtime takes its collaborators (the Kubernetes API, the inputs and their ARM clients);
+they are built and closed in one place, controller/wiring.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from controller import metrics
-from controller.arm import (
-    ArmError,
-    ArmThrottle,
-    CommandResult,
-    ThrottleConfig,
-    new_http_client,
-)
+from controller.arm import ArmClient, ArmError, CommandResult, PreparedSubmission
 from controller.config import OperatorConfig
 from controller.core import (
     Action,
@@ -46,7 +48,6 @@ from controller.core import (
 )
 from controller.core.durations import run_seconds
 from controller.core.inputs import InputFailure
-from controller.identities import ArmClients
 from controller.inputs import InputReader
 from controller.kube import GROUP, VERSION, Conflict, KubeApi, ObjectRef, transient
 from controller.polltimes import PollTimes
@@ -59,15 +60,8 @@ _WORKERS = 16  # polls and retries at once; ARM's budget, not this, sets the pac
 
 
 class Runtime:
-    def __init__(self, config: OperatorConfig, kube: KubeApi) -> None:
-        self._config, self._kube = config, kube
-        self._http = new_http_client(config.arm_ca_file)
-        # One connection pool, and one ARM budget per subscription, shared by all identities.
-        budget = ThrottleConfig() if config.arm_budget == "aks" else ThrottleConfig(provider=None)
-        self._clients = ArmClients(
-            config.cloud, self._http, ArmThrottle(budget), ca_file=config.arm_ca_file
-        )
-        self._inputs = InputReader(config, kube, self._clients)
+    def __init__(self, config: OperatorConfig, kube: KubeApi, inputs: InputReader) -> None:
+        self._config, self._kube, self._inputs = config, kube, inputs
         self._scheduler: Scheduler[ObjectRef] = Scheduler(
             self._run, self._on_error, workers=_WORKERS
         )
@@ -78,20 +72,45 @@ class Runtime:
         self._polls = PollTimes(
             config.settings, lambda uid, delay: self._scheduler.advance(uid, "poll", delay)
         )
+        # Claimed runs between their claim and the record of ARM's answer (see _submit).
+        self._submissions: set[asyncio.Task[None]] = set()
+        self._stopping: float | None = None  # when the stop began (monotonic)
 
     async def start(self) -> None:
         metrics.watch_waiting(lambda: self.scheduled)
         await self._scheduler.start()
 
+    def begin_stop(self) -> None:
+        """Stop at once claiming runs, polling and firing timers; submissions already claimed
+        go on until ARM answers and the answer is recorded (`close` waits for them)."""
+        if self._stopping is not None:
+            return
+        self._stopping = time.monotonic()
+        self._scheduler.stop()
+        logger.info(
+            "stopping: no new run is claimed; waiting for ARM's answer to %d submission(s) in "
+            "flight", len(self._submissions),
+        )  # fmt: skip
+
     async def close(self) -> None:
+        """Stop (if not begun), and return once every submission in flight is recorded."""
+        self.begin_stop()
+        submissions = list(self._submissions)
+        ended = await asyncio.gather(*submissions, return_exceptions=True)
         await self._scheduler.close()
-        await self._clients.aclose()
-        await self._http.aclose()
+        for error in ended:
+            if isinstance(error, BaseException):
+                logger.error("a submission ended in error while stopping", exc_info=error)
+        assert self._stopping is not None
+        logger.info(
+            "stopped: %d submission(s) answered and recorded in %.1fs",
+            len(submissions), time.monotonic() - self._stopping,
+        )  # fmt: skip
 
     @property
-    def inputs(self) -> InputReader:
-        """Credentials resolution, shared with the RunCommandSet controller's ARM discovery."""
-        return self._inputs
+    def in_flight(self) -> int:
+        """Submissions claimed whose answer is not recorded yet."""
+        return len(self._submissions)
 
     @property
     def scheduled(self) -> int:
@@ -198,6 +217,33 @@ class Runtime:
             )
             await self._perform(ref, body, after_prepare_error(seen, error))
             return
+        # From the claim on, the run is the task's: cancelling the caller (kopf's worker at a
+        # stop, the scheduler's) leaves it to get ARM's answer and record it.
+        submission = asyncio.create_task(
+            self._claim_and_send(ref, body, seen, claim, arm, prepared),
+            name=f"submission-{ref.namespace}/{ref.name}",
+        )
+        self._submissions.add(submission)
+        submission.add_done_callback(self._submissions.discard)
+        await asyncio.shield(submission)
+
+    async def _claim_and_send(
+        self,
+        ref: ObjectRef,
+        body: Body,
+        seen: Observation,
+        claim: Decision,
+        arm: ArmClient,
+        prepared: PreparedSubmission,
+    ) -> None:
+        spec, correlation_id = seen.spec, str(claim.correlation_id)
+        if self._stopping is not None:
+            # Checked in the same step as the claim's PATCH starts: none starts once the stop
+            # has begun. The run is left as it was, and looked at again after the restart.
+            logger.info("%s/%s: not claimed: the operator is stopping", ref.namespace, ref.name,
+                        extra=log_fields(ref, spec))  # fmt: skip
+            return
+        where = metrics.target(spec.cluster.resource_id)
         claimed = await self._write(ref, body, claim.patch)
         if claimed is None:
             return  # gone, or someone else moved it on: decided again from fresh state

@@ -48,6 +48,7 @@ class Scheduler(Generic[Payload]):
         self._locks: dict[str, _Lock] = {}
         self._queue: asyncio.Queue[Job[Payload]] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
+        self._stopped = False
 
     async def start(self) -> None:
         self._workers = [
@@ -55,12 +56,19 @@ class Scheduler(Generic[Payload]):
             for i in range(self._worker_count)
         ]
 
-    async def close(self) -> None:
+    def stop(self) -> None:
+        """Run nothing more: pending jobs are dropped, running ones cancelled, and scheduling
+        is a no-op from now on. What the caller must finish it keeps out of the workers."""
+        self._stopped = True
         for job in self._pending.values():
             if job.timer:
                 job.timer.cancel()
+        self._pending.clear()
         for worker in self._workers:
             worker.cancel()
+
+    async def close(self) -> None:
+        self.stop()
         await asyncio.gather(*self._workers, return_exceptions=True)
 
     @property
@@ -86,8 +94,11 @@ class Scheduler(Generic[Payload]):
                 del self._locks[key]
 
     def schedule(self, key: str, work: str, payload: Payload, delay: float) -> None:
-        """Run `work` for `key` in `delay` seconds, superseding whatever was pending for it."""
+        """Run `work` for `key` in `delay` seconds, superseding whatever was pending for it.
+        Once stopped, nothing: the object is looked at again after a restart."""
         self.unschedule(key)
+        if self._stopped:
+            return
         job = Job(key, work, payload)
         job.timer = asyncio.get_running_loop().call_later(
             max(0.0, delay), self._queue.put_nowait, job

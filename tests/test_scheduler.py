@@ -143,3 +143,14 @@ async def test_a_lock_is_never_replaced_while_it_is_held(
     await asyncio.gather(first_task, second_task)
     assert order == ["first in", "first out", "second in"]
     assert scheduler._locks == {}  # entries go with their last user
+
+
+async def test_a_stopped_scheduler_drops_what_was_pending_and_schedules_nothing_more(
+    setup: tuple[Scheduler[str], Recorder],
+) -> None:
+    scheduler, recorder = setup
+    scheduler.schedule("a", "poll", "a", 0.05)
+    scheduler.stop()
+    scheduler.schedule("b", "plan", "b", 0.0)
+    await asyncio.sleep(0.2)
+    assert (scheduler.pending, recorder.ran) == (0, [])

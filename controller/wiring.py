@@ -1,0 +1,53 @@
+"""Where the operator's parts are built, connected and closed: one HTTP connection pool and one
+ARM budget per subscription shared by all identities, the inputs that pick an identity per run,
+the runtime and the RunCommandSet controller on top. Everything else takes its collaborators,
+so tests build the same parts on fakes (a Kubernetes API in memory, ARM behind an httpx
+transport)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from controller.arm import ArmThrottle, ThrottleConfig, new_http_client
+from controller.config import OperatorConfig
+from controller.fleet import Fleet
+from controller.identities import ArmClients
+from controller.inputs import InputReader
+from controller.kube import KubeApi
+from controller.runtime import Runtime
+from controller.stopping import Stop
+
+
+@dataclass
+class Parts:
+    kube: KubeApi
+    http: httpx.AsyncClient
+    clients: ArmClients
+    runtime: Runtime
+    fleet: Fleet
+
+    async def start(self) -> None:
+        await self.runtime.start()
+        await self.fleet.start()
+
+    async def close(self) -> None:
+        """Sets first (they claim nothing), then the runtime, which returns once the
+        submissions in flight are recorded; the clients they used last."""
+        await self.fleet.close()
+        await self.runtime.close()
+        await self.clients.aclose()
+        await self.http.aclose()
+        await self.kube.close()
+
+
+def build(config: OperatorConfig, kube: KubeApi, stop: Stop) -> Parts:
+    http = new_http_client(config.arm_ca_file)
+    budget = ThrottleConfig() if config.arm_budget == "aks" else ThrottleConfig(provider=None)
+    clients = ArmClients(config.cloud, http, ArmThrottle(budget), ca_file=config.arm_ca_file)
+    inputs = InputReader(config, kube, clients)
+    runtime = Runtime(config, kube, inputs)
+    stop.on_begin(runtime.begin_stop)
+    fleet = Fleet(kube, inputs, follow_interval=config.fleet_follow_seconds)
+    return Parts(kube, http, clients, runtime, fleet)
