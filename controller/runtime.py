@@ -72,8 +72,10 @@ class Runtime:
         self._polls = PollTimes(
             config.settings, lambda uid, delay: self._scheduler.advance(uid, "poll", delay)
         )
-        # Claimed runs between their claim and the record of ARM's answer (see _submit).
-        self._submissions: set[asyncio.Task[None]] = set()
+        # Claimed runs between their claim and the record of ARM's answer (see _submit); each
+        # task says whether it claimed the run.
+        self._submissions: set[asyncio.Task[bool]] = set()
+        self._at_stop: list[asyncio.Task[bool]] = []  # those in flight when the stop began
         self._stopping: float | None = None  # when the stop began (monotonic)
 
     async def start(self) -> None:
@@ -86,25 +88,25 @@ class Runtime:
         if self._stopping is not None:
             return
         self._stopping = time.monotonic()
+        self._at_stop = list(self._submissions)
         self._scheduler.stop()
         logger.info(
             "stopping: no new run is claimed; waiting for ARM's answer to %d submission(s) in "
-            "flight", len(self._submissions),
+            "flight", len(self._at_stop),
         )  # fmt: skip
 
     async def close(self) -> None:
         """Stop (if not begun), and return once every submission in flight is recorded."""
         self.begin_stop()
-        submissions = list(self._submissions)
-        ended = await asyncio.gather(*submissions, return_exceptions=True)
+        ended = await asyncio.gather(*self._at_stop, return_exceptions=True)
         await self._scheduler.close()
         for error in ended:
             if isinstance(error, BaseException):
                 logger.error("a submission ended in error while stopping", exc_info=error)
         assert self._stopping is not None
         logger.info(
-            "stopped: %d submission(s) answered and recorded in %.1fs",
-            len(submissions), time.monotonic() - self._stopping,
+            "stopped in %.1fs: %d submission(s) in flight at the stop answered and recorded",
+            time.monotonic() - self._stopping, sum(1 for claimed in ended if claimed is True),
         )  # fmt: skip
 
     @property
@@ -235,18 +237,19 @@ class Runtime:
         claim: Decision,
         arm: ArmClient,
         prepared: PreparedSubmission,
-    ) -> None:
+    ) -> bool:
+        """Claim, POST, record. False when the run was not claimed."""
         spec, correlation_id = seen.spec, str(claim.correlation_id)
         if self._stopping is not None:
             # Checked in the same step as the claim's PATCH starts: none starts once the stop
             # has begun. The run is left as it was, and looked at again after the restart.
             logger.info("%s/%s: not claimed: the operator is stopping", ref.namespace, ref.name,
                         extra=log_fields(ref, spec))  # fmt: skip
-            return
+            return False
         where = metrics.target(spec.cluster.resource_id)
         claimed = await self._write(ref, body, claim.patch)
         if claimed is None:
-            return  # gone, or someone else moved it on: decided again from fresh state
+            return False  # gone, or someone else moved it on: decided again from fresh state
         seen = seen.with_status(claimed.get("status") or {})
         try:
             handle = await arm.send_submission(prepared)
@@ -268,6 +271,7 @@ class Runtime:
             expected = self._polls.submitted(ref.uid, cluster.subscription_id, cluster.resource_id)
             decision = after_submit(seen, handle, expected)
         await self._perform(ref, claimed, decision, answer_of=correlation_id)
+        return True
 
     async def _poll(self, ref: ObjectRef, body: Body, seen: Observation) -> None:
         handle = command_handle(seen.status)

@@ -240,6 +240,20 @@ class Operator:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
+    def terminate(self, grace: float) -> tuple[float, bool]:
+        """Stop it as Kubernetes stops a pod: SIGTERM, then SIGKILL once `grace` seconds have
+        passed. Returns the seconds it took to exit, and whether it had to be killed."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            return time.monotonic() - started, True
+        return time.monotonic() - started, False
+
     def stop(self) -> None:
         if self.process is not None:
             _stop(self.process)

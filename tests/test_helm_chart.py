@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from controller.arm import DEFAULT_TIMEOUT
+from controller.core import Settings
 from tests.controlplane import ControlPlane
 from tests.kube import kubectl, kubectl_json
 
@@ -220,6 +222,17 @@ def test_helm_lint_strict_passes_with_every_option_on(helm: Helm, tmp_path: Path
     assert "0 chart(s) failed" in result.stdout
 
 
+def test_the_default_grace_outlasts_the_longest_post_and_ends_inside_the_claim_lease() -> None:
+    """A SIGTERM waits for the runCommand POSTs in flight: the grace must outlast the longest
+    one (the ARM client's own timeouts) with time to record ARM's answer, and end before another
+    operator gives the claim up."""
+    grace = yaml.safe_load((CHART / "values.yaml").read_text())["terminationGracePeriodSeconds"]
+    timeout = DEFAULT_TIMEOUT
+    assert timeout.connect is not None and timeout.pool is not None and timeout.read is not None
+    longest_post = timeout.connect + timeout.pool + timeout.read
+    assert longest_post + 10 <= grace < Settings.claim_lease_seconds
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
@@ -230,6 +243,7 @@ def test_helm_lint_strict_passes_with_every_option_on(helm: Helm, tmp_path: Path
         ({"watchNamespaces": ["Team_A"]}, "at '/watchNamespaces/0'"),
         ({"peering": {"enabled": "yes"}}, "at '/peering/enabled'"),
         ({"image": {"repository": "x", "tagg": "1"}}, "additional properties 'tagg' not allowed"),
+        ({"terminationGracePeriodSeconds": 0}, "at '/terminationGracePeriodSeconds'"),
     ],
     ids=[
         "replicaCount-type",
@@ -239,6 +253,7 @@ def test_helm_lint_strict_passes_with_every_option_on(helm: Helm, tmp_path: Path
         "namespace",
         "peering-enabled",
         "unknown-nested",
+        "grace-zero",
     ],
 )
 def test_values_schema_refuses_bad_values(
@@ -313,6 +328,7 @@ def check_defaults(docs: list[dict[str, Any]], release_ns: str, watched: list[st
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     pod = deployment["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == 150
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 65532
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -438,6 +454,8 @@ def check_everything(docs: list[dict[str, Any]], release_ns: str, watched: list[
     assert "livenessProbe" not in container(docs)
     assert container(docs)["envFrom"] == [{"secretRef": {"name": "azure-sp"}}]
     assert container(docs)["image"] == "example.test/op@sha256:" + "a" * 64
+    (deployment,) = find(docs, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 170
 
 
 def check_shards(docs: list[dict[str, Any]], release_ns: str, watched: list[str]) -> None:
@@ -532,6 +550,7 @@ CASES: dict[str, tuple[Callable[[list[str]], dict[str, Any]], Callable[..., None
             "podAnnotations": {"example.test/a": "b"},
             "priorityClassName": "system-cluster-critical",
             "serviceAccount": {"annotations": {"example.test/c": "d"}},
+            "terminationGracePeriodSeconds": 170,
         },
         check_everything,
         1,

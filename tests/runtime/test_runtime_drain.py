@@ -40,7 +40,11 @@ async def test_a_submission_in_flight_at_the_stop_is_recorded_before_close_retur
     assert stack.runtime.in_flight == 0
     lines = [r.getMessage() for r in caplog.records if r.name == "controller.runtime"]
     assert any("ARM's answer to 1 submission(s) in flight" in line for line in lines), lines
-    assert any(line.startswith("stopped: 1 submission(s) answered") for line in lines), lines
+    assert any(
+        line.startswith("stopped in ")
+        and line.endswith(": 1 submission(s) in flight at the stop answered and recorded")
+        for line in lines
+    ), lines
 
 
 async def test_no_run_is_claimed_once_the_stop_has_begun_and_a_restart_claims_it(
