@@ -100,9 +100,13 @@ class Runtime:
         self.begin_stop()
         ended = await asyncio.gather(*self._at_stop, return_exceptions=True)
         await self._scheduler.close()
-        for error in ended:
-            if isinstance(error, BaseException):
-                logger.error("a submission ended in error while stopping", exc_info=error)
+        for error in ended:  # no caller is left to hear of these
+            if isinstance(error, Exception) and transient(error):
+                # Only the claim's write lets one out (the record retries): nothing was sent.
+                logger.warning("a submission in flight at the stop was not sent: its claim "
+                               "could not be written (%s)", _one_line(error))  # fmt: skip
+            elif isinstance(error, BaseException):
+                logger.error("a submission in flight at the stop failed", exc_info=error)
         assert self._stopping is not None
         logger.info(
             "stopped in %.1fs: %d submission(s) in flight at the stop answered and recorded",
@@ -111,7 +115,7 @@ class Runtime:
 
     @property
     def in_flight(self) -> int:
-        """Submissions claimed whose answer is not recorded yet."""
+        """Submissions between their claim and the record of ARM's answer."""
         return len(self._submissions)
 
     @property
