@@ -12,11 +12,13 @@ from controller.arm import (
     ArmClient,
     ContextFile,
     CredentialConfig,
+    add_to_context,
     build_context,
     check_context,
 )
 from controller.config import OperatorConfig
 from controller.core import RunSpec
+from controller.core.fence import WRAPPER_COMMAND, Fence
 from controller.core.inputs import (
     InputFailure,
     SecretIdentity,
@@ -158,3 +160,13 @@ class InputReader:
                 for key in keys
             )
         return build_context(files, limit) if files else None
+
+    def fenced(self, fence: Fence, command: str, context: str | None) -> tuple[str, str]:
+        """submitPolicy ExactlyOnce: the command and context to send instead, the wrapper's
+        files added next to the run's own (spec.command becomes one of them). Raises
+        InvalidContextPathError when the run's files use the wrapper's directory."""
+        files = [
+            ContextFile(path, data, "the ExactlyOnce fence's wrapper")
+            for path, data in fence.files(command)
+        ]
+        return WRAPPER_COMMAND, add_to_context(context, files, self._config.max_context_bytes)

@@ -175,6 +175,7 @@ class Runtime:
             datetime.now(UTC),
             self._config.settings,
             ref.name,
+            ref.uid,
         )
         if job.work == "poll" and seen.in_flight:
             await self._poll(ref, body, seen)
@@ -207,8 +208,11 @@ class Runtime:
         try:
             arm = await self._inputs.arm_client(ref.namespace, spec, authorize=True)
             context = await self._inputs.context(ref.namespace, spec)
+            command = spec.command
+            if claim.fence is not None:  # submitPolicy ExactlyOnce: the wrapper runs it
+                command, context = self._inputs.fenced(claim.fence, command, context)
             prepared = await arm.prepare_submission(
-                spec.cluster, spec.command, context,
+                spec.cluster, command, context,
                 cluster_token=spec.cluster_token_mode, correlation_id=correlation_id,
             )  # fmt: skip
         except (ArmError, InputFailure) as error:

@@ -34,7 +34,13 @@ if TYPE_CHECKING:
         AZURE_US_GOVERNMENT,
         Cloud,
     )
-    from .context import ContextFile, ContextFiles, build_context, check_context
+    from .context import (
+        ContextFile,
+        ContextFiles,
+        add_to_context,
+        build_context,
+        check_context,
+    )
     from .credentials import CredentialConfig, CredentialMode, build_credential
     from .errors import (
         ArmError,
@@ -89,6 +95,7 @@ _LAZY: dict[str, str] = {
     "SubmissionOutcomeUnknown": "errors",
     "ThrottleConfig": "throttle",
     "ThrottledError": "errors",
+    "add_to_context": "context",
     "build_context": "context",
     "build_credential": "credentials",
     "check_context": "context",
@@ -147,6 +154,7 @@ __all__ = [
     "SubmissionOutcomeUnknown",
     "ThrottleConfig",
     "ThrottledError",
+    "add_to_context",
     "build_context",
     "build_credential",
     "check_context",

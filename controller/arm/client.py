@@ -327,8 +327,7 @@ class ArmClient:
                     raise error from exc
             except httpx.HTTPError as exc:
                 raise SubmissionOutcomeUnknown(
-                    f"runCommand POST to {cluster.name} may have been accepted ({_describe(exc)});"
-                    f" not resent. Correlation id {correlation_id}",
+                    f"runCommand POST to {cluster.name} may have been accepted ({_describe(exc)})",
                     correlation_id=correlation_id,
                 ) from exc
             else:
@@ -339,7 +338,7 @@ class ArmClient:
                 if response.status_code >= 500 or folded_code in _POD_START_CODES:
                     raise SubmissionOutcomeUnknown(
                         f"runCommand POST to {cluster.name} may have been accepted: ARM answered "
-                        f"HTTP {response.status_code} {error.code}: {error.message}; not resent",
+                        f"HTTP {response.status_code} {error.code}: {error.message}",
                         correlation_id=correlation_id,
                         request_id=error.request_id,
                         response_error=error,

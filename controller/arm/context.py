@@ -30,6 +30,7 @@ from .errors import ContextTooLargeError, InvalidContextError, InvalidContextPat
 __all__ = [
     "ContextFile",
     "ContextFiles",
+    "add_to_context",
     "build_context",
     "check_context",
     "normalize_context_path",
@@ -87,13 +88,43 @@ def build_context(files: ContextFiles, max_bytes: int) -> str:
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name in sorted(entries):
-            info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = _UNIX
-            info.external_attr = _FILE_MODE << 16
-            archive.writestr(info, entries[name], compresslevel=_COMPRESS_LEVEL)
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+        _write_entries(archive, entries)
+    return _encoded(buffer.getvalue(), max_bytes)
+
+
+def add_to_context(context: str | None, files: ContextFiles, max_bytes: int) -> str:
+    """``context`` (None, or one :func:`build_context` made or :func:`check_context` passed)
+    with ``files`` added, entries of the original kept byte for byte. A name that collides
+    with one already there is refused, naming both."""
+    if context is None:
+        return build_context(files, max_bytes)
+    _check_limit(max_bytes)
+    buffer = io.BytesIO(base64.b64decode(context, validate=True))
+    names = _Names()
+    with zipfile.ZipFile(buffer) as archive:
+        for info in archive.infolist():
+            names.add_entry(info.orig_filename, _label(info.orig_filename, "zip entry"))
+    entries: dict[str, bytes] = {}
+    for file in _context_files(files):
+        normalized = _normalized(file.path, file.label)
+        names.add_file(normalized, file.label)
+        entries[normalized] = file.data
+    with zipfile.ZipFile(buffer, "a") as archive:
+        _write_entries(archive, entries)
+    return _encoded(buffer.getvalue(), max_bytes)
+
+
+def _write_entries(archive: zipfile.ZipFile, entries: Mapping[str, bytes]) -> None:
+    for name in sorted(entries):
+        info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.create_system = _UNIX
+        info.external_attr = _FILE_MODE << 16
+        archive.writestr(info, entries[name], compresslevel=_COMPRESS_LEVEL)
+
+
+def _encoded(raw: bytes, max_bytes: int) -> str:
+    encoded = base64.b64encode(raw).decode("ascii")
     if len(encoded) > max_bytes:
         raise ContextTooLargeError(len(encoded), max_bytes)
     return encoded
@@ -140,10 +171,7 @@ def check_context(context: str, max_bytes: int) -> None:
             raise InvalidContextError(
                 f"context entry {label} is encrypted; the command pod cannot extract it"
             )
-        if name.endswith("/") and len(name) > 1:
-            names.add_directory(_normalized(name[:-1], label), label)
-        else:
-            names.add_file(_normalized(name, label), label)
+        names.add_entry(name, label)
 
 
 class _Names:
@@ -165,6 +193,13 @@ class _Names:
             raise _conflict(label, under, path)
         self._claim_parents(path, label)
         self._files[path] = label
+
+    def add_entry(self, name: str, label: str) -> None:
+        """A zip entry as stored: a name ending in '/' is a directory."""
+        if name.endswith("/") and len(name) > 1:
+            self.add_directory(_normalized(name[:-1], label), label)
+        else:
+            self.add_file(_normalized(name, label), label)
 
     def add_directory(self, path: str, label: str) -> None:
         file = self._files.get(path)

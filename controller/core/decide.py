@@ -30,6 +30,7 @@ from controller.arm.models import CommandHandle, CommandResult, CommandRunning
 
 from .conditions import conditions_for
 from .durations import first_poll_seconds
+from .fence import Fence, FenceKind, fence_name, missing_message, unavailable_message, verdict
 from .output import OutputRef, OutputWrite, output_name, output_refs
 from .reasons import EventType, Reason, State
 from .spec import RunSpec
@@ -81,6 +82,8 @@ class Decision:
     # output objects of runs that fell out of history, deleted after the patch landed.
     output: OutputWrite | None = None
     delete_outputs: tuple[OutputRef, ...] = ()
+    # submitPolicy ExactlyOnce: the fence this submission ships (the wrapper runs the command).
+    fence: Fence | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ def command_handle(status: Mapping[str, Any]) -> CommandHandle | None:
 _NO_RUN: Patch = dict.fromkeys(
     ("commandId", "location", "provisioningState", "exitCode", "startedAt", "finishedAt",
      "duration", "logs", "logsTruncated", "logsBytes", "logsRef", "nextAttemptAt", "claimedBy",
-     "claimedAt"),
+     "claimedAt", "fence"),
 )  # fmt: skip
 
 
@@ -148,6 +151,7 @@ class Observation:
     now: datetime
     settings: Settings
     name: str = ""  # metadata.name: output objects are named after it
+    uid: str = ""  # metadata.uid: an ExactlyOnce run's fence is named after it
 
     def with_status(self, status: Mapping[str, Any]) -> Observation:
         return replace(self, status=status)
@@ -279,12 +283,13 @@ class Observation:
         event = Event(EventType.WARNING, "Failed", event_message or message)
         return self.finish(State.FAILED, reason, message, (event,))
 
-    def attempt_fields(self) -> Patch:
+    def attempt_fields(self, correlation_id: str | None = None) -> Patch:
         """What an attempt records about its run, so retries count against the right run: a
-        first attempt clears what the previous run left."""
+        first attempt clears what the previous run left. An ExactlyOnce run's fence is named
+        by the first attempt that submits (`correlation_id`) and kept by every later one."""
         attempts = self.next_attempt()
         first = attempts == 1
-        return {
+        fields: Patch = {
             **(_NO_RUN if first else {}),
             "specHash": self.spec.run_hash,
             "attempts": attempts,
@@ -292,18 +297,40 @@ class Observation:
             "runToken": self.spec.run_token,
             "submittedAt": _iso(self.now) if first else self.status.get("submittedAt"),
         }
+        if self.spec.exactly_once:
+            kept = None if first else self.status.get("fence")
+            if kept:
+                fields["fence"] = kept
+            elif correlation_id:
+                fields["fence"] = fence_name(self.uid, self.spec.run_hash, correlation_id)
+        return fields
 
     def new_run(self) -> Decision:
         """The claim: written (conditionally) only once inputs and token are in hand."""
         correlation_id = str(uuid.uuid4())
         claim = {"correlationId": correlation_id, "claimedBy": self.settings.holder,
                  "claimedAt": _iso(self.now)}  # fmt: skip
+        run = self.attempt_fields(correlation_id)
         patch = self.patch(
             State.SUBMITTING, Reason.SUBMITTING,
             f"submitting the command to {self.spec.cluster.name}",
-            **{**_NO_RUN, **self.attempt_fields(), **claim},  # a claim plans no retry
+            **{**_NO_RUN, **run, **claim},  # a claim plans no retry
         )  # fmt: skip
-        return Decision(Action.SUBMIT, patch, correlation_id=correlation_id)
+        return Decision(Action.SUBMIT, patch, correlation_id=correlation_id, fence=self._fence(run))
+
+    def _fence(self, run: Mapping[str, Any]) -> Fence | None:
+        """The fence an ExactlyOnce submission ships; its deadlines count from the run's first
+        submission, so every submission of the run agrees on them."""
+        submitted = _parse(run.get("submittedAt"))
+        if not self.spec.exactly_once or not run.get("fence") or submitted is None:
+            return None
+        deadline = _later(submitted, self.timeout_seconds)
+        return Fence.for_run(str(run["fence"]), self._fence_kind, deadline, self.timeout_seconds)
+
+    @property
+    def _fence_kind(self) -> FenceKind:
+        """A Secret keeps the output private where spec.output asks for it."""
+        return "Secret" if self.spec.output == "Secret" else "ConfigMap"
 
     def suspended(self, **fields: Any) -> Decision:
         message = "spec.suspend is true: nothing is submitted"
@@ -318,26 +345,34 @@ class Observation:
             "spec.timeoutSeconds to resume watching it",
         )
 
+    def submit_again(self, reason: str, message: str, delay: float) -> Decision:
+        """Give the claim up and plan the next attempt in `delay` seconds, with a warning."""
+        patch = self.patch(
+            State.SUBMITTING, reason, message,
+            nextAttemptAt=_iso(_later(self.now, delay)), claimedBy=None, claimedAt=None,
+        )  # fmt: skip
+        warning = Event(EventType.WARNING, reason, message)
+        return Decision(Action.RETRY, patch, delay=delay, events=(warning,))
+
     def outcome_unknown(self, why: str, *, accepted: bool = False) -> Decision:
         """ARM may have accepted the command. `accepted`: it certainly did (a 202 whose Location
-        cannot be used), so even AtLeastOnce must not submit it again."""
+        cannot be used), so AtLeastOnce must not submit it again. ExactlyOnce submits the same
+        run again, accepted or not: its fence lets the command run once whatever happens, so
+        only spec.retries and the run's deadline bound the resubmissions."""
         spec, attempts = self.spec, self.attempts
+        if spec.exactly_once and self.status.get("fence"):  # the submission in doubt was fenced
+            return self._resubmit_fenced(why)
         retry = spec.at_least_once and attempts <= spec.retries and not accepted
         if retry and not self.spec_moved_on:
             delay = _retry_backoff(attempts, self.settings)
             message = f"{why}; submitting again in {delay:.0f}s because submitPolicy is AtLeastOnce"
-            retry_at = _iso(_later(self.now, delay))
-            patch = self.patch(
-                State.SUBMITTING, Reason.SUBMISSION_OUTCOME_UNKNOWN, message,
-                nextAttemptAt=retry_at, claimedBy=None, claimedAt=None,
-            )  # fmt: skip
-            warning = Event(EventType.WARNING, Reason.SUBMISSION_OUTCOME_UNKNOWN, message)
-            return Decision(Action.RETRY, patch, delay=delay, events=(warning,))
-        policy = (
-            "submitPolicy is AtMostOnce"
-            if not spec.at_least_once
-            else f"{_attempts(attempts)} made"
-        )
+            return self.submit_again(Reason.SUBMISSION_OUTCOME_UNKNOWN, message, delay)
+        if spec.exactly_once:
+            policy = "it was sent without a fence, before submitPolicy became ExactlyOnce"
+        elif spec.at_least_once:
+            policy = f"{_attempts(attempts)} made"
+        else:
+            policy = "submitPolicy is AtMostOnce"
         message = (
             f"{why} (correlation id {self.status.get('correlationId')}). ARM may or may not have "
             f"accepted the command, so it was not submitted again ({policy}). Check the cluster, "
@@ -345,6 +380,44 @@ class Observation:
         )
         event = Event(EventType.WARNING, Reason.SUBMISSION_OUTCOME_UNKNOWN, message)
         return self.finish(State.UNKNOWN, Reason.SUBMISSION_OUTCOME_UNKNOWN, message, (event,))
+
+    def _resubmit_fenced(self, why: str) -> Decision:
+        attempts, retries = self.attempts, self.spec.retries
+        fence = self.status.get("fence")
+        if attempts <= retries and not self.overdue() and not self.spec_moved_on:
+            delay = _retry_backoff(attempts, self.settings)
+            message = (
+                f"{why}; submitting the same run again in {delay:.0f}s (attempt {attempts + 1} "
+                f"of at most {retries + 1}): submitPolicy is ExactlyOnce, and its fence {fence} "
+                "in the cluster lets the command run only once"
+            )
+            return self.submit_again(Reason.SUBMISSION_OUTCOME_UNKNOWN, message, delay)
+        if self.spec_moved_on:
+            stop = "the spec has changed since"
+        elif attempts > retries:
+            stop = f"{_attempts(attempts)} made (spec.retries is {retries})"
+        else:
+            stop = f"the run's deadline ({self.timeout_seconds}s) has passed"
+        message = (
+            f"{why} (correlation id {self.status.get('correlationId')}). The run was not "
+            f"submitted again: {stop}. If the command ran, fence {fence} in namespace "
+            "aks-command of the cluster holds its exit code and output; change spec.runToken "
+            "to run it again."
+        )
+        event = Event(EventType.WARNING, Reason.SUBMISSION_OUTCOME_UNKNOWN, message)
+        return self.finish(State.UNKNOWN, Reason.SUBMISSION_OUTCOME_UNKNOWN, message, (event,))
+
+    def fence_said(self, where: str, reason: str, detail: str, fields: Patch) -> Decision:
+        """The wrapper answered for itself: the user's command did not run in this submission."""
+        fence = str(self.status.get("fence"))
+        if reason == Reason.FENCE_UNAVAILABLE:
+            message = unavailable_message(where, fence, self._fence_kind, detail)
+        elif reason == Reason.FENCE_RESULT_MISSING:
+            message = missing_message(where, fence, self._fence_kind, detail)
+        else:
+            message = f"{where}: {detail}"
+        failed = Event(EventType.WARNING, "Failed", message)
+        return self.finish(State.FAILED, reason, message, (failed,), **fields)
 
 
 def _human_duration(seconds: float) -> str:
@@ -542,12 +615,7 @@ def after_submit_error(seen: Observation, error: Failure) -> Decision:
     if error.retryable and attempts <= seen.spec.retries:
         delay = max(_retry_backoff(attempts, seen.settings), error.retry_after or 0.0)
         message = f"submission failed with {error.code}: {error.message}; retrying in {delay:.0f}s"
-        patch = seen.patch(
-            State.SUBMITTING, error.code, message,
-            nextAttemptAt=_iso(_later(seen.now, delay)), claimedBy=None, claimedAt=None,
-        )  # fmt: skip
-        event = Event(EventType.WARNING, error.code, message)
-        return Decision(Action.RETRY, patch, delay=delay, events=(event,))
+        return seen.submit_again(error.code, message, delay)
     suffix = f" after {_attempts(attempts)}" if error.retryable else ""
     message = f"{error.message}{suffix}"
     return seen.fail(error.code, message, f"{seen.spec.cluster.name}: {error.code}: {message}")
@@ -600,6 +668,9 @@ def after_poll(
     if truncation:
         events = (Event(EventType.WARNING, Reason.LOGS_TRUNCATED, truncation),)
     note = f". {truncation}" if truncation else ""
+    said = verdict(answer) if status.get("fence") else None  # a fenced command's answer
+    if said is not None:
+        return seen.fence_said(where, said.reason, said.detail, fields)
     if answer.platform_failed:
         reason = answer.reason or Reason.PROVISIONING_FAILED
         message = (

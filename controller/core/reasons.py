@@ -41,6 +41,9 @@ class Reason(StrEnum):
     # Ends without a result.
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     SUBMISSION_OUTCOME_UNKNOWN = "SubmissionOutcomeUnknown"
+    # submitPolicy ExactlyOnce's fence in the target cluster (core/fence.py): nothing ran here.
+    FENCE_UNAVAILABLE = "FenceUnavailable"  # the fence could not be claimed (RBAC): not run
+    FENCE_RESULT_MISSING = "FenceResultMissing"  # an earlier submission claimed it, no result
     INVALID_SPEC = "InvalidSpec"
     # Waiting, while another run or claim is in flight.
     WAITING_FOR_RUNNING_COMMAND = "WaitingForRunningCommand"

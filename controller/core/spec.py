@@ -79,6 +79,8 @@ class RunSpec:
     run_hash: str
     legacy_run_hash: str
     output: Literal["ConfigMap", "Secret", "None"] = "ConfigMap"  # where the full output goes
+    # submitPolicy ExactlyOnce: a fence in the target makes resubmissions safe (core/fence.py).
+    exactly_once: bool = False
 
     @property
     def cluster_token_mode(self) -> ClusterTokenMode:
@@ -136,6 +138,7 @@ class RunSpec:
             run_hash=run_hash(spec),
             legacy_run_hash=run_hash(spec, _LEGACY_RUN_FIELDS),
             output=_output_kind(spec.get("output")),
+            exactly_once=spec.get("submitPolicy") == "ExactlyOnce",
         )
 
 

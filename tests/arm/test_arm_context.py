@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import stat
 import warnings
 import zipfile
@@ -15,6 +16,7 @@ from controller.arm import (
     ContextTooLargeError,
     InvalidContextError,
     InvalidContextPathError,
+    add_to_context,
     build_context,
     check_context,
 )
@@ -255,3 +257,59 @@ def test_an_encrypted_entry_is_refused() -> None:
     archive[central + 8] |= 0x1  # general purpose flag: encrypted
     with pytest.raises(InvalidContextError, match="encrypted"):
         check_context(base64.b64encode(archive).decode("ascii"), LIMIT)
+
+
+# add_to_context: the ExactlyOnce wrapper's files next to the run's own ---------------------
+
+
+WRAPPER = [ContextFile(".wrap/run.sh", b"echo wrapped\n", "the wrapper")]
+
+
+def test_files_added_to_a_ready_made_zip_keep_its_entries_byte_for_byte() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("bin/tool", date_time=(2020, 5, 6, 7, 8, 10))
+        info.external_attr = (stat.S_IFREG | 0o755) << 16
+        archive.writestr(info, b"#!/bin/sh\n")
+        archive.writestr("dir/", b"")
+    original = base64.b64encode(buffer.getvalue()).decode()
+
+    added = add_to_context(original, WRAPPER, LIMIT)
+
+    check_context(added, LIMIT)
+    archive = unzip(added)
+    assert archive.namelist() == ["bin/tool", "dir/", ".wrap/run.sh"]
+    kept = archive.getinfo("bin/tool")
+    assert (kept.date_time, kept.external_attr >> 16) == (
+        (2020, 5, 6, 7, 8, 10),
+        stat.S_IFREG | 0o755,
+    )
+    assert archive.read(".wrap/run.sh") == b"echo wrapped\n"
+    assert add_to_context(original, WRAPPER, LIMIT) == added  # deterministic
+
+
+def test_files_added_to_no_context_or_to_built_files_make_one_context() -> None:
+    assert unzip(add_to_context(None, WRAPPER, LIMIT)).namelist() == [".wrap/run.sh"]
+    built = add_to_context(build_context(FILES, LIMIT), WRAPPER, LIMIT)
+    assert sorted(unzip(built).namelist()) == sorted([*FILES, ".wrap/run.sh"])
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ((".wrap/run.sh",), "'.wrap/run.sh' (the wrapper) duplicates '.wrap/run.sh' (zip entry)"),
+        ((".wrap",), "'.wrap' (zip entry) and '.wrap/run.sh' (the wrapper) conflict"),
+    ],
+    ids=["same-path", "file-over-directory"],
+)
+def test_an_added_file_that_collides_is_refused_naming_both(
+    entries: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(InvalidContextPathError, match=re.escape(message)):
+        add_to_context(zip_of(*entries), WRAPPER, LIMIT)
+
+
+def test_the_limit_applies_to_the_context_with_the_files_added() -> None:
+    context = build_context({"a": b"x"}, LIMIT)
+    with pytest.raises(ContextTooLargeError):
+        add_to_context(context, WRAPPER, len(context) + 10)
