@@ -7,15 +7,26 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import kopf
-
 from controller import config as configuration
-from controller import metrics
-from controller.handlers import build_registry
+from controller import kube
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = configuration.load(argv)
+    config = configuration.load(argv)  # bad flags and unreadable files exit 2, naming the flag
+    try:
+        # Here, not in kopf's login: kopf retries a failed login every minute without end, and a
+        # missing or broken file is no outage to wait out.
+        kube.load_configuration()
+    except kube.KubeConfigError as error:
+        print(f"aks-runcommand-operator: error: {error}", file=sys.stderr)
+        return 2
+    # kopf, and the handlers with it, are loaded only once the configuration is known to be
+    # usable: a configuration error is said before the import time of kopf's whole stack.
+    import kopf
+
+    from controller import metrics
+    from controller.handlers import build_registry
+
     kopf.configure(
         verbose=config.verbose,
         log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL,
