@@ -16,6 +16,7 @@ from typing import Any
 
 import kopf
 
+from controller import health
 from controller.config import OperatorConfig
 from controller.fleet import Fleet
 from controller.kube import GROUP, PLURAL, SET_KIND, SET_PLURAL, VERSION, KubeApi
@@ -72,6 +73,9 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         settings.peering.priority = config.priority
         settings.peering.mandatory = config.peering is not None
         memo.kube = kube = KubeApi.from_environment()
+        # Before any watch: an API server not ready yet is waited for, one line per try, and a
+        # watched namespace that does not exist is said (else the operator idles silently).
+        await health.wait_for_api(kube, config.namespaces)
         memo.runtime = Runtime(config, kube)
         memo.fleet = Fleet(kube, memo.runtime.inputs, follow_interval=config.fleet_follow_seconds)
         memo.generations = {}  # uid -> metadata.generation last handed to the runtime
@@ -137,6 +141,19 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             return  # a status-only change, most likely our own patch
         generations[uid] = generation
         fleet.reconcile(body)
+
+    @kopf.on.probe(id="api", registry=registry)
+    async def api(memo: kopf.Memo, **_: Any) -> str:
+        """Liveness: the API server answers a list of RunCommands, as the watches need. A
+        failed probe handler makes kopf's endpoint answer 500 instead of 200."""
+        kube: KubeApi | None = memo.get("kube")
+        if kube is None:
+            raise kopf.PermanentError("not started")
+        try:
+            await health.check_api(kube, config.namespaces)
+        except health.Unhealthy as error:
+            raise kopf.PermanentError(str(error)) from None
+        return "ok"
 
     @kopf.on.probe(id="scheduled", registry=registry)
     async def scheduled(memo: kopf.Memo, **_: Any) -> int:

@@ -216,6 +216,16 @@ class KubeApi:
         found = await self._request("GET", f"/api/v1/namespaces/{quote(namespace)}")
         return dict(((found or {}).get("metadata") or {}).get("labels") or {})
 
+    async def namespace_exists(self, namespace: str) -> bool:
+        return await self._request("GET", f"/api/v1/namespaces/{quote(namespace)}") is not None
+
+    async def runcommands_served(self, namespace: str | None) -> bool:
+        """One page of one RunCommand, in `namespace` (None: all), as a watch lists them: the API
+        server answers, the operator may read RunCommands, and their CRD is served (else
+        False)."""
+        listed = await self._request("GET", _custom(namespace, PLURAL), params={"limit": "1"})
+        return listed is not None
+
     async def list_policies(self) -> list[dict[str, Any]]:
         """Every RunCommandPolicy; none when the CRD is not installed (404)."""
         listed = await self._request("GET", _custom(None, POLICY_PLURAL))
