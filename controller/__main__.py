@@ -6,17 +6,30 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-
-import kopf
+from typing import TYPE_CHECKING
 
 from controller import config as configuration
-from controller import metrics
-from controller.handlers import build_registry
-from controller.stopping import Stop
+from controller import kube
+
+if TYPE_CHECKING:
+    from controller.stopping import Stop
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = configuration.load(argv)
+    config = configuration.load(argv)  # bad flags and unreadable files exit 2, naming the flag
+    try:
+        # Here, not in kopf's login: kopf retries a failed login every minute without end, and a
+        # missing or broken file is no outage to wait out.
+        kube.load_configuration()
+    except kube.KubeConfigError as error:
+        print(f"aks-runcommand-operator: error: {error}", file=sys.stderr)
+        return 2
+    # kopf, and the handlers with it, are loaded only once the configuration is known to be
+    # usable: a configuration error is said before the import time of kopf's whole stack.
+    import kopf
+
+    from controller import metrics
+
     kopf.configure(
         verbose=config.verbose,
         log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL,
@@ -38,7 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def operate(config: configuration.OperatorConfig) -> None:
     """kopf.operator, with the stop of stopping.py: kopf's spawn_tasks and run_tasks, as
     kopf.operator runs them, and between the two our signal handlers in place of kopf's."""
-    stop = Stop()
+    import kopf
+
+    from controller.handlers import build_registry
+    from controller.stopping import Stop
+
+    stop: Stop = Stop()
     current = asyncio.current_task()
     existing = {task for task in asyncio.all_tasks() if task is not current}
     tasks = await kopf.spawn_tasks(

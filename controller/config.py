@@ -6,11 +6,20 @@ import argparse
 import os
 import re
 import socket
+import ssl
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
-from controller.arm import AZURE_PUBLIC_CLOUD, Cloud, CredentialConfig, CredentialMode
+from controller.arm import (
+    AZURE_PUBLIC_CLOUD,
+    LONGEST_REQUEST_SECONDS,
+    Cloud,
+    CredentialConfig,
+    CredentialMode,
+)
 from controller.core import Settings
 from controller.core.fleet import SHARD_LABEL
 from controller.core.policy import LabelSelector, OperatorIdentityAllowance
@@ -49,14 +58,80 @@ class OperatorConfig:
     watch_label_selector: str | None = None
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
-    return int(env[name]) if env.get(name) else default
+def _env(env: Mapping[str, str], name: str, default: object) -> str:
+    """A default as text, so argparse converts and checks it as it does a flag's value: a bad
+    environment variable is then refused as its flag would be, naming the flag."""
+    return env.get(name) or str(default)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
+
+
+def _port_or_off(text: str) -> int | None:
+    value = _whole_number(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (1-65535, or 0: off)")
+    return value or None
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _claim_lease_seconds(text: str) -> float:
+    value = _positive_seconds(text)
+    if value <= LONGEST_REQUEST_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"must exceed the longest POST ({LONGEST_REQUEST_SECONDS:.0f} s, the ARM client's "
+            f"timeouts), not {text}: a shorter lease lets a second operator resubmit a command "
+            "whose first POST may still be in flight"
+        )
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, as every other startup error: the usage would bury it in a pod's log."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """--help shows each flag's default (after the environment), unless its text says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, "", False, True, argparse.SUPPRESS) or any(
+            said in text for said in ("default:", "by default", "the default")
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="aks-runcommand-operator",
         description="Runs RunCommand resources on AKS clusters through the ARM runCommand API.",
+        formatter_class=_HelpWithDefaults,
     )
     watched = [ns.strip() for ns in env.get("WATCH_NAMESPACES", "").split(",") if ns.strip()]
     p.add_argument(
@@ -119,25 +194,25 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument(
         "--operator-identity-namespace-selector",
         default=env.get("OPERATOR_IDENTITY_NAMESPACE_SELECTOR", ""),
-        help="label selector (a=b,c!=d,e,!f) of namespaces that may use the operator's own "
-        "identity (env OPERATOR_IDENTITY_NAMESPACE_SELECTOR)",
+        help="label selector (a=b,c!=d,e,!f,g in (x,y)) of namespaces that may use the "
+        "operator's own identity (env OPERATOR_IDENTITY_NAMESPACE_SELECTOR)",
     )
     p.add_argument(
         "--max-log-bytes",
-        type=int,
-        default=_env_int(env, "MAX_LOG_BYTES", Settings.max_log_bytes),
+        type=_positive_int,
+        default=_env(env, "MAX_LOG_BYTES", Settings.max_log_bytes),
         help="tail of the output kept in status.logs (env MAX_LOG_BYTES)",
     )
     p.add_argument(
         "--max-context-bytes",
-        type=int,
-        default=_env_int(env, "MAX_CONTEXT_BYTES", 1024 * 1024),
+        type=_positive_int,
+        default=_env(env, "MAX_CONTEXT_BYTES", 1024 * 1024),
         help="largest base64 context sent to ARM (env MAX_CONTEXT_BYTES)",
     )
     p.add_argument(
         "--history-limit",
-        type=int,
-        default=_env_int(env, "HISTORY_LIMIT", Settings.history_limit),
+        type=_positive_int,
+        default=_env(env, "HISTORY_LIMIT", Settings.history_limit),
         help="finished runs kept in status.history (env HISTORY_LIMIT)",
     )
     group = p.add_mutually_exclusive_group()
@@ -149,8 +224,8 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     group.add_argument("--standalone", action="store_true", help="no peering (the default)")
     p.add_argument(
         "--priority",
-        type=int,
-        default=_env_int(env, "PEERING_PRIORITY", 0),
+        type=_whole_number,
+        default=_env(env, "PEERING_PRIORITY", 0),
         help="peering priority; the highest runs (env PEERING_PRIORITY)",
     )
     p.add_argument(
@@ -160,8 +235,8 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--metrics-port",
-        type=int,
-        default=_env_int(env, "METRICS_PORT", 0) or None,
+        type=_port_or_off,
+        default=env.get("METRICS_PORT") or None,
         help="serve Prometheus /metrics on this port (env METRICS_PORT); off by default",
     )
     p.add_argument(
@@ -186,16 +261,16 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--claim-lease-seconds",
-        type=float,
-        default=float(env.get("CLAIM_LEASE_SECONDS") or Settings.claim_lease_seconds),
+        type=_claim_lease_seconds,
+        default=_env(env, "CLAIM_LEASE_SECONDS", Settings.claim_lease_seconds),
         help="how long a claim written by another operator is presumed alive before its run is "
-        "declared Unknown; must exceed the longest POST (the ARM client's timeouts, 160 s) "
-        "(env CLAIM_LEASE_SECONDS)",
+        "declared Unknown; must exceed the longest POST (the ARM client's timeouts, "
+        f"{LONGEST_REQUEST_SECONDS:.0f} s) (env CLAIM_LEASE_SECONDS)",
     )
     p.add_argument(
         "--fleet-follow-seconds",
-        type=float,
-        default=float(env.get("FLEET_FOLLOW_SECONDS") or 60.0),
+        type=_positive_seconds,
+        default=_env(env, "FLEET_FOLLOW_SECONDS", 60.0),
         help="how often a RunCommandSet with followNewClusters lists its clusters again "
         "(env FLEET_FOLLOW_SECONDS)",
     )
@@ -231,18 +306,50 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
 def _global_credential(mode: str, env: Mapping[str, str]) -> CredentialConfig:
     """The operator's own identity, from azure-identity's standard environment variables."""
     certificate_path = env.get("AZURE_CLIENT_CERTIFICATE_PATH")
+    certificate = None
+    if mode == "client-certificate" and certificate_path:
+        try:
+            certificate = Path(certificate_path).read_bytes()
+        except OSError as error:
+            raise ValueError(
+                f"client certificate {certificate_path} (env AZURE_CLIENT_CERTIFICATE_PATH) "
+                f"cannot be read: {error.strerror or error}"
+            ) from None
     return CredentialConfig(
         mode=mode,  # type: ignore[arg-type]  # argparse choices keep it a CredentialMode
         tenant_id=env.get("AZURE_TENANT_ID"),
         client_id=env.get("AZURE_CLIENT_ID"),
         client_secret=env.get("AZURE_CLIENT_SECRET") if mode == "client-secret" else None,
-        client_certificate=(
-            Path(certificate_path).read_bytes()
-            if mode == "client-certificate" and certificate_path
-            else None
-        ),
+        client_certificate=certificate,
         client_certificate_password=env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
     )
+
+
+def _check_ca_file(p: argparse.ArgumentParser, path: str) -> None:
+    """A CA bundle that cannot be read is a configuration error: said at once (exit 2), not
+    retried by kopf's startup loop."""
+    try:
+        ssl.create_default_context(cafile=path)
+    except FileNotFoundError:
+        p.error(f"--arm-ca-file {path} (env ARM_CA_FILE): no such file")
+    except ssl.SSLError as error:  # an OSError too: first
+        p.error(f"--arm-ca-file {path} (env ARM_CA_FILE): not a PEM CA bundle ({error.reason})")
+    except OSError as error:
+        p.error(f"--arm-ca-file {path} (env ARM_CA_FILE): cannot be read: {error.strerror}")
+
+
+def _check_liveness(p: argparse.ArgumentParser, endpoint: str) -> None:
+    parts = urllib.parse.urlsplit(endpoint)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+        p.error(f"--liveness {endpoint!r} (env LIVENESS_ENDPOINT): the port is not a number")
+    if parts.scheme != "http" or not parts.hostname or port is None:
+        p.error(
+            f"--liveness {endpoint!r} (env LIVENESS_ENDPOINT): an http URL with a host and a "
+            "port, e.g. http://0.0.0.0:8080/healthz"
+        )
 
 
 def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -265,12 +372,10 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         )
     except (ValueError, OSError) as error:
         p.error(str(error))
-    if args.max_log_bytes <= 0 or args.max_context_bytes <= 0 or args.history_limit <= 0:
-        p.error("--max-log-bytes, --max-context-bytes and --history-limit must be positive")
-    if not args.claim_lease_seconds > 0:
-        p.error("--claim-lease-seconds must be positive")
-    if not args.fleet_follow_seconds > 0:
-        p.error("--fleet-follow-seconds must be positive")
+    if args.arm_ca_file:
+        _check_ca_file(p, args.arm_ca_file)
+    if args.liveness:
+        _check_liveness(p, args.liveness)
     watch_label_selector = args.watch_label_selector
     if args.shard_key is not None:
         if not _LABEL_VALUE.fullmatch(args.shard_key):

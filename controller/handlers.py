@@ -16,7 +16,7 @@ from typing import Any
 
 import kopf
 
-from controller import wiring
+from controller import health, wiring
 from controller.config import OperatorConfig
 from controller.fleet import Fleet
 from controller.kube import GROUP, PLURAL, SET_KIND, SET_PLURAL, VERSION, KubeApi
@@ -74,7 +74,11 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
                 settings.watching.label_selectors[GROUP, plural] = config.watch_label_selector
         settings.peering.priority = config.priority
         settings.peering.mandatory = config.peering is not None
-        memo.parts = parts = wiring.build(config, KubeApi.from_environment(), stop)
+        kube = KubeApi.from_environment()
+        # Before any watch: an API server not ready yet is waited for, one line per try, and a
+        # watched namespace that does not exist is said (else the operator idles silently).
+        await health.wait_for_api(kube, config.namespaces)
+        memo.parts = parts = wiring.build(config, kube, stop)
         memo.runtime, memo.fleet = parts.runtime, parts.fleet
         memo.generations = {}  # uid -> metadata.generation last handed to the runtime
         await parts.start()
@@ -134,6 +138,19 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
             return  # a status-only change, most likely our own patch
         generations[uid] = generation
         fleet.reconcile(body)
+
+    @kopf.on.probe(id="api", registry=registry)
+    async def api(memo: kopf.Memo, **_: Any) -> str:
+        """Liveness: the API server answers a list of RunCommands, as the watches need. A
+        failed probe handler makes kopf's endpoint answer 500 instead of 200."""
+        kube: KubeApi | None = memo.get("kube")
+        if kube is None:
+            raise kopf.PermanentError("not started")
+        try:
+            await health.check_api(kube, config.namespaces)
+        except health.Unhealthy as error:
+            raise kopf.PermanentError(str(error)) from None
+        return "ok"
 
     @kopf.on.probe(id="scheduled", registry=registry)
     async def scheduled(memo: kopf.Memo, **_: Any) -> int:

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from controller import config
+
+
+def refused(argv: list[str], env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line a refused configuration prints; it exits 2 (argparse's usage error)."""
+    with pytest.raises(SystemExit) as exit_info:
+        config.load(argv, env=env)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()  # one line, no usage dump
+    return line
 
 
 def test_defaults_watch_all_namespaces_in_the_public_cloud() -> None:
@@ -75,10 +88,7 @@ def test_custom_arm_endpoint_signs_in_at_the_authority_host() -> None:
 def test_bad_configuration_is_refused_with_a_clear_message(
     argv: list[str], env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        config.load(argv, env=env)
-    assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    assert message in refused(argv, env, capsys)
 
 
 def test_operator_identity_is_allowed_nowhere_by_default() -> None:
@@ -146,3 +156,95 @@ def test_a_bad_shard_setting_is_refused_naming_the_flag(
     with pytest.raises(SystemExit):
         config.load(argv, env={})
     assert argv[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "flag"),
+    [
+        (["--history-limit", "0"], {}, "--history-limit"),
+        (["--max-context-bytes", "-1"], {}, "--max-context-bytes"),
+        (["--max-log-bytes", "many"], {}, "--max-log-bytes"),
+        ([], {"HISTORY_LIMIT": "0"}, "--history-limit"),
+        ([], {"MAX_LOG_BYTES": "lots"}, "--max-log-bytes"),
+        (["--fleet-follow-seconds", "0"], {}, "--fleet-follow-seconds"),
+        (["--metrics-port", "70000"], {}, "--metrics-port"),
+    ],
+)
+def test_a_bad_number_is_refused_naming_only_its_flag(
+    argv: list[str], env: dict[str, str], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    error = refused(argv, env, capsys)
+    assert f"argument {flag}:" in error
+    named = {f for f in ("--history-limit", "--max-log-bytes", "--max-context-bytes") if f in error}
+    assert named <= {flag}, error
+
+
+@pytest.mark.parametrize("lease", ["5", "160", "-1"])
+def test_a_claim_lease_no_longer_than_the_longest_post_is_refused_as_its_help_says(
+    lease: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = refused(["--claim-lease-seconds", lease], {}, capsys)
+    assert "argument --claim-lease-seconds:" in err
+    assert "160 s" in err or "positive" in err
+    assert config.load(["--claim-lease-seconds", "161"], env={}).settings.claim_lease_seconds == 161
+
+
+@pytest.mark.parametrize(
+    "selector", ["a b", "team=a b", "x in (a,b", "team=not/a/value", "team=-a", "a=" + "b" * 64]
+)
+def test_an_invalid_watch_label_selector_is_one_clear_error(
+    selector: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert f"--watch-label-selector {selector!r}:" in refused(
+        ["--watch-label-selector", selector], {}, capsys
+    )
+
+
+def test_set_based_watch_label_selectors_are_accepted_as_the_api_server_accepts_them() -> None:
+    for selector in ("tier in (a,b),team", "env notin (dev), !legacy", "a==b,c!=d", "x="):
+        assert config.load(["--watch-label-selector", selector], env={}).watch_label_selector
+
+
+def test_help_shows_the_defaults(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # argparse wraps at the terminal's width
+    with pytest.raises(SystemExit):
+        config.load(["--help"], env={"HISTORY_LIMIT": "7"})
+    text = " ".join(capsys.readouterr().out.split())
+    assert "HISTORY_LIMIT) (default: 7)" in text  # the effective default, after the environment
+    assert "(default: 180.0)" in text  # --claim-lease-seconds
+    assert "(default: aks-runcommand-credentials)" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--arm-ca-file", "/nonexistent/ca.pem"], {}, "--arm-ca-file /nonexistent/ca.pem"),
+        ([], {"ARM_CA_FILE": "/nonexistent/ca.pem"}, "--arm-ca-file /nonexistent/ca.pem"),
+        (["--liveness", "tcp://0.0.0.0:8080"], {}, "--liveness 'tcp://0.0.0.0:8080'"),
+        (
+            ["--credentials", "client-certificate"],
+            {
+                "AZURE_TENANT_ID": "t",
+                "AZURE_CLIENT_ID": "c",
+                "AZURE_CLIENT_CERTIFICATE_PATH": "/nonexistent/client.pem",
+            },
+            "/nonexistent/client.pem (env AZURE_CLIENT_CERTIFICATE_PATH)",
+        ),
+    ],
+)
+def test_a_file_that_cannot_be_read_is_refused_naming_the_file_and_the_flag(
+    argv: list[str], env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert message in refused(argv, env, capsys)
+
+
+def test_a_ca_file_that_is_no_pem_bundle_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate\n")
+    assert f"--arm-ca-file {garbage} (env ARM_CA_FILE): not a PEM CA bundle" in refused(
+        ["--arm-ca-file", str(garbage)], {}, capsys
+    )

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from .retry import RetryPolicy
     from .throttle import ArmThrottle, BucketConfig, ThrottleConfig
     from .tokens import CredentialFactory
-    from .transport import DEFAULT_TIMEOUT, new_http_client
+    from .transport import DEFAULT_TIMEOUT, LONGEST_REQUEST_SECONDS, new_http_client
 
 # Name -> the submodule that defines it, for everything not loaded eagerly.
 _LAZY: dict[str, str] = {
@@ -85,6 +85,7 @@ _LAZY: dict[str, str] = {
     "CredentialMode": "credentials",
     "DEFAULT_API_VERSION": "client",
     "DEFAULT_TIMEOUT": "transport",
+    "LONGEST_REQUEST_SECONDS": "transport",
     "ErrorDetail": "errors",
     "InvalidContextError": "errors",
     "InvalidContextPathError": "errors",
@@ -120,6 +121,7 @@ __all__ = [
     "AZURE_US_GOVERNMENT",
     "DEFAULT_API_VERSION",
     "DEFAULT_TIMEOUT",
+    "LONGEST_REQUEST_SECONDS",
     "ArmClient",
     "ArmError",
     "ArmResponseError",

@@ -25,9 +25,19 @@ import urllib.request
 import aiohttp
 import httpx
 
-__all__ = ["DEFAULT_TIMEOUT", "AiohttpTransport", "new_http_client"]
+__all__ = ["DEFAULT_TIMEOUT", "LONGEST_REQUEST_SECONDS", "AiohttpTransport", "new_http_client"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=90.0, write=30.0, pool=30.0)
+# The longest one request can take before its timeouts end it: a claim on a POST must outlive it.
+LONGEST_REQUEST_SECONDS = sum(
+    limit or 0.0
+    for limit in (
+        DEFAULT_TIMEOUT.connect,
+        DEFAULT_TIMEOUT.read,
+        DEFAULT_TIMEOUT.write,
+        DEFAULT_TIMEOUT.pool,
+    )
+)
 _MAX_CONNECTIONS = 100
 # aiohttp sets these from the body it sends and decodes what it receives.
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "accept-encoding", "connection"})

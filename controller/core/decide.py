@@ -710,9 +710,9 @@ def _truncation_note(logs: Patch, settings: Settings) -> str:
     size = int(logs["logsBytes"])
     if size >= ARM_LOG_LIMIT:
         return (
-            f"ARM returned {size} bytes of output, its 512 KiB limit, so ARM cut the output; "
-            "which part ARM keeps is not documented (the emulator keeps the beginning). "
-            f"status.logs holds the last {settings.max_log_bytes} bytes of what ARM returned"
+            f"ARM returned {size} bytes of output, its 512 KiB limit, so ARM cut the output "
+            "(which part it keeps is not documented); status.logs holds the last "
+            f"{settings.max_log_bytes} bytes of what ARM returned"
         )
     if logs["logsTruncated"]:
         return (

@@ -12,6 +12,7 @@ Two sources, both pure values here; the wiring reads them before any credential 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -78,24 +79,63 @@ class LabelSelector:
 
     @classmethod
     def parse(cls, text: str) -> LabelSelector:
-        """kubectl's equality-based syntax: ``a=b,c!=d,e,!f``."""
+        """kubectl's syntax, as the API server reads it: ``a=b,c!=d,e,!f,g in (x,y),h notin (z)``.
+        Keys and values are checked as the API server checks them, so a selector accepted here
+        is never refused by a watch later."""
         terms: list[Requirement] = []
-        for term in (t.strip() for t in text.split(",")):
+        for term in (t.strip() for t in _selector_terms(text)):
             if not term:
                 continue
-            if "!=" in term:
-                key, value = term.split("!=", 1)
-                terms.append(Requirement(key.strip(), "NotIn", (value.strip(),)))
-            elif "=" in term:
-                key, value = term.split("=", 1)
-                terms.append(Requirement(key.strip().rstrip("="), "In", (value.strip(),)))
+            if set_based := _SET_TERM.fullmatch(term):
+                key, operator, listed = set_based.groups()
+                values = tuple(v.strip() for v in listed.split(","))
+                terms.append(Requirement(key, "In" if operator == "in" else "NotIn", values))
+            elif equality := _EQUALITY_TERM.fullmatch(term):
+                key, operator, value = equality.groups()
+                terms.append(Requirement(key, "NotIn" if operator == "!=" else "In", (value,)))
             elif term.startswith("!"):
                 terms.append(Requirement(term[1:].strip(), "DoesNotExist"))
             else:
                 terms.append(Requirement(term, "Exists"))
-        if any(not t.key for t in terms):
-            raise ValueError(f"invalid label selector {text!r}")
+        for requirement in terms:
+            if not _LABEL_KEY.fullmatch(requirement.key):
+                raise ValueError(
+                    f"{requirement.key!r} is not a label key (an optional DNS subdomain prefix "
+                    "and '/', then at most 63 letters, digits, '-', '_' or '.', starting and "
+                    "ending with a letter or digit)"
+                )
+            for value in requirement.values:
+                if not _LABEL_VALUE.fullmatch(value):
+                    raise ValueError(
+                        f"{value!r} is not a label value (at most 63 letters, digits, '-', '_' "
+                        "or '.', starting and ending with a letter or digit, or empty)"
+                    )
         return cls(tuple(terms))
+
+
+def _selector_terms(text: str) -> list[str]:
+    """Split at commas outside parentheses: "a in (x,y),b" is two terms."""
+    terms, depth, start = [], 0, 0
+    for at, char in enumerate(text):
+        if char in "()":
+            depth += 1 if char == "(" else -1
+            if depth not in (0, 1):
+                raise ValueError(f"unbalanced parentheses in {text!r}")
+        elif char == "," and depth == 0:
+            terms.append(text[start:at])
+            start = at + 1
+    if depth:
+        raise ValueError(f"unbalanced parentheses in {text!r}")
+    return [*terms, text[start:]]
+
+
+_SET_TERM = re.compile(r"(\S+)\s+(in|notin)\s*\(([^)]*)\)")
+_EQUALITY_TERM = re.compile(r"([^=!\s]+)\s*(==|=|!=)\s*(\S*)")
+_NAME = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)"
+_LABEL_KEY = re.compile(
+    rf"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_NAME}"
+)
+_LABEL_VALUE = re.compile(rf"{_NAME}?")
 
 
 @dataclass(frozen=True)

@@ -200,3 +200,6 @@ def test_output_cut_by_arm_is_explained_in_the_message_and_an_event() -> None:
 
     assert "ARM cut the output" in decision.patch["message"]
     assert [event.reason for event in decision.events] == ["Succeeded", "LogsTruncated"]
+    # The product speaks of ARM, never of the emulator that stands in for it in tests.
+    assert "emulator" not in decision.patch["message"]
+    assert all("emulator" not in event.message for event in decision.events)
