@@ -246,9 +246,7 @@ def run_refused(
         code = plugin.main(list(argv))
     except SystemExit as exit_:  # argparse's own usage errors
         code = int(exit_.code or 0)
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return code, err.strip().splitlines()[-1] if err.strip() else ""
+    return code, one_line_error(capsys)
 
 
 def test_a_file_that_cannot_be_read_is_a_usage_error(

@@ -14,7 +14,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import Interrupted, NotThere, PluginError, UsageError
 from .files import Files, read_files
@@ -568,19 +568,34 @@ SUBCOMMANDS: tuple[Callable[[Any, argparse.ArgumentParser], None], ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error in one line, as every other error of the plugin (argparse prints the
+    whole usage first); `--help` has it."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.replace("kubectl runcommand", "kubectl-runcommand", 1)
+        self.exit(EXIT_USAGE, f"{where}: {message} (see --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--kubeconfig", help="passed to kubectl")
     common.add_argument("--context", help="passed to kubectl")
     common.add_argument("-n", "--namespace", help="passed to kubectl")
-    common.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    common.add_argument(
+        "-o",
+        "--output",
+        choices=["text", "json"],
+        default="text",
+        help="json: one JSON object on stdout instead of the output",
+    )
     common.add_argument(
         "--wait-timeout",
         type=_seconds,
         metavar="SECONDS",
         help=f"stop waiting after this long (exit {EXIT_WAIT_TIMEOUT}); the run goes on",
     )
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kubectl runcommand",
         description="Run commands on AKS clusters through aks-runcommand-operator RunCommands.",
         epilog="Exit codes: the command's own; 120 ARM or operator error; 121 timeoutSeconds "
