@@ -391,3 +391,39 @@ def test_a_first_ctrl_c_waits_for_the_creation_and_a_second_stops_at_once(
         steps.append("never")
     assert steps == ["created"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_files_that_cannot_be_stored_leave_no_runcommand_behind_unsaid(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The RunCommand is created (suspended), its files ConfigMap refused: it is deleted again,
+    or, where RBAC allows no delete, the one line says it is left suspended and how to remove
+    it."""
+    from controller.plugin import __main__ as plugin
+
+    metadata = {"name": "x", "namespace": "ci", "uid": "u-1", "generation": 1}
+    created = {"apiVersion": "aks.gitops.dev/v1alpha1", "kind": "RunCommand", "metadata": metadata}
+    log = tmp_path / "calls"
+    script = f"""echo "$@" >> {log}
+case "$*" in
+  *"create -f -"*) if grep -q ConfigMap; then
+      echo 'Error from server (Forbidden): configmaps is forbidden' >&2; exit 1; fi
+    echo '{json.dumps(created)}';;
+  *delete*) [ -e {tmp_path}/may-delete ] && exit 0
+    echo 'Error from server (Forbidden): cannot delete' >&2; exit 1;;
+esac"""
+    monkeypatch.setenv("PATH", f"{fake_kubectl(tmp_path, script)}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "job.sh").write_text("echo hi\n")
+    argv = ["invoke", "--cluster", "s/rg/n", "-f", str(tmp_path / "job.sh"), "--", "bash job.sh"]
+    assert plugin.main(argv) == 125
+    line = one_line_error(capsys)
+    assert line.startswith("kubectl-runcommand: the files ConfigMap: Error from server (Forbid")
+    name = line.split("runcommand/")[1].split(" ")[0]
+    assert line.endswith(
+        f"runcommand/{name} is left suspended: kubectl delete runcommand {name} -n ci"
+    )
+    assert "patch" not in log.read_text()  # never resumed
+
+    (tmp_path / "may-delete").touch()
+    assert plugin.main(argv) == 125
+    assert one_line_error(capsys).endswith("was deleted again")
