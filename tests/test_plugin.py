@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,3 +177,253 @@ def test_a_set_exits_0_only_when_every_cluster_succeeded() -> None:
     assert table[1].split() == ["CLUSTER", "CHILD", "STATE", "EXIT"]
     assert table[2].split() == ["b", "set-2", "Failed", "3"]
     assert table[3].split() == ["a", "set-1", "Succeeded", "0"]
+
+
+# invoke -- ARGV: the words reach the cluster as given (issue 24, defect 2) -------------------
+
+
+def created_by_invoke(monkeypatch: pytest.MonkeyPatch, *argv: str) -> list[dict[str, Any]]:
+    """What `invoke --no-wait ARGV` hands kubectl to create, with nothing sent anywhere."""
+    from controller.plugin import __main__ as plugin
+    from controller.plugin.kubectl import Kubectl
+
+    created: list[dict[str, Any]] = []
+
+    def create(self: Any, body: dict[str, Any]) -> dict[str, Any]:
+        created.append(body)
+        metadata = {**body["metadata"], "namespace": "ci", "uid": "u-1", "generation": 1}
+        return {**body, "metadata": metadata}
+
+    monkeypatch.setattr(Kubectl, "create", create)
+    monkeypatch.setattr(Kubectl, "merge_patch", lambda self, kind, name, patch: {})
+    assert plugin.main(["invoke", "--no-wait", *argv]) == 0
+    return created
+
+
+@pytest.mark.parametrize(
+    ("words", "command"),
+    [
+        (["bash", "-c", "echo one; exit 3"], "bash -c 'echo one; exit 3'"),
+        (["echo", "a   b", "it's"], "echo 'a   b' 'it'\"'\"'s'"),
+        (["kubectl", "get", "ns", "-l", "x in (a,b)"], "kubectl get ns -l 'x in (a,b)'"),
+        (["kubectl", "get", "nodes"], "kubectl get nodes"),
+        (["echo migrating; exit 3"], "echo migrating; exit 3"),  # one word: a shell line
+    ],
+)
+def test_invoke_argv_is_quoted_word_by_word_and_one_word_is_a_command_line(
+    monkeypatch: pytest.MonkeyPatch, words: list[str], command: str
+) -> None:
+    import shlex
+
+    (body,) = created_by_invoke(monkeypatch, "--cluster", "s/rg/aks", "--", *words)
+    assert body["spec"]["command"] == command
+    if len(words) > 1:
+        assert shlex.split(command) == words  # bash -c reads back exactly these words
+    (fleet,) = created_by_invoke(monkeypatch, "--selector", "sub=s", "--", *words)
+    assert fleet["spec"]["template"]["command"] == command
+
+
+# user errors: one line, a documented exit code, nothing created (defect 7, plugin flags) -----
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def run_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str]:
+    """main(argv) with kubectl forbidden to create anything: its exit code and its one line."""
+    from controller.plugin import __main__ as plugin
+    from controller.plugin.kubectl import Kubectl
+
+    monkeypatch.setattr(Kubectl, "create", lambda *_: pytest.fail("nothing is created"))
+    try:
+        code = plugin.main(list(argv))
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = int(exit_.code or 0)
+    return code, one_line_error(capsys)
+
+
+def test_a_file_that_cannot_be_read_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from controller.plugin import __main__ as plugin
+    from controller.plugin.kubectl import Kubectl
+
+    monkeypatch.setattr(Kubectl, "create", lambda *_: pytest.fail("nothing is created"))
+    unreadable = tmp_path / "secret.sh"
+    unreadable.write_text("echo hi\n")
+    unreadable.chmod(0)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "job.sh").write_text("1")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "job.sh").write_text("2")
+    (tmp_path / "bad name.sh").write_text("x")
+    cases = {
+        "/missing": "-f /missing: No such file or directory",
+        str(tmp_path): "Is a directory",
+        str(tmp_path / "bad name.sh"): "'bad name.sh' cannot be a ConfigMap key",
+    }
+    if os.geteuid() != 0:  # root reads anything
+        cases[str(unreadable)] = "Permission denied"
+    for path, says in cases.items():
+        code = plugin.main(["invoke", "--cluster", "s/rg/aks", "-f", path, "--", "true"])
+        assert code == 2
+        assert says in one_line_error(capsys)
+    two = ["-f", str(tmp_path / "a" / "job.sh"), "-f", str(tmp_path / "b" / "job.sh")]
+    assert plugin.main(["invoke", "--cluster", "s/rg/aks", *two, "--", "true"]) == 2
+    assert "both named job.sh" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["invoke", "--cluster", "foo/bar", "--", "true"], "SUBSCRIPTION/RESOURCE_GROUP/NAME"),
+        (["invoke", "--cluster", "s//n", "--", "true"], "SUBSCRIPTION/RESOURCE_GROUP/NAME"),
+        (["invoke", "--cluster", "s/rg/n", "--wait-timeout", "-1", "--", "true"], "-1"),
+        (["invoke", "--cluster", "s/rg/n", "--timeout", "0", "--", "true"], "at least 1"),
+        (["invoke", "--cluster", "s/rg/n", "--max-concurrency", "2", "--", "true"], "--selector"),
+        (["invoke", "--cluster", "s/rg/n", "--max-failures", "1", "--", "true"], "--selector"),
+        (["invoke", "--cluster", "s/rg/n"], "give the command after --"),
+        (["invoke", "--selector", "sub=s", "--max-concurrency", "x", "--", "true"], "'x'"),
+        (["logs", "rc", "--run", "0"], "--run"),
+        (["wait", "rc", "--wait-timeout", "soon"], "soon"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    says: str,
+) -> None:
+    code, line = run_refused(monkeypatch, capsys, *argv)
+    assert code == 2
+    assert says in line
+
+
+def fake_kubectl(tmp_path: Path, script: str) -> str:
+    """A `kubectl` on PATH that runs this shell script: the real binary's failures on demand."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").write_text(f"#!/bin/sh\n{script}\n")
+    (bin_dir / "kubectl").chmod(0o755)
+    return str(bin_dir)
+
+
+def test_kubectl_missing_or_failing_is_one_line_and_125(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from controller.plugin import __main__ as plugin
+
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert plugin.main(["wait", "rc"]) == 125
+    assert "kubectl is not on PATH" in one_line_error(capsys)
+
+    forbidden = (
+        'echo \'Error from server (Forbidden): runcommands.aks.gitops.dev is forbidden: User "ci"'
+        " cannot create resource' >&2; exit 1"
+    )
+    monkeypatch.setenv("PATH", fake_kubectl(tmp_path, forbidden))
+    assert plugin.main(["invoke", "--cluster", "s/rg/n", "--", "true"]) == 125
+    assert "(Forbidden)" in one_line_error(capsys)
+
+    (tmp_path / "bin" / "kubectl").write_text("#!/bin/sh\necho 'not json'\n")
+    assert plugin.main(["wait", "rc"]) == 125
+    assert "not JSON" in one_line_error(capsys)
+
+    (tmp_path / "bin" / "kubectl").chmod(0o644)  # there, but cannot be run
+    assert plugin.main(["wait", "rc"]) == 125
+    one_line_error(capsys)
+
+
+def test_logs_of_a_run_not_in_history_is_not_there_125(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Not a usage error: the flag is well formed, the run is not on the API server."""
+    from controller.plugin import __main__ as plugin
+
+    body = {"metadata": {"name": "rc", "namespace": "ci", "generation": 1},
+            "status": {"history": [{"commandId": "c1"}, {"commandId": "c2"}]}}  # fmt: skip
+    monkeypatch.setenv("PATH", fake_kubectl(tmp_path, f"echo '{json.dumps(body)}'"))
+    assert plugin.main(["logs", "rc", "--run", "3"]) == 125
+    assert "rc has 2 finished runs" in one_line_error(capsys)
+
+
+def test_help_describes_every_flag_without_format_artefacts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from controller.plugin import __main__ as plugin
+
+    with pytest.raises(SystemExit) as exited:
+        plugin.main(["invoke", "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert "%%" not in text
+    flat = " ".join(text.split())
+    for flag in ("--cluster SUB/RG/NAME", "--resource-id ID", "-f FILE, --file FILE",
+                 "--wait, --no-wait", "--max-concurrency N|P%"):  # fmt: skip
+        after = flat[flat.index(flag) + len(flag) :].lstrip()
+        assert not after.startswith("-"), f"{flag} has no help text"
+    assert "shlex" not in flat and "quoted" in flat  # how ARGV becomes the command line
+
+
+def test_a_first_ctrl_c_waits_for_the_creation_and_a_second_stops_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import signal
+
+    from controller.plugin.interrupt import deferred_interrupt
+
+    steps: list[str] = []
+    with pytest.raises(KeyboardInterrupt), deferred_interrupt("creating runcommand/x"):
+        os.kill(os.getpid(), signal.SIGINT)
+        steps.append("created")  # the block goes on to its end
+    assert steps == ["created"]
+    assert "finishing creating runcommand/x first" in capsys.readouterr().err
+    with pytest.raises(KeyboardInterrupt), deferred_interrupt("creating runcommand/y"):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        steps.append("never")
+    assert steps == ["created"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_files_that_cannot_be_stored_leave_no_runcommand_behind_unsaid(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The RunCommand is created (suspended), its files ConfigMap refused: it is deleted again,
+    or, where RBAC allows no delete, the one line says it is left suspended and how to remove
+    it."""
+    from controller.plugin import __main__ as plugin
+
+    metadata = {"name": "x", "namespace": "ci", "uid": "u-1", "generation": 1}
+    created = {"apiVersion": "aks.gitops.dev/v1alpha1", "kind": "RunCommand", "metadata": metadata}
+    log = tmp_path / "calls"
+    script = f"""echo "$@" >> {log}
+case "$*" in
+  *"create -f -"*) if grep -q ConfigMap; then
+      echo 'Error from server (Forbidden): configmaps is forbidden' >&2; exit 1; fi
+    echo '{json.dumps(created)}';;
+  *delete*) [ -e {tmp_path}/may-delete ] && exit 0
+    echo 'Error from server (Forbidden): cannot delete' >&2; exit 1;;
+esac"""
+    monkeypatch.setenv("PATH", f"{fake_kubectl(tmp_path, script)}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "job.sh").write_text("echo hi\n")
+    argv = ["invoke", "--cluster", "s/rg/n", "-f", str(tmp_path / "job.sh"), "--", "bash job.sh"]
+    assert plugin.main(argv) == 125
+    line = one_line_error(capsys)
+    assert line.startswith("kubectl-runcommand: the files ConfigMap: Error from server (Forbid")
+    name = line.split("runcommand/")[1].split(" ")[0]
+    assert line.endswith(
+        f"runcommand/{name} is left suspended: kubectl delete runcommand {name} -n ci"
+    )
+    assert "patch" not in log.read_text()  # never resumed
+
+    (tmp_path / "may-delete").touch()
+    assert plugin.main(argv) == 125
+    assert one_line_error(capsys).endswith("was deleted again")

@@ -3,7 +3,8 @@
 The remote command's own exit code passes through (0-255). Failures that are not the command's
 own get codes of their own, 120-125, chosen below the 126-255 that shells give to commands not
 found or killed by signals. A remote command that itself exits 120-125 is told apart by the
-one-line reason on stderr, which only the plugin's own codes print, and by `-o json`.
+one-line reason on stderr, which only the plugin's own codes print, and by `-o json`. The
+plugin's own usage errors exit 2 and a Ctrl-C 130, as shells and argparse do, with one line too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ EXIT_DEADLINE = 121  # spec.timeoutSeconds passed; the command may still run (AR
 EXIT_UNKNOWN = 122  # the operator cannot know whether ARM accepted the command
 EXIT_SET_FAILED = 123  # a RunCommandSet's round ended with at least one cluster not succeeded
 EXIT_WAIT_TIMEOUT = 124  # the plugin's own --wait-timeout passed before the run ended
-EXIT_KUBECTL = 125  # the API server could not be reached, or the RunCommand is not there
+EXIT_KUBECTL = 125  # kubectl or the API server failed, or what was asked for is not there
+EXIT_USAGE = 2  # the command line cannot be used as given; nothing was created
+EXIT_INTERRUPTED = 130  # Ctrl-C; the line on stderr says what was created and how to follow it
 FINAL = ("Succeeded", "Failed", "Unknown")
 
 
