@@ -200,6 +200,15 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "(env FLEET_FOLLOW_SECONDS)",
     )
     p.add_argument(
+        "--poll-interval-seconds",
+        type=float,
+        default=float(env.get("POLL_INTERVAL_SECONDS") or Settings.poll_interval_seconds),
+        help="a running command is polled at least this often while its subscription's budget "
+        "has room (as `az`, which polls every 5 s), so its result is recorded within about "
+        "this much of its end; as the budget fills, polls stretch up to "
+        f"{Settings.poll_max_seconds:.0f} s (env POLL_INTERVAL_SECONDS)",
+    )
+    p.add_argument(
         "--arm-budget",
         choices=["aks", "arm"],
         default=env.get("ARM_BUDGET", "aks"),
@@ -271,6 +280,11 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         p.error("--claim-lease-seconds must be positive")
     if not args.fleet_follow_seconds > 0:
         p.error("--fleet-follow-seconds must be positive")
+    if not 0 < args.poll_interval_seconds <= Settings.poll_max_seconds:
+        p.error(
+            "--poll-interval-seconds must be positive and at most "
+            f"{Settings.poll_max_seconds:.0f} (the longest polls stretch to)"
+        )
     watch_label_selector = args.watch_label_selector
     if args.shard_key is not None:
         if not _LABEL_VALUE.fullmatch(args.shard_key):
@@ -300,6 +314,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             history_limit=args.history_limit,
             holder=args.instance_name,
             claim_lease_seconds=args.claim_lease_seconds,
+            poll_interval_seconds=args.poll_interval_seconds,
         ),
         peering=None if args.standalone else args.peering,
         priority=args.priority,

@@ -44,7 +44,7 @@ from controller.core import (
     invalid_spec,
     plan,
 )
-from controller.core.durations import run_seconds
+from controller.core.durations import ended_run
 from controller.core.inputs import InputFailure
 from controller.identities import ArmClients
 from controller.inputs import InputReader
@@ -64,9 +64,8 @@ class Runtime:
         self._http = new_http_client(config.arm_ca_file)
         # One connection pool, and one ARM budget per subscription, shared by all identities.
         budget = ThrottleConfig() if config.arm_budget == "aks" else ThrottleConfig(provider=None)
-        self._clients = ArmClients(
-            config.cloud, self._http, ArmThrottle(budget), ca_file=config.arm_ca_file
-        )
+        throttle = ArmThrottle(budget)
+        self._clients = ArmClients(config.cloud, self._http, throttle, ca_file=config.arm_ca_file)
         self._inputs = InputReader(config, kube, self._clients)
         self._scheduler: Scheduler[ObjectRef] = Scheduler(
             self._run, self._on_error, workers=_WORKERS
@@ -75,8 +74,11 @@ class Runtime:
         # scheduled: a poll need not read it again. Every write is conditional on its
         # resourceVersion, so a stale one costs a 409 and a re-read, never a wrong write.
         self._latest: dict[str, Body] = {}
+        # Polls are paced by what the shared budget says (throttle.poll_room), read-only.
         self._polls = PollTimes(
-            config.settings, lambda uid, delay: self._scheduler.advance(uid, "poll", delay)
+            config.settings,
+            lambda uid, delay: self._scheduler.advance(uid, "poll", delay),
+            room=throttle.poll_room,
         )
 
     async def start(self) -> None:
@@ -104,6 +106,9 @@ class Runtime:
         metadata = body["metadata"]
         ref = ObjectRef(metadata["namespace"], metadata["name"], metadata["uid"])
         job = Job(ref.uid, "plan", ref)
+        # Durations survive restarts: the runs this object's history records (kopf's initial
+        # listing hands every object here at start-up, so this costs no request).
+        self._polls.read_history(body.get("status") or {})
         try:
             async with self._scheduler.locked(ref.uid):
                 self._scheduler.unschedule(ref.uid)
@@ -220,7 +225,8 @@ class Runtime:
                                                      "correlationId": correlation_id}))  # fmt: skip
             cluster = spec.cluster
             expected = self._polls.submitted(ref.uid, cluster.subscription_id, cluster.resource_id)
-            decision = after_submit(seen, handle, expected)
+            cadence = self._polls.cadence(ref.uid, cluster.subscription_id)
+            decision = after_submit(seen, handle, expected, cadence)
         await self._perform(ref, claimed, decision, answer_of=correlation_id)
 
     async def _poll(self, ref: ObjectRef, body: Body, seen: Observation) -> None:
@@ -238,12 +244,13 @@ class Runtime:
                            extra=log_fields(ref, seen.spec, seen.status))  # fmt: skip
             decision = after_poll_error(seen, error, previous)
         else:
-            decision = after_poll(seen, answer, previous)
+            cluster = seen.spec.cluster
+            cadence = self._polls.cadence(ref.uid, cluster.subscription_id)
+            decision = after_poll(seen, answer, previous, cadence)
             if isinstance(answer, CommandResult):
-                seconds = run_seconds(answer.started_at, answer.finished_at)
-                if seconds is not None:
-                    cluster = seen.spec.cluster
-                    self._polls.ended(cluster.subscription_id, cluster.resource_id, seconds)
+                ended = ended_run(answer.started_at, answer.finished_at, handle.command_id)
+                if ended is not None:
+                    self._polls.ended(cluster.subscription_id, cluster.resource_id, ended)
         await self._perform(ref, body, decision)
 
     async def _perform(
