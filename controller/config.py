@@ -98,6 +98,16 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _poll_interval_seconds(text: str) -> float:
+    value = _positive_seconds(text)
+    if value > Settings.poll_max_seconds:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {Settings.poll_max_seconds:.0f} (the longest polls stretch to), "
+            f"not {text}"
+        )
+    return value
+
+
 def _claim_lease_seconds(text: str) -> float:
     value = _positive_seconds(text)
     if value <= LONGEST_REQUEST_SECONDS:
@@ -275,6 +285,15 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "(env FLEET_FOLLOW_SECONDS)",
     )
     p.add_argument(
+        "--poll-interval-seconds",
+        type=_poll_interval_seconds,
+        default=_env(env, "POLL_INTERVAL_SECONDS", Settings.poll_interval_seconds),
+        help="a running command is polled at least this often while its subscription's budget "
+        "has room (as `az`, which polls every 5 s), so its result is recorded within about "
+        "this much of its end; as the budget fills, polls stretch up to "
+        f"{Settings.poll_max_seconds:.0f} s (env POLL_INTERVAL_SECONDS)",
+    )
+    p.add_argument(
         "--arm-budget",
         choices=["aks", "arm"],
         default=env.get("ARM_BUDGET", "aks"),
@@ -405,6 +424,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             history_limit=args.history_limit,
             holder=args.instance_name,
             claim_lease_seconds=args.claim_lease_seconds,
+            poll_interval_seconds=args.poll_interval_seconds,
         ),
         peering=None if args.standalone else args.peering,
         priority=args.priority,

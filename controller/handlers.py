@@ -74,7 +74,7 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
                 settings.watching.label_selectors[GROUP, plural] = config.watch_label_selector
         settings.peering.priority = config.priority
         settings.peering.mandatory = config.peering is not None
-        kube = KubeApi.from_environment()
+        memo.kube = kube = KubeApi.from_environment()
         # Before any watch: an API server not ready yet is waited for, one line per try, and a
         # watched namespace that does not exist is said (else the operator idles silently).
         await health.wait_for_api(kube, config.namespaces)

@@ -46,11 +46,11 @@ from controller.core import (
     invalid_spec,
     plan,
 )
-from controller.core.durations import run_seconds
+from controller.core.durations import ended_run
 from controller.core.inputs import InputFailure
 from controller.inputs import InputReader
 from controller.kube import GROUP, VERSION, Conflict, KubeApi, ObjectRef, transient
-from controller.polltimes import PollTimes
+from controller.polltimes import PollTimes, Room
 from controller.scheduler import Job, Scheduler
 
 logger = logging.getLogger("controller.runtime")
@@ -60,7 +60,16 @@ _WORKERS = 16  # polls and retries at once; ARM's budget, not this, sets the pac
 
 
 class Runtime:
-    def __init__(self, config: OperatorConfig, kube: KubeApi, inputs: InputReader) -> None:
+    def __init__(
+        self,
+        config: OperatorConfig,
+        kube: KubeApi,
+        inputs: InputReader,
+        *,
+        poll_room: Room | None = None,
+    ) -> None:
+        """`poll_room`: what the shared ARM budget says per subscription (the throttle's
+        read-only ArmThrottle.poll_room); polls are paced by it."""
         self._config, self._kube, self._inputs = config, kube, inputs
         self._scheduler: Scheduler[ObjectRef] = Scheduler(
             self._run, self._on_error, workers=_WORKERS
@@ -70,7 +79,9 @@ class Runtime:
         # resourceVersion, so a stale one costs a 409 and a re-read, never a wrong write.
         self._latest: dict[str, Body] = {}
         self._polls = PollTimes(
-            config.settings, lambda uid, delay: self._scheduler.advance(uid, "poll", delay)
+            config.settings,
+            lambda uid, delay: self._scheduler.advance(uid, "poll", delay),
+            room=poll_room,
         )
         # Claimed runs between their claim and the record of ARM's answer (see _submit); each
         # task says whether it claimed the run.
@@ -129,6 +140,9 @@ class Runtime:
         metadata = body["metadata"]
         ref = ObjectRef(metadata["namespace"], metadata["name"], metadata["uid"])
         job = Job(ref.uid, "plan", ref)
+        # Durations survive restarts: the runs this object's history records (kopf's initial
+        # listing hands every object here at start-up, so this costs no request).
+        self._polls.read_history(body.get("status") or {})
         try:
             async with self._scheduler.locked(ref.uid):
                 self._scheduler.unschedule(ref.uid)
@@ -277,7 +291,8 @@ class Runtime:
                                                      "correlationId": correlation_id}))  # fmt: skip
             cluster = spec.cluster
             expected = self._polls.submitted(ref.uid, cluster.subscription_id, cluster.resource_id)
-            decision = after_submit(seen, handle, expected)
+            cadence = self._polls.cadence(ref.uid, cluster.subscription_id)
+            decision = after_submit(seen, handle, expected, cadence)
         await self._perform(ref, claimed, decision, answer_of=correlation_id)
         return True
 
@@ -296,12 +311,13 @@ class Runtime:
                            extra=log_fields(ref, seen.spec, seen.status))  # fmt: skip
             decision = after_poll_error(seen, error, previous)
         else:
-            decision = after_poll(seen, answer, previous)
+            cluster = seen.spec.cluster
+            cadence = self._polls.cadence(ref.uid, cluster.subscription_id)
+            decision = after_poll(seen, answer, previous, cadence)
             if isinstance(answer, CommandResult):
-                seconds = run_seconds(answer.started_at, answer.finished_at)
-                if seconds is not None:
-                    cluster = seen.spec.cluster
-                    self._polls.ended(cluster.subscription_id, cluster.resource_id, seconds)
+                ended = ended_run(answer.started_at, answer.finished_at, handle.command_id)
+                if ended is not None:
+                    self._polls.ended(cluster.subscription_id, cluster.resource_id, ended)
         await self._perform(ref, body, decision)
 
     async def _perform(

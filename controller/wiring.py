@@ -45,9 +45,10 @@ class Parts:
 def build(config: OperatorConfig, kube: KubeApi, stop: Stop) -> Parts:
     http = new_http_client(config.arm_ca_file)
     budget = ThrottleConfig() if config.arm_budget == "aks" else ThrottleConfig(provider=None)
-    clients = ArmClients(config.cloud, http, ArmThrottle(budget), ca_file=config.arm_ca_file)
+    throttle = ArmThrottle(budget)
+    clients = ArmClients(config.cloud, http, throttle, ca_file=config.arm_ca_file)
     inputs = InputReader(config, kube, clients)
-    runtime = Runtime(config, kube, inputs)
+    runtime = Runtime(config, kube, inputs, poll_room=throttle.poll_room)
     stop.on_begin(runtime.begin_stop)
     fleet = Fleet(kube, inputs, follow_interval=config.fleet_follow_seconds)
     return Parts(kube, http, clients, runtime, fleet)

@@ -115,6 +115,16 @@ def test_fleet_follow_interval_from_flag_or_env() -> None:
     assert config.load(["--fleet-follow-seconds", "2.5"], {}).fleet_follow_seconds == 2.5
 
 
+def test_poll_interval_from_flag_or_env_and_within_the_longest_stretch() -> None:
+    assert config.load([], {}).settings.poll_interval_seconds == 5.0
+    assert config.load([], {"POLL_INTERVAL_SECONDS": "2"}).settings.poll_interval_seconds == 2.0
+    flag = config.load(["--poll-interval-seconds", "10"], {"POLL_INTERVAL_SECONDS": "2"})
+    assert flag.settings.poll_interval_seconds == 10.0
+    for bad in ("0", "-1", "31"):
+        with pytest.raises(SystemExit):
+            config.load(["--poll-interval-seconds", bad], {})
+
+
 def test_arm_budget_defaults_to_the_aks_provider_limits_and_can_be_arm_only() -> None:
     assert config.load([], env={}).arm_budget == "aks"
     assert config.load([], env={"ARM_BUDGET": "arm"}).arm_budget == "arm"

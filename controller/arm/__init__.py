@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .models import (
+    BudgetRoom,
     ClusterRef,
     ClusterTokenMode,
     CommandHandle,
@@ -128,6 +129,7 @@ __all__ = [
     "ArmThrottle",
     "ArmTransportError",
     "BucketConfig",
+    "BudgetRoom",
     "Cloud",
     "ClusterRef",
     "ClusterTokenMode",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "BudgetRoom",
     "ClusterRef",
     "ClusterTokenMode",
     "CommandHandle",
@@ -40,6 +41,15 @@ _RESOURCE_ID_FIXED_SEGMENTS = [
     segment.casefold()
     for segment in ("subscriptions", "resourceGroups", "providers", _PROVIDER, _CLUSTER_TYPE)
 ]
+
+
+@dataclass(frozen=True)
+class BudgetRoom:
+    """What one client-side bucket that polls draw from says now (see throttle.py)."""
+
+    tokens: float  # spare now; negative while submissions hold reservations
+    refill_per_second: float
+    blocked_seconds: float = 0.0  # a 429's Retry-After still holds the bucket this long
 
 
 class ProvisioningState:

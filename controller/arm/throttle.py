@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .models import BudgetRoom
+
 __all__ = ["ArmThrottle", "BucketConfig", "RequestKind", "ThrottleConfig", "TokenBucket"]
 
 RequestKind = Literal["read", "write"]
@@ -67,6 +69,12 @@ class TokenBucket:
         """Tokens available now (negative while waiters hold reservations)."""
         self._refill()
         return self._tokens
+
+    def room(self) -> BudgetRoom:
+        """What the bucket says now, for whoever paces its callers (read-only)."""
+        self._refill()
+        blocked = max(0.0, self._blocked_until - self._clock())
+        return BudgetRoom(self._tokens, self._rate, blocked)
 
     def _refill(self) -> None:
         now = self._clock()
@@ -161,6 +169,20 @@ class ArmThrottle:
         bucket = self.provider_bucket(subscription_id)
         if bucket is not None:
             bucket.block_for(seconds)
+
+    def poll_room(self, subscription_id: str) -> tuple[BudgetRoom, ...]:
+        """What the buckets a poll draws from say now: ARM's reads, and the provider's budget
+        when kept. Read-only: a bucket not used yet is reported full, and is not created."""
+        key = subscription_id.casefold()
+        rooms = []
+        buckets = ((self._buckets.get((key, "read")), self._config.reads),
+                   (self._provider.get(key), self._config.provider))  # fmt: skip
+        for bucket, config in buckets:
+            if bucket is not None:
+                rooms.append(bucket.room())
+            elif config is not None:
+                rooms.append(BudgetRoom(config.capacity, config.refill_per_second))
+        return tuple(rooms)
 
     def observe(self, subscription_id: str, kind: RequestKind, remaining: int) -> None:
         self.bucket(subscription_id, kind).observe(remaining)

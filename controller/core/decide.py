@@ -20,6 +20,7 @@ The run's life, and who may move it::
 from __future__ import annotations
 
 import enum
+import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -92,6 +93,9 @@ class Settings:
     history_limit: int = 10
     default_timeout_seconds: int = 6 * 3600  # bounds polling when spec.timeoutSeconds is unset
     poll_initial_seconds: float = 1.0
+    # A run in flight is polled at least this often while the budget has room (as `az`, which
+    # polls every 5 s); the longest the budget may stretch that to is poll_max_seconds.
+    poll_interval_seconds: float = 5.0
     poll_max_seconds: float = 30.0
     retry_initial_seconds: float = 5.0
     retry_max_seconds: float = 300.0
@@ -582,12 +586,17 @@ def after_prepare_error(seen: Observation, error: Failure) -> Decision:
 
 
 def after_submit(
-    seen: Observation, handle: CommandHandle, expected_seconds: float | None = None
+    seen: Observation,
+    handle: CommandHandle,
+    expected_seconds: float | None = None,
+    cadence: float | None = None,
 ) -> Decision:
     """ARM accepted the POST: record the command id before anything else happens.
 
     The first poll waits a little longer than ``expected_seconds`` (how long recent runs like
-    this one took, see core.durations) when known, and never less than ARM's Retry-After."""
+    this one took, see core.durations) when known, but no more than ``cadence`` (the interval
+    the budget allows between polls, see core.pollrate) past it, and never less than ARM's
+    Retry-After."""
     message = f"command {handle.command_id} submitted to {seen.spec.cluster.name}"
     patch = seen.patch(
         State.RUNNING, Reason.SUBMITTED, message,
@@ -595,7 +604,8 @@ def after_submit(
         correlationId=handle.correlation_id, nextAttemptAt=None,
     )  # fmt: skip
     if expected_seconds is not None:
-        delay = max(handle.retry_after or 0.0, first_poll_seconds(expected_seconds))
+        within = math.inf if cadence is None else cadence
+        delay = max(handle.retry_after or 0.0, first_poll_seconds(expected_seconds, within))
     elif handle.retry_after is not None:
         delay = handle.retry_after
     else:
@@ -621,15 +631,22 @@ def after_submit_error(seen: Observation, error: Failure) -> Decision:
     return seen.fail(error.code, message, f"{seen.spec.cluster.name}: {error.code}: {message}")
 
 
-def next_poll_delay(previous: float, retry_after: float | None, settings: Settings) -> float:
-    """Retry-After when ARM gives one; otherwise back off from about 1 s to the ceiling."""
+def next_poll_delay(
+    previous: float, retry_after: float | None, settings: Settings, cadence: float | None = None
+) -> float:
+    """Retry-After when ARM gives one; otherwise back off from about 1 s to ``cadence``, the
+    interval the budget allows now (core.pollrate; unknown: poll_max_seconds)."""
     if retry_after is not None:
         return max(0.0, retry_after)
-    return min(settings.poll_max_seconds, max(settings.poll_initial_seconds, previous * 2))
+    ceiling = settings.poll_max_seconds if cadence is None else cadence
+    return min(ceiling, max(settings.poll_initial_seconds, previous * 2))
 
 
 def after_poll(
-    seen: Observation, answer: CommandRunning | CommandResult, previous_delay: float
+    seen: Observation,
+    answer: CommandRunning | CommandResult,
+    previous_delay: float,
+    cadence: float | None = None,
 ) -> Decision:
     status, spec = seen.status, seen.spec
     if isinstance(answer, CommandRunning):
@@ -646,7 +663,7 @@ def after_poll(
                 f"command {status.get('commandId')} is running on {spec.cluster.name}",
                 provisioningState=answer.provisioning_state, startedAt=answer.started_at,
             )  # fmt: skip
-        delay = next_poll_delay(previous_delay, answer.retry_after, seen.settings)
+        delay = next_poll_delay(previous_delay, answer.retry_after, seen.settings, cadence)
         return Decision(Action.POLL, patch, delay=delay)
 
     where = f"command {status.get('commandId')} on {status.get('clusterName', spec.cluster.name)}"

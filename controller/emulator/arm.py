@@ -391,6 +391,7 @@ class ArmApi:
                 f"The command result '{command_id}' was not found.",
                 target="commandId",
             )
+        submission.polls += 1
         return web.json_response(
             self._result_body(submission), status=202 if submission.state == "Running" else 200
         )

@@ -49,6 +49,7 @@ class Submission:
     exit_code: int | None = None
     logs: str = ""
     reason: str | None = None
+    polls: int = 0  # commandResults GETs answered for it (202 or 200), for tests and benches
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def introspection(self) -> dict[str, Any]:
@@ -63,6 +64,7 @@ class Submission:
             "clusterTokenSent": self.cluster_token_sent,
             "submittedAt": iso(self.submitted_at),
             "state": self.state,
+            "polls": self.polls,
             # When the command really ran: tests check that runs of one object never overlap.
             **{
                 key: iso(moment)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from arm_doubles import FakeClock
 
-from controller.arm import ArmThrottle, BucketConfig, ThrottleConfig
+from controller.arm import ArmThrottle, BucketConfig, BudgetRoom, ThrottleConfig
 
 SUB = "00000000-1111-2222-3333-444444444444"
 
@@ -174,3 +174,33 @@ async def test_no_provider_budget_when_configured_off() -> None:
     throttle.block_provider(SUB, 5)
     await throttle.acquire_provider(SUB, submit=True)
     assert clock.sleeps == [] and not throttle.has_provider_budget
+
+
+async def test_poll_room_reports_what_the_buckets_polls_draw_from_say_and_changes_nothing() -> None:
+    clock, parked = FakeClock(), asyncio.Event()
+
+    async def park(_seconds: float) -> None:  # a waiter stays waiting until the test ends
+        await parked.wait()
+
+    throttle = ArmThrottle(clock=clock, sleep=park)
+    # Nothing used yet: both buckets are full.
+    assert throttle.poll_room(SUB) == (BudgetRoom(250, 25), BudgetRoom(58, 1))
+    assert throttle.poll_room(SUB) == (BudgetRoom(250, 25), BudgetRoom(58, 1))
+    for _ in range(58):
+        await throttle.acquire_provider(SUB, submit=True)
+    waiting = asyncio.create_task(throttle.acquire_provider(SUB, submit=True))
+    await asyncio.sleep(0)  # a submission holds a reservation: polls see it as a debt
+    reads, provider = throttle.poll_room(SUB.upper())
+    assert reads == BudgetRoom(250, 25)
+    assert provider == BudgetRoom(pytest.approx(-1.0), 1)
+    clock.now += 2.0
+    throttle.block_provider(SUB, 7.0)
+    assert throttle.poll_room(SUB)[1] == BudgetRoom(pytest.approx(1.0), 1, pytest.approx(7.0))
+    waiting.cancel()
+
+
+async def test_poll_room_without_the_provider_budget_is_arm_reads_only() -> None:
+    clock = FakeClock()
+    throttle = ArmThrottle(ThrottleConfig(provider=None), clock=clock, sleep=clock.sleep)
+    await throttle.acquire(SUB, "read")
+    assert throttle.poll_room(SUB) == (BudgetRoom(249, 25),)

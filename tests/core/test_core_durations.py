@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from controller.core.durations import RunDurations, run_seconds
+from controller.core.durations import (
+    EndedRun,
+    RunDurations,
+    ended_run,
+    first_poll_seconds,
+    history_runs,
+    run_seconds,
+)
 
 SUB_A = "11111111-2222-3333-4444-555555555555"
 SUB_B = "99999999-2222-3333-4444-555555555555"
@@ -49,3 +58,41 @@ def test_run_seconds_from_arm_times(
     started: str | None, finished: str | None, seconds: float | None
 ) -> None:
     assert run_seconds(started, finished) == seconds
+
+
+def test_history_runs_are_read_from_status_with_both_of_arms_times() -> None:
+    status = {
+        "history": [
+            {"commandId": "a", "startedAt": "2026-01-01T00:00:00Z",
+             "finishedAt": "2026-01-01T00:00:45.5Z"},
+            {"commandId": "b", "startedAt": "2026-01-01T00:01:00Z"},  # never finished in ARM
+            {"state": "Failed", "reason": "InvalidSpec"},  # nothing was sent
+            "not an entry",
+        ]
+    }  # fmt: skip
+    (run,) = history_runs(status)
+    assert (run.seconds, run.command_id) == (45.5, "a")
+    assert run.finished == datetime(2026, 1, 1, 0, 0, 45, 500000, tzinfo=UTC).timestamp()
+    assert ended_run("yesterday", "2026-01-01T00:00:45.5Z") is None
+    assert list(history_runs({})) == []
+
+
+def test_a_run_counts_once_and_the_window_keeps_those_that_finished_last() -> None:
+    durations = RunDurations(window=3)
+    # Read in any order (objects arrive from a listing), the three latest finishes count.
+    for finished, seconds in ((40.0, 9.0), (10.0, 100.0), (30.0, 8.0), (20.0, 7.0)):
+        durations.record(SUB_A, CLUSTER_1, EndedRun(seconds, finished, f"c{finished}"))
+    assert durations.expected(SUB_A, CLUSTER_1) == 8.0
+    # The same runs read again (the object seen again, or its result then its history).
+    for _ in range(3):
+        durations.record(SUB_A, CLUSTER_1, EndedRun(500.0, 40.0, "c40.0"))
+    assert durations.expected(SUB_A, CLUSTER_1) == 8.0
+    durations.record(SUB_A, CLUSTER_1, 60.0)  # no finish time: the latest
+    assert durations.expected(SUB_A, CLUSTER_1) == 9.0  # median of 8, 9, 60
+
+
+def test_first_poll_is_no_later_than_the_cadence_past_the_expected_end() -> None:
+    assert first_poll_seconds(45.0) == pytest.approx(47.75)
+    assert first_poll_seconds(45.0, 5.0) == pytest.approx(47.75)
+    assert first_poll_seconds(300.0) == pytest.approx(315.5)
+    assert first_poll_seconds(300.0, 5.0) == 305.0

@@ -85,6 +85,21 @@ def test_after_submit_first_poll_waits_for_the_expected_end(
     assert next_poll_delay(decision.backoff_from, None, SETTINGS) == SETTINGS.poll_initial_seconds
 
 
+@pytest.mark.parametrize(
+    ("expected", "cadence", "delay"),
+    # 5 % late, but never more than one cadence past the expected end: a 300 s run that ends on
+    # time is seen within 5 s while the budget has room, and 15.5 s late once it is full.
+    [(45.0, 5.0, 47.75), (300.0, 5.0, 305.0), (300.0, 30.0, 315.5), (300.0, None, 315.5)],
+)
+def test_after_submit_first_poll_is_within_a_cadence_of_the_expected_end(
+    expected: float, cadence: float | None, delay: float
+) -> None:
+    spec = make_spec()
+    handle = CommandHandle(COMMAND_ID, LOCATION, "c")
+    seen = Observation(spec, submitting(spec), 1, NOW, SETTINGS)
+    assert after_submit(seen, handle, expected, cadence).delay == pytest.approx(delay)
+
+
 def test_after_submit_clears_a_planned_retry() -> None:
     spec = make_spec()
     status = {**submitting(spec), "nextAttemptAt": iso(at(5))}
@@ -110,6 +125,27 @@ def test_poll_backoff_doubles_from_one_second_to_the_ceiling() -> None:
         previous = decision.delay
 
     assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+
+
+def test_poll_backoff_stops_at_the_cadence_the_budget_allows() -> None:
+    spec = make_spec()
+    status = running(spec)
+    quiet = CommandRunning(started_at=None, retry_after=None, provisioning_state=None)
+    delays, previous = [], 0.0
+    # The cadence (core.pollrate) is re-read at every poll: 5 s while there is room, then 12 s.
+    for cadence in (5.0, 5.0, 5.0, 5.0, 5.0, 12.0, 12.0, 5.0):
+        seen = Observation(spec, status, 1, at(1), SETTINGS)
+        previous = after_poll(seen, quiet, previous, cadence).delay
+        delays.append(previous)
+    assert delays == [1.0, 2.0, 4.0, 5.0, 5.0, 10.0, 12.0, 5.0]
+
+
+@pytest.mark.parametrize(("retry_after", "expected"), [(12.0, 12.0), (45.0, 45.0), (0.0, 0.0)])
+def test_poll_retry_after_wins_over_the_cadence(retry_after: float, expected: float) -> None:
+    spec = make_spec()
+    answer = replace(STILL_RUNNING, retry_after=retry_after)
+    seen = Observation(spec, running(spec), 1, at(1), SETTINGS)
+    assert after_poll(seen, answer, 16.0, 5.0).delay == expected
 
 
 @pytest.mark.parametrize(("retry_after", "expected"), [(12.0, 12.0), (45.0, 45.0), (0.0, 0.0)])
