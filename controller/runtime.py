@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from controller import metrics
 from controller.arm import (
+    ArmClient,
     ArmError,
     ArmThrottle,
     CommandResult,
+    PreparedSubmission,
     ThrottleConfig,
     new_http_client,
 )
@@ -44,7 +47,7 @@ from controller.core import (
     invalid_spec,
     plan,
 )
-from controller.core.durations import run_seconds
+from controller.core.durations import parse_timestamp, run_seconds
 from controller.core.inputs import InputFailure
 from controller.identities import ArmClients
 from controller.inputs import InputReader
@@ -64,9 +67,9 @@ class Runtime:
         self._http = new_http_client(config.arm_ca_file)
         # One connection pool, and one ARM budget per subscription, shared by all identities.
         budget = ThrottleConfig() if config.arm_budget == "aks" else ThrottleConfig(provider=None)
-        self._clients = ArmClients(
-            config.cloud, self._http, ArmThrottle(budget), ca_file=config.arm_ca_file
-        )
+        throttle = ArmThrottle(budget, observer=metrics.ArmMetrics())
+        metrics.observe_budget(throttle.levels)
+        self._clients = ArmClients(config.cloud, self._http, throttle, ca_file=config.arm_ca_file)
         self._inputs = InputReader(config, kube, self._clients)
         self._scheduler: Scheduler[ObjectRef] = Scheduler(
             self._run, self._on_error, workers=_WORKERS
@@ -78,9 +81,22 @@ class Runtime:
         self._polls = PollTimes(
             config.settings, lambda uid, delay: self._scheduler.advance(uid, "poll", delay)
         )
+        # For the metrics: each followed RunCommand's state, and the claims this process holds
+        # (uid -> when written, monotonic) with the POSTs among them that await ARM's answer.
+        self._states: dict[str, str] = {}
+        self._claims: dict[str, float] = {}
+        self._posts_in_flight = 0
 
     async def start(self) -> None:
         metrics.watch_waiting(lambda: self.scheduled)
+        metrics.observe_runtime(
+            metrics.RuntimeView(
+                states=lambda: list(self._states.values()),
+                claim_ages=self._claim_ages,
+                in_flight=lambda: self._posts_in_flight,
+                claim_lease_seconds=self._config.settings.claim_lease_seconds,
+            )
+        )
         await self._scheduler.start()
 
     async def close(self) -> None:
@@ -97,6 +113,14 @@ class Runtime:
     def scheduled(self) -> int:
         return self._scheduler.pending
 
+    def _claim_ages(self) -> list[float]:
+        now = time.monotonic()
+        return [now - claimed for claimed in list(self._claims.values())]
+
+    def _saw(self, uid: str, body: Body) -> None:
+        state = (body.get("status") or {}).get("state")
+        self._states[uid] = str(state) if state else "Pending"
+
     # Entry points from kopf -----------------------------------------------------------------
 
     async def reconcile(self, body: Body) -> None:
@@ -110,6 +134,7 @@ class Runtime:
                 # The event's body is at least as new as the spec change it reports; if our own
                 # patches have moved on since, the conditional write says so and we re-read.
                 self._latest[ref.uid] = body
+                self._saw(ref.uid, body)
                 await self._run(job)
         except Exception as error:
             self._scheduler.schedule(ref.uid, "plan", ref, self._on_error(job, error))
@@ -119,6 +144,7 @@ class Runtime:
         self._scheduler.unschedule(uid)
         self._latest.pop(uid, None)
         self._polls.forget(uid)
+        self._states.pop(uid, None)
 
     # Read -----------------------------------------------------------------------------------
 
@@ -201,7 +227,24 @@ class Runtime:
         claimed = await self._write(ref, body, claim.patch)
         if claimed is None:
             return  # gone, or someone else moved it on: decided again from fresh state
+        self._claims[ref.uid] = time.monotonic()
+        try:
+            await self._send_and_record(ref, claimed, seen, prepared, arm, correlation_id)
+        finally:
+            self._claims.pop(ref.uid, None)
+
+    async def _send_and_record(
+        self,
+        ref: ObjectRef,
+        claimed: Body,
+        seen: Observation,
+        prepared: PreparedSubmission,
+        arm: ArmClient,
+        correlation_id: str,
+    ) -> None:
+        spec, where = seen.spec, metrics.target(seen.spec.cluster.resource_id)
         seen = seen.with_status(claimed.get("status") or {})
+        self._posts_in_flight += 1
         try:
             handle = await arm.send_submission(prepared)
         except ArmError as error:
@@ -214,6 +257,7 @@ class Runtime:
             decision = after_submit_error(seen, error)
         else:
             metrics.SUBMISSIONS.labels("accepted", *where).inc()
+            _observe_submission_latency(claimed, seen, where)
             logger.info("%s/%s: submitted to %s as command %s",
                         ref.namespace, ref.name, spec.cluster.name, handle.command_id,
                         extra=log_fields(ref, spec, {"commandId": handle.command_id,
@@ -221,6 +265,8 @@ class Runtime:
             cluster = spec.cluster
             expected = self._polls.submitted(ref.uid, cluster.subscription_id, cluster.resource_id)
             decision = after_submit(seen, handle, expected)
+        finally:
+            self._posts_in_flight -= 1
         await self._perform(ref, claimed, decision, answer_of=correlation_id)
 
     async def _poll(self, ref: ObjectRef, body: Body, seen: Observation) -> None:
@@ -259,11 +305,13 @@ class Runtime:
             if written is None:
                 return
             body = written
+            self._saw(ref.uid, written)
             status = written.get("status") or {}
             if decision.finished:
                 where = metrics.target(status.get("clusterId"))
                 reason = status.get("reason", "")
                 metrics.RUNS_FINISHED.labels(decision.finished, reason, *where).inc()
+                _observe_run_end(decision.finished, decision.patch, where)
                 logger.info(
                     "%s/%s: run ended %s (%s)",
                     ref.namespace,
@@ -407,6 +455,29 @@ def log_fields(
         if status and status.get(key):
             fields[key] = status[key]
     return fields
+
+
+def _observe_submission_latency(body: Body, seen: Observation, where: tuple[str, ...]) -> None:
+    """Creation to submission, for an object's first run only: later runs start at a spec
+    change, whose moment is not recorded anywhere."""
+    created = parse_timestamp(body["metadata"].get("creationTimestamp"))
+    if created is not None and seen.attempts == 1 and not seen.status.get("history"):
+        seconds = (datetime.now(UTC) - created).total_seconds()
+        metrics.SUBMISSION_LATENCY.labels(*where).observe(max(0.0, seconds))
+
+
+def _observe_run_end(state: str, patch: Mapping[str, Any], where: tuple[str, ...]) -> None:
+    """A result recorded now: how long the command ran, and how long after ARM's end we knew.
+    Runs that never reached ARM (nothing sent) have neither."""
+    if patch.get("exitCode") is None:
+        return  # nothing ran to an end in ARM: refused, abandoned or never sent
+    seconds = run_seconds(patch.get("startedAt"), patch.get("finishedAt"))
+    if seconds is not None:
+        metrics.RUN_DURATION.labels(state, *where).observe(seconds)
+    finished = parse_timestamp(patch.get("finishedAt"))
+    if finished is not None:
+        late = (datetime.now(UTC) - finished).total_seconds()
+        metrics.RECORD_LATENCY.labels(*where).observe(max(0.0, late))
 
 
 def _version(body: Body) -> str:

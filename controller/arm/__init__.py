@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         SubmissionOutcomeUnknown,
         ThrottledError,
     )
+    from .observe import NO_OBSERVER, ArmObserver
     from .retry import RetryPolicy
     from .throttle import ArmThrottle, BucketConfig, ThrottleConfig
     from .tokens import CredentialFactory
@@ -65,6 +66,7 @@ _LAZY: dict[str, str] = {
     "AZURE_US_GOVERNMENT": "clouds",
     "ArmClient": "client",
     "ArmError": "errors",
+    "ArmObserver": "observe",
     "ArmResponseError": "errors",
     "ArmThrottle": "throttle",
     "ArmTransportError": "errors",
@@ -83,6 +85,7 @@ _LAZY: dict[str, str] = {
     "InvalidContextError": "errors",
     "InvalidContextPathError": "errors",
     "MalformedLocationError": "errors",
+    "NO_OBSERVER": "observe",
     "RequestTooLargeError": "errors",
     "ResourceNotFoundError": "errors",
     "RetryPolicy": "retry",
@@ -113,8 +116,10 @@ __all__ = [
     "AZURE_US_GOVERNMENT",
     "DEFAULT_API_VERSION",
     "DEFAULT_TIMEOUT",
+    "NO_OBSERVER",
     "ArmClient",
     "ArmError",
+    "ArmObserver",
     "ArmResponseError",
     "ArmThrottle",
     "ArmTransportError",

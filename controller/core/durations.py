@@ -11,9 +11,21 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from datetime import datetime
+from datetime import UTC, datetime
 
-__all__ = ["RunDurations", "first_poll_seconds", "run_seconds"]
+__all__ = ["RunDurations", "first_poll_seconds", "parse_timestamp", "run_seconds"]
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """An RFC 3339 timestamp as Kubernetes and ARM write them, or None when it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    # A timestamp without offset (ARM's are UTC) must not crash arithmetic with an aware `now`.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def first_poll_seconds(expected: float) -> float:
@@ -25,12 +37,8 @@ def first_poll_seconds(expected: float) -> float:
 
 def run_seconds(started_at: str | None, finished_at: str | None) -> float | None:
     """ARM's own measure of a run (startedAt to finishedAt), or None when it lacks either."""
-    if not started_at or not finished_at:
-        return None
-    try:
-        started = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
-        finished = datetime.fromisoformat(finished_at.replace("Z", "+00:00"))
-    except ValueError:
+    started, finished = parse_timestamp(started_at), parse_timestamp(finished_at)
+    if started is None or finished is None:
         return None
     seconds = (finished - started).total_seconds()
     return seconds if seconds >= 0 else None
