@@ -43,7 +43,7 @@ def render(tmp_path: Path, values: dict[str, Any]) -> list[dict[str, Any]]:
 
 def rules_file(tmp_path: Path) -> Path:
     """The chart's PrometheusRule as a Prometheus rules file."""
-    docs = render(tmp_path, {"prometheusRule": {"enabled": True}})
+    docs = render(tmp_path, {"metrics": {"enabled": True}, "prometheusRule": {"enabled": True}})
     (rule,) = [doc for doc in docs if doc["kind"] == "PrometheusRule"]
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}, sort_keys=False))
@@ -52,7 +52,7 @@ def rules_file(tmp_path: Path) -> Path:
 
 def dashboard(tmp_path: Path) -> dict[str, Any]:
     """The chart's Grafana dashboard, as the ConfigMap the Grafana sidecar loads carries it."""
-    docs = render(tmp_path, {"grafanaDashboard": {"enabled": True}})
+    docs = render(tmp_path, {"metrics": {"enabled": True}, "grafanaDashboard": {"enabled": True}})
     (config_map,) = [doc for doc in docs if doc["kind"] == "ConfigMap" and "grafana_dashboard"
                      in doc["metadata"]["labels"]]  # fmt: skip
     (text,) = config_map["data"].values()
