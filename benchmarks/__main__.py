@@ -32,6 +32,7 @@ from typing import Any
 
 import kubernetes
 
+from benchmarks import plots
 from benchmarks.fleet import bench_fleet
 from benchmarks.peer import Figures, bench_peer
 from controller.arm import CommandHandle, CommandResult, CommandRunning
@@ -193,11 +194,8 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {p50:.1f} s, p95 {p95:.1f} s"
 
 
-def epoch(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 def bench_scale(
+    scenario: str,
     count: int,
     seconds: float,
     *,
@@ -299,7 +297,7 @@ def bench_scale(
         watcher = Watcher(kubectl_path, mgmt)
         stack.callback(watcher.stop)
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
-        start = time.monotonic()
+        start, start_epoch = time.monotonic(), time.time()
         sampler.start()
         # In chunks: one kubectl per 100 objects stays within its timeout on a loaded machine.
         for first in range(0, count, 100):
@@ -335,8 +333,8 @@ def bench_scale(
         name, post = item["metadata"]["name"], posts.get(status.get("correlationId", ""))
         if post is None or name not in watcher.created or name not in watcher.final:
             continue
-        to_submission.append(epoch(post["receivedAt"]) - watcher.created[name])
-        to_status.append(watcher.final[name] - (epoch(post["answeredAt"]) + seconds))
+        to_submission.append(plots.epoch(post["receivedAt"]) - watcher.created[name])
+        to_status.append(watcher.final[name] - (plots.epoch(post["answeredAt"]) + seconds))
     last_created = max(watcher.created.values(), default=time.time())
     last_final = max(watcher.final.values(), default=last_created)
     elapsed = done - start
@@ -378,6 +376,19 @@ def bench_scale(
     ]
     for label, value in rows:
         print(f"  {label:<44} {value}")
+    accepted = list(posts.values())
+    plots.timeline(
+        scenario,
+        f"{scenario}: {count} runs of {seconds:.0f} s over {subscriptions} subscription(s), "
+        f"profile {profile}, {shards} shard(s)",
+        {
+            "started (ARM accepted the POST)": [plots.epoch(p["receivedAt"]) for p in accepted],
+            "finished in ARM": [plots.epoch(p["answeredAt"]) + seconds for p in accepted],
+            "recorded in status": list(watcher.final.values()),
+        },
+        start=start_epoch,
+        floor_seconds=floor,
+    )
     return Figures.from_stats(count, elapsed, count - succeeded, stats)
 
 
@@ -435,8 +446,10 @@ def bench_memory(count: int) -> None:
         assert operator.process is not None
         pid = operator.process.pid
         peak, last_cpu, quiet_since = 0, -1.0, time.monotonic()
+        rss: list[tuple[float, float]] = []
         while time.monotonic() - quiet_since < 10 and time.monotonic() - begin < 600:
             peak = max(peak, rss_kib(pid))
+            rss.append((time.monotonic() - begin, rss_kib(pid) / 1024))
             cpu = cpu_seconds(pid)
             if cpu - last_cpu > 0.05:  # still working through the initial list
                 last_cpu, quiet_since = cpu, time.monotonic()
@@ -450,6 +463,13 @@ def bench_memory(count: int) -> None:
     print(f"  {'RSS when idle again':<44} {final_rss / 1024:.1f} MiB")
     print(f"  {'start to idle, CPU-seconds':<44} {settled:.1f} s, {cpu:.1f} s")
     print(f"  {'runCommand POSTs (must be 0)':<44} {posts}")
+    plots.series(
+        "memory",
+        f"memory: RSS during a cold start over {count} finished RunCommands",
+        [t for t, _ in rss],
+        [mib for _, mib in rss],
+        "operator RSS (MiB)",
+    )
 
 
 async def create_finished(kubeconfig: Path, count: int, settings: Settings, now: datetime) -> None:
@@ -500,17 +520,18 @@ def main() -> int:
     """
     env = os.environ
     print(f"machine: {machine()}")
+    print(f"plots: {plots.PLOTS_DIR} (BENCH_PLOTS)")
     bench_core()
     default = "scale,scale-aks,shards,memory,fleet,peer,aks"
     scenarios = [s.strip() for s in env.get("BENCH_SCENARIOS", default).split(",")]
     count, seconds = int(env.get("BENCH_COUNT", "2000")), float(env.get("BENCH_SECONDS", "20"))
     subscriptions = int(env.get("BENCH_SUBSCRIPTIONS", "20"))
     if "scale" in scenarios:
-        bench_scale(count, seconds, subscriptions=subscriptions, profile="arm")
+        bench_scale("scale", count, seconds, subscriptions=subscriptions, profile="arm")
     if "scale-aks" in scenarios:
-        bench_scale(count, seconds, subscriptions=subscriptions, profile="aks")
+        bench_scale("scale-aks", count, seconds, subscriptions=subscriptions, profile="aks")
     if "shards" in scenarios:
-        bench_scale(count, seconds, subscriptions=subscriptions, profile="arm", shards=2)
+        bench_scale("shards", count, seconds, subscriptions=subscriptions, profile="arm", shards=2)
     if "memory" in scenarios:
         bench_memory(int(env.get("BENCH_MEMORY_COUNT", "10000")))
     if "fleet" in scenarios:
@@ -520,7 +541,7 @@ def main() -> int:
         peer_seconds = float(env.get("BENCH_AKS_SECONDS", "10"))
         bench_peer(int(env.get("BENCH_PEER_COUNT", "60")), peer_seconds, None)
     if "aks" in scenarios:
-        bench_scale(aks_count, float(env.get("BENCH_AKS_SECONDS", "10")), profile="aks")
+        bench_scale("aks", aks_count, float(env.get("BENCH_AKS_SECONDS", "10")), profile="aks")
     return 0
 
 

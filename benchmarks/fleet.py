@@ -12,6 +12,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from benchmarks import plots
 from tests.controlplane import running
 from tests.kube import kubectl, kubectl_json
 from tests.stack import SUBSCRIPTION_ID, emulator_config, running_emulator, running_operator
@@ -64,7 +65,7 @@ def bench_fleet(count: int, seconds: float) -> None:
                 "clusterSelector": {"subscriptions": [SUBSCRIPTION_ID], "resourceGroups": [GROUP]},
             },
         }
-        start = time.monotonic()
+        start, start_epoch = time.monotonic(), time.time()
         kubectl(kubectl_path, mgmt, "apply", "-f", "-", stdin=json.dumps(body))
         status: dict[str, object] = {}
         while time.monotonic() - start < 1800:
@@ -75,7 +76,8 @@ def bench_fleet(count: int, seconds: float) -> None:
             time.sleep(1)
         makespan = time.monotonic() - start
         stats = emulator.stats()
-        posts = len(emulator.started_posts())
+        started = emulator.started_posts()
+        posts = len(started)
 
     requests = sum(stats.values())
     floor = max(0, count - 200) / 10 + seconds
@@ -90,3 +92,14 @@ def bench_fleet(count: int, seconds: float) -> None:
     ]
     for label, value in rows:
         print(f"  {label:<40} {value}")
+    accepted = [p for p in started if p["outcome"] == "accepted"]
+    plots.timeline(
+        "fleet",
+        f"fleet: one RunCommandSet over {count} clusters, {seconds:.0f} s each, profile arm",
+        {
+            "started (ARM accepted the POST)": [plots.epoch(p["receivedAt"]) for p in accepted],
+            "finished in ARM": [plots.epoch(p["answeredAt"]) + seconds for p in accepted],
+        },
+        start=start_epoch,
+        floor_seconds=floor,
+    )

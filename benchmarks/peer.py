@@ -20,6 +20,7 @@ from azure.identity import ClientSecretCredential
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import RunCommandRequest
 
+from benchmarks import plots
 from tests.stack import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -103,10 +104,21 @@ def run_peer(count: int, seconds: float, threads: int, work: Path) -> Figures:
         throttle={"profile": "aks"},
     )
     with running_emulator(config, work) as emulator:
-        start = time.monotonic()
+        start, start_epoch = time.monotonic(), time.time()
         with ThreadPoolExecutor(threads) as pool:
             outcomes = list(pool.map(lambda n: invoke(emulator, n), range(count)))
         makespan = time.monotonic() - start
+        accepted = [p for p in emulator.posts() if p["outcome"] == "accepted"]
+        variant = "all-at-once" if threads >= count else f"{threads}-threads"
+        plots.timeline(
+            f"peer-{variant}",
+            f"peer: the official SDK as az aks command invoke uses it, {count} commands, {variant}",
+            {
+                "started (ARM accepted the POST)": [plots.epoch(p["receivedAt"]) for p in accepted],
+                "finished in ARM": [plots.epoch(p["answeredAt"]) + seconds for p in accepted],
+            },
+            start=start_epoch,
+        )
         return Figures.from_stats(count, makespan, outcomes.count(False), emulator.stats())
 
 

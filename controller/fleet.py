@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from controller import metrics
 from controller.arm import ArmError, DiscoveredCluster
 from controller.core import InvalidSpec, RunSpec
 from controller.core.fleet import (
@@ -69,9 +71,15 @@ class Fleet:
         )
         self._discovered_at: dict[str, tuple[str, float]] = {}  # uid -> (round key, monotonic)
         self._due: dict[str, float] = {}  # uid -> when its pending plan runs (monotonic)
+        # For the metrics: each set's round state and its clusters' run states, as last written.
+        self._rounds: dict[str, tuple[str, Counter[str]]] = {}
 
     async def start(self) -> None:
+        metrics.observe_sets(self._round_states)
         await self._scheduler.start()
+
+    def _round_states(self) -> Iterator[tuple[str, Counter[str]]]:
+        return iter(list(self._rounds.values()))
 
     async def close(self) -> None:
         await self._scheduler.close()
@@ -94,6 +102,7 @@ class Fleet:
         self._scheduler.unschedule(uid)
         self._discovered_at.pop(uid, None)
         self._due.pop(uid, None)
+        self._rounds.pop(uid, None)
 
     def _plan(self, ref: ObjectRef, delay: float) -> None:
         """Plan the set in `delay` seconds, unless a plan is due sooner already: a burst of
@@ -205,6 +214,7 @@ class Fleet:
     async def _write_status(self, ref: ObjectRef, body: Body, status: Mapping[str, Any]) -> bool:
         current = body.get("status") or {}
         if _same(current, status):
+            self._saw_round(ref.uid, current, current)
             return True
         try:
             written = await self._kube.patch_status(
@@ -215,7 +225,18 @@ class Fleet:
             return False
         if written is None:
             self.forget(ref.uid)
+        else:
+            self._saw_round(ref.uid, current, written.get("status") or {})
         return written is not None
+
+    def _saw_round(self, uid: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+        state = str(after.get("state") or "Pending")
+        clusters = Counter(str(entry.get("state")) for entry in after.get("clusters") or ())
+        self._rounds[uid] = (state, clusters)
+        ended = state in ("Succeeded", "Failed")
+        was = (before.get("state"), before.get("roundKey"))
+        if ended and was != (state, after.get("roundKey")):
+            metrics.SET_ROUNDS_FINISHED.labels(state, str(after.get("reason") or "")).inc()
 
     def _on_error(self, job: Job[ObjectRef], error: Exception) -> float:
         ref = job.payload

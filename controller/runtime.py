@@ -46,7 +46,7 @@ from controller.core import (
     invalid_spec,
     plan,
 )
-from controller.core.durations import ended_run
+from controller.core.durations import ended_run, parse_timestamp, run_seconds
 from controller.core.inputs import InputFailure
 from controller.inputs import InputReader
 from controller.kube import GROUP, VERSION, Conflict, KubeApi, ObjectRef, transient
@@ -88,9 +88,22 @@ class Runtime:
         self._submissions: set[asyncio.Task[bool]] = set()
         self._at_stop: list[asyncio.Task[bool]] = []  # those in flight when the stop began
         self._stopping: float | None = None  # when the stop began (monotonic)
+        # For the metrics: each followed RunCommand's state, and the claims this process holds
+        # (uid -> when written, monotonic) with the POSTs among them that await ARM's answer.
+        self._states: dict[str, str] = {}
+        self._claims: dict[str, float] = {}
+        self._posts_in_flight = 0
 
     async def start(self) -> None:
         metrics.watch_waiting(lambda: self.scheduled)
+        metrics.observe_runtime(
+            metrics.RuntimeView(
+                states=lambda: list(self._states.values()),
+                claim_ages=self._claim_ages,
+                in_flight=lambda: self._posts_in_flight,
+                claim_lease_seconds=self._config.settings.claim_lease_seconds,
+            )
+        )
         await self._scheduler.start()
 
     def begin_stop(self) -> None:
@@ -133,6 +146,14 @@ class Runtime:
     def scheduled(self) -> int:
         return self._scheduler.pending
 
+    def _claim_ages(self) -> list[float]:
+        now = time.monotonic()
+        return [now - claimed for claimed in list(self._claims.values())]
+
+    def _saw(self, uid: str, body: Body) -> None:
+        state = (body.get("status") or {}).get("state")
+        self._states[uid] = str(state) if state else "Pending"
+
     # Entry points from kopf -----------------------------------------------------------------
 
     async def reconcile(self, body: Body) -> None:
@@ -149,6 +170,7 @@ class Runtime:
                 # The event's body is at least as new as the spec change it reports; if our own
                 # patches have moved on since, the conditional write says so and we re-read.
                 self._latest[ref.uid] = body
+                self._saw(ref.uid, body)
                 await self._run(job)
         except Exception as error:
             self._scheduler.schedule(ref.uid, "plan", ref, self._on_error(job, error))
@@ -158,6 +180,7 @@ class Runtime:
         self._scheduler.unschedule(uid)
         self._latest.pop(uid, None)
         self._polls.forget(uid)
+        self._states.pop(uid, None)
 
     # Read -----------------------------------------------------------------------------------
 
@@ -268,11 +291,28 @@ class Runtime:
             logger.info("%s/%s: not claimed: the operator is stopping", ref.namespace, ref.name,
                         extra=log_fields(ref, spec))  # fmt: skip
             return False
-        where = metrics.target(spec.cluster.resource_id)
         claimed = await self._write(ref, body, claim.patch)
         if claimed is None:
             return False  # gone, or someone else moved it on: decided again from fresh state
+        self._claims[ref.uid] = time.monotonic()
+        try:
+            await self._send_and_record(ref, claimed, seen, prepared, arm, correlation_id)
+        finally:
+            self._claims.pop(ref.uid, None)
+        return True
+
+    async def _send_and_record(
+        self,
+        ref: ObjectRef,
+        claimed: Body,
+        seen: Observation,
+        prepared: PreparedSubmission,
+        arm: ArmClient,
+        correlation_id: str,
+    ) -> None:
+        spec, where = seen.spec, metrics.target(seen.spec.cluster.resource_id)
         seen = seen.with_status(claimed.get("status") or {})
+        self._posts_in_flight += 1
         try:
             handle = await arm.send_submission(prepared)
         except ArmError as error:
@@ -285,6 +325,7 @@ class Runtime:
             decision = after_submit_error(seen, error)
         else:
             metrics.SUBMISSIONS.labels("accepted", *where).inc()
+            _observe_submission_latency(claimed, seen, where)
             logger.info("%s/%s: submitted to %s as command %s",
                         ref.namespace, ref.name, spec.cluster.name, handle.command_id,
                         extra=log_fields(ref, spec, {"commandId": handle.command_id,
@@ -293,8 +334,9 @@ class Runtime:
             expected = self._polls.submitted(ref.uid, cluster.subscription_id, cluster.resource_id)
             cadence = self._polls.cadence(ref.uid, cluster.subscription_id)
             decision = after_submit(seen, handle, expected, cadence)
+        finally:
+            self._posts_in_flight -= 1
         await self._perform(ref, claimed, decision, answer_of=correlation_id)
-        return True
 
     async def _poll(self, ref: ObjectRef, body: Body, seen: Observation) -> None:
         handle = command_handle(seen.status)
@@ -333,11 +375,13 @@ class Runtime:
             if written is None:
                 return
             body = written
+            self._saw(ref.uid, written)
             status = written.get("status") or {}
             if decision.finished:
                 where = metrics.target(status.get("clusterId"))
                 reason = status.get("reason", "")
                 metrics.RUNS_FINISHED.labels(decision.finished, reason, *where).inc()
+                _observe_run_end(decision.finished, decision.patch, where)
                 logger.info(
                     "%s/%s: run ended %s (%s)",
                     ref.namespace,
@@ -481,6 +525,29 @@ def log_fields(
         if status and status.get(key):
             fields[key] = status[key]
     return fields
+
+
+def _observe_submission_latency(body: Body, seen: Observation, where: tuple[str, ...]) -> None:
+    """Creation to submission, for an object's first run only: later runs start at a spec
+    change, whose moment is not recorded anywhere."""
+    created = parse_timestamp(body["metadata"].get("creationTimestamp"))
+    if created is not None and seen.attempts == 1 and not seen.status.get("history"):
+        seconds = (datetime.now(UTC) - created).total_seconds()
+        metrics.SUBMISSION_LATENCY.labels(*where).observe(max(0.0, seconds))
+
+
+def _observe_run_end(state: str, patch: Mapping[str, Any], where: tuple[str, ...]) -> None:
+    """A result recorded now: how long the command ran, and how long after ARM's end we knew.
+    Runs that never reached ARM (nothing sent) have neither."""
+    if patch.get("exitCode") is None:
+        return  # nothing ran to an end in ARM: refused, abandoned or never sent
+    seconds = run_seconds(patch.get("startedAt"), patch.get("finishedAt"))
+    if seconds is not None:
+        metrics.RUN_DURATION.labels(state, *where).observe(seconds)
+    finished = parse_timestamp(patch.get("finishedAt"))
+    if finished is not None:
+        late = (datetime.now(UTC) - finished).total_seconds()
+        metrics.RECORD_LATENCY.labels(*where).observe(max(0.0, late))
 
 
 def _version(body: Body) -> str:

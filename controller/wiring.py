@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from controller import metrics
 from controller.arm import ArmThrottle, ThrottleConfig, new_http_client
 from controller.config import OperatorConfig
 from controller.fleet import Fleet
@@ -45,7 +46,8 @@ class Parts:
 def build(config: OperatorConfig, kube: KubeApi, stop: Stop) -> Parts:
     http = new_http_client(config.arm_ca_file)
     budget = ThrottleConfig() if config.arm_budget == "aks" else ThrottleConfig(provider=None)
-    throttle = ArmThrottle(budget)
+    throttle = ArmThrottle(budget, observer=metrics.ArmMetrics())
+    metrics.observe_budget(throttle.levels)
     clients = ArmClients(config.cloud, http, throttle, ca_file=config.arm_ca_file)
     inputs = InputReader(config, kube, clients)
     runtime = Runtime(config, kube, inputs, poll_room=throttle.poll_room)

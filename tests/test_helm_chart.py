@@ -217,6 +217,7 @@ def test_helm_lint_strict_passes_with_every_option_on(helm: Helm, tmp_path: Path
         "metrics": {"enabled": True},
         "networkPolicy": {"enabled": True},
         "workloadIdentity": {"enabled": True, "clientId": "00000000-0000-0000-0000-000000000001"},
+        "grafanaDashboard": {"enabled": True},
     }
     result = helm("lint", "--strict", str(CHART), "-f", values_file(tmp_path, values))
     assert "0 chart(s) failed" in result.stdout
@@ -245,6 +246,8 @@ def test_the_default_grace_outlasts_the_longest_post_and_ends_inside_the_claim_l
         ({"peering": {"enabled": "yes"}}, "at '/peering/enabled'"),
         ({"image": {"repository": "x", "tagg": "1"}}, "additional properties 'tagg' not allowed"),
         ({"terminationGracePeriodSeconds": 0}, "at '/terminationGracePeriodSeconds'"),
+        ({"prometheusRule": {"window": "15 minutes"}}, "at '/prometheusRule/window'"),
+        ({"grafanaDashboard": {"labels": {"a": 1}}}, "at '/grafanaDashboard/labels"),
     ],
     ids=[
         "replicaCount-type",
@@ -255,6 +258,8 @@ def test_the_default_grace_outlasts_the_longest_post_and_ends_inside_the_claim_l
         "peering-enabled",
         "unknown-nested",
         "grace-zero",
+        "alert-window",
+        "dashboard-label",
     ],
 )
 def test_values_schema_refuses_bad_values(
@@ -289,6 +294,11 @@ def test_values_schema_refuses_bad_values(
             {"serviceMonitor": {"enabled": True}, "metrics": {"enabled": True}},
             "does not serve monitoring.coreos.com/v1 ServiceMonitor",
         ),
+        ({"prometheusRule": {"enabled": True}}, "prometheusRule.enabled and grafanaDashboard"),
+        (
+            {"prometheusRule": {"enabled": True}, "metrics": {"enabled": True}},
+            "does not serve monitoring.coreos.com/v1 PrometheusRule",
+        ),
     ],
     ids=[
         "replicas-without-peering",
@@ -296,6 +306,8 @@ def test_values_schema_refuses_bad_values(
         "wi-without-client-id",
         "servicemonitor-without-metrics",
         "servicemonitor-without-api",
+        "prometheusrule-without-metrics",
+        "prometheusrule-without-api",
     ],
 )
 def test_chart_refuses_unsafe_combinations(

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         SubmissionOutcomeUnknown,
         ThrottledError,
     )
+    from .observe import NO_OBSERVER, ArmObserver
     from .retry import RetryPolicy
     from .throttle import ArmThrottle, BucketConfig, ThrottleConfig
     from .tokens import CredentialFactory
@@ -72,6 +73,7 @@ _LAZY: dict[str, str] = {
     "AZURE_US_GOVERNMENT": "clouds",
     "ArmClient": "client",
     "ArmError": "errors",
+    "ArmObserver": "observe",
     "ArmResponseError": "errors",
     "ArmThrottle": "throttle",
     "ArmTransportError": "errors",
@@ -91,6 +93,7 @@ _LAZY: dict[str, str] = {
     "InvalidContextError": "errors",
     "InvalidContextPathError": "errors",
     "MalformedLocationError": "errors",
+    "NO_OBSERVER": "observe",
     "RequestTooLargeError": "errors",
     "ResourceNotFoundError": "errors",
     "RetryPolicy": "retry",
@@ -123,8 +126,10 @@ __all__ = [
     "DEFAULT_API_VERSION",
     "DEFAULT_TIMEOUT",
     "LONGEST_REQUEST_SECONDS",
+    "NO_OBSERVER",
     "ArmClient",
     "ArmError",
+    "ArmObserver",
     "ArmResponseError",
     "ArmThrottle",
     "ArmTransportError",

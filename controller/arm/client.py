@@ -40,6 +40,7 @@ import importlib.metadata
 import json
 import logging
 import random
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ from .models import (
     PreparedSubmission,
     command_status_from_json,
 )
+from .observe import Operation
 from .retry import RetryPolicy, parse_retry_after
 from .throttle import ArmThrottle, RequestKind
 from .tokens import CredentialFactory, Token, TokenSource
@@ -119,6 +121,7 @@ class _Request:
     budget_reserved: bool = False
     # Draws on the AKS resource provider's "all other APIs" budget (runCommand, commandResults).
     provider: bool = False
+    operation: Operation = "getCluster"
 
     @functools.cached_property
     def path(self) -> str:  # for log lines: parsed once, when one is written
@@ -203,7 +206,7 @@ class ArmClient:
         """GET the managed cluster (retried as a read)."""
         correlation_id = correlation_id or str(uuid.uuid4())
         response = await self._read(
-            self._url(cluster.resource_id), cluster.subscription_id, correlation_id
+            self._url(cluster.resource_id), cluster.subscription_id, correlation_id, "getCluster"
         )
         return ManagedCluster.from_json(_json_object(response, correlation_id))
 
@@ -225,7 +228,8 @@ class ArmClient:
         found: list[DiscoveredCluster] = []
         while url is not None:
             body = _json_object(
-                await self._read(url, subscription_id, correlation_id), correlation_id
+                await self._read(url, subscription_id, correlation_id, "listClusters"),
+                correlation_id,
             )
             for entry in body.get("value") or []:
                 try:
@@ -316,6 +320,7 @@ class ArmClient:
                         prepared.body(),
                         budget_reserved=prepared.budget_reserved and attempt == 0,
                         provider=True,
+                        operation="runCommand",
                     )
                 )
             except _NOT_SENT_ERRORS as exc:
@@ -400,8 +405,9 @@ class ArmClient:
                 correlation_id=handle.correlation_id,
             ) from None
         response = await self._read(
-            location.url, location.subscription_id, handle.correlation_id, provider=True
-        )
+            location.url, location.subscription_id, handle.correlation_id, "commandResult",
+            provider=True,
+        )  # fmt: skip
         retry_after = parse_retry_after(response.headers)
         if response.status_code != 200:
             # 202: still running; the live service sends a body, the spec does not promise one.
@@ -492,7 +498,13 @@ class ArmClient:
         return f"{self._cloud.arm_endpoint}{path}?api-version={self._api_version}"
 
     async def _read(
-        self, url: str, subscription_id: str, correlation_id: str, *, provider: bool = False
+        self,
+        url: str,
+        subscription_id: str,
+        correlation_id: str,
+        operation: Operation,
+        *,
+        provider: bool = False,
     ) -> httpx.Response:
         """GET with retries; returns a 2xx response or raises. ``provider``: the GET draws on
         the resource provider's shared budget, after any submission waiting for it."""
@@ -501,7 +513,15 @@ class ArmClient:
             error: ArmError
             try:
                 response = await self._send(
-                    _Request("GET", url, subscription_id, "read", correlation_id, provider=provider)
+                    _Request(
+                        "GET",
+                        url,
+                        subscription_id,
+                        "read",
+                        correlation_id,
+                        provider=provider,
+                        operation=operation,
+                    )
                 )
             except httpx.TransportError as exc:
                 error = ArmTransportError(
@@ -553,6 +573,7 @@ class ArmClient:
             "x-ms-client-request-id": client_request_id,
             "x-ms-correlation-request-id": request.correlation_id,
         }
+        observer, sent_at = self._throttle.observer, time.monotonic()
         try:
             response = await self._http.request(
                 request.method,
@@ -562,6 +583,7 @@ class ArmClient:
                 timeout=DEFAULT_TIMEOUT,
             )
         except httpx.HTTPError as exc:
+            observer.request(request.operation, "error", time.monotonic() - sent_at)
             _LOG.debug(
                 "%s %s failed: %s client_request_id=%s correlation_id=%s",
                 request.method,
@@ -581,13 +603,16 @@ class ArmClient:
                 client_request_id,
                 request.correlation_id,
             )
+        observer.request(request.operation, str(response.status_code), time.monotonic() - sent_at)
         remaining = response.headers.get(_RATE_LIMIT_HEADERS[kind])
         if remaining is not None and remaining.strip().isdigit():
             self._throttle.observe(subscription_id, kind, int(remaining))
         if response.status_code == 429:
+            by_provider = request.provider and _throttled_by_provider(response)
+            observer.throttled(subscription_id, "provider" if by_provider else kind)
             retry_after = parse_retry_after(response.headers)
             if retry_after is not None:
-                if request.provider and _throttled_by_provider(response):
+                if by_provider:
                     self._throttle.block_provider(subscription_id, retry_after)
                 else:
                     self._throttle.block_for(subscription_id, kind, retry_after)

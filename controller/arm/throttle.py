@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .models import BudgetRoom
+from .observe import NO_OBSERVER, ArmObserver, BucketName
 
 __all__ = ["ArmThrottle", "BucketConfig", "RequestKind", "ThrottleConfig", "TokenBucket"]
 
@@ -123,8 +124,10 @@ class ArmThrottle:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        observer: ArmObserver = NO_OBSERVER,
     ) -> None:
         self._config = config or ThrottleConfig()
+        self.observer = observer
         self._clock = clock
         self._sleep = sleep
         self._buckets: dict[tuple[str, RequestKind], TokenBucket] = {}
@@ -139,7 +142,9 @@ class ArmThrottle:
         return bucket
 
     async def acquire(self, subscription_id: str, kind: RequestKind) -> None:
+        started = self._clock()
         await self.bucket(subscription_id, kind).acquire()
+        self.observer.budget_wait(subscription_id, kind, self._clock() - started)
 
     @property
     def has_provider_budget(self) -> bool:
@@ -162,7 +167,9 @@ class ArmThrottle:
         bucket = self.provider_bucket(subscription_id)
         if bucket is None:
             return
+        started = self._clock()
         await (bucket.acquire() if submit else bucket.acquire_spare())
+        self.observer.budget_wait(subscription_id, "provider", self._clock() - started)
 
     def block_provider(self, subscription_id: str, seconds: float) -> None:
         """The provider answered 429 Throttled: hold its budget for Retry-After."""
@@ -189,3 +196,12 @@ class ArmThrottle:
 
     def block_for(self, subscription_id: str, kind: RequestKind, seconds: float) -> None:
         self.bucket(subscription_id, kind).block_for(seconds)
+
+    def levels(self) -> list[tuple[str, BucketName, float]]:
+        """(subscription, bucket, tokens left now) of every bucket in use, for the metrics:
+        negative while requests wait for their reserved token."""
+        levels: list[tuple[str, BucketName, float]] = [
+            (sub, kind, bucket.tokens) for (sub, kind), bucket in self._buckets.items()
+        ]
+        levels.extend((sub, "provider", bucket.tokens) for sub, bucket in self._provider.items())
+        return levels

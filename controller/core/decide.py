@@ -31,6 +31,7 @@ from controller.arm.models import CommandHandle, CommandResult, CommandRunning
 
 from .conditions import conditions_for
 from .durations import first_poll_seconds
+from .durations import parse_timestamp as _parse
 from .fence import Fence, FenceKind, fence_name, missing_message, unavailable_message, verdict
 from .output import OutputRef, OutputWrite, output_name, output_refs
 from .reasons import EventType, Reason, State
@@ -108,17 +109,6 @@ class Settings:
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    # A timestamp without offset (ARM's are UTC) must not crash arithmetic with an aware `now`.
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _later(moment: datetime, seconds: float) -> datetime:

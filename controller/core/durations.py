@@ -19,7 +19,7 @@ import math
 import statistics
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
@@ -28,8 +28,21 @@ __all__ = [
     "ended_run",
     "first_poll_seconds",
     "history_runs",
+    "parse_timestamp",
     "run_seconds",
 ]
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """An RFC 3339 timestamp as Kubernetes and ARM write them, or None when it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    # A timestamp without offset (ARM's are UTC) must not crash arithmetic with an aware `now`.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def first_poll_seconds(expected: float, within: float = math.inf) -> float:
@@ -42,12 +55,8 @@ def first_poll_seconds(expected: float, within: float = math.inf) -> float:
 
 
 def _epoch(text: object) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    moment = parse_timestamp(text)
+    return moment.timestamp() if moment is not None else None
 
 
 def run_seconds(started_at: object, finished_at: object) -> float | None:

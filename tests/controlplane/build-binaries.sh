@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, etcd, helm, the kstatus helper, actionlint and krew (with krew's
-# manifest validator) from their Go modules into $BIN_DIR (default .cache/bin); with names as
+# Builds kube-apiserver, etcd, helm, the kstatus helper, actionlint, promtool and Prometheus, and
+# krew (with krew's manifest validator) from their Go modules into $BIN_DIR (default
+# .cache/bin); with names as
 # arguments (e.g. `build-binaries.sh kstatus`), only those.
 # Go's module and build caches make a second build take seconds; a binary is rebuilt only
 # when its wrapper module (go.mod, go.sum, *.go) or its build flags changed since the last build.
@@ -23,7 +24,7 @@ done
 
 build() { # name, package, ldflags, [wrapper module directory under gobuild/, default: name]
   local name=$1 package=$2 ldflags=$3 src=$here/gobuild/${4:-$1}
-  wanted "$name" || return 0
+  wanted "$name" || wanted "${4:-$1}" || return 0  # a wrapper module's name builds all its binaries
   local stamp
   # The stamp covers what the binary is made of: the wrapper module and the flags it is built with.
   stamp=$( (cat "$src"/go.mod "$src"/go.sum $(ls "$src"/*.go 2>/dev/null); echo "$package $ldflags") |
@@ -73,6 +74,13 @@ build helm helm.sh/helm/v3/cmd/helm "-s -w \
 build kstatus . "-s -w"
 
 build actionlint github.com/rhysd/actionlint/cmd/actionlint "-s -w"
+
+# promtool checks and unit-tests the chart's alert rules; Prometheus scrapes the operator in the
+# live check of the dashboard's and alerts' queries. One wrapper module pins both.
+prometheus=$(module_version "$here/gobuild/prometheus" github.com/prometheus/prometheus)
+prometheus_ldflags="-s -w -X github.com/prometheus/common/version.Version=$prometheus"
+build promtool github.com/prometheus/prometheus/cmd/promtool "$prometheus_ldflags" prometheus
+build prometheus github.com/prometheus/prometheus/cmd/prometheus "$prometheus_ldflags" prometheus
 
 # krew's tests only: install the plugin archive from a local file, validate the manifest.
 krew=$(module_version "$here/gobuild/krew" sigs.k8s.io/krew)

@@ -85,8 +85,9 @@ def test_an_operator_started_before_its_api_server_waits_one_line_per_try(
     try:
         starting.start()
         eventually(
-            lambda: operator.log.exists()
-            and operator.log.read_text().count("trying again in") >= 2,
+            lambda: (
+                operator.log.exists() and operator.log.read_text().count("trying again in") >= 2
+            ),
             "saying it waits for the API server",
             timeout=60,
         )

@@ -99,6 +99,9 @@ unserved. `suffix` names the Deployment and peering object, `name` goes in the p
 {{- if and .Values.serviceMonitor.enabled (not .Values.metrics.enabled) -}}
 {{- fail "serviceMonitor.enabled needs metrics.enabled (the ServiceMonitor scrapes the metrics Service)" -}}
 {{- end -}}
+{{- if and (or .Values.prometheusRule.enabled .Values.grafanaDashboard.enabled) (not .Values.metrics.enabled) -}}
+{{- fail "prometheusRule.enabled and grafanaDashboard.enabled need metrics.enabled (the alerts and the dashboard read the operator's metrics)" -}}
+{{- end -}}
 {{- if and .Values.metrics.enabled .Values.liveness.enabled (eq (int .Values.metrics.port) (int .Values.liveness.port)) -}}
 {{- fail "metrics.port and liveness.port must differ" -}}
 {{- end -}}
