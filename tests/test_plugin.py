@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from controller.plugin.outcome import (
+from kubectl_runcommand.outcome import (
     EXIT_ARM_ERROR,
     EXIT_DEADLINE,
     EXIT_UNKNOWN,
@@ -61,10 +60,10 @@ def test_the_plugin_imports_nothing_beyond_the_standard_library() -> None:
     import sys
 
     probe = (
-        "import sys; import controller.plugin.__main__; "
+        "import sys; import kubectl_runcommand.__main__; "
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('httpx', 'kubernetes', 'kopf', 'azure', 'yaml', 'aiohttp') "
-        "or m.startswith(('controller.core', 'controller.arm'))]; print(bad)"
+        "or m.split('.')[0] in ('controller', 'aks_arm_emulator')]; print(bad)"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
@@ -74,7 +73,7 @@ def test_the_plugin_imports_nothing_beyond_the_standard_library() -> None:
 
 
 def test_a_selector_becomes_the_sets_cluster_selector() -> None:
-    from controller.plugin.fleet import parse_selector
+    from kubectl_runcommand.fleet import parse_selector
 
     sub, sub2 = "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"
     assert parse_selector(f"sub={sub}") == {"subscriptions": [sub]}
@@ -97,7 +96,7 @@ def test_a_selector_becomes_the_sets_cluster_selector() -> None:
     ],
 )
 def test_a_selector_that_cannot_be_read_says_why(text: str, says: str) -> None:
-    from controller.plugin.fleet import SelectorError, parse_selector
+    from kubectl_runcommand.fleet import SelectorError, parse_selector
 
     with pytest.raises(SelectorError, match=says):
         parse_selector(text)
@@ -107,8 +106,8 @@ def test_invoke_with_a_selector_creates_a_set_with_the_rollout_bounds(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The argument parsing end to end up to the API server: what kubectl would be handed."""
-    from controller.plugin import __main__ as plugin
-    from controller.plugin.kubectl import Kubectl
+    from kubectl_runcommand import __main__ as plugin
+    from kubectl_runcommand.kubectl import Kubectl
 
     created: list[dict[str, Any]] = []
 
@@ -140,8 +139,8 @@ def test_invoke_with_a_selector_creates_a_set_with_the_rollout_bounds(
 
 
 def test_a_bad_selector_or_bound_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from controller.plugin import __main__ as plugin
-    from controller.plugin.kubectl import Kubectl
+    from kubectl_runcommand import __main__ as plugin
+    from kubectl_runcommand.kubectl import Kubectl
 
     monkeypatch.setattr(Kubectl, "create", lambda *_: pytest.fail("nothing is created"))
     assert plugin.main(["invoke", "--selector", "rg=x", "--", "true"]) == 2
@@ -149,8 +148,8 @@ def test_a_bad_selector_or_bound_is_a_usage_error(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_set_exits_0_only_when_every_cluster_succeeded() -> None:
-    from controller.plugin.fleet import progress_table, set_exit
-    from controller.plugin.outcome import EXIT_SET_FAILED
+    from kubectl_runcommand.fleet import progress_table, set_exit
+    from kubectl_runcommand.outcome import EXIT_SET_FAILED
 
     failed = {
         "state": "Failed",

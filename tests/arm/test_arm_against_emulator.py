@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.config import ScriptedConfig
 
 from controller.arm import (
     ArmClient,
@@ -19,8 +21,6 @@ from controller.arm import (
     build_context,
     build_credential,
 )
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import ScriptedConfig
 from tests.emulator.emulator_harness import (
     CLIENT_ID,
     SUB,

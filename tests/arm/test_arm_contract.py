@@ -24,6 +24,13 @@ from typing import Any
 
 import httpx
 import pytest
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.config import (
+    BucketConfig,
+    FaultsConfig,
+    ScriptedConfig,
+    ThrottleConfig,
+)
 from azure.core.credentials_async import AsyncTokenCredential
 
 from controller.arm import (
@@ -49,13 +56,6 @@ from controller.arm import (
     build_credential,
 )
 from controller.arm.errors import is_retryable
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import (
-    BucketConfig,
-    FaultsConfig,
-    ScriptedConfig,
-    ThrottleConfig,
-)
 from tests.emulator.emulator_harness import (
     CLIENT_ID,
     SUB,
@@ -583,7 +583,7 @@ async def test_every_request_carries_a_client_request_id_and_the_run_correlation
     state_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # In this order: set_level also sets the capturing handler's level, the last call wins.
-    caplog.set_level(logging.INFO, logger="controller.emulator")
+    caplog.set_level(logging.INFO, logger="aks_arm_emulator")
     caplog.set_level(logging.DEBUG, logger="controller.arm")
     async with arm_stack(state_dir, emulator_config()) as stack:
         run_id = str(uuid.uuid4())
@@ -596,7 +596,7 @@ async def test_every_request_carries_a_client_request_id_and_the_run_correlation
         assert UUID_TEXT.match(recorded["clientRequestId"] or "")
 
     # The emulator side: every ARM request of the run (cluster GET, POST, polls) carried it.
-    served = matching_lines(caplog.records, "controller.emulator.app", _EMULATOR_LINE)
+    served = matching_lines(caplog.records, "aks_arm_emulator.app", _EMULATOR_LINE)
     assert [line["method"] for line in served[:2]] == ["GET", "POST"]
     assert len(served) >= 3
     assert {line["correlation_id"] for line in served} == {run_id}
@@ -641,7 +641,7 @@ async def test_no_secret_or_token_in_any_log_record(
     assert bearer.startswith("eyJ") and cluster_token.startswith("eyJ")
     assert bearer != cluster_token
     loggers = {record.name for record in caplog.records}
-    assert {"controller.arm", "controller.emulator.app"} <= loggers  # the check saw traffic
+    assert {"controller.arm", "aks_arm_emulator.app"} <= loggers  # the check saw traffic
     forbidden = (CLIENT_SECRET, bearer, cluster_token, "eyJ")
     for record in caplog.records:
         for text in record_texts(record):

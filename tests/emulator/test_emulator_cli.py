@@ -12,8 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from controller.emulator.config import (
+from aks_arm_emulator.config import (
     EXAMPLE_YAML,
     ConfigError,
     config_from_mapping,

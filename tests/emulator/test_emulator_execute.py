@@ -11,8 +11,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aks_arm_emulator import EmulatorConfig
 
-from controller.emulator import EmulatorConfig
 from tests.emulator.emulator_harness import (
     Emulator,
     cluster,

@@ -10,14 +10,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import (
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.config import (
     ConfigError,
     FaultsConfig,
     ScriptedConfig,
     config_from_mapping,
 )
+
 from tests.emulator.emulator_harness import (
     API,
     Emulator,

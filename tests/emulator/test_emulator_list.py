@@ -7,15 +7,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import (
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.config import (
     BucketConfig,
     ConfigError,
     ScriptedConfig,
     ThrottleConfig,
     config_from_mapping,
 )
+
 from tests.emulator.emulator_harness import (
     API,
     SUB,

@@ -27,7 +27,7 @@ def plugin_runner(kubectl_path: str, kubeconfig: Path, namespace: str) -> Any:
     script pip installed found on PATH by kubectl's plugin discovery."""
     scripts = Path(sys.executable).parent
     if not (scripts / "kubectl-runcommand").exists():
-        pytest.fail("kubectl-runcommand is not installed: pip install -e . puts it on PATH")
+        pytest.fail("kubectl-runcommand is not installed: make venv installs kubectl-plugin/")
     env = {**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
 
     def run(subcommand: str, *args: str) -> subprocess.CompletedProcess[str]:
