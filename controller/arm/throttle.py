@@ -133,10 +133,6 @@ class ArmThrottle:
     async def acquire(self, subscription_id: str, kind: RequestKind) -> None:
         await self.bucket(subscription_id, kind).acquire()
 
-    @property
-    def has_provider_budget(self) -> bool:
-        return self._config.provider is not None
-
     def provider_bucket(self, subscription_id: str) -> TokenBucket | None:
         """The subscription's share of the resource provider's "all other APIs" budget."""
         config = self._config.provider

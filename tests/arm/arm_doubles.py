@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
@@ -17,6 +18,8 @@ from controller.arm import (
     ArmThrottle,
     Cloud,
     ClusterRef,
+    ClusterTokenMode,
+    CommandHandle,
     RetryPolicy,
 )
 
@@ -223,3 +226,24 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+async def submit(
+    client: ArmClient,
+    cluster: ClusterRef,
+    command: str,
+    context: str | None = None,
+    *,
+    cluster_token: ClusterTokenMode = "auto",
+    correlation_id: str | None = None,
+) -> CommandHandle:
+    """The client's two submission steps back to back, as the runtime takes them with its
+    record of the correlation id in between."""
+    prepared = await client.prepare_submission(
+        cluster,
+        command,
+        context,
+        cluster_token=cluster_token,
+        correlation_id=correlation_id or str(uuid.uuid4()),
+    )
+    return await client.send_submission(prepared)
