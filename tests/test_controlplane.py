@@ -17,6 +17,8 @@ from tests.controlplane import ControlPlane, ControlPlaneError, running
 from tests.controlplane.launcher import REPO_ROOT
 from tests.kube import kubectl, kubectl_json
 
+pytestmark = pytest.mark.e2e  # every test here starts or stops control planes
+
 WIDGET_CRD = textwrap.dedent(
     """
     apiVersion: apiextensions.k8s.io/v1
