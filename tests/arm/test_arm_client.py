@@ -20,7 +20,6 @@ from arm_doubles import (
     FakeCredential,
     FakeCredentials,
     ScriptedArm,
-    Sleeps,
     accepted,
     arm_error,
     cluster_body,
@@ -84,14 +83,14 @@ async def test_submit_202_returns_handle_from_location_as_given() -> None:
 
 
 async def test_submit_429_then_202_resubmits_after_retry_after() -> None:
-    sleeps = Sleeps()
+    sleeps = FakeClock()
     arm = ScriptedArm(arm_error(429, "TooManyRequests", **{"Retry-After": "3"}), accepted())
-    async with make_client(arm, sleeps=sleeps) as client:
+    async with make_client(arm, clock=sleeps) as client:
         handle = await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert handle.command_id == COMMAND_ID
     assert len(arm.requests) == 2
-    assert sleeps.delays[-1] == 3.0
+    assert sleeps.sleeps[-1] == 3.0
     # Both tries belong to one logical operation.
     assert len({r.headers["x-ms-correlation-request-id"] for r in arm.requests}) == 1
 
@@ -108,14 +107,14 @@ async def test_submit_429_gives_up_after_bounded_attempts() -> None:
 
 
 async def test_submit_429_with_long_retry_after_is_raised_not_slept() -> None:
-    sleeps = Sleeps()
+    sleeps = FakeClock()
     arm = ScriptedArm(arm_error(429, "TooManyRequests", **{"Retry-After": "900"}))
-    async with make_client(arm, sleeps=sleeps) as client:
+    async with make_client(arm, clock=sleeps) as client:
         with pytest.raises(ThrottledError) as caught:
             await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert caught.value.retry_after == 900.0
-    assert sleeps.delays == []
+    assert sleeps.sleeps == []
     assert len(arm.requests) == 1
 
 
@@ -533,42 +532,42 @@ async def test_poll_200_without_json_is_a_retryable_malformed_response() -> None
 
 
 async def test_poll_retries_honouring_retry_after() -> None:
-    sleeps = Sleeps()
+    sleeps = FakeClock()
     arm = ScriptedArm(
         arm_error(503, "ServiceUnavailable", **{"Retry-After": "7"}),
         arm_error(429, "TooManyRequests", **{"retry-after-ms": "1500"}),
         command_state(200, "Succeeded", exitCode=0),
     )
-    async with make_client(arm, sleeps=sleeps) as client:
+    async with make_client(arm, clock=sleeps) as client:
         result = await client.poll(HANDLE)
 
     assert isinstance(result, CommandResult)
     assert len(arm.requests) == 3
     # The throttle may also sleep after the 429 block; the retry delays come first per failure.
-    assert sleeps.delays[:2] == [7.0, 1.5]
+    assert sleeps.sleeps[:2] == [7.0, 1.5]
 
 
 async def test_poll_retries_transport_errors_with_jittered_backoff() -> None:
-    sleeps = Sleeps()
+    sleeps = FakeClock()
     arm = ScriptedArm(httpx.ReadTimeout, httpx.RemoteProtocolError, command_state(202, "Running"))
     retry = RetryPolicy(base_delay=2.0, max_delay=30.0)
-    async with make_client(arm, sleeps=sleeps, retry=retry) as client:
+    async with make_client(arm, clock=sleeps, retry=retry) as client:
         status = await client.poll(HANDLE)
 
     assert isinstance(status, CommandRunning)
     # Full jitter with rand() == 0.5: 0.5 * 2 * 2**n.
-    assert sleeps.delays == [1.0, 2.0]
+    assert sleeps.sleeps == [1.0, 2.0]
 
 
 async def test_poll_gives_up_after_max_attempts() -> None:
-    sleeps = Sleeps()
+    sleeps = FakeClock()
     arm = ScriptedArm(*[httpx.ConnectError] * 3)
-    async with make_client(arm, sleeps=sleeps, retry=RetryPolicy(max_attempts=3)) as client:
+    async with make_client(arm, clock=sleeps, retry=RetryPolicy(max_attempts=3)) as client:
         with pytest.raises(ArmTransportError) as caught:
             await client.poll(HANDLE)
 
     assert len(arm.requests) == 3
-    assert len(sleeps.delays) == 2
+    assert len(sleeps.sleeps) == 2
     assert caught.value.retryable
     assert caught.value.correlation_id == HANDLE.correlation_id
 
@@ -781,15 +780,15 @@ async def test_poll_401_is_retried_once_with_a_fresh_token() -> None:
 
 
 async def test_poll_401_twice_is_raised_without_read_retries() -> None:
-    sleeps = Sleeps()
+    sleeps = FakeClock()
     arm = ScriptedArm(unauthorized(), unauthorized(), command_state(202, "Running"))
-    async with make_client(arm, sleeps=sleeps, credentials=FakeCredentials()) as client:
+    async with make_client(arm, clock=sleeps, credentials=FakeCredentials()) as client:
         with pytest.raises(ArmResponseError) as caught:
             await client.poll(HANDLE)
 
     assert (caught.value.status_code, caught.value.retryable) == (401, False)
     assert len(arm.requests) == 2
-    assert sleeps.delays == []
+    assert sleeps.sleeps == []
 
 
 async def test_a_borrowed_credential_is_asked_again_after_a_401() -> None:

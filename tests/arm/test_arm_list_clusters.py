@@ -27,8 +27,7 @@ from tests.emulator.emulator_harness import (
     cluster,
     running_emulator,
 )
-
-OTHER_SUB = "99999999-2222-3333-4444-555555555555"
+from tests.helpers import OTHER_SUBSCRIPTION as OTHER_SUB
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from controller.arm import (
     ProvisioningState,
 )
 from controller.arm.models import command_status_from_json
+from tests.helpers import SUBSCRIPTION as SUB
 
-SUB = "00000000-1111-2222-3333-444444444444"
 RESOURCE_ID = (
     f"/subscriptions/{SUB}/resourceGroups/rg-1/providers/"
     "Microsoft.ContainerService/managedClusters/aks-1"

@@ -8,8 +8,7 @@ import pytest
 from arm_doubles import FakeClock
 
 from controller.arm import ArmThrottle, BucketConfig, ThrottleConfig
-
-SUB = "00000000-1111-2222-3333-444444444444"
+from tests.helpers import SUBSCRIPTION as SUB
 
 
 async def test_250_reads_pass_at_once_and_the_251st_waits_one_refill() -> None:

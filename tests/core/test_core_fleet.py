@@ -24,8 +24,8 @@ from controller.core.fleet import (
 )
 from controller.core.reasons import Reason
 from controller.core.spec import InvalidSpec, RunSpec
+from tests.helpers import SUBSCRIPTION as SUB
 
-SUB = "11111111-2222-3333-4444-555555555555"
 NOW = "2026-01-01T00:00:00Z"
 
 

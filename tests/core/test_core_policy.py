@@ -17,10 +17,9 @@ from controller.core.policy import (
     check_policies,
     glob_matches,
 )
+from tests.helpers import OTHER_SUBSCRIPTION as OTHER_SUB
 
 from .core_helpers import CLUSTER, RG, SUB, make_spec
-
-OTHER_SUB = "11111111-2222-3333-4444-555555555555"
 
 
 def policy(name: str = "team-a", **spec: Any) -> RunCommandPolicy:

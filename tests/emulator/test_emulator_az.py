@@ -26,8 +26,8 @@ from tests.emulator.emulator_harness import (
     submit,
     zip_context,
 )
+from tests.helpers import OTHER_SUBSCRIPTION as OTHER_SUB
 
-OTHER_SUB = "99999999-2222-3333-4444-555555555555"
 OTHER_TENANT = "0b1c2d3e-0000-4000-8000-00000000000a"
 # The api-versions az 2.91 sends (azure-cli: cloud register, MGMT_RESOURCE_SUBSCRIPTIONS).
 METADATA_API = "api-version=2022-09-01"
