@@ -1,8 +1,10 @@
 """Helpers every tier shares, one of each: the test IDs, the API server's JSON merge patch, a
-fake clock, and a poll-until that says what it waited for when it gives up."""
+fake clock (and an event loop whose clock skips), and a poll-until that says what it waited for
+when it gives up."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 from collections.abc import Callable, Mapping
@@ -60,6 +62,19 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+class SkippingLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock a test moves forward (``skipped += s``): sockets do not notice,
+    timers do, so "45 s" of a server's hold pass at once while every timeout armed on the loop
+    sees them pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skipped = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.skipped
 
 
 # --- poll until ---------------------------------------------------------------------------------

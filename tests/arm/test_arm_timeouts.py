@@ -24,21 +24,11 @@ from controller.arm import (
     SubmissionOutcomeUnknown,
     new_http_client,
 )
+from tests.helpers import SkippingLoop
 
 T = TypeVar("T")
 # How runtime.py built its shared client before the client owned its timeouts.
 RUNTIME_30S_CLIENT = httpx.Timeout(30.0, connect=10.0)
-
-
-class SkippingLoop(asyncio.SelectorEventLoop):
-    """An event loop whose clock can be moved forward; sockets do not notice, timers do."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.skipped = 0.0
-
-    def time(self) -> float:
-        return super().time() + self.skipped
 
 
 class HoldingArm:
