@@ -10,12 +10,18 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(BIN_DIR):$(PATH)
 # Debian's package); without it those scripts are not checked, and lint says so.
 SHELLCHECK ?= $(shell command -v shellcheck 2>/dev/null)
 
-.PHONY: venv binaries actionlint lint test demo bench clean
+.PHONY: venv binaries actionlint lint test test-az demo bench clean
 
-$(VENV)/.installed: pyproject.toml
+# The operator with its extras, and the repository's two other distributions editable from their
+# paths, in one pip call: the test extra names them, and pip takes them from here, not an index.
+DISTRIBUTIONS := pyproject.toml emulator/pyproject.toml kubectl-plugin/pyproject.toml
+$(VENV)/.installed: $(DISTRIBUTIONS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==26.3
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	@# A venv from before the split has the operator owning the other two's scripts: uninstalling
+	@# it after they are installed would delete them, so all three go first.
+	$(PY) -m pip uninstall --quiet --yes aks-runcommand-operator aks-arm-emulator kubectl-runcommand
+	$(PY) -m pip install --quiet -e ./emulator -e ./kubectl-plugin -e '.[test,dev]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -28,7 +34,7 @@ actionlint:
 	bash tests/controlplane/build-binaries.sh actionlint
 
 lint: venv actionlint
-	$(VENV)/bin/ruff check controller tests benchmarks examples scripts
+	$(VENV)/bin/ruff check controller emulator kubectl-plugin tests benchmarks examples scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy scripts
 	$(VENV)/bin/lint-imports
@@ -37,6 +43,18 @@ lint: venv actionlint
 
 test: venv binaries lint
 	$(PY) -m pytest tests
+
+# The real az CLI against the emulator (tests/az/): opt-in, as az is large. It gets a virtual
+# environment of its own (pinned in tests/az/requirements.txt), apart from the operator's.
+AZ_VENV := .cache/az
+$(AZ_VENV)/.installed: tests/az/requirements.txt
+	$(PYTHON) -m venv $(AZ_VENV)
+	$(AZ_VENV)/bin/python -m pip install --quiet --upgrade pip==26.3
+	$(AZ_VENV)/bin/python -m pip install --quiet -r tests/az/requirements.txt
+	touch $@
+
+test-az: venv binaries $(AZ_VENV)/.installed
+	AZ_CLI=$(CURDIR)/$(AZ_VENV)/bin/az $(PY) -m pytest tests/az
 
 demo: venv binaries
 	$(PY) -m examples.demo

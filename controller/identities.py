@@ -53,11 +53,6 @@ class ArmClients:
         self._current: dict[Identity, _Version] = {}
         self._retiring: dict[asyncio.Task[None], _Version] = {}
 
-    @property
-    def clients(self) -> int:
-        """ARM clients open now, retiring ones included."""
-        return len(self._current) + len(self._retiring)
-
     def get(self, identity: Identity, version: str, config: CredentialConfig) -> ArmClient:
         """The client of ``identity`` at ``version``. Never raises for bad credential material:
         that surfaces as CredentialError from the client's first call."""

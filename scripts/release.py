@@ -2,13 +2,16 @@
 
 The version has one source: `[project].version` in pyproject.toml. Chart.yaml's `version` and
 `appVersion` repeat it (tests/test_release.py fails when they differ) and the chart's image tag
-defaults to `appVersion`. A release is the tag `v<version>`.
+defaults to `appVersion`; so do the repository's two other distributions, the emulator
+(emulator/pyproject.toml) and the kubectl plugin (kubectl-plugin/pyproject.toml), checked by
+check-tag. A release is the tag `v<version>`.
 
 Standard library only: the release workflow runs this with the runner's python3, before any
 install.
 
     python3 scripts/release.py version                 # 0.1.0
     python3 scripts/release.py check-tag v0.1.0        # the tag, chart, changelog and plugin agree
+    python3 scripts/release.py distributions           # the three projects to build: . emulator ...
     python3 scripts/release.py check-image ghcr.io/OWNER/aks-runcommand-operator
     python3 scripts/release.py notes 0.1.0             # that version's CHANGELOG.md section
     python3 scripts/release.py krew-archive --out dist # dist/kubectl-runcommand-v0.1.0.tar.gz
@@ -33,11 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 CHART = Path("charts/aks-runcommand-operator/Chart.yaml")
 VALUES = Path("charts/aks-runcommand-operator/values.yaml")
 CHANGELOG = Path("CHANGELOG.md")
-KREW_TEMPLATE = Path("plugins/krew/runcommand.yaml")
+KREW_TEMPLATE = Path("kubectl-plugin/krew/runcommand.yaml")
 PLUGIN_SCRIPT = "kubectl-runcommand"  # the console script in [project.scripts], and krew's bin
-PACKAGE = "controller"
-# Left out of the plugin's zipapp: the ARM emulator is test infrastructure.
-EXCLUDED = ("emulator",)
+# The kubectl plugin's distribution: its package is what the zipapp holds.
+PLUGIN_PROJECT = Path("kubectl-plugin")
+# The release's three distributions, each a directory with its pyproject.toml: the operator, the
+# emulator and the kubectl plugin.
+DISTRIBUTIONS = (Path("."), Path("emulator"), PLUGIN_PROJECT)
 # Archive members get this timestamp (2000-01-01), so the same sources give the same sha256.
 FIXED_MTIME = 946684800
 FIXED_DATE = (2000, 1, 1, 0, 0, 0)
@@ -63,7 +68,10 @@ class ReleaseError(Exception):
 
 
 def pyproject(root: Path = ROOT) -> dict[str, object]:
-    with (root / "pyproject.toml").open("rb") as f:
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        raise ReleaseError(f"no {path.name} in {root.name or root}/")
+    with path.open("rb") as f:
         project = tomllib.load(f)["project"]
     assert isinstance(project, dict)
     return project
@@ -75,6 +83,25 @@ def version(root: Path = ROOT) -> str:
     if not isinstance(value, str) or not SEMVER.fullmatch(value):
         raise ReleaseError(f"pyproject.toml: version {value!r} is not a semantic version")
     return value
+
+
+def distribution_problems(current: str, root: Path = ROOT) -> list[str]:
+    """The emulator's and the plugin's distributions carry the operator's version, and the
+    plugin, which ships as a zipapp with nothing installed, depends on nothing."""
+    problems = []
+    for project in DISTRIBUTIONS[1:]:
+        try:
+            metadata = pyproject(root / project)
+        except ReleaseError as error:
+            problems.append(str(error))
+            continue
+        if metadata.get("version") != current:
+            problems.append(
+                f"{project}/pyproject.toml: version is {metadata.get('version')!r}, not {current!r}"
+            )
+        if project == PLUGIN_PROJECT and metadata.get("dependencies"):
+            problems.append(f"{project}/pyproject.toml: the plugin must depend on nothing")
+    return problems
 
 
 def chart_versions(root: Path = ROOT) -> dict[str, str]:
@@ -143,6 +170,7 @@ def check_tag(tag: str, root: Path = ROOT) -> str:
             problems.append(f"{CHANGELOG}: the [{current}] section is empty")
     except ReleaseError as error:
         problems.append(str(error))
+    problems += distribution_problems(current, root)
     try:
         plugin_module(root)
     except ReleaseError as error:
@@ -153,37 +181,36 @@ def check_tag(tag: str, root: Path = ROOT) -> str:
 
 
 def plugin_entry_point(root: Path = ROOT) -> tuple[str, str]:
-    scripts = pyproject(root).get("scripts", {})
+    """(module, function) of the plugin distribution's console script."""
+    scripts = pyproject(root / PLUGIN_PROJECT).get("scripts", {})
     assert isinstance(scripts, dict)
+    where = f"{PLUGIN_PROJECT}/pyproject.toml"
     entry = scripts.get(PLUGIN_SCRIPT)
     if not isinstance(entry, str) or ":" not in entry:
-        raise ReleaseError(f"pyproject.toml: no [project.scripts] entry {PLUGIN_SCRIPT!r}")
-    module, _, function = entry.partition(":")
-    if not module.startswith(f"{PACKAGE}.") or not function.isidentifier():
-        raise ReleaseError(f"pyproject.toml: {PLUGIN_SCRIPT} = {entry!r} is not in {PACKAGE}/")
-    return module.strip(), function.strip()
+        raise ReleaseError(f"{where}: no [project.scripts] entry {PLUGIN_SCRIPT!r}")
+    module, _, function = (part.strip() for part in entry.partition(":"))
+    if not all(part.isidentifier() for part in [*module.split("."), function]):
+        raise ReleaseError(f"{where}: {PLUGIN_SCRIPT} = {entry!r} is not module:function")
+    return module, function
 
 
 def plugin_sources(root: Path = ROOT) -> list[Path]:
-    """The package's modules that go into the zipapp, sorted (the archive's order)."""
-    base = root / PACKAGE
+    """The plugin package's modules, which the zipapp holds, sorted (the archive's order)."""
+    module, _ = plugin_entry_point(root)
+    base = root / PLUGIN_PROJECT / module.split(".")[0]
     return sorted(
-        path
-        for path in base.rglob("*")
-        if path.is_file()
-        and path.suffix in (".py", ".typed")
-        and path.relative_to(base).parts[0] not in EXCLUDED
+        path for path in base.rglob("*") if path.is_file() and path.suffix in (".py", ".typed")
     )
 
 
 def plugin_module(root: Path = ROOT) -> Path:
     """The file of the console script's module, which must exist."""
     module, _ = plugin_entry_point(root)
-    base = root / Path(*module.split("."))
+    base = root / PLUGIN_PROJECT / Path(*module.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate
-    raise ReleaseError(f"{PLUGIN_SCRIPT}: module {module} not found under {PACKAGE}/")
+    raise ReleaseError(f"{PLUGIN_SCRIPT}: module {module} not found under {PLUGIN_PROJECT}/")
 
 
 def build_zipapp(target: Path, root: Path = ROOT) -> Path:
@@ -197,8 +224,9 @@ def build_zipapp(target: Path, root: Path = ROOT) -> Path:
     # import from the zipapp although it does from a checkout.
     for directory in sorted({p.parent for p in sources if p.suffix == ".py"}):
         if not (directory / "__init__.py").is_file():
-            raise ReleaseError(f"{directory.relative_to(root)}/ has no __init__.py")
-    members = [(p.relative_to(root).as_posix(), p.read_bytes()) for p in sources]
+            raise ReleaseError(f"{directory.relative_to(root).as_posix()}/ has no __init__.py")
+    project = root / PLUGIN_PROJECT
+    members = [(p.relative_to(project).as_posix(), p.read_bytes()) for p in sources]
     members.append(("__main__.py", MAIN_PY.format(module=module, function=function).encode()))
     with target.open("wb") as f:
         f.write(b"#!/usr/bin/env python3\n")
@@ -240,7 +268,7 @@ def krew_archive(out: Path, root: Path = ROOT) -> Path:
 
 
 def krew_manifest(sha256: str, repository: str, root: Path = ROOT) -> str:
-    """plugins/krew/runcommand.yaml with the release's version, archive URL and sha256."""
+    """kubectl-plugin/krew/runcommand.yaml with the release's version, archive URL and sha256."""
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise ReleaseError(f"sha256 {sha256!r} is not 64 lower-case hex digits")
     if not re.fullmatch(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+", repository):
@@ -253,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("version", help="print pyproject.toml's version")
+    commands.add_parser("distributions", help="print the directories of the three distributions")
     check = commands.add_parser("check-tag", help="the tag, chart and changelog agree")
     check.add_argument("tag")
     image = commands.add_parser("check-image", help="values.yaml's image.repository is IMAGE")
@@ -268,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "version":
             print(version())
+        elif args.command == "distributions":
+            print(*(project.as_posix() for project in DISTRIBUTIONS), sep="\n")
         elif args.command == "check-tag":
             print(check_tag(args.tag))
         elif args.command == "check-image":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,26 @@ from pathlib import Path
 import pytest
 
 from tests.controlplane import ControlPlane, running
+
+TESTS = Path(__file__).resolve().parent
+# e2e: tests that start a kube-apiserver (these fixtures), or the emulator and the operator as
+# processes (these directories; elsewhere the module or test says so). `pytest -m "not e2e"`
+# runs the pure and unit tiers alone.
+E2E_FIXTURES = frozenset({"management_cluster", "target_cluster", "restartable"})
+E2E_DIRECTORIES = frozenset({"operator", "az"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        directory = item.path.relative_to(TESTS).parts[0]
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if directory in E2E_DIRECTORIES or fixtures & E2E_FIXTURES:
+            item.add_marker(pytest.mark.e2e)
+
+
+# The az CLI tier is opt-in (`make test-az`, which names the az it installed): `make test` and
+# `pytest tests` leave it out.
+collect_ignore = [] if os.environ.get("AZ_CLI") else ["az"]
 
 
 @pytest.fixture(scope="session")

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.controlplane.launcher import REPO_ROOT, bin_dir, free_port
+from tests.helpers import CLIENT_ID, TENANT
+from tests.helpers import SUBSCRIPTION as SUBSCRIPTION_ID
+
+TENANT_ID = TENANT
 
 # The operator's own identity at the emulator's sign-in endpoint (which accepts any client).
-TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-CLIENT_ID = "4f1c0d5e-5b7a-4a55-9a43-0c6a3a9d1e01"
 CLIENT_SECRET = "operator-secret-value-never-logged"
-SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000001"
 RESOURCE_GROUP = "rg-platform"
 
 

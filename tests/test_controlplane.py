@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,10 @@ import pytest
 
 from tests.controlplane import ControlPlane, ControlPlaneError, running
 from tests.controlplane.launcher import REPO_ROOT
+from tests.helpers import poll_until
 from tests.kube import kubectl, kubectl_json
+
+pytestmark = pytest.mark.e2e  # every test here starts or stops control planes
 
 WIDGET_CRD = textwrap.dedent(
     """
@@ -185,10 +187,13 @@ def test_processes_die_with_an_interrupted_session(tmp_path: Path) -> None:
     assert len(_pids_alive(pids)) == 2
     session.kill()
     session.wait()
-    deadline = time.monotonic() + 10
-    while _pids_alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _pids_alive(pids) == []
+    poll_until(
+        lambda: _pids_alive(pids),
+        lambda alive: alive == [],
+        what="both die",
+        timeout=10,
+        interval=0.1,
+    )
 
 
 @pytest.mark.parametrize("argv", [["down", "--dir", "/nonexistent-controlplane"]])

@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.controlplane.launcher import REPO_ROOT
+
+pytestmark = pytest.mark.e2e  # the emulator (and the operator) as processes
 
 
 def test_demo_runs_every_example_to_its_expected_exit_code() -> None:

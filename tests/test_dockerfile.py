@@ -171,11 +171,15 @@ def test_dockerignore_keeps_the_context_to_what_the_build_copies(stages: list[St
     assert included <= copied | {"README.md"}
 
 
-# The emulator (a token issuer and a `bash -c` executor) stays out of the image ----------------
+# The image is built from the operator's distribution only --------------------------------------
 
-EMULATOR = "controller/emulator"
+# The repository's two other distributions (a token issuer with a `bash -c` executor, and the
+# kubectl plugin): neither is in the build context, the wheel or the image.
+OTHER_DISTRIBUTIONS = ("emulator", "kubectl-plugin")
+OTHER_PACKAGES = ("aks_arm_emulator", "kubectl_runcommand")
+OPERATOR_FILES = ("pyproject.toml", "README.md", "controller/")
 # The programs the builder stage's RUN lines may use: the test below runs them here, on the host.
-BUILDER_PROGRAMS = {"test", "sed", "!", "pip"}
+BUILDER_PROGRAMS = {"pip"}
 WILDCARDS = {"**": ".*", "*": "[^/]*", "?": "[^/]"}
 
 
@@ -220,21 +224,21 @@ def context_files() -> list[str]:
     return [path for path in listed if (REPO_ROOT / path).is_file() and in_context(path, patterns)]
 
 
-def test_the_emulator_is_not_in_the_build_context() -> None:
+def test_the_build_context_is_the_operator_distribution_only() -> None:
     files = context_files()
     assert "controller/__main__.py" in files and "pyproject.toml" in files
-    assert (REPO_ROOT / EMULATOR / "__init__.py").is_file()  # it exists: it is left out
-    assert [path for path in files if path.startswith(EMULATOR + "/")] == []
+    assert [path for path in files if not path.startswith(OPERATOR_FILES)] == []
+    for directory in OTHER_DISTRIBUTIONS:  # they exist: they are left out
+        assert (REPO_ROOT / directory / "pyproject.toml").is_file(), directory
 
 
-def test_the_builder_drops_the_emulator_script(stages: list[Stage]) -> None:
+def test_the_operator_distribution_has_only_the_operator_script(stages: list[Stage]) -> None:
     scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert "aks-arm-emulator" in scripts  # the package has it; the image must not
-    builder_runs = " && ".join(stages[0].all("RUN"))
-    assert "/^aks-arm-emulator = /d" in builder_runs
-    runtime_install = next(run for run in stages[-1].all("RUN") if "pip install" in run)
-    assert "find_spec('controller.emulator') is not None" in runtime_install
-    assert "! command -v aks-arm-emulator" in runtime_install
+    assert scripts == {"aks-runcommand-operator": "controller.__main__:main"}
+    # No guard in the image: nothing to drop, nothing to check for.
+    text = "\n".join(stage.text() for stage in stages)
+    for name in (*OTHER_DISTRIBUTIONS, *OTHER_PACKAGES, "aks-arm-emulator", "kubectl-runcommand"):
+        assert name not in text, f"the Dockerfile names {name!r}"
 
 
 @pytest.fixture(scope="module")
@@ -281,18 +285,21 @@ def image_wheel(stages: list[Stage], tmp_path_factory: pytest.TempPathFactory) -
     return wheel
 
 
-def test_the_image_wheel_has_no_emulator(image_wheel: Path) -> None:
+def test_the_image_wheel_holds_only_the_operator(image_wheel: Path) -> None:
     with zipfile.ZipFile(image_wheel) as wheel:
         names = wheel.namelist()
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         scripts = wheel.read(entry_points).decode()
     assert "controller/__main__.py" in names and "controller/core/__init__.py" in names
-    assert [n for n in names if n.startswith(EMULATOR + "/")] == []
+    assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"controller"}
+    assert [n for n in names if n.startswith(OTHER_PACKAGES)] == []
     assert "aks-runcommand-operator = controller.__main__:main" in scripts
-    assert "emulator" not in scripts
+    assert "emulator" not in scripts and "kubectl" not in scripts
 
 
-def test_installing_the_image_wheel_installs_no_emulator(image_wheel: Path, tmp_path: Path) -> None:
+def test_installing_the_image_wheel_installs_only_the_operator(
+    image_wheel: Path, tmp_path: Path
+) -> None:
     """What the runtime stage's `pip install` puts on disk, from that wheel."""
     target = tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index"]
@@ -304,7 +311,7 @@ def test_installing_the_image_wheel_installs_no_emulator(image_wheel: Path, tmp_
         timeout=120,
     )
     assert (target / "controller" / "__main__.py").is_file()
-    assert not (target / "controller" / "emulator").exists()
-    # The operator, and the standard-library kubectl plugin; never the emulator.
+    packages = sorted(p.name for p in target.iterdir() if not p.name.endswith(".dist-info"))
+    assert packages == ["bin", "controller"]
     scripts = sorted(p.name for p in (target / "bin").iterdir())
-    assert scripts == ["aks-runcommand-operator", "kubectl-runcommand"]
+    assert scripts == ["aks-runcommand-operator"]

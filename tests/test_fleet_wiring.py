@@ -16,8 +16,8 @@ from controller.fleet import Fleet
 from controller.inputs import InputReader
 from controller.kube import Conflict, KubeApi, ObjectRef
 from controller.scheduler import Job
+from tests.helpers import SUBSCRIPTION as SUB
 
-SUB = "11111111-2222-3333-4444-555555555555"
 SET = ObjectRef("ns", "fleet", "set-uid")
 
 

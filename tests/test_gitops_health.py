@@ -12,7 +12,6 @@ kstatus library (sigs.k8s.io/cli-utils `status.Compute`, in a small Go helper bu
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +40,7 @@ from controller.core import (
 )
 from controller.core.decide import Decision, invalid_spec
 from tests.controlplane import kstatus
+from tests.helpers import merge_patch
 
 REPO = Path(__file__).resolve().parents[1]
 GITOPS = REPO / "examples" / "gitops"
@@ -92,19 +92,6 @@ def argocd_health(obj: Mapping[str, Any], script: str | None = None) -> tuple[st
 
 
 # RunCommands with statuses from the operator's core ------------------------------------------
-
-
-def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """RFC 7386 JSON merge patch, as the operator's status patches are applied."""
-    result = copy.deepcopy(dict(target))
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = merge_patch(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
 
 
 @dataclass

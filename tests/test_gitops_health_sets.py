@@ -13,9 +13,9 @@ from controller.arm.models import ClusterRef
 from controller.core.fleet import Child, SetObservation, SetSpec, plan_set
 from controller.core.spec import RunSpec
 from tests.controlplane import kstatus
+from tests.helpers import SUBSCRIPTION as SUB
 from tests.test_gitops_health import GITOPS, HEALTH_LUA, argocd_health
 
-SUB = "00000000-0000-0000-0000-000000000001"
 NOW = "2025-06-01T12:00:00Z"
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from controller.plugin.outcome import (
+from kubectl_runcommand.outcome import (
     EXIT_ARM_ERROR,
     EXIT_DEADLINE,
     EXIT_UNKNOWN,
@@ -64,10 +63,10 @@ def test_the_plugin_imports_nothing_beyond_the_standard_library() -> None:
     import sys
 
     probe = (
-        "import sys; import controller.plugin.__main__; "
+        "import sys; import kubectl_runcommand.__main__; "
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('httpx', 'kubernetes', 'kopf', 'azure', 'yaml', 'aiohttp') "
-        "or m.startswith(('controller.core', 'controller.arm'))]; print(bad)"
+        "or m.split('.')[0] in ('controller', 'aks_arm_emulator')]; print(bad)"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
@@ -77,7 +76,7 @@ def test_the_plugin_imports_nothing_beyond_the_standard_library() -> None:
 
 
 def test_a_selector_becomes_the_sets_cluster_selector() -> None:
-    from controller.plugin.fleet import parse_selector
+    from kubectl_runcommand.fleet import parse_selector
 
     sub, sub2 = "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"
     assert parse_selector(f"sub={sub}") == {"subscriptions": [sub]}
@@ -100,7 +99,7 @@ def test_a_selector_becomes_the_sets_cluster_selector() -> None:
     ],
 )
 def test_a_selector_that_cannot_be_read_says_why(text: str, says: str) -> None:
-    from controller.plugin.fleet import SelectorError, parse_selector
+    from kubectl_runcommand.fleet import SelectorError, parse_selector
 
     with pytest.raises(SelectorError, match=says):
         parse_selector(text)
@@ -110,8 +109,8 @@ def test_invoke_with_a_selector_creates_a_set_with_the_rollout_bounds(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The argument parsing end to end up to the API server: what kubectl would be handed."""
-    from controller.plugin import __main__ as plugin
-    from controller.plugin.kubectl import Kubectl
+    from kubectl_runcommand import __main__ as plugin
+    from kubectl_runcommand.kubectl import Kubectl
 
     created: list[dict[str, Any]] = []
 
@@ -143,8 +142,8 @@ def test_invoke_with_a_selector_creates_a_set_with_the_rollout_bounds(
 
 
 def test_a_bad_selector_or_bound_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from controller.plugin import __main__ as plugin
-    from controller.plugin.kubectl import Kubectl
+    from kubectl_runcommand import __main__ as plugin
+    from kubectl_runcommand.kubectl import Kubectl
 
     monkeypatch.setattr(Kubectl, "create", lambda *_: pytest.fail("nothing is created"))
     assert plugin.main(["invoke", "--selector", "rg=x", "--", "true"]) == 2
@@ -152,8 +151,8 @@ def test_a_bad_selector_or_bound_is_a_usage_error(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_set_exits_0_only_when_every_cluster_succeeded() -> None:
-    from controller.plugin.fleet import progress_table, set_exit
-    from controller.plugin.outcome import EXIT_SET_FAILED
+    from kubectl_runcommand.fleet import progress_table, set_exit
+    from kubectl_runcommand.outcome import EXIT_SET_FAILED
 
     failed = {
         "state": "Failed",
@@ -184,8 +183,8 @@ def test_a_set_exits_0_only_when_every_cluster_succeeded() -> None:
 
 def created_by_invoke(monkeypatch: pytest.MonkeyPatch, *argv: str) -> list[dict[str, Any]]:
     """What `invoke --no-wait ARGV` hands kubectl to create, with nothing sent anywhere."""
-    from controller.plugin import __main__ as plugin
-    from controller.plugin.kubectl import Kubectl
+    from kubectl_runcommand import __main__ as plugin
+    from kubectl_runcommand.kubectl import Kubectl
 
     created: list[dict[str, Any]] = []
 
@@ -238,8 +237,8 @@ def run_refused(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
 ) -> tuple[int, str]:
     """main(argv) with kubectl forbidden to create anything: its exit code and its one line."""
-    from controller.plugin import __main__ as plugin
-    from controller.plugin.kubectl import Kubectl
+    from kubectl_runcommand import __main__ as plugin
+    from kubectl_runcommand.kubectl import Kubectl
 
     monkeypatch.setattr(Kubectl, "create", lambda *_: pytest.fail("nothing is created"))
     try:
@@ -252,8 +251,8 @@ def run_refused(
 def test_a_file_that_cannot_be_read_is_a_usage_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from controller.plugin import __main__ as plugin
-    from controller.plugin.kubectl import Kubectl
+    from kubectl_runcommand import __main__ as plugin
+    from kubectl_runcommand.kubectl import Kubectl
 
     monkeypatch.setattr(Kubectl, "create", lambda *_: pytest.fail("nothing is created"))
     unreadable = tmp_path / "secret.sh"
@@ -318,7 +317,7 @@ def fake_kubectl(tmp_path: Path, script: str) -> str:
 def test_kubectl_missing_or_failing_is_one_line_and_125(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from controller.plugin import __main__ as plugin
+    from kubectl_runcommand import __main__ as plugin
 
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     assert plugin.main(["wait", "rc"]) == 125
@@ -345,7 +344,7 @@ def test_logs_of_a_run_not_in_history_is_not_there_125(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Not a usage error: the flag is well formed, the run is not on the API server."""
-    from controller.plugin import __main__ as plugin
+    from kubectl_runcommand import __main__ as plugin
 
     body = {"metadata": {"name": "rc", "namespace": "ci", "generation": 1},
             "status": {"history": [{"commandId": "c1"}, {"commandId": "c2"}]}}  # fmt: skip
@@ -357,7 +356,7 @@ def test_logs_of_a_run_not_in_history_is_not_there_125(
 def test_help_describes_every_flag_without_format_artefacts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from controller.plugin import __main__ as plugin
+    from kubectl_runcommand import __main__ as plugin
 
     with pytest.raises(SystemExit) as exited:
         plugin.main(["invoke", "--help"])
@@ -377,7 +376,7 @@ def test_a_first_ctrl_c_waits_for_the_creation_and_a_second_stops_at_once(
 ) -> None:
     import signal
 
-    from controller.plugin.interrupt import deferred_interrupt
+    from kubectl_runcommand.interrupt import deferred_interrupt
 
     steps: list[str] = []
     with pytest.raises(KeyboardInterrupt), deferred_interrupt("creating runcommand/x"):
@@ -399,7 +398,7 @@ def test_files_that_cannot_be_stored_leave_no_runcommand_behind_unsaid(
     """The RunCommand is created (suspended), its files ConfigMap refused: it is deleted again,
     or, where RBAC allows no delete, the one line says it is left suspended and how to remove
     it."""
-    from controller.plugin import __main__ as plugin
+    from kubectl_runcommand import __main__ as plugin
 
     metadata = {"name": "x", "namespace": "ci", "uid": "u-1", "generation": 1}
     created = {"apiVersion": "aks.gitops.dev/v1alpha1", "kind": "RunCommand", "metadata": metadata}

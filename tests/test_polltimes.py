@@ -13,25 +13,19 @@ from controller.core.durations import EndedRun, first_poll_seconds
 from controller.polltimes import PollTimes
 from tests.core import core_helpers
 from tests.core.core_helpers import NOW, make_spec, merge, submitting
+from tests.helpers import OTHER_SUBSCRIPTION as OTHER
+from tests.helpers import SUBSCRIPTION as SUB
+from tests.helpers import FakeClock
 
-SUB, OTHER = "sub-a", "sub-b"
 CLUSTER = (
     f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c"
 )
 SETTINGS = Settings()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def setup() -> tuple[PollTimes, Clock, dict[str, float]]:
-    clock, advanced = Clock(), {}
+def setup() -> tuple[PollTimes, FakeClock, dict[str, float]]:
+    clock, advanced = FakeClock(1000.0), {}
 
     def advance(uid: str, delay: float) -> bool:
         advanced[uid] = delay
@@ -41,7 +35,7 @@ def setup() -> tuple[PollTimes, Clock, dict[str, float]]:
 
 
 def test_a_run_with_nothing_learnt_is_polled_blind_until_a_wave_forms(
-    setup: tuple[PollTimes, Clock, dict[str, float]],
+    setup: tuple[PollTimes, FakeClock, dict[str, float]],
 ) -> None:
     polls, clock, _ = setup
     for i in range(10):  # up to _WAVE blind runs: each polled from 1 s
@@ -55,7 +49,7 @@ def test_a_run_with_nothing_learnt_is_polled_blind_until_a_wave_forms(
 
 
 def test_the_first_result_moves_every_blind_run_to_when_it_should_end(
-    setup: tuple[PollTimes, Clock, dict[str, float]],
+    setup: tuple[PollTimes, FakeClock, dict[str, float]],
 ) -> None:
     polls, clock, advanced = setup
     polls.submitted("early", SUB, CLUSTER)
@@ -77,7 +71,7 @@ def test_the_first_result_moves_every_blind_run_to_when_it_should_end(
 
 
 def test_a_forgotten_run_is_not_moved_and_keeps_no_state(
-    setup: tuple[PollTimes, Clock, dict[str, float]],
+    setup: tuple[PollTimes, FakeClock, dict[str, float]],
 ) -> None:
     polls, _, advanced = setup
     polls.submitted("gone", SUB, CLUSTER)

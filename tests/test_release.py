@@ -149,11 +149,20 @@ def test_changelog_follows_keep_a_changelog_and_describes_the_version() -> None:
 
 
 def fake_project(root: Path, *, version: str = "1.2.3", plugin: bool = True) -> Path:
-    """The files the release reads, with a stdlib-only stand-in for the kubectl plugin."""
+    """The files the release reads: the three distributions' metadata, with a stdlib-only
+    stand-in for the kubectl plugin's package."""
     root.mkdir(parents=True, exist_ok=True)
-    scripts = '[project.scripts]\nkubectl-runcommand = "controller.plugin.__main__:main"\n'
-    (root / "pyproject.toml").write_text(
-        f'[project]\nname = "x"\nversion = "{version}"\n\n' + (scripts if plugin else "")
+    (root / "pyproject.toml").write_text(f'[project]\nname = "x"\nversion = "{version}"\n')
+    (root / "emulator").mkdir()
+    (root / "emulator" / "pyproject.toml").write_text(
+        f'[project]\nname = "e"\nversion = "{version}"\ndependencies = ["aiohttp==1"]\n'
+    )
+    project = root / "kubectl-plugin"
+    project.mkdir()
+    scripts = '[project.scripts]\nkubectl-runcommand = "kubectl_runcommand.__main__:main"\n'
+    (project / "pyproject.toml").write_text(
+        f'[project]\nname = "p"\nversion = "{version}"\ndependencies = []\n\n'
+        + (scripts if plugin else "")
     )
     chart = root / "charts" / "aks-runcommand-operator"
     chart.mkdir(parents=True)
@@ -167,23 +176,24 @@ def fake_project(root: Path, *, version: str = "1.2.3", plugin: bool = True) -> 
         f"[{version}]: https://example.invalid/\n"
     )
     (root / "LICENSE").write_text("Apache License\n")
-    package = root / "controller"
-    (package / "plugin").mkdir(parents=True)
-    (package / "emulator").mkdir()
-    (package / "__init__.py").write_text('"""The package."""\n')
+    # The operator's package is beside the plugin's, and never in its zipapp.
+    (root / "controller").mkdir()
+    (root / "controller" / "__init__.py").write_text("raise ImportError('not in the zipapp')\n")
+    package = project / "kubectl_runcommand"
+    (package / "sub").mkdir(parents=True)
     (package / "py.typed").write_text("")
-    (package / "emulator" / "__init__.py").write_text("raise ImportError('not in the zipapp')\n")
+    (package / "sub" / "__init__.py").write_text("")
     if plugin:
-        (package / "plugin" / "__init__.py").write_text("")
-        (package / "plugin" / "__main__.py").write_text(
+        (package / "__init__.py").write_text('"""The plugin."""\n')
+        (package / "__main__.py").write_text(
             "import sys\n\n\ndef main() -> int:\n"
-            "    import controller\n"
-            "    print('plugin', controller.__file__, *sys.argv[1:])\n"
+            "    import kubectl_runcommand\n"
+            "    print('plugin', kubectl_runcommand.__file__, *sys.argv[1:])\n"
             "    return 7 if '--fail' in sys.argv else 0\n"
         )
-    (root / "plugins" / "krew").mkdir(parents=True)
-    template = REPO_ROOT / "plugins" / "krew" / "runcommand.yaml"
-    (root / "plugins" / "krew" / "runcommand.yaml").write_text(template.read_text())
+    (root / "kubectl-plugin" / "krew").mkdir(parents=True)
+    template = REPO_ROOT / "kubectl-plugin" / "krew" / "runcommand.yaml"
+    (root / "kubectl-plugin" / "krew" / "runcommand.yaml").write_text(template.read_text())
     return root
 
 
@@ -207,9 +217,34 @@ def test_check_tag_accepts_a_consistent_release(tmp_path: Path) -> None:
             lambda r: (r / "CHANGELOG.md").write_text("## [Unreleased]\n"),
             r"no section '## \[1.2.3\]",
         ),
-        (lambda r: (r / "controller/plugin/__main__.py").unlink(), "module controller.plugin"),
+        (
+            lambda r: (r / "kubectl-plugin/kubectl_runcommand/__main__.py").unlink(),
+            "module kubectl_runcommand.__main__ not found under kubectl-plugin/",
+        ),
+        (
+            lambda r: (r / "emulator/pyproject.toml").write_text(
+                '[project]\nname = "e"\nversion = "1.2.2"\n'
+            ),
+            r"emulator/pyproject.toml: version is '1.2.2', not '1.2.3'",
+        ),
+        (
+            lambda r: (r / "kubectl-plugin/pyproject.toml").write_text(
+                '[project]\nversion = "1.2.3"\ndependencies = ["PyYAML==6.0.3"]\n'
+                '[project.scripts]\nkubectl-runcommand = "kubectl_runcommand.__main__:main"\n'
+            ),
+            "the plugin must depend on nothing",
+        ),
+        (lambda r: (r / "emulator/pyproject.toml").unlink(), "no pyproject.toml in emulator/"),
     ],
-    ids=["wrong-tag", "chart-app-version", "no-changelog-section", "no-plugin-module"],
+    ids=[
+        "wrong-tag",
+        "chart-app-version",
+        "no-changelog-section",
+        "no-plugin-module",
+        "emulator-version",
+        "plugin-dependency",
+        "no-emulator-project",
+    ],
 )
 def test_check_tag_refuses_inconsistent_releases(tmp_path: Path, change: Any, message: str) -> None:
     root = fake_project(tmp_path)
@@ -253,7 +288,7 @@ def check_krew_manifest(manifest: dict[str, Any]) -> None:
 
 
 def test_krew_template_is_yaml_with_every_field_krew_requires() -> None:
-    path = REPO_ROOT / "plugins" / "krew" / "runcommand.yaml"
+    path = REPO_ROOT / "kubectl-plugin" / "krew" / "runcommand.yaml"
     template = load_yaml(path)
     assert template["metadata"]["name"] == path.stem  # krew: file name = plugin name
     rendered = yaml.safe_load(release.krew_manifest(FAKE_SHA, REPOSITORY))
@@ -313,15 +348,23 @@ def test_krew_archive_is_reproducible_and_holds_the_zipapp_and_license(
     with zipfile.ZipFile(tmp_path / "app.zip") as z:
         names = z.namelist()
     assert names == [*sorted(names[:-1]), "__main__.py"]
-    assert "controller/plugin/__main__.py" in names and "controller/py.typed" in names
-    assert not [n for n in names if "emulator" in n or "__pycache__" in n]
+    assert names == [
+        "kubectl_runcommand/__init__.py",
+        "kubectl_runcommand/__main__.py",
+        "kubectl_runcommand/py.typed",
+        "kubectl_runcommand/sub/__init__.py",
+        "__main__.py",
+    ]
 
 
 def test_zipapp_refuses_a_package_without_init(tmp_path: Path) -> None:
     """zipimport cannot import namespace packages: fail the build, not the user's first run."""
     root = fake_project(tmp_path)
-    (root / "controller" / "plugin" / "__init__.py").unlink()
-    with pytest.raises(release.ReleaseError, match=r"controller/plugin/ has no __init__\.py"):
+    (root / "kubectl-plugin" / "kubectl_runcommand" / "sub" / "__init__.py").unlink()
+    (root / "kubectl-plugin" / "kubectl_runcommand" / "sub" / "m.py").write_text("")
+    with pytest.raises(
+        release.ReleaseError, match=r"kubectl-plugin/kubectl_runcommand/sub/ has no __init__\.py"
+    ):
         release.build_zipapp(tmp_path / "app", root)
 
 
@@ -348,10 +391,10 @@ def test_krew_accepts_the_manifest_and_installs_the_archive(
         assert installed.returncode == 0, installed.stderr
     plugin = tmp_path / "krew-linux-amd64" / "bin" / "kubectl-runcommand"
     # Through its shebang (python3 on PATH), and with no site-packages at all (-I -S): the
-    # controller package comes from the zipapp, not from this virtual environment.
+    # plugin's package comes from the zipapp, not from this virtual environment.
     direct = run(plugin, "--flag")
     assert direct.returncode == 0, direct.stderr
-    assert "kubectl-runcommand/controller/__init__.py" in direct.stdout
+    assert "kubectl-runcommand/kubectl_runcommand/__init__.py" in direct.stdout
     isolated = run(sys.executable, "-I", "-S", plugin, "--fail")
     assert isolated.returncode == 7, isolated.stderr
     assert isolated.stdout.startswith("plugin ") and "--fail" in isolated.stdout

@@ -3,7 +3,7 @@
 Submitting is two steps, so that a caller can record "submitting" between them:
 :meth:`ArmClient.prepare_submission` does everything that can fail without sending (the cluster
 GET in ``auto`` mode, the clusterToken, the ARM token) and :meth:`ArmClient.send_submission`
-sends the POST. ``submit`` is both.
+sends the POST.
 
 Submission safety: the runCommand POST is not idempotent. It is resent only when ARM certainly
 did not accept it: a 429, a connection that was never established (connect error or timeout,
@@ -367,27 +367,6 @@ class ArmClient:
                     raise error
             await self._sleep(self._retry.delay(attempt, error.retry_after, self._rand))
             attempt += 1
-
-    async def submit(
-        self,
-        cluster: ClusterRef,
-        command: str,
-        context: str | None = None,
-        *,
-        cluster_token: ClusterTokenMode = "auto",  # noqa: S107 - a mode, not a secret
-        correlation_id: str | None = None,
-    ) -> CommandHandle:
-        """:meth:`prepare_submission` then :meth:`send_submission`, for callers that record
-        nothing in between. Pass ``correlation_id`` after persisting it, so an interrupted
-        submit can be traced in ARM's logs."""
-        prepared = await self.prepare_submission(
-            cluster,
-            command,
-            context,
-            cluster_token=cluster_token,
-            correlation_id=correlation_id or str(uuid.uuid4()),
-        )
-        return await self.send_submission(prepared)
 
     async def poll(self, handle: CommandHandle) -> CommandStatus:
         """GET the command's result.

@@ -161,46 +161,15 @@ class PreparedSubmission:
 
 @dataclass(frozen=True)
 class CommandHandle:
-    """What the operator must persist to find a submitted command again.
-
-    ``to_dict``/``from_dict`` use camelCase keys for Kubernetes status. ``retry_after`` is the
-    202's hint (seconds) for the first poll, if ARM sent one.
+    """What the operator must persist to find a submitted command again (status.commandId,
+    location and correlationId; the core rebuilds it from them). ``retry_after`` is the 202's
+    hint (seconds) for the first poll, if ARM sent one.
     """
 
     command_id: str
     location: str
     correlation_id: str
     retry_after: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "commandId": self.command_id,
-            "location": self.location,
-            "correlationId": self.correlation_id,
-        }
-        if self.retry_after is not None:
-            data["retryAfterSeconds"] = self.retry_after
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CommandHandle:
-        values: dict[str, str] = {}
-        for key in ("commandId", "location", "correlationId"):
-            value = data.get(key)
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"command handle needs a non-empty string {key!r}")
-            values[key] = value
-        retry_after = data.get("retryAfterSeconds")
-        if retry_after is not None and (
-            isinstance(retry_after, bool) or not isinstance(retry_after, int | float)
-        ):
-            raise ValueError("command handle 'retryAfterSeconds' must be a number")
-        return cls(
-            command_id=values["commandId"],
-            location=values["location"],
-            correlation_id=values["correlationId"],
-            retry_after=None if retry_after is None else float(retry_after),
-        )
 
 
 @dataclass(frozen=True)
@@ -227,11 +196,6 @@ class CommandResult:
     def succeeded(self) -> bool:
         """The command ran and exited 0."""
         return self._ran and self.exit_code == 0
-
-    @property
-    def command_failed(self) -> bool:
-        """The command ran and exited non-zero (ARM still says Succeeded)."""
-        return self._ran and self.exit_code != 0
 
     @property
     def platform_failed(self) -> bool:

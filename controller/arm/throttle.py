@@ -146,10 +146,6 @@ class ArmThrottle:
         await self.bucket(subscription_id, kind).acquire()
         self.observer.budget_wait(subscription_id, kind, self._clock() - started)
 
-    @property
-    def has_provider_budget(self) -> bool:
-        return self._config.provider is not None
-
     def provider_bucket(self, subscription_id: str) -> TokenBucket | None:
         """The subscription's share of the resource provider's "all other APIs" budget."""
         config = self._config.provider

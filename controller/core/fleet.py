@@ -303,9 +303,7 @@ class ChildWrite:
 @dataclass(frozen=True)
 class SetDecision:
     writes: tuple[ChildWrite, ...]
-    status: dict[str, Any]
-    counts: Mapping[str, int]
-    finished: bool  # the round is over: nothing in flight and nothing left to start
+    status: dict[str, Any]  # with the round's counts, and a final state once the round is over
 
 
 @dataclass(frozen=True)
@@ -397,7 +395,7 @@ def plan_set(seen: SetObservation) -> SetDecision:
         counts[member.count_key] += 1
     finished = total > 0 and counts["running"] == 0 and (counts["pending"] == 0 or halted)
     status = _status(seen, members, counts, halted=halted, finished=finished)
-    return SetDecision(tuple(writes), status, counts, finished)
+    return SetDecision(tuple(writes), status)
 
 
 @dataclass

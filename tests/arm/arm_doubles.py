@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
@@ -17,14 +18,16 @@ from controller.arm import (
     ArmThrottle,
     Cloud,
     ClusterRef,
+    ClusterTokenMode,
+    CommandHandle,
     RetryPolicy,
 )
+from tests.helpers import SUBSCRIPTION, FakeClock
 
 ARM_ENDPOINT = "https://arm.test"
 CLOUD = Cloud.custom(ARM_ENDPOINT)
 ARM_TOKEN = "arm-bearer-7f3a9c-SECRET"
 AKS_TOKEN = "aks-cluster-token-51d0e2-SECRET"
-SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
 CLUSTER = ClusterRef(SUBSCRIPTION, "rg-demo", "aks-demo")
 COMMAND_ID = "0123456789abcdef0123456789abcdef"
 # As the live service writes it: lower-case "resourcegroups", differing from the request.
@@ -118,16 +121,6 @@ class ScriptedArm:
         return [json.loads(request.content) for request in self.requests if request.content]
 
 
-class Sleeps:
-    """An injected sleep that records delays instead of waiting."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
 def accepted(location: str | None = LOCATION, **headers: str) -> httpx.Response:
     all_headers = {"Location": location} if location is not None else {}
     all_headers.update(headers)
@@ -173,24 +166,24 @@ def cluster_body(*, aad_managed: bool) -> httpx.Response:
 def make_client(
     arm: ScriptedArm,
     *,
-    sleeps: Sleeps | None = None,
+    clock: FakeClock | None = None,
     credential: FakeCredential | None = None,
     credentials: FakeCredentials | None = None,
     retry: RetryPolicy | None = None,
     throttle: ArmThrottle | None = None,
 ) -> ArmClient:
     """An ArmClient on ``arm`` with a borrowed ``credential``, or owning what ``credentials``
-    builds."""
+    builds; it sleeps on ``clock`` (retry delays are its ``sleeps``)."""
     if throttle is None:
         # A 429 blocks the bucket for Retry-After: let that pass in fake time.
-        clock = FakeClock()
-        throttle = ArmThrottle(clock=clock, sleep=clock.sleep)
+        budget_clock = FakeClock()
+        throttle = ArmThrottle(clock=budget_clock, sleep=budget_clock.sleep)
     return ArmClient(
         None if credentials is not None else credential or FakeCredential(),
         credential_factory=credentials,
         cloud=CLOUD,
         transport=arm.transport,
-        sleep=sleeps or Sleeps(),
+        sleep=(clock or FakeClock()).sleep,
         rand=lambda: 0.5,
         retry=retry,
         throttle=throttle,
@@ -210,16 +203,22 @@ class FakeCredentials:
         return credential
 
 
-class FakeClock:
-    """A monotonic clock that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+async def submit(
+    client: ArmClient,
+    cluster: ClusterRef,
+    command: str,
+    context: str | None = None,
+    *,
+    cluster_token: ClusterTokenMode = "auto",
+    correlation_id: str | None = None,
+) -> CommandHandle:
+    """The client's two submission steps back to back, as the runtime takes them with its
+    record of the correlation id in between."""
+    prepared = await client.prepare_submission(
+        cluster,
+        command,
+        context,
+        cluster_token=cluster_token,
+        correlation_id=correlation_id or str(uuid.uuid4()),
+    )
+    return await client.send_submission(prepared)

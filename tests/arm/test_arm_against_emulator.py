@@ -7,6 +7,9 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.config import ScriptedConfig
+from arm_doubles import submit
 
 from controller.arm import (
     ArmClient,
@@ -19,8 +22,6 @@ from controller.arm import (
     build_context,
     build_credential,
 )
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import ScriptedConfig
 from tests.emulator.emulator_harness import (
     CLIENT_ID,
     SUB,
@@ -69,13 +70,13 @@ async def test_submit_and_poll_to_a_result(client: ArmClient, name: str) -> None
     target = ClusterRef(SUB, "rg-Demo", name)
     context = build_context({"ns.yaml": b"kind: Namespace\n"}, 1_000_000)
 
-    handle = await client.submit(target, "kubectl apply -f ns.yaml", context)
+    handle = await submit(client, target, "kubectl apply -f ns.yaml", context)
     result = await wait_for_result(client, handle)
 
     assert len(handle.command_id) == 32
     assert result.provisioning_state.casefold() == "succeeded"
     assert (result.exit_code, result.logs) == (3, "hello from scripted\n")
-    assert result.command_failed and not result.platform_failed
+    assert not result.succeeded and not result.platform_failed
 
 
 async def test_aad_detection_reads_the_emulated_cluster(client: ArmClient) -> None:
@@ -86,6 +87,6 @@ async def test_aad_detection_reads_the_emulated_cluster(client: ArmClient) -> No
 
 async def test_unknown_cluster_is_resource_not_found(client: ArmClient) -> None:
     with pytest.raises(ResourceNotFoundError) as caught:
-        await client.submit(ClusterRef(SUB, "rg-Demo", "missing"), "kubectl get ns")
+        await submit(client, ClusterRef(SUB, "rg-Demo", "missing"), "kubectl get ns")
     assert not caught.value.retryable
     assert caught.value.request_id

@@ -20,13 +20,13 @@ from arm_doubles import (
     FakeCredential,
     FakeCredentials,
     ScriptedArm,
-    Sleeps,
     accepted,
     arm_error,
     cluster_body,
     command_state,
     entra_error,
     make_client,
+    submit,
 )
 from azure.core.exceptions import ServiceRequestError
 
@@ -61,8 +61,12 @@ HANDLE = CommandHandle(COMMAND_ID, LOCATION, "corr-1")
 async def test_submit_202_returns_handle_from_location_as_given() -> None:
     arm = ScriptedArm(accepted(**{"Retry-After": "5"}))
     async with make_client(arm) as client:
-        handle = await client.submit(
-            CLUSTER, "kubectl get ns", "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==", cluster_token="never"
+        handle = await submit(
+            client,
+            CLUSTER,
+            "kubectl get ns",
+            "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==",
+            cluster_token="never",
         )
 
     assert handle.command_id == COMMAND_ID
@@ -79,14 +83,14 @@ async def test_submit_202_returns_handle_from_location_as_given() -> None:
 
 
 async def test_submit_429_then_202_resubmits_after_retry_after() -> None:
-    sleeps = Sleeps()
+    sleeps = FakeClock()
     arm = ScriptedArm(arm_error(429, "TooManyRequests", **{"Retry-After": "3"}), accepted())
-    async with make_client(arm, sleeps=sleeps) as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+    async with make_client(arm, clock=sleeps) as client:
+        handle = await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert handle.command_id == COMMAND_ID
     assert len(arm.requests) == 2
-    assert sleeps.delays[-1] == 3.0
+    assert sleeps.sleeps[-1] == 3.0
     # Both tries belong to one logical operation.
     assert len({r.headers["x-ms-correlation-request-id"] for r in arm.requests}) == 1
 
@@ -95,7 +99,7 @@ async def test_submit_429_gives_up_after_bounded_attempts() -> None:
     arm = ScriptedArm(*[arm_error(429, "TooManyRequests", **{"Retry-After": "1"})] * 3)
     async with make_client(arm, retry=RetryPolicy(submit_max_attempts=3)) as client:
         with pytest.raises(ThrottledError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert len(arm.requests) == 3
     assert caught.value.retryable
@@ -103,14 +107,14 @@ async def test_submit_429_gives_up_after_bounded_attempts() -> None:
 
 
 async def test_submit_429_with_long_retry_after_is_raised_not_slept() -> None:
-    sleeps = Sleeps()
+    sleeps = FakeClock()
     arm = ScriptedArm(arm_error(429, "TooManyRequests", **{"Retry-After": "900"}))
-    async with make_client(arm, sleeps=sleeps) as client:
+    async with make_client(arm, clock=sleeps) as client:
         with pytest.raises(ThrottledError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert caught.value.retry_after == 900.0
-    assert sleeps.delays == []
+    assert sleeps.sleeps == []
     assert len(arm.requests) == 1
 
 
@@ -120,7 +124,7 @@ async def test_submit_resends_when_the_connection_was_never_made(
 ) -> None:
     arm = ScriptedArm(not_sent, accepted())
     async with make_client(arm) as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+        handle = await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert handle.command_id == COMMAND_ID
     assert len(arm.requests) == 2
@@ -130,7 +134,7 @@ async def test_submit_connect_errors_exhausted_raise_retryable_transport_error()
     arm = ScriptedArm(httpx.ConnectError, httpx.ConnectError)
     async with make_client(arm, retry=RetryPolicy(submit_max_attempts=2)) as client:
         with pytest.raises(ArmTransportError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert len(arm.requests) == 2
     assert caught.value.retryable
@@ -147,8 +151,12 @@ async def test_submit_ambiguous_transport_failure_is_unknown_and_never_resent(
     arm = ScriptedArm(ambiguous, accepted())
     async with make_client(arm) as client:
         with pytest.raises(SubmissionOutcomeUnknown) as caught:
-            await client.submit(
-                CLUSTER, "kubectl get ns", correlation_id="corr-ambiguous", cluster_token="never"
+            await submit(
+                client,
+                CLUSTER,
+                "kubectl get ns",
+                correlation_id="corr-ambiguous",
+                cluster_token="never",
             )
 
     assert len(arm.requests) == 1
@@ -163,7 +171,7 @@ async def test_submit_5xx_is_unknown_and_never_resent(status: int) -> None:
     arm = ScriptedArm(arm_error(status, "InternalServerError", **{"Retry-After": "1"}), accepted())
     async with make_client(arm) as client:
         with pytest.raises(SubmissionOutcomeUnknown) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert len(arm.requests) == 1
     assert caught.value.response_error is not None
@@ -176,7 +184,7 @@ async def test_submit_pod_start_errors_are_unknown_because_the_pod_may_still_run
     arm = ScriptedArm(arm_error(400, code, "pod did not start in time"))
     async with make_client(arm) as client:
         with pytest.raises(SubmissionOutcomeUnknown) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert len(arm.requests) == 1
     assert caught.value.response_error is not None
@@ -195,7 +203,7 @@ async def test_submit_4xx_raises_typed_fatal_error_once() -> None:
     arm = ScriptedArm(httpx.Response(400, json=body, headers={"x-ms-request-id": "req-9"}))
     async with make_client(arm) as client:
         with pytest.raises(ArmResponseError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     error = caught.value
     assert len(arm.requests) == 1
@@ -209,7 +217,7 @@ async def test_submit_404_for_missing_cluster() -> None:
     arm = ScriptedArm(arm_error(404, "ResourceNotFound", "cluster not found"))
     async with make_client(arm) as client:
         with pytest.raises(ResourceNotFoundError):
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
 
 @pytest.mark.parametrize(
@@ -229,8 +237,8 @@ async def test_submit_202_without_usable_location_is_accepted_but_unpollable(
     arm = ScriptedArm(accepted(location, **{"x-ms-request-id": "req-1"}), accepted())
     async with make_client(arm) as client:
         with pytest.raises(MalformedLocationError) as caught:
-            await client.submit(
-                CLUSTER, "kubectl get ns", correlation_id="corr-ml", cluster_token="never"
+            await submit(
+                client, CLUSTER, "kubectl get ns", correlation_id="corr-ml", cluster_token="never"
             )
 
     assert len(arm.requests) == 1  # accepted: never resubmitted
@@ -245,7 +253,7 @@ async def test_submit_202_without_usable_location_is_accepted_but_unpollable(
 async def test_submit_location_host_is_compared_case_insensitively() -> None:
     arm = ScriptedArm(accepted(LOCATION.replace("arm.test", "ARM.Test")))
     async with make_client(arm) as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+        handle = await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
     assert handle.command_id == COMMAND_ID
 
 
@@ -253,7 +261,7 @@ async def test_submit_refuses_empty_command_without_sending() -> None:
     arm = ScriptedArm()
     async with make_client(arm) as client:
         with pytest.raises(ValueError, match="command must not be empty"):
-            await client.submit(CLUSTER, "  ", cluster_token="never")
+            await submit(client, CLUSTER, "  ", cluster_token="never")
     assert arm.requests == []
 
 
@@ -384,10 +392,10 @@ async def test_auto_mode_reads_the_cluster_once_and_sends_cluster_token_when_aad
     credential = FakeCredential()
     arm = ScriptedArm(cluster_body(aad_managed=True), accepted(), accepted())
     async with make_client(arm, credential=credential) as client:
-        await client.submit(CLUSTER, "kubectl get ns", cluster_token="auto")
+        await submit(client, CLUSTER, "kubectl get ns", cluster_token="auto")
         # Resource ids are case-insensitive: the same cluster spelled differently hits the cache.
         same_cluster = ClusterRef(SUBSCRIPTION, "RG-DEMO", "aks-demo")
-        await client.submit(same_cluster, "kubectl get pods", cluster_token="auto")
+        await submit(client, same_cluster, "kubectl get pods", cluster_token="auto")
 
     assert [r.method for r in arm.requests] == ["GET", "POST", "POST"]
     assert arm.requests[0].url.path == CLUSTER.resource_id
@@ -399,7 +407,7 @@ async def test_auto_mode_omits_cluster_token_when_not_aad_managed() -> None:
     credential = FakeCredential()
     arm = ScriptedArm(cluster_body(aad_managed=False), accepted())
     async with make_client(arm, credential=credential) as client:
-        await client.submit(CLUSTER, "kubectl get ns", cluster_token="auto")
+        await submit(client, CLUSTER, "kubectl get ns", cluster_token="auto")
 
     assert "clusterToken" not in arm.bodies()[0]
     assert AKS_AAD_SCOPE not in credential.scopes
@@ -413,9 +421,9 @@ async def test_auto_mode_stale_cache_resends_once_with_cluster_token() -> None:
         accepted(),
     )
     async with make_client(arm) as client:
-        await client.submit(CLUSTER, "kubectl get ns", cluster_token="auto")
-        await client.submit(
-            CLUSTER, "kubectl get ns", cluster_token="auto"
+        await submit(client, CLUSTER, "kubectl get ns", cluster_token="auto")
+        await submit(
+            client, CLUSTER, "kubectl get ns", cluster_token="auto"
         )  # cache now says AAD-managed
 
     bodies = arm.bodies()
@@ -431,7 +439,7 @@ async def test_explicit_cluster_token_modes_do_not_read_the_cluster(
 ) -> None:
     arm = ScriptedArm(accepted())
     async with make_client(arm) as client:
-        await client.submit(CLUSTER, "kubectl get ns", cluster_token=mode)
+        await submit(client, CLUSTER, "kubectl get ns", cluster_token=mode)
 
     assert [r.method for r in arm.requests] == ["POST"]
     assert ("clusterToken" in arm.bodies()[0]) is sent
@@ -441,7 +449,7 @@ async def test_never_mode_surfaces_missing_cluster_token_as_fatal() -> None:
     arm = ScriptedArm(arm_error(400, "MissingAADClusterToken"))
     async with make_client(arm) as client:
         with pytest.raises(ArmResponseError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
     assert caught.value.code == "MissingAADClusterToken"
     assert not caught.value.retryable
     assert len(arm.requests) == 1
@@ -479,7 +487,7 @@ async def test_poll_200_succeeded_any_case(state: str) -> None:
         result = await client.poll(HANDLE)
 
     assert isinstance(result, CommandResult)
-    assert result.succeeded and not result.command_failed and not result.platform_failed
+    assert result.succeeded and not result.platform_failed
     assert (result.exit_code, result.logs) == (0, "ns/demo created\n")
     assert result.finished_at == "2024-09-01T10:00:05Z"
 
@@ -490,7 +498,8 @@ async def test_poll_200_nonzero_exit_is_a_command_failure_not_a_platform_failure
         result = await client.poll(HANDLE)
 
     assert isinstance(result, CommandResult)
-    assert not result.succeeded and result.command_failed and not result.platform_failed
+    # It ran and exited non-zero: not succeeded, yet no platform failure.
+    assert not result.succeeded and not result.platform_failed
     assert result.exit_code == 2
 
 
@@ -523,42 +532,42 @@ async def test_poll_200_without_json_is_a_retryable_malformed_response() -> None
 
 
 async def test_poll_retries_honouring_retry_after() -> None:
-    sleeps = Sleeps()
+    sleeps = FakeClock()
     arm = ScriptedArm(
         arm_error(503, "ServiceUnavailable", **{"Retry-After": "7"}),
         arm_error(429, "TooManyRequests", **{"retry-after-ms": "1500"}),
         command_state(200, "Succeeded", exitCode=0),
     )
-    async with make_client(arm, sleeps=sleeps) as client:
+    async with make_client(arm, clock=sleeps) as client:
         result = await client.poll(HANDLE)
 
     assert isinstance(result, CommandResult)
     assert len(arm.requests) == 3
     # The throttle may also sleep after the 429 block; the retry delays come first per failure.
-    assert sleeps.delays[:2] == [7.0, 1.5]
+    assert sleeps.sleeps[:2] == [7.0, 1.5]
 
 
 async def test_poll_retries_transport_errors_with_jittered_backoff() -> None:
-    sleeps = Sleeps()
+    sleeps = FakeClock()
     arm = ScriptedArm(httpx.ReadTimeout, httpx.RemoteProtocolError, command_state(202, "Running"))
     retry = RetryPolicy(base_delay=2.0, max_delay=30.0)
-    async with make_client(arm, sleeps=sleeps, retry=retry) as client:
+    async with make_client(arm, clock=sleeps, retry=retry) as client:
         status = await client.poll(HANDLE)
 
     assert isinstance(status, CommandRunning)
     # Full jitter with rand() == 0.5: 0.5 * 2 * 2**n.
-    assert sleeps.delays == [1.0, 2.0]
+    assert sleeps.sleeps == [1.0, 2.0]
 
 
 async def test_poll_gives_up_after_max_attempts() -> None:
-    sleeps = Sleeps()
+    sleeps = FakeClock()
     arm = ScriptedArm(*[httpx.ConnectError] * 3)
-    async with make_client(arm, sleeps=sleeps, retry=RetryPolicy(max_attempts=3)) as client:
+    async with make_client(arm, clock=sleeps, retry=RetryPolicy(max_attempts=3)) as client:
         with pytest.raises(ArmTransportError) as caught:
             await client.poll(HANDLE)
 
     assert len(arm.requests) == 3
-    assert len(sleeps.delays) == 2
+    assert len(sleeps.sleeps) == 2
     assert caught.value.retryable
     assert caught.value.correlation_id == HANDLE.correlation_id
 
@@ -626,9 +635,10 @@ async def test_headers_request_ids_unique_and_correlation_shared_across_submit_a
         command_state(200, "Succeeded", exitCode=0),
     )
     async with make_client(arm, credential=credential) as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="auto")
+        handle = await submit(client, CLUSTER, "kubectl get ns", cluster_token="auto")
         await client.poll(handle)
-        await client.poll(CommandHandle.from_dict(handle.to_dict()))  # after a restart
+        # After a restart: rebuilt from the fields status keeps, as the core does.
+        await client.poll(CommandHandle(handle.command_id, handle.location, handle.correlation_id))
 
     client_ids = [r.headers["x-ms-client-request-id"] for r in arm.requests]
     assert len(set(client_ids)) == 4
@@ -646,8 +656,12 @@ async def test_headers_request_ids_unique_and_correlation_shared_across_submit_a
 async def test_caller_correlation_id_is_used() -> None:
     arm = ScriptedArm(accepted())
     async with make_client(arm) as client:
-        handle = await client.submit(
-            CLUSTER, "kubectl get ns", correlation_id="persisted-corr", cluster_token="never"
+        handle = await submit(
+            client,
+            CLUSTER,
+            "kubectl get ns",
+            correlation_id="persisted-corr",
+            cluster_token="never",
         )
     assert handle.correlation_id == "persisted-corr"
     assert arm.requests[0].headers["x-ms-correlation-request-id"] == "persisted-corr"
@@ -665,10 +679,10 @@ async def test_tokens_never_reach_logs_or_error_messages(caplog: pytest.LogCaptu
     )
     errors: list[str] = []
     async with make_client(arm) as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="auto")
+        handle = await submit(client, CLUSTER, "kubectl get ns", cluster_token="auto")
         await client.poll(handle)
         try:
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="auto")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="auto")
         except SubmissionOutcomeUnknown as exc:
             errors.append(repr(exc) + str(exc) + repr(exc.__cause__))
 
@@ -684,7 +698,7 @@ async def test_credential_failure_is_a_fatal_credential_error_and_nothing_is_sen
     arm = ScriptedArm()
     async with make_client(arm, credential=credential) as client:
         with pytest.raises(CredentialError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert caught.value.code == "AuthenticationFailed"
     assert not caught.value.retryable
@@ -716,7 +730,7 @@ async def test_submit_401_is_resent_once_with_a_fresh_token() -> None:
     credentials = FakeCredentials()
     arm = ScriptedArm(unauthorized(), accepted())
     async with make_client(arm, credentials=credentials) as client:
-        handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+        handle = await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert handle.command_id == COMMAND_ID
     assert [r.method for r in arm.requests] == ["POST", "POST"]
@@ -729,7 +743,7 @@ async def test_submit_401_twice_is_a_fatal_refusal_after_two_posts() -> None:
     arm = ScriptedArm(unauthorized(), unauthorized(), accepted())
     async with make_client(arm, credentials=FakeCredentials()) as client:
         with pytest.raises(ArmResponseError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     error = caught.value
     assert not isinstance(error, SubmissionOutcomeUnknown)
@@ -750,7 +764,7 @@ async def test_submit_401_then_entra_refusing_a_fresh_token_sends_nothing_more()
         credential_factory=lambda: next(credentials), cloud=CLOUD, transport=arm.transport
     ) as client:
         with pytest.raises(CredentialError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert caught.value.code == "AuthenticationFailed"
     assert len(arm.requests) == 1
@@ -766,22 +780,22 @@ async def test_poll_401_is_retried_once_with_a_fresh_token() -> None:
 
 
 async def test_poll_401_twice_is_raised_without_read_retries() -> None:
-    sleeps = Sleeps()
+    sleeps = FakeClock()
     arm = ScriptedArm(unauthorized(), unauthorized(), command_state(202, "Running"))
-    async with make_client(arm, sleeps=sleeps, credentials=FakeCredentials()) as client:
+    async with make_client(arm, clock=sleeps, credentials=FakeCredentials()) as client:
         with pytest.raises(ArmResponseError) as caught:
             await client.poll(HANDLE)
 
     assert (caught.value.status_code, caught.value.retryable) == (401, False)
     assert len(arm.requests) == 2
-    assert sleeps.delays == []
+    assert sleeps.sleeps == []
 
 
 async def test_a_borrowed_credential_is_asked_again_after_a_401() -> None:
     credential = FakeCredential()
     arm = ScriptedArm(unauthorized(), accepted())
     async with make_client(arm, credential=credential) as client:
-        await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+        await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
     assert len(arm.requests) == 2
     assert not credential.closed
 

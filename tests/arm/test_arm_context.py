@@ -172,11 +172,29 @@ def symlink(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def test_a_built_context_and_a_zip_with_directory_entries_pass() -> None:
-    check_context(build_context(FILES, LIMIT), LIMIT)
-    # As `zip -r` writes them: directory entries before their files.
-    check_context(zip_of("manifests/", "manifests/app/", "manifests/app/deploy.yaml", "x"), LIMIT)
-    check_context(zip_of(), LIMIT)  # an empty zip is a valid, if useless, context
+@pytest.mark.parametrize(
+    "entries",
+    [
+        # As `zip -r` writes them: directory entries before their files.
+        ("manifests/", "manifests/app/", "manifests/app/deploy.yaml", "x"),
+        (),  # an empty zip is a valid, if useless, context
+    ],
+    ids=["directories", "empty"],
+)
+def test_a_zip_with_directory_entries_passes_and_one_unsafe_entry_more_does_not(
+    entries: tuple[str, ...],
+) -> None:
+    """check_context raises or returns nothing: its verdict is shown by the same zip with one
+    unsafe entry added, which it refuses naming that entry."""
+    check_context(zip_of(*entries), LIMIT)
+    with pytest.raises(InvalidContextPathError, match=r"\.\./escape"):
+        check_context(zip_of(*entries, "../escape"), LIMIT)
+
+
+def test_a_built_context_passes_the_check_of_ready_made_ones() -> None:
+    context = build_context(FILES, LIMIT)
+    check_context(context, LIMIT)
+    assert unzip(context).namelist() == sorted(FILES)  # what was checked is what was built
 
 
 def test_a_context_over_the_limit_is_too_large_before_it_is_decoded() -> None:

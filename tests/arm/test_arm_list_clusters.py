@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.config import ScriptedConfig
 from arm_doubles import CLOUD, ScriptedArm, make_client
 
 from controller.arm import (
@@ -17,8 +19,6 @@ from controller.arm import (
     CredentialConfig,
     build_credential,
 )
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import ScriptedConfig
 from tests.emulator.emulator_harness import (
     CLIENT_ID,
     SUB,
@@ -27,8 +27,7 @@ from tests.emulator.emulator_harness import (
     cluster,
     running_emulator,
 )
-
-OTHER_SUB = "99999999-2222-3333-4444-555555555555"
+from tests.helpers import OTHER_SUBSCRIPTION as OTHER_SUB
 
 
 @pytest.fixture(scope="module")

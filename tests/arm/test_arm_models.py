@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from controller.arm import (
@@ -13,15 +11,14 @@ from controller.arm import (
     AZURE_US_GOVERNMENT,
     Cloud,
     ClusterRef,
-    CommandHandle,
     CommandResult,
     CommandRunning,
     ManagedCluster,
     ProvisioningState,
 )
 from controller.arm.models import command_status_from_json
+from tests.helpers import SUBSCRIPTION as SUB
 
-SUB = "00000000-1111-2222-3333-444444444444"
 RESOURCE_ID = (
     f"/subscriptions/{SUB}/resourceGroups/rg-1/providers/"
     "Microsoft.ContainerService/managedClusters/aks-1"
@@ -62,42 +59,12 @@ def test_valid_cluster_names(name: str) -> None:
     assert ClusterRef(SUB, "rg", name).name == name
 
 
-def test_command_handle_survives_json_round_trip() -> None:
-    handle = CommandHandle("abc", "https://arm/x/commandResults/abc?api-version=1", "corr", 5.0)
-    data = json.loads(json.dumps(handle.to_dict()))
-    assert data == {
-        "commandId": "abc",
-        "location": "https://arm/x/commandResults/abc?api-version=1",
-        "correlationId": "corr",
-        "retryAfterSeconds": 5.0,
-    }
-    assert CommandHandle.from_dict(data) == handle
-    without_hint = CommandHandle("abc", "loc", "corr")
-    assert "retryAfterSeconds" not in without_hint.to_dict()
-    assert CommandHandle.from_dict(without_hint.to_dict()) == without_hint
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        {"location": "l", "correlationId": "c"},
-        {"commandId": "", "location": "l", "correlationId": "c"},
-        {"commandId": 1, "location": "l", "correlationId": "c"},
-        {"commandId": "i", "location": "l", "correlationId": "c", "retryAfterSeconds": "5"},
-        {"commandId": "i", "location": "l", "correlationId": "c", "retryAfterSeconds": True},
-    ],
-)
-def test_command_handle_from_dict_validates(data: dict[str, object]) -> None:
-    with pytest.raises(ValueError, match="command handle"):
-        CommandHandle.from_dict(data)
-
-
 def test_status_parsing_ignores_wrong_types() -> None:
     status = command_status_from_json(
         {"properties": {"provisioningState": "Succeeded", "exitCode": True, "logs": 5}}, None
     )
     assert status == CommandResult("Succeeded", None, None, None, "", None)
-    assert not status.succeeded and status.command_failed
+    assert not status.succeeded and not status.platform_failed
 
 
 def test_status_without_properties_is_running() -> None:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from arm_doubles import CLUSTER, ScriptedArm, accepted, arm_error
+from arm_doubles import CLUSTER, ScriptedArm, accepted, arm_error, submit
 from fake_entra import CLIENT, SECRET, TENANT, FakeEntra, pem_certificate, running_entra
 
 from controller.arm import (
@@ -52,7 +52,7 @@ def client_for(
 async def submit_refused(client: ArmClient) -> CredentialError:
     async with client:
         with pytest.raises(CredentialError) as caught:
-            await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
     assert not isinstance(caught.value, SubmissionOutcomeUnknown)
     return caught.value
 
@@ -167,7 +167,7 @@ async def test_an_arm_401_makes_the_real_credential_ask_entra_for_a_new_token(
 ) -> None:
     arm = ScriptedArm(arm_error(401, "InvalidAuthenticationToken"), accepted())
     async with client_for(secret_config(), entra.authority, entra.ca_file, arm) as client:
-        await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+        await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
 
     assert [r.headers["Authorization"] for r in arm.requests] == [
         f"Bearer {entra.issued(1)}",

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
-from arm_doubles import CLUSTER, COMMAND_ID, SUBSCRIPTION, FakeCredential
+from arm_doubles import CLUSTER, COMMAND_ID, SUBSCRIPTION, FakeCredential, submit
 
 from controller.arm import (
     DEFAULT_TIMEOUT,
@@ -24,21 +24,11 @@ from controller.arm import (
     SubmissionOutcomeUnknown,
     new_http_client,
 )
+from tests.helpers import SkippingLoop
 
 T = TypeVar("T")
 # How runtime.py built its shared client before the client owned its timeouts.
 RUNTIME_30S_CLIENT = httpx.Timeout(30.0, connect=10.0)
-
-
-class SkippingLoop(asyncio.SelectorEventLoop):
-    """An event loop whose clock can be moved forward; sockets do not notice, timers do."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.skipped = 0.0
-
-    def time(self) -> float:
-        return super().time() + self.skipped
 
 
 class HoldingArm:
@@ -121,13 +111,13 @@ def runtime_30s(arm: HoldingArm) -> ArmClient:
 
 @pytest.mark.parametrize("make", [owned, shared, runtime_30s])
 def test_a_post_held_45_seconds_is_accepted(make: Callable[[HoldingArm], ArmClient]) -> None:
-    async def submit(arm: HoldingArm) -> str:
+    async def held_submit(arm: HoldingArm) -> str:
         async with make(arm) as client:
-            handle = await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+            handle = await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
         assert arm.methods == ["POST"]
         return handle.command_id
 
-    assert run_held(45.0, submit) == COMMAND_ID
+    assert run_held(45.0, held_submit) == COMMAND_ID
 
 
 def test_control_a_30_second_read_timeout_gives_up_on_the_same_server() -> None:
@@ -140,13 +130,13 @@ def test_control_a_30_second_read_timeout_gives_up_on_the_same_server() -> None:
 
 
 def test_a_post_held_past_the_read_timeout_is_outcome_unknown_and_not_resent() -> None:
-    async def submit(arm: HoldingArm) -> None:
+    async def held_submit(arm: HoldingArm) -> None:
         async with owned(arm) as client:
             with pytest.raises(SubmissionOutcomeUnknown, match="ReadTimeout"):
-                await client.submit(CLUSTER, "kubectl get ns", cluster_token="never")
+                await submit(client, CLUSTER, "kubectl get ns", cluster_token="never")
         assert arm.methods == ["POST"]
 
-    run_held(95.0, submit)
+    run_held(95.0, held_submit)
 
 
 async def test_new_http_client_has_the_designed_timeouts_and_follows_no_redirect() -> None:

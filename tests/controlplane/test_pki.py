@@ -4,16 +4,14 @@ certificates from trustme, and only the service-account key pair made by hand.""
 from __future__ import annotations
 
 import ssl
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
+from aks_arm_emulator import certs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from controller.emulator import certs
 from tests.controlplane import pki
 
 from .launcher import REPO_ROOT
@@ -35,7 +33,7 @@ def usages(cert: x509.Certificate) -> set[x509.ObjectIdentifier]:
 def test_no_certificate_is_built_by_hand() -> None:
     for source in (
         REPO_ROOT / "tests/controlplane/pki.py",
-        REPO_ROOT / "controller/emulator/certs.py",
+        REPO_ROOT / "emulator/aks_arm_emulator/certs.py",
     ):
         text = source.read_text()
         assert "CertificateBuilder" not in text, source
@@ -85,24 +83,8 @@ def test_emulator_serving_files_reuse_the_ca(tmp_path: Path) -> None:
     certs.server_ssl_context(second)  # the key matches the certificate
 
 
-def test_trustme_is_the_emulator_extra_not_an_operator_dependency() -> None:
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    extras = project["optional-dependencies"]
-    assert extras["emulator"] == ["trustme==1.2.1"]
-    assert "aks-runcommand-operator[emulator]" in extras["test"]
-    assert not [d for d in project["dependencies"] if d.startswith("trustme")]
-
-
-def test_the_emulator_without_its_extra_starts_and_tells_what_tls_needs(tmp_path: Path) -> None:
-    """Without trustme the emulator still imports (plain HTTP works); --tls names the extra."""
-    code = (
-        "import sys; sys.modules['trustme'] = None\n"
-        "import controller.emulator.__main__\n"
-        "from controller.emulator.certs import write_serving_files\n"
-        f"write_serving_files(__import__('pathlib').Path({str(tmp_path)!r}))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 1
-    assert "pip install 'aks-runcommand-operator[emulator]'" in done.stderr
+def test_trustme_is_the_emulators_dependency_not_the_operators() -> None:
+    operator = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    emulator = tomllib.loads((REPO_ROOT / "emulator" / "pyproject.toml").read_text())["project"]
+    assert "trustme==1.2.1" in emulator["dependencies"]
+    assert not [d for d in operator["dependencies"] if d.startswith("trustme")]

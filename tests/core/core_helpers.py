@@ -1,9 +1,8 @@
-"""Shared values and helpers for the pure-core tests: a fixed clock, spec builders, and an
-RFC 7386 merge patch so tests chain decisions exactly as the runtime applies them."""
+"""Shared values and helpers for the pure-core tests: a fixed clock, spec builders, and the
+API server's merge patch (tests/helpers.py) so tests chain decisions as the runtime applies them."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,8 +10,9 @@ from typing import Any
 
 from controller.arm import CommandHandle, CommandResult
 from controller.core import Observation, RunSpec, Settings, after_poll, after_submit, plan
+from tests.helpers import SUBSCRIPTION as SUB
+from tests.helpers import merge_patch as merge
 
-SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 RG = "rg-prod"
 CLUSTER = "aks-blue"
 RESOURCE_ID = (
@@ -48,21 +48,6 @@ def spec_dict(**fields: Any) -> dict[str, Any]:
 
 def make_spec(**fields: Any) -> RunSpec:
     return RunSpec.parse(spec_dict(**fields))
-
-
-def merge(status: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """RFC 7386 JSON merge patch: None deletes, objects merge, everything else replaces."""
-    result = copy.deepcopy(dict(status))
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = merge(result[key], value)
-        elif isinstance(value, Mapping):
-            result[key] = merge({}, value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
 
 
 def types(status: Mapping[str, Any]) -> dict[str, str]:

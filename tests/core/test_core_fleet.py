@@ -14,6 +14,7 @@ from controller.core.fleet import (
     SET_LABEL,
     SHARD_LABEL,
     Child,
+    SetDecision,
     SetObservation,
     SetSpec,
     child_name,
@@ -23,9 +24,14 @@ from controller.core.fleet import (
 )
 from controller.core.reasons import Reason
 from controller.core.spec import InvalidSpec, RunSpec
+from tests.helpers import SUBSCRIPTION as SUB
 
-SUB = "11111111-2222-3333-4444-555555555555"
 NOW = "2026-01-01T00:00:00Z"
+
+
+def round_over(decision: SetDecision) -> bool:
+    """Nothing in flight and nothing left to start: the set's state is final."""
+    return decision.status["state"] in ("Succeeded", "Failed")
 
 
 def ref(name: str, rg: str = "rg") -> ClusterRef:
@@ -85,7 +91,7 @@ def run_to_end(spec: SetSpec, outcome: dict[str, str]) -> tuple[list[list[str]],
                 children[name] = Child(
                     name, child.labels, child.spec, {"state": state, "specHash": run_hash}
                 )
-        if decision.finished:
+        if round_over(decision):
             return waves, status
     raise AssertionError("the round never finished")
 
@@ -127,7 +133,7 @@ def test_while_children_run_no_new_one_starts_beyond_the_bound() -> None:
     children = as_children(spec, first.writes, {"c0": "Running", "c1": "Running"})
     again = plan_set(observe(spec, children, first.status))
     assert again.writes == ()
-    assert again.counts["running"] == 2 and again.counts["pending"] == 2
+    assert again.status["running"] == 2 and again.status["pending"] == 2
 
 
 def test_a_percentage_of_concurrency_rounds_down_but_never_to_zero() -> None:
@@ -171,7 +177,7 @@ def test_suspend_starts_nothing_but_children_are_created_waiting() -> None:
     spec = set_spec([ref("a"), ref("b")], suspend=True)
     decision = plan_set(observe(spec))
     assert all(w.spec["suspend"] for w in decision.writes) and len(decision.writes) == 2
-    assert decision.status["state"] == "Suspended" and not decision.finished
+    assert decision.status["state"] == "Suspended" and not round_over(decision)
     children = as_children(spec, decision.writes, {})
     resumed = plan_set(observe(set_spec([ref("a"), ref("b")]), children, decision.status))
     assert [w.spec["suspend"] for w in resumed.writes] == [False, False]
@@ -199,7 +205,7 @@ def test_a_stale_status_of_a_previous_run_does_not_count_for_the_round() -> None
         write.name, dict(write.labels), dict(write.spec), {"state": "Succeeded", "specHash": "old"}
     )
     decision = plan_set(observe(spec, [stale]))
-    assert decision.counts["running"] == 1 and not decision.finished
+    assert decision.status["running"] == 1 and not round_over(decision)
 
 
 def test_selector_discovery_matches_groups_tags_and_in_expressions() -> None:
@@ -236,7 +242,7 @@ def test_without_discovery_the_round_keeps_its_members_and_explicit_clusters() -
     first = plan_set(observe(spec, discovered=[DiscoveredCluster(ref("x"), {})]))
     children = as_children(spec, first.writes, {"x": "Running"})
     later = plan_set(observe(spec, children, first.status, discovered=None))
-    assert later.counts["total"] == 1 and later.writes == ()
+    assert later.status["total"] == 1 and later.writes == ()
 
 
 def test_child_names_are_stable_dns_safe_short_and_twin_free() -> None:
@@ -304,7 +310,7 @@ def test_retry_failed_token_runs_only_the_failed_clusters_again_once_per_token()
     first = plan_set(observe(spec))
     ended = as_children(spec, first.writes, {"c0": "Failed", "c1": "Succeeded", "c2": "Unknown"})
     done = plan_set(observe(spec, ended, first.status))
-    assert done.finished and done.status["reason"] == "ClustersFailed"
+    assert round_over(done) and done.status["reason"] == "ClustersFailed"
 
     retry = set_spec(targets, retryFailedToken="r1", maxConcurrency=1)
     decision = plan_set(observe(retry, ended, done.status))
@@ -315,7 +321,7 @@ def test_retry_failed_token_runs_only_the_failed_clusters_again_once_per_token()
     assert by_cluster["c2"].spec["suspend"] is True  # retried, waiting for its turn
     assert retry.round_key == spec.round_key  # the same round: no other cluster runs again
     assert decision.status["round"] == done.status["round"]
-    assert not decision.finished
+    assert not round_over(decision)
 
     # Both retried and failed again: the same token never retries them a second time.
     failed_again = [
@@ -325,4 +331,4 @@ def test_retry_failed_token_runs_only_the_failed_clusters_again_once_per_token()
     ]  # fmt: skip
     succeeded = [c for c in ended if c.name not in {w.name for w in decision.writes}]
     settled = plan_set(observe(retry, failed_again + succeeded, decision.status))
-    assert settled.writes == () and settled.finished
+    assert settled.writes == () and round_over(settled)

@@ -17,10 +17,9 @@ from controller.core.policy import (
     check_policies,
     glob_matches,
 )
+from tests.helpers import OTHER_SUBSCRIPTION as OTHER_SUB
 
 from .core_helpers import CLUSTER, RG, SUB, make_spec
-
-OTHER_SUB = "11111111-2222-3333-4444-555555555555"
 
 
 def policy(name: str = "team-a", **spec: Any) -> RunCommandPolicy:
@@ -84,23 +83,49 @@ def test_operator_identity_is_refused_by_default_and_says_how_to_allow_it() -> N
     assert "team-a" in refused.value.message
 
 
+Namespace = tuple[str, dict[str, str]]
+
+
 @pytest.mark.parametrize(
-    "allowance",
+    ("allowance", "allowed", "refused"),
     [
-        OperatorIdentityAllowance(frozenset({"team-a"})),
-        OperatorIdentityAllowance(frozenset({"*"})),
-        OperatorIdentityAllowance(selector=LabelSelector.parse("platform=true")),
+        (
+            OperatorIdentityAllowance(frozenset({"team-a"})),
+            [("team-a", {})],
+            [("team-b", {"platform": "true"})],
+        ),
+        (OperatorIdentityAllowance(frozenset({"*"})), [("team-a", {}), ("kube-system", {})], []),
+        (
+            OperatorIdentityAllowance(selector=LabelSelector.parse("platform=true")),
+            [("team-b", {"platform": "true"})],
+            [("team-a", {}), ("team-a", {"platform": "false"})],
+        ),
     ],
     ids=["by-name", "all", "by-label"],
 )
 def test_operator_identity_allowed_by_name_star_or_label(
-    allowance: OperatorIdentityAllowance,
+    allowance: OperatorIdentityAllowance, allowed: list[Namespace], refused: list[Namespace]
 ) -> None:
-    check_operator_identity(allowance, "team-a", {"platform": "true"}, "creds")
+    for namespace, labels in allowed:
+        assert allowance.allows(namespace, labels)
+        check_operator_identity(allowance, namespace, labels, "creds")  # raises when refused
+    for namespace, labels in refused:
+        assert not allowance.allows(namespace, labels)
+        with pytest.raises(InputFailure) as caught:
+            check_operator_identity(allowance, namespace, labels, "creds")
+        assert caught.value.code == Reason.POLICY_DENIED
 
 
-def test_no_policy_allows_everything() -> None:
-    check_policies([], "team-a", {}, make_spec(), "ClientSecret")
+def test_without_a_policy_that_selects_the_namespace_a_refusable_run_is_allowed() -> None:
+    """The same run that a policy selecting every namespace refuses passes with no policy, and
+    with one whose namespaceSelector leaves the namespace out."""
+    clusters = [{"subscriptionId": OTHER_SUB, "resourceGroup": "*", "name": "*"}]
+    labels = {"team": "a"}
+    with pytest.raises(InputFailure):
+        check_policies([policy(clusters=clusters)], "team-a", labels, make_spec(), "ClientSecret")
+    check_policies([], "team-a", labels, make_spec(), "ClientSecret")
+    elsewhere = policy(clusters=clusters, namespaceSelector={"matchLabels": {"team": "b"}})
+    check_policies([elsewhere], "team-a", labels, make_spec(), "ClientSecret")
 
 
 def test_cluster_outside_the_allowance_is_refused_naming_the_rule() -> None:

@@ -22,19 +22,20 @@ from typing import Any
 import aiohttp
 import jwt
 from aiohttp import web
+from aks_arm_emulator import EmulatorConfig, create_app
+from aks_arm_emulator.certs import server_ssl_context, write_serving_files
+from aks_arm_emulator.config import ClusterConfig
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from controller.emulator import EmulatorConfig, create_app
-from controller.emulator.certs import server_ssl_context, write_serving_files
-from controller.emulator.config import ClusterConfig
+from tests import helpers
 
-SUB = "11111111-2222-3333-4444-555555555555"
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+# The shared IDs (tests/helpers.py), under the names the emulator's tests use.
+SUB, TENANT, AKS_APP = helpers.SUBSCRIPTION, helpers.TENANT, helpers.AKS_SERVER_APP
+
 CLIENT_ID = "00000000-aaaa-bbbb-cccc-000000000001"
-AKS_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
 API = "api-version=2024-09-01"
 
 

@@ -12,8 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from controller.emulator.config import (
+from aks_arm_emulator.config import (
     EXAMPLE_YAML,
     ConfigError,
     config_from_mapping,
@@ -50,6 +49,7 @@ def emulator_script() -> str:
     return str(Path(sys.executable).parent / "aks-arm-emulator")
 
 
+@pytest.mark.e2e  # the emulator as a process
 def test_cli_serves_https_prints_url_first_and_stops_on_sigterm(tmp_path: Path) -> None:
     config = tmp_path / "emulator.yaml"
     config.write_text(CONFIG)
@@ -99,6 +99,7 @@ def test_cli_serves_https_prints_url_first_and_stops_on_sigterm(tmp_path: Path) 
             process.wait()
 
 
+@pytest.mark.e2e  # the emulator as a process
 def test_cli_refuses_a_bad_config_with_a_clear_message(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("clusters:\n  - subscriptionId: nope\n    resourceGroup: rg\n    name: a\n")
@@ -114,6 +115,7 @@ def test_cli_refuses_a_bad_config_with_a_clear_message(tmp_path: Path) -> None:
     assert "clusters[0].subscriptionId must be a UUID" in done.stderr
 
 
+@pytest.mark.e2e  # the emulator as a process
 def test_cli_requires_state_dir_for_tls(tmp_path: Path) -> None:
     config = tmp_path / "ok.yaml"
     config.write_text("mode: scripted\n")

@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aks_arm_emulator import EmulatorConfig
 
 from controller.core.fence import WRAPPER_COMMAND, Fence
-from controller.emulator import EmulatorConfig
 from tests.emulator.emulator_harness import (
     Emulator,
     cluster,

@@ -10,14 +10,15 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import (
+from aiohttp import web
+from aks_arm_emulator import EmulatorConfig, create_app
+from aks_arm_emulator.config import (
     ConfigError,
     FaultsConfig,
     ScriptedConfig,
     config_from_mapping,
 )
+
 from tests.emulator.emulator_harness import (
     API,
     Emulator,
@@ -25,9 +26,11 @@ from tests.emulator.emulator_harness import (
     call,
     cluster,
     error_code,
+    posts,
     running_emulator,
     submit,
 )
+from tests.helpers import SkippingLoop
 
 
 @pytest.fixture
@@ -179,24 +182,60 @@ async def test_poll_latency_holds_only_command_results(emulator: Emulator) -> No
     assert await timed(emulator, "GET", f"{emulator.cluster_url()}?{API}", token) < 0.5
 
 
-async def test_a_submit_held_45_seconds_succeeds_for_a_client_that_waits_90(
-    emulator: Emulator,
-) -> None:
-    # Nothing in the emulator (or aiohttp's server) may cut a slow answer short.
-    token = await arm_token(emulator)
-    await set_faults(emulator, {"submitLatencySeconds": 45})
-    started = time.monotonic()
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=90)) as s,
-        s.post(
-            f"{emulator.cluster_url()}/runCommand?{API}",
-            json={"command": "true"},
-            headers={"Authorization": f"Bearer {token}"},
-        ) as response,
-    ):
-        assert response.status == 202
-        assert "/commandResults/" in response.headers["Location"]
-    assert time.monotonic() - started >= 45
+@pytest.mark.parametrize("read_timeout", [90, 30])
+def test_a_submit_held_45_seconds_succeeds_for_a_client_that_waits_90(read_timeout: int) -> None:
+    """Nothing in the emulator (or aiohttp's server) may cut a slow answer short. The emulator
+    and the client share a loop whose clock skips the 45 s hold at once: every timer armed on
+    it, the client's read timeout and any the server might arm, sees them pass, as the control
+    (a client that waits 30 s, and times out) shows."""
+    loop = SkippingLoop()
+    config = EmulatorConfig(
+        clusters=(cluster(),),
+        mode="scripted",
+        faults=FaultsConfig(submit_latency_seconds=45),
+    )
+
+    async def held_submit() -> tuple[int, str, float] | None:
+        runner = web.AppRunner(create_app(config), access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            emulator = Emulator(f"http://127.0.0.1:{runner.addresses[0][1]}", None)
+            token = await arm_token(emulator)
+            timeout = aiohttp.ClientTimeout(total=None, sock_read=read_timeout)
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                started = loop.time()
+                answer = asyncio.ensure_future(
+                    session.post(
+                        f"{emulator.cluster_url()}/runCommand?{API}",
+                        json={"command": "true"},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                )
+                # The emulator holds the POST now (its log is read over HTTP: no event to await).
+                while not [p for p in await posts(emulator) if p["outcome"] == "pending"]:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+                loop.skipped += 45
+                try:
+                    async with await answer as response:
+                        return response.status, response.headers["Location"], loop.time() - started
+                except TimeoutError:
+                    return None
+        finally:
+            await runner.cleanup()
+
+    try:
+        answered = loop.run_until_complete(held_submit())
+    finally:
+        loop.close()
+    if read_timeout < 45:
+        assert answered is None, "the control's read timeout did not see the hold"
+        return
+    assert answered is not None, "the client timed out"
+    status, location, waited = answered
+    assert status == 202
+    assert "/commandResults/" in location
+    assert waited >= 45
 
 
 def test_yaml_knobs_use_the_same_names() -> None:

@@ -7,15 +7,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import (
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.config import (
     BucketConfig,
     ConfigError,
     ScriptedConfig,
     ThrottleConfig,
     config_from_mapping,
 )
+
 from tests.emulator.emulator_harness import (
     API,
     SUB,
@@ -26,8 +26,8 @@ from tests.emulator.emulator_harness import (
     error_code,
     running_emulator,
 )
+from tests.helpers import OTHER_SUBSCRIPTION as OTHER_SUB
 
-OTHER_SUB = "99999999-2222-3333-4444-555555555555"
 CLUSTERS = (
     cluster("a1", tags=(("env", "prod"),)),
     cluster("a2", resource_group="rg-Other", tags=(("env", "dev"),)),
@@ -36,6 +36,7 @@ CLUSTERS = (
     cluster("a5"),
     cluster("b1", subscription_id=OTHER_SUB),
 )
+
 PROVIDER = "providers/Microsoft.ContainerService/managedClusters"
 
 

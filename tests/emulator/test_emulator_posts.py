@@ -10,14 +10,14 @@ from collections.abc import Iterator
 
 import aiohttp
 import pytest
-
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import (
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.config import (
     BucketConfig,
     FaultsConfig,
     ScriptedConfig,
     ThrottleConfig,
 )
+
 from tests.emulator.emulator_harness import (
     API,
     SUB,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from aks_arm_emulator import EmulatorConfig
 
-from controller.emulator import EmulatorConfig
 from tests.emulator.emulator_harness import (
     AKS_APP,
     API,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import jwt
 import pytest
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.config import ScriptedConfig
 from azure.core.exceptions import ResourceNotFoundError
 from azure.identity import (
     CertificateCredential,
@@ -25,8 +27,6 @@ from azure.identity.aio import (
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import RunCommandRequest
 
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import ScriptedConfig
 from tests.emulator.emulator_harness import (
     AKS_APP,
     CLIENT_ID,

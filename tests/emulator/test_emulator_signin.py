@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
+from aks_arm_emulator import EmulatorConfig
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from controller.emulator import EmulatorConfig
 from tests.emulator.emulator_harness import CLIENT_ID, TENANT, Emulator, running_emulator
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.config import ConfigError, SigninConfig, config_from_mapping
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientSecretCredential
@@ -24,8 +26,6 @@ from azure.identity.aio import (
     ClientSecretCredential as AsyncClientSecretCredential,
 )
 
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import ConfigError, SigninConfig, config_from_mapping
 from tests.emulator.emulator_harness import (
     TENANT,
     Emulator,

@@ -26,6 +26,8 @@ from tests.stack import (
     running_emulator,
 )
 
+pytestmark = pytest.mark.e2e  # the emulator (and the operator) as processes
+
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:

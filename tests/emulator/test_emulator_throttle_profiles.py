@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import (
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.config import (
     BucketConfig,
     ConfigError,
     ProviderLimits,
@@ -15,6 +14,7 @@ from controller.emulator.config import (
     ThrottleConfig,
     config_from_mapping,
 )
+
 from tests.emulator.emulator_harness import (
     API,
     SUB,

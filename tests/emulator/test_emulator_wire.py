@@ -14,15 +14,15 @@ from collections.abc import Iterator
 import aiohttp
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from controller.emulator import EmulatorConfig
-from controller.emulator.config import (
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.config import (
     BucketConfig,
     FaultsConfig,
     ScriptedConfig,
     ThrottleConfig,
 )
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from tests.emulator.emulator_harness import (
     AKS_APP,
     API,
@@ -559,9 +559,7 @@ async def test_no_secret_or_token_in_any_log_line(caplog: pytest.LogCaptureFixtu
         await wait_done(emulator, token, headers["Location"])
         await submit(emulator, "garbage-" + secret)
     emulator_lines = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name.startswith(("controller.emulator", "aiohttp"))
+        r.getMessage() for r in caplog.records if r.name.startswith(("aks_arm_emulator", "aiohttp"))
     ]
     assert any("sign-in" in line for line in emulator_lines)  # logging did happen
     for line in emulator_lines:

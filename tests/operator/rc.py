@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import poll_until
 from tests.kube import kubectl, kubectl_json
 from tests.stack import RESOURCE_GROUP, SUBSCRIPTION_ID
 
@@ -61,15 +61,12 @@ class RunCommands:
     def wait_for(
         self, namespace: str, name: str, done: Callable[[dict[str, Any]], bool], timeout: float = 60
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        body: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            body = self.get(namespace, name)
-            if done(body.get("status") or {}):
-                return body
-            time.sleep(0.25)
-        raise AssertionError(
-            f"{namespace}/{name} did not get there in {timeout}s: {json.dumps(body.get('status'))}"
+        return poll_until(
+            lambda: self.get(namespace, name),
+            lambda body: done(body.get("status") or {}),
+            what=f"{namespace}/{name} gets there",
+            timeout=timeout,
+            describe=lambda body: json.dumps(body.get("status")),
         )
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:

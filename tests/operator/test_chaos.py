@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.controlplane import ControlPlane, running
+from tests.helpers import poll_until
 from tests.kube import kubectl, kubectl_json
 from tests.operator.conftest import CRD
 from tests.stack import (
@@ -32,6 +33,7 @@ from tests.stack import (
 
 # Unknown is allowed only where the outcome truly cannot be known; the message names which.
 OPERATOR_DIED = "stopped before recording ARM's answer"
+FINAL = ("Succeeded", "Failed", "Unknown")
 POST_IN_DOUBT = "may have been accepted"
 
 
@@ -79,19 +81,23 @@ class Chaos:
                               "runcommands")  # fmt: skip
         return {item["metadata"]["name"]: item.get("status") or {} for item in listed["items"]}
 
+    def statuses_while_restarting(self) -> dict[str, dict[str, Any]]:
+        """statuses(), or none while the API server is restarting."""
+        with contextlib.suppress(AssertionError):
+            return self.statuses()
+        return {}
+
     def wait_all_final(self, count: int, timeout: float) -> dict[str, dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        statuses: dict[str, dict[str, Any]] = {}
-        while time.monotonic() < deadline:
-            with contextlib.suppress(AssertionError):  # the API server may be restarting
-                statuses = self.statuses()
-                done = [s for s in statuses.values() if s.get("state") in
-                        ("Succeeded", "Failed", "Unknown")]  # fmt: skip
-                if len(done) == count:
-                    return statuses
-            time.sleep(1)
-        states = Counter((s.get("state"), s.get("reason")) for s in statuses.values())
-        raise AssertionError(f"not all runs ended in {timeout}s: {dict(states)}")
+        return poll_until(
+            self.statuses_while_restarting,
+            lambda statuses: count == sum(1 for s in statuses.values() if s.get("state") in FINAL),
+            what=f"all {count} runs end",
+            timeout=timeout,
+            interval=1,
+            describe=lambda statuses: str(
+                dict(Counter((s.get("state"), s.get("reason")) for s in statuses.values()))
+            ),
+        )
 
 
 def cluster_ref() -> dict[str, str]:
@@ -180,12 +186,13 @@ def report(capsys: pytest.CaptureFixture[str], title: str, figures: dict[str, ob
 
 
 def wait_for_new_accepted_post(emulator: Emulator, seen: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sum(1 for p in emulator.posts() if p["outcome"] == "accepted") > seen:
-            return
-        time.sleep(0.05)
-    raise AssertionError("no POST was accepted")
+    poll_until(
+        lambda: sum(1 for p in emulator.posts() if p["outcome"] == "accepted"),
+        lambda accepted: accepted > seen,
+        what=f"a POST accepted after the first {seen}",
+        timeout=timeout,
+        interval=0.05,
+    )
 
 
 def test_chaos_sigkills_api_server_restarts_and_arm_faults_lose_and_duplicate_nothing(
@@ -245,16 +252,16 @@ def test_two_operators_on_one_namespace_post_each_run_exactly_once(
     chaos.wait_all_final(len(names), timeout=120)
     bumped = names[:20]
     chaos.apply_runs(bumped, "2")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        statuses = chaos.statuses()
-        if all(
-            statuses[name].get("runToken") == "2"
-            and statuses[name].get("state") in ("Succeeded", "Failed", "Unknown")
+    statuses = poll_until(
+        chaos.statuses,
+        lambda statuses: all(
+            statuses[name].get("runToken") == "2" and statuses[name].get("state") in FINAL
             for name in bumped
-        ):
-            break
-        time.sleep(1)
+        ),
+        what="the bumped runs end their second run",
+        timeout=120,
+        interval=1,
+    )
     runs = [(name, "1") for name in names[20:]] + [(name, "2") for name in bumped]
     figures = check_exactly_once(chaos, statuses, runs)
     first_runs = runs_posted(chaos.emulator)

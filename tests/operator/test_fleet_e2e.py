@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.controlplane import ControlPlane
+from tests.helpers import poll_until
 from tests.kube import kubectl, kubectl_json
 from tests.operator.conftest import FLEET_GROUP, FLEET_SUBSCRIPTION
 from tests.stack import SUBSCRIPTION_ID, Emulator, Operator, cluster_entry
@@ -51,14 +52,14 @@ class Sets:
     def wait_for(
         self, namespace: str, name: str, done: Callable[[dict[str, Any]], bool], timeout: float = 90
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        status: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            status = self.get(namespace, name).get("status") or {}
-            if done(status):
-                return status
-            time.sleep(0.3)
-        raise AssertionError(f"{namespace}/{name} did not get there: {json.dumps(status)}")
+        return poll_until(
+            lambda: self.get(namespace, name).get("status") or {},
+            done,
+            what=f"{namespace}/{name} gets there",
+            timeout=timeout,
+            interval=0.3,
+            describe=json.dumps,
+        )
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ selector chose is visible on the targets themselves, not only in the operator's 
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.controlplane import ControlPlane, running
+from tests.helpers import poll_until
 from tests.kube import kubectl, kubectl_json
 from tests.operator.conftest import CRD, SET_CRD
 from tests.stack import (
@@ -110,16 +110,19 @@ def test_a_tag_selector_runs_on_exactly_the_matching_targets(
 
 
 def wait_final(kubectl_path: str, kubeconfig: Path, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    status: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+    def status() -> dict[str, Any]:
         got = kubectl_json(kubectl_path, kubeconfig, "-n", NAMESPACE, "get", "runcommandset",
                            "make-namespace")  # fmt: skip
-        status = got.get("status") or {}
-        if status.get("state") in ("Succeeded", "Failed"):
-            return status
-        time.sleep(0.5)
-    raise AssertionError(f"the set did not finish in {timeout}s: {json.dumps(status)}")
+        return dict(got.get("status") or {})
+
+    return poll_until(
+        status,
+        lambda seen: seen.get("state") in ("Succeeded", "Failed"),
+        what="the set finishes",
+        timeout=timeout,
+        interval=0.5,
+        describe=json.dumps,
+    )
 
 
 def has_namespace(kubectl_path: str, kubeconfig: Path) -> bool:

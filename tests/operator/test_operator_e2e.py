@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.controlplane import ControlPlane
+from tests.helpers import poll_until
 from tests.kube import kubectl
 from tests.operator.rc import RunCommands, condition, manifest
 from tests.stack import CLIENT_SECRET, RESOURCE_GROUP, SUBSCRIPTION_ID, Emulator, Operator
@@ -326,13 +327,12 @@ def test_cluster_token_is_sent_only_to_aad_clusters(
 def test_ttl_deletes_the_finished_run(rc: RunCommands, namespace: str) -> None:
     rc.apply(manifest("short-lived", namespace, "echo bye", ttlSecondsAfterFinished=1))
     rc.wait(namespace, "short-lived")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        listed = rc.kubectl("-n", namespace, "get", "runcommands", "-o", "name").stdout
-        if "short-lived" not in listed:
-            return
-        time.sleep(0.25)
-    raise AssertionError("the RunCommand was not deleted after ttlSecondsAfterFinished")
+    poll_until(
+        lambda: rc.kubectl("-n", namespace, "get", "runcommands", "-o", "name").stdout,
+        lambda listed: "short-lived" not in listed,
+        what="the RunCommand is deleted after ttlSecondsAfterFinished",
+        timeout=30,
+    )
 
 
 def test_deleting_a_running_command_stops_polling(
@@ -344,10 +344,8 @@ def test_deleting_a_running_command_stops_polling(
     def polls() -> int:
         return emulator.log.read_text().count(f"commandResults/{command_id}")
 
-    deadline = time.monotonic() + 10
-    while polls() == 0 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert polls() > 0  # the emulator's log shows this command's polls
+    # The emulator's log shows this command's polls.
+    poll_until(polls, bool, what=f"a poll of {command_id}", timeout=10, interval=0.2)
     rc.kubectl("-n", namespace, "delete", "runcommand", "abandoned")
 
     time.sleep(1)  # a poll already in flight at deletion may still land

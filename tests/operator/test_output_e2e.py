@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import pytest
 
 from tests.controlplane import ControlPlane
+from tests.helpers import poll_until
 from tests.kube import kubectl_json
 from tests.operator.rc import RunCommands, condition, manifest
 from tests.stack import Operator
@@ -120,15 +120,15 @@ def refuse_configmaps(rc: RunCommands, namespace: str, prefix: str) -> str:
         },
     }
     rc.apply(json.dumps({"apiVersion": "v1", "kind": "List", "items": [policy, binding]}))
-    deadline = time.monotonic() + 30
-    while True:
+
+    def refused() -> bool:
         probe = rc.kubectl("-n", namespace, "create", "configmap", f"{prefix}probe", check=False)
-        if probe.returncode != 0 and "refused by the test" in probe.stderr:
-            return name
         if probe.returncode == 0:
             rc.kubectl("-n", namespace, "delete", "configmap", f"{prefix}probe")
-        assert time.monotonic() < deadline, "the admission policy never took effect"
-        time.sleep(0.25)
+        return probe.returncode != 0 and "refused by the test" in probe.stderr
+
+    poll_until(refused, bool, what="the admission policy takes effect", timeout=30)
+    return name
 
 
 def test_an_output_that_cannot_be_written_holds_the_result_until_it_can(
@@ -139,10 +139,13 @@ def test_an_output_that_cannot_be_written_holds_the_result_until_it_can(
     policy = refuse_configmaps(rc, namespace, "held-out-")
     rc.apply(manifest("held", namespace, "echo held"))
     refused = f"{namespace}/held: cannot write the output to ConfigMap"
-    deadline = time.monotonic() + 60
-    while refused not in operator.log.read_text():
-        assert time.monotonic() < deadline, "the operator never tried to write the output"
-        time.sleep(0.25)
+    poll_until(
+        operator.log.read_text,
+        lambda log: refused in log,
+        what="the operator tries to write the output",
+        timeout=60,
+        describe=lambda log: repr(log[-500:]),
+    )
     assert rc.get(namespace, "held")["status"]["state"] == "Running"
 
     rc.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", policy)

@@ -29,7 +29,7 @@ def plugin_env() -> dict[str, str]:
     installed."""
     scripts = Path(sys.executable).parent
     if not (scripts / "kubectl-runcommand").exists():
-        pytest.fail("kubectl-runcommand is not installed: pip install -e . puts it on PATH")
+        pytest.fail("kubectl-runcommand is not installed: make venv installs kubectl-plugin/")
     return {**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 

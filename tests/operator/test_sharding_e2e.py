@@ -5,9 +5,9 @@ once: two keyed shards, then the shard of unlabelled objects the chart deploys b
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 
+from tests.helpers import poll_until
 from tests.operator.test_chaos import (  # noqa: F401 - chaos is a fixture
     Chaos,
     chaos,
@@ -40,13 +40,13 @@ def test_each_shard_submits_only_its_own_runcommands_exactly_once(chaos: Chaos) 
     chaos.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                                          "items": items}))  # fmt: skip
 
-    deadline = time.monotonic() + 90
-    statuses = chaos.statuses()
-    while time.monotonic() < deadline:
-        statuses = chaos.statuses()
-        if all(statuses[name].get("state") == "Succeeded" for name in shards):
-            break
-        time.sleep(1)
+    statuses = poll_until(
+        chaos.statuses,
+        lambda statuses: all(statuses[name].get("state") == "Succeeded" for name in shards),
+        what="every sharded run succeeds",
+        timeout=90,
+        interval=1,
+    )
     for name, shard in shards.items():
         assert statuses[name].get("state") == "Succeeded", (name, statuses[name])
         assert statuses[name].get("claimedBy") == f"shard-{shard}", (name, statuses[name])
@@ -58,13 +58,13 @@ def test_each_shard_submits_only_its_own_runcommands_exactly_once(chaos: Chaos) 
 
     # The shard of unlabelled objects (chart: `shards: [a, b]` deploys it too) picks it up.
     chaos.operator("shard-none", "--watch-label-selector", f"!{SHARD_LABEL}")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if chaos.statuses()["run-nobody"].get("state") == "Succeeded":
-            break
-        time.sleep(1)
-    statuses = chaos.statuses()
-    assert statuses["run-nobody"].get("state") == "Succeeded", statuses["run-nobody"]
+    statuses = poll_until(
+        chaos.statuses,
+        lambda statuses: statuses["run-nobody"].get("state") == "Succeeded",
+        what="the unlabelled run succeeds",
+        timeout=60,
+        interval=1,
+    )
     assert statuses["run-nobody"].get("claimedBy") == "shard-none"
     commands = {s["commandId"]: s["command"] for s in chaos.emulator.submissions()}
     posted = Counter(commands[p["commandId"]] for p in chaos.emulator.started_posts())

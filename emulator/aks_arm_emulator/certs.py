@@ -1,7 +1,6 @@
 """A private CA and a loopback serving certificate, so clients can verify the emulator over TLS.
 
-Both come from trustme, the emulator's only dependency beyond the operator's: install the
-`emulator` extra (`pip install 'aks-runcommand-operator[emulator]'`) to use `--tls`.
+Both come from trustme, a dependency of this distribution.
 """
 
 from __future__ import annotations
@@ -11,12 +10,9 @@ import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import trustme
 from cryptography import x509
-
-if TYPE_CHECKING:
-    import trustme
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -26,17 +22,6 @@ class ServingFiles:
     ca_cert: Path
     server_cert: Path
     server_key: Path
-
-
-def _ca_class() -> type[trustme.CA]:
-    try:
-        from trustme import CA
-    except ModuleNotFoundError as error:
-        raise ModuleNotFoundError(
-            "the emulator's TLS needs trustme: pip install 'aks-runcommand-operator[emulator]'",
-            name="trustme",
-        ) from error
-    return CA
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -53,10 +38,10 @@ def _load_or_create_ca(state_dir: Path) -> trustme.CA:
         try:
             expires = x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
             if expires > datetime.datetime.now(datetime.UTC):
-                return _ca_class().from_pem(cert_pem, key_path.read_bytes())
+                return trustme.CA.from_pem(cert_pem, key_path.read_bytes())
         except ValueError:
             pass  # unreadable: make a new one
-    ca = _ca_class()(organization_unit_name="aks-arm-emulator CA")
+    ca = trustme.CA(organization_unit_name="aks-arm-emulator CA")
     _write_private(key_path, ca.private_key_pem.bytes())
     cert_path.write_bytes(ca.cert_pem.bytes())
     return ca

@@ -36,7 +36,7 @@ from .faults import FaultInjector
 from .posts import POST_RECORD_KEY, client_gone
 from .signin import origin_of
 from .throttle import Kind, ProviderThrottle, Throttle, remaining_header
-from .tokens import AKS_AAD_SERVER_APP_ID, TokenAuthority, TokenRejected
+from .tokens import AKS_AAD_SERVER_APP_ID, Principal, TokenAuthority, TokenRejected
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,10 @@ class ArmApi:
     def remove_cluster(self, subscription_id: str, resource_group: str, name: str) -> bool:
         return self._clusters.pop(_key(subscription_id, resource_group, name), None) is not None
 
+    def subscription_ids(self) -> list[str]:
+        """The subscriptions of the clusters served now (lower case, sorted)."""
+        return sorted({key[0] for key in self._clusters})
+
     # --- request pipeline -------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -140,7 +144,7 @@ class ArmApi:
         if latency > 0:
             await asyncio.sleep(latency)
 
-        self._authenticate(request)
+        self.authenticate(request)
 
         match = _PATH_RE.match(request.path)
         subscription = request.path.split("/")[2] if request.path.count("/") >= 2 else ""
@@ -185,7 +189,8 @@ class ArmApi:
             headers={"Retry-After": str(retry_after), header: "0"},
         )
 
-    def _authenticate(self, request: web.Request) -> None:
+    def authenticate(self, request: web.Request) -> Principal:
+        """The caller's principal, from a valid, unrevoked ARM bearer token; else a 401."""
         authorization = request.headers.get("Authorization", "")
         scheme, _, token = authorization.partition(" ")
         origin = origin_of(request)
@@ -213,6 +218,7 @@ class ArmApi:
                 "The access token is invalid: it was revoked. Get a new token.",
                 headers=_challenge(origin, "The access token has been revoked."),
             )
+        return principal
 
     async def _dispatch(self, request: web.Request, match: re.Match[str] | None) -> web.Response:
         listing = _LIST_RE.match(request.path)
@@ -225,7 +231,7 @@ class ArmApi:
                 f"The resource type of '{request.path}' is not served by this emulator.",
             )
 
-        self._check_api_version(request)
+        self.check_api_version(request)
         api_version = request.query["api-version"]
 
         target = ArmTarget(
@@ -312,7 +318,7 @@ class ArmApi:
     def _list_clusters(self, request: web.Request, listing: re.Match[str]) -> web.Response:
         """One page of a subscription's (or resource group's) managed clusters, in a stable
         order; `nextLink` carries the offset of the next page, as ARM's `$skipToken` does."""
-        self._check_api_version(request)
+        self.check_api_version(request)
         if request.method != "GET":
             raise ArmError(405, "MethodNotAllowed", f"The {request.method} method is not "
                            "supported here; use GET.")  # fmt: skip
@@ -342,7 +348,7 @@ class ArmApi:
             body["nextLink"] = f"{origin_of(request)}{next_url.path_qs}"
         return web.json_response(body)
 
-    def _check_api_version(self, request: web.Request) -> None:
+    def check_api_version(self, request: web.Request) -> None:
         api_version = request.query.get("api-version")
         if api_version is None:
             raise ArmError(

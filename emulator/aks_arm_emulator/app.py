@@ -17,6 +17,7 @@ from .errors import ERROR_CODE_KEY, ArmError, arm_error
 from .faults import FaultInjector
 from .posts import POST_RECORD_KEY, PostLog, deliver
 from .signin import add_signin_routes
+from .tenancy import add_tenancy_routes
 from .tokens import TokenAuthority
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app.router.add_get("/_emulator/stats", stats)
     app.router.add_get("/_emulator/health", health)
     cluster_routes(app, arm, config.mode)
+    add_tenancy_routes(app, arm)
     app.router.add_route("*", "/subscriptions/{tail:.*}", arm.handle)
     add_signin_routes(app, authority, config.signin)
 
