@@ -95,7 +95,7 @@ class Schedule:
     delays: list[float]
 
 
-def run_once(polls: PollTimes, clock: Clock, seconds: float) -> Schedule:
+def run_once(polls: PollTimes, clock: FakeClock, seconds: float) -> Schedule:
     """One run of `seconds` through PollTimes and the core's decisions, as Runtime performs
     them (submitted -> after_submit; each poll: cadence -> after_poll -> polled_in)."""
     uid, spec = f"run-{clock.now}", make_spec()
@@ -137,8 +137,8 @@ def history_of(seconds: float) -> dict[str, object]:
     return merge(status, after_poll(Observation(spec, status, 1, NOW, SETTINGS), ended, 1.0).patch)
 
 
-def fresh(room: tuple[BudgetRoom, ...] = IDLE) -> tuple[PollTimes, Clock]:
-    clock = Clock()
+def fresh(room: tuple[BudgetRoom, ...] = IDLE) -> tuple[PollTimes, FakeClock]:
+    clock = FakeClock(1000.0)
     return PollTimes(SETTINGS, lambda uid, delay: False, clock, lambda _sub: room), clock
 
 
