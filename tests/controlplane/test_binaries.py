@@ -121,8 +121,8 @@ def test_a_binary_is_rebuilt_when_its_module_or_its_flags_change(script: Script)
 def test_without_names_it_builds_every_wrapper_module(script: Script) -> None:
     built = {Path(line.split(" -o ")[1].split()[0]).name for line in script.run()}
     modules = {f"{d.name}.tmp" for d in GOBUILD.iterdir() if (d / "go.mod").is_file()}
-    # krew's wrapper module also yields its manifest validator.
-    assert built == modules | {"validate-krew-manifest.tmp"}
+    # krew's wrapper module also yields its manifest validator; Prometheus' yields promtool.
+    assert built == modules | {"validate-krew-manifest.tmp", "promtool.tmp"}
 
 
 def test_an_unknown_name_is_refused(script: Script) -> None:
@@ -196,3 +196,12 @@ def test_kstatus_is_the_pinned_cli_utils() -> None:
     )
     assert re.search(r"^\s*build\s+CGO_ENABLED=0$", done.stdout, re.M)
     assert re.search(r"^\s*build\s+-trimpath=true$", done.stdout, re.M)
+
+
+@pytest.mark.parametrize("name", ["promtool", "prometheus"])
+def test_promtool_and_prometheus_report_the_pinned_version(name: str) -> None:
+    done = subprocess.run(
+        [find_binary(name), "--version"], capture_output=True, text=True, timeout=60, check=True
+    )
+    pinned = required(GOBUILD / "prometheus", "github.com/prometheus/prometheus")
+    assert f"version {pinned}" in done.stdout + done.stderr

@@ -43,6 +43,19 @@ class Prometheus:
         assert body["status"] == "success", body
         return list(body["data"]["result"])
 
+    def wait_until_ready(self, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert process.poll() is None, f"prometheus exited {process.returncode}"
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"prometheus not ready after {timeout:.0f}s")
+
     def wait_for(self, expr: str, timeout: float = 60) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
@@ -81,9 +94,9 @@ def prometheus(metrics_port: int, tmp_path_factory: pytest.TempPathFactory) -> I
     )
     server = Prometheus(f"http://127.0.0.1:{port}")
     try:
-        assert server.wait_for(f'up{{job="{JOB}"}} == 1'), (
-            directory / "prometheus.log"
-        ).read_text()
+        server.wait_until_ready(process)
+        scraped = server.wait_for(f'up{{job="{JOB}"}} == 1')
+        assert scraped, (directory / "prometheus.log").read_text()
         yield server
     finally:
         process.terminate()
