@@ -21,6 +21,8 @@ from .faults import FaultInjector
 log = logging.getLogger(__name__)
 
 State = Literal["Running", "Succeeded", "Failed"]
+# Where AKS runs command pods; it creates the namespace on first use of run command.
+COMMAND_NAMESPACE = "aks-command"
 
 
 def _now() -> datetime.datetime:
@@ -79,6 +81,9 @@ class CommandRunner:
         self._faults = faults
         self._path = tool_path(config.tool_path)
         self.submissions: dict[str, Submission] = {}
+        # Targets (by kubeconfig) where creating aks-command was tried, and one lock for all.
+        self._namespaces: set[Path] = set()
+        self._namespace_lock = asyncio.Lock()
 
     def accept(
         self,
@@ -166,6 +171,7 @@ class CommandRunner:
         try:
             if archive is not None:
                 await asyncio.to_thread(extract_context, archive, workdir)
+            await self._command_namespace(submission.cluster.kubeconfig)
             result = await run_command(
                 submission.command,
                 workdir,
@@ -173,6 +179,7 @@ class CommandRunner:
                 path=self._path,
                 timeout_seconds=self._config.command_timeout_seconds,
                 max_log_bytes=self._config.max_log_bytes,
+                hostname=f"command-{submission.command_id}",
             )
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
@@ -186,6 +193,32 @@ class CommandRunner:
             )
         else:
             self._finish(submission, "Succeeded", result.exit_code, result.logs, None)
+
+    async def _command_namespace(self, kubeconfig: Path | None) -> None:
+        """Create aks-command in the target on first use, as AKS does (the command pod runs
+        there, and ExactlyOnce keeps its fences there). Tried once per target; a failure is
+        logged, not fatal: the command then meets the missing namespace as it would."""
+        if kubeconfig is None or kubeconfig in self._namespaces:
+            return
+        async with self._namespace_lock:
+            if kubeconfig in self._namespaces:
+                return
+            process = await asyncio.create_subprocess_exec(
+                "kubectl", "create", "namespace", COMMAND_NAMESPACE,
+                # A HOME of its own: without one kubectl caches discovery under the cwd.
+                env={"PATH": self._path, "KUBECONFIG": str(kubeconfig),
+                     "HOME": tempfile.gettempdir()},
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, error = await process.communicate()
+            self._namespaces.add(kubeconfig)  # one try per target
+            if process.returncode != 0 and b"AlreadyExists" not in error:
+                log.warning(
+                    "could not create namespace %s with %s: %s",
+                    COMMAND_NAMESPACE, kubeconfig, error.decode(errors="replace").strip(),
+                )  # fmt: skip
 
     def clear(self) -> int:
         count = len(self.submissions)

@@ -126,11 +126,15 @@ async def run_command(
     path: str,
     timeout_seconds: float,
     max_log_bytes: int,
+    hostname: str | None = None,
 ) -> ExecutionResult:
-    """Run `bash -c command` with merged stdout/stderr; kill the whole process group on timeout."""
+    """Run `bash -c command` with merged stdout/stderr; kill the whole process group on timeout.
+    `hostname`: HOSTNAME, the pod's name in a command pod (`command-<commandId>`)."""
     env = {"PATH": path, "HOME": str(workdir), "LANG": "C.UTF-8", "PWD": str(workdir)}
     if kubeconfig is not None:
         env["KUBECONFIG"] = str(kubeconfig)
+    if hostname is not None:
+        env["HOSTNAME"] = hostname
     process = await asyncio.create_subprocess_exec(
         "bash",
         "-c",

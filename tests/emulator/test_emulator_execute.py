@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from controller.core.fence import WRAPPER_COMMAND, Fence
 from controller.emulator import EmulatorConfig
 from tests.emulator.emulator_harness import (
     Emulator,
@@ -157,3 +160,49 @@ async def test_kubectl_apply_from_context_creates_a_namespace(
     )
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == f"namespace/{name}"
+
+
+async def test_like_aks_it_creates_aks_command_on_first_use_and_names_the_pod(
+    target_cluster: Any,
+) -> None:
+    config = EmulatorConfig(
+        clusters=(cluster(kubeconfig=Path(target_cluster.kubeconfig)),),
+        mode="execute",
+        command_timeout_seconds=60,
+    )
+    with running_emulator(config) as emulator:
+        result = await run(emulator, 'kubectl get namespace aks-command -o name; echo "$HOSTNAME"')
+    assert result["exitCode"] == 0, result["logs"]
+    namespace, hostname = result["logs"].splitlines()
+    assert namespace == "namespace/aks-command"
+    assert re.fullmatch(r"command-[0-9a-f]{32}", hostname)
+
+
+async def test_the_exactly_once_wrapper_runs_for_real_against_the_target(
+    target_cluster: Any, kubectl_path: str
+) -> None:
+    fence = Fence.for_run(
+        f"rc-emulated-{uuid.uuid4().hex}", "ConfigMap", datetime.now(UTC) + timedelta(hours=1),
+        3600,
+    )  # fmt: skip
+    files = dict(fence.files(f"kubectl create configmap ran-{fence.name[-8:]}; echo ran"))
+    config = EmulatorConfig(
+        clusters=(cluster(kubeconfig=Path(target_cluster.kubeconfig)),),
+        mode="execute",
+        command_timeout_seconds=60,
+    )
+    with running_emulator(config) as emulator:
+        first = await run(emulator, WRAPPER_COMMAND, files)
+        second = await run(emulator, WRAPPER_COMMAND, files)
+    assert (first["exitCode"], first["logs"]) == (
+        0,
+        "configmap/ran-" + fence.name[-8:] + " created\nran\n",
+    )
+    assert (second["exitCode"], second["logs"]) == (0, first["logs"])  # replayed, not run again
+    check = await asyncio.to_thread(
+        subprocess.run,
+        [kubectl_path, "--kubeconfig", str(target_cluster.kubeconfig), "-n", "aks-command",
+         "get", "configmap", fence.name, "-o", "jsonpath={.data.state}"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert check.stdout == "done", check.stderr
