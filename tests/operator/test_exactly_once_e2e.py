@@ -9,13 +9,15 @@ import json
 import time
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.controlplane import ControlPlane
+from tests.kube import kubectl_json
 from tests.operator.rc import RunCommands, condition, manifest
-from tests.stack import Emulator, Operator
+from tests.stack import Emulator, Operator, cluster_entry
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -281,3 +283,82 @@ def test_an_api_server_outage_right_after_arm_accepts_keeps_the_command_id(
     log = operator.log.read_text()
     assert "cannot record ARM's answer yet" in log
     assert "Traceback" not in log
+
+
+# submitPolicy ExactlyOnce: the fence in the target cluster --------------------------------
+
+PROBES = "fence-e2e"
+
+
+def probe_command(mark: str) -> str:
+    """Leaves one uniquely named ConfigMap in the target per execution, labelled `mark`."""
+    manifest_text = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "generateName": f"{mark}-", "namespace": PROBES, "labels": {"mark": mark}}})  # fmt: skip
+    return f"kubectl create -f - <<'EOF' -o name\n{manifest_text}\nEOF\n"
+
+
+@pytest.fixture
+def target(target_cluster: ControlPlane, kubectl_path: str) -> RunCommands:
+    """kubectl on the target cluster, as its admin."""
+    target = RunCommands(kubectl_path, target_cluster.kubeconfig)
+    for name in (PROBES, "aks-command"):  # AKS creates aks-command itself
+        target.kubectl("create", "namespace", name, check=False)
+    return target
+
+
+def executions(target: RunCommands, mark: str) -> int:
+    listed = kubectl_json(target.kubectl_path, target.kubeconfig, "-n", PROBES, "get",
+                          "configmaps", "-l", f"mark={mark}")  # fmt: skip
+    return len(listed["items"])
+
+
+def test_exactly_once_resubmits_after_a_dropped_post_and_the_command_runs_once(
+    rc: RunCommands, namespace: str, faults: Emulator, target: RunCommands
+) -> None:
+    mark = f"dropped-{namespace}"
+    faults.set_faults(dropConnectionAfterSubmitRate=1.0)
+    rc.apply(manifest("fenced", namespace, probe_command(mark), submitPolicy="ExactlyOnce"))
+    in_doubt = rc.wait_for(
+        namespace, "fenced", lambda s: s.get("reason") == "SubmissionOutcomeUnknown"
+    )["status"]
+    faults.set_faults(dropConnectionAfterSubmitRate=0.0)
+
+    done = rc.wait(namespace, "fenced", timeout=90)["status"]
+
+    assert (done["state"], done["exitCode"], done["attempts"]) == ("Succeeded", 0, 2), done
+    assert done["logs"].startswith(f"configmap/{mark}-")
+    assert done["fence"] == in_doubt["fence"]
+    assert "submitting the same run again" in in_doubt["message"]
+    assert executions(target, mark) == 1  # both submissions started; the command ran once
+    fence = kubectl_json(target.kubectl_path, target.kubeconfig, "-n", "aks-command", "get",
+                         "configmap", done["fence"])  # fmt: skip
+    assert (fence["data"]["state"], fence["data"]["exitCode"]) == ("done", "0")
+    assert fence["data"]["output"] == done["logs"]
+
+
+def test_a_forbidden_fence_fails_with_the_rbac_it_needs_and_runs_nothing(
+    rc: RunCommands, namespace: str, emulator: Emulator, target: RunCommands,
+    target_cluster: ControlPlane, tmp_path: Path,
+) -> None:  # fmt: skip
+    # An Entra ID cluster's command runs as the caller: here a user without RBAC in the target.
+    kubeconfig = json.loads(target_cluster.kubeconfig.read_text())
+    for entry in kubeconfig["users"]:
+        entry["user"]["as"] = f"nobody-{namespace}"
+    path = tmp_path / "kubeconfig-nobody"
+    path.write_text(json.dumps(kubeconfig))
+    name = f"aks-norbac-{namespace}"
+    emulator.add_cluster(cluster_entry(name, path))
+    mark = f"forbidden-{namespace}"
+
+    rc.apply(manifest("norbac", namespace, probe_command(mark), cluster=name,
+                      submitPolicy="ExactlyOnce"))  # fmt: skip
+
+    status = rc.wait(namespace, "norbac", timeout=90)["status"]
+    assert (status["state"], status["reason"]) == ("Failed", "FenceUnavailable"), status
+    message = status["message"]
+    assert "so the command did not run" in message
+    assert f'User "nobody-{namespace}" cannot create resource "configmaps"' in message
+    assert "create, get and update on configmaps in namespace aks-command" in message
+    assert status["attempts"] == 1
+    assert executions(target, mark) == 0
+    assert any(e["reason"] == "Failed" for e in rc.events(namespace, "norbac"))
