@@ -345,6 +345,15 @@ class Observation:
             "spec.timeoutSeconds to resume watching it",
         )
 
+    def submit_again(self, reason: str, message: str, delay: float) -> Decision:
+        """Give the claim up and plan the next attempt in `delay` seconds, with a warning."""
+        patch = self.patch(
+            State.SUBMITTING, reason, message,
+            nextAttemptAt=_iso(_later(self.now, delay)), claimedBy=None, claimedAt=None,
+        )  # fmt: skip
+        warning = Event(EventType.WARNING, reason, message)
+        return Decision(Action.RETRY, patch, delay=delay, events=(warning,))
+
     def outcome_unknown(self, why: str, *, accepted: bool = False) -> Decision:
         """ARM may have accepted the command. `accepted`: it certainly did (a 202 whose Location
         cannot be used), so AtLeastOnce must not submit it again. ExactlyOnce submits the same
@@ -357,13 +366,7 @@ class Observation:
         if retry and not self.spec_moved_on:
             delay = _retry_backoff(attempts, self.settings)
             message = f"{why}; submitting again in {delay:.0f}s because submitPolicy is AtLeastOnce"
-            retry_at = _iso(_later(self.now, delay))
-            patch = self.patch(
-                State.SUBMITTING, Reason.SUBMISSION_OUTCOME_UNKNOWN, message,
-                nextAttemptAt=retry_at, claimedBy=None, claimedAt=None,
-            )  # fmt: skip
-            warning = Event(EventType.WARNING, Reason.SUBMISSION_OUTCOME_UNKNOWN, message)
-            return Decision(Action.RETRY, patch, delay=delay, events=(warning,))
+            return self.submit_again(Reason.SUBMISSION_OUTCOME_UNKNOWN, message, delay)
         if spec.exactly_once:
             policy = "it was sent without a fence, before submitPolicy became ExactlyOnce"
         elif spec.at_least_once:
@@ -388,12 +391,7 @@ class Observation:
                 f"of at most {retries + 1}): submitPolicy is ExactlyOnce, and its fence {fence} "
                 "in the cluster lets the command run only once"
             )
-            patch = self.patch(
-                State.SUBMITTING, Reason.SUBMISSION_OUTCOME_UNKNOWN, message,
-                nextAttemptAt=_iso(_later(self.now, delay)), claimedBy=None, claimedAt=None,
-            )  # fmt: skip
-            warning = Event(EventType.WARNING, Reason.SUBMISSION_OUTCOME_UNKNOWN, message)
-            return Decision(Action.RETRY, patch, delay=delay, events=(warning,))
+            return self.submit_again(Reason.SUBMISSION_OUTCOME_UNKNOWN, message, delay)
         if self.spec_moved_on:
             stop = "the spec has changed since"
         elif attempts > retries:
@@ -617,12 +615,7 @@ def after_submit_error(seen: Observation, error: Failure) -> Decision:
     if error.retryable and attempts <= seen.spec.retries:
         delay = max(_retry_backoff(attempts, seen.settings), error.retry_after or 0.0)
         message = f"submission failed with {error.code}: {error.message}; retrying in {delay:.0f}s"
-        patch = seen.patch(
-            State.SUBMITTING, error.code, message,
-            nextAttemptAt=_iso(_later(seen.now, delay)), claimedBy=None, claimedAt=None,
-        )  # fmt: skip
-        event = Event(EventType.WARNING, error.code, message)
-        return Decision(Action.RETRY, patch, delay=delay, events=(event,))
+        return seen.submit_again(error.code, message, delay)
     suffix = f" after {_attempts(attempts)}" if error.retryable else ""
     message = f"{error.message}{suffix}"
     return seen.fail(error.code, message, f"{seen.spec.cluster.name}: {error.code}: {message}")

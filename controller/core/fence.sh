@@ -91,7 +91,7 @@ replay_or_wait() { # another submission holds the fence: replay its result once 
     if kubectl get "$resource" "$name" -n "$namespace" -o "go-template=$result" \
       >"$work/fence" 2>"$work/error"; then
       read -r state code <"$work/fence"
-      if [[ $state == done && $code =~ ^[0-9]+$ ]]; then
+      if [[ $state == "done" && $code =~ ^[0-9]+$ ]]; then
         tail -n +2 "$work/fence"
         exit "$code"
       fi

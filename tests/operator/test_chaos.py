@@ -99,25 +99,35 @@ def cluster_ref() -> dict[str, str]:
     return {key: entry[key] for key in ("subscriptionId", "resourceGroup", "name")}
 
 
-@pytest.fixture
-def chaos(tmp_path: Path, kubectl_path: str) -> Iterator[Chaos]:
-    with running("chaos", tmp_path / "plane") as plane:
+@contextlib.contextmanager
+def chaos_stack(
+    tmp_path: Path, kubectl_path: str, name: str, emulator: dict[str, Any]
+) -> Iterator[Chaos]:
+    """A management API server of its own (namespace chaos, the CRD) and an emulator
+    configured with `emulator`; operators started through the harness stop with it."""
+    with running(name, tmp_path / "plane") as plane:
         kubectl(kubectl_path, plane.kubeconfig, "apply", "--server-side", "-f", str(CRD))
         kubectl(kubectl_path, plane.kubeconfig, "wait", "--for=condition=Established",
                 "crd/runcommands.aks.gitops.dev")  # fmt: skip
         kubectl(kubectl_path, plane.kubeconfig, "create", "namespace", "chaos")
-        config = emulator_config(
-            [cluster_entry("aks-chaos", Path("/nonexistent"))],
-            mode="scripted",
-            scripted={"exitCode": 0, "logs": "done\n", "durationSeconds": 3},
-        )
-        with running_emulator(config, tmp_path / "emulator") as emulator:
-            harness = Chaos(plane, emulator, kubectl_path, tmp_path)
+        with running_emulator(emulator, tmp_path / "emulator") as running_one:
+            harness = Chaos(plane, running_one, kubectl_path, tmp_path)
             try:
                 yield harness
             finally:
                 for operator in harness.operators:
                     operator.stop()
+
+
+@pytest.fixture
+def chaos(tmp_path: Path, kubectl_path: str) -> Iterator[Chaos]:
+    config = emulator_config(
+        [cluster_entry("aks-chaos", Path("/nonexistent"))],
+        mode="scripted",
+        scripted={"exitCode": 0, "logs": "done\n", "durationSeconds": 3},
+    )
+    with chaos_stack(tmp_path, kubectl_path, "chaos", config) as harness:
+        yield harness
 
 
 def runs_posted(emulator: Emulator) -> Counter[str]:

@@ -18,12 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.controlplane import ControlPlane, running
+from tests.controlplane import ControlPlane
 from tests.kube import kubectl, kubectl_json
-from tests.operator.conftest import CRD
-from tests.operator.test_chaos import Chaos, report
+from tests.operator.test_chaos import Chaos, chaos_stack, report
 from tests.stack import RESOURCE_GROUP, SUBSCRIPTION_ID, cluster_entry, emulator_config
-from tests.stack import running_emulator as emulator_running
 
 CLUSTER = "aks-chaos-target"
 PROBES = "chaos-exactly-once"  # in the target: one object per execution of a command
@@ -33,19 +31,9 @@ PROBES = "chaos-exactly-once"  # in the target: one object per execution of a co
 def chaos(tmp_path: Path, kubectl_path: str, target_cluster: ControlPlane) -> Iterator[Chaos]:
     for name in (PROBES, "aks-command"):
         kubectl(kubectl_path, target_cluster.kubeconfig, "create", "namespace", name, check=False)
-    with running("chaos-exactly-once", tmp_path / "plane") as plane:
-        kubectl(kubectl_path, plane.kubeconfig, "apply", "--server-side", "-f", str(CRD))
-        kubectl(kubectl_path, plane.kubeconfig, "wait", "--for=condition=Established",
-                "crd/runcommands.aks.gitops.dev")  # fmt: skip
-        kubectl(kubectl_path, plane.kubeconfig, "create", "namespace", "chaos")
-        config = emulator_config([cluster_entry(CLUSTER, target_cluster.kubeconfig)])
-        with emulator_running(config, tmp_path / "emulator") as emulator:
-            harness = Chaos(plane, emulator, kubectl_path, tmp_path)
-            try:
-                yield harness
-            finally:
-                for operator in harness.operators:
-                    operator.stop()
+    config = emulator_config([cluster_entry(CLUSTER, target_cluster.kubeconfig)])  # execute
+    with chaos_stack(tmp_path, kubectl_path, "chaos-exactly-once", config) as harness:
+        yield harness
 
 
 def probe(mark: str) -> str:
@@ -133,6 +121,7 @@ def test_sigkills_and_dropped_connections_with_exactly_once_run_each_command_onc
         "executed twice": sum(1 for n in names if executed[marks[n]] > 1),
         "unknown": sum(1 for s in statuses.values() if s["state"] == "Unknown"),
         "runs resubmitted": resubmitted,
+        "most submissions of one run": max(int(s.get("attempts") or 1) for s in statuses.values()),
         "submissions started in ARM": started_posts,
         **{f"POSTs {outcome}": count for outcome, count in sorted(outcomes.items())},
         "seconds": round(time.monotonic() - started),
