@@ -1,6 +1,7 @@
 """Property: for any spec the CRD accepts, any status the operator could have written, and any
 sequence of ARM answers, edits, restarts and clock jumps, the core never raises and never
-decides a second POST for a run whose first POST ARM may have accepted (AtMostOnce)."""
+decides a second POST for a run whose first POST ARM may have accepted (AtMostOnce), except,
+under ExactlyOnce, the same run again behind the same fence, so the cluster runs it once."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ specs = st.fixed_dictionaries(
         "retries": st.integers(0, MAX_RETRIES),
         "ttlSecondsAfterFinished": st.integers(0, MAX_TTL_SECONDS) | st.integers(0, 10**18),
         "suspend": st.booleans(),
-        "submitPolicy": st.just("AtMostOnce"),
+        "submitPolicy": st.sampled_from(["AtMostOnce", "ExactlyOnce"]),
         "runToken": st.sampled_from(["1", "2"]),
         "command": st.sampled_from(["true", "sleep 40"]),
     },
@@ -103,13 +104,14 @@ def test_the_core_never_raises_and_never_posts_a_run_twice(
     generation, now, holder = 1, NOW, SETTINGS
     pending: Decision | None = None  # a SUBMIT decided, not yet claimed
     in_doubt = False  # a POST ARM may have accepted, whose run has not ended yet
+    doubt_fence = None  # the fence that POST carried (ExactlyOnce), if any
     commands = 0
 
     def seen() -> Observation:
         return Observation(RunSpec.parse(raw), status, generation, now, holder)
 
     def perform(decision: Decision) -> None:
-        nonlocal status, pending, in_doubt
+        nonlocal status, pending, in_doubt, doubt_fence
         assert decision.delay >= 0
         if decision.action is Action.SUBMIT:
             pending = decision
@@ -125,11 +127,17 @@ def test_the_core_never_raises_and_never_posts_a_run_twice(
         if step == "prepare-error" and pending is not None:
             decision, pending = after_prepare_error(seen(), value), None
         elif step in ("accepted", "submit-error") and pending is not None:
-            # Neither a retry of that run nor a new run may be sent while it may be running.
-            assert not in_doubt, "a POST while an earlier one may have been accepted"
+            # Neither a retry of that run nor a new run may be sent while it may be running,
+            # but the same run behind the same fence (name and deadlines), which finds it.
+            if in_doubt:
+                assert doubt_fence is not None and pending.fence == doubt_fence, (
+                    "a POST while an earlier one may have been accepted"
+                )
             status = merge(status, pending.patch)  # the claim, then the POST
+            if not in_doubt:
+                doubt_fence = pending.fence
             pending = None
-            in_doubt = step == "accepted" or value.outcome_unknown
+            in_doubt = in_doubt or step == "accepted" or value.outcome_unknown
             if step == "accepted":
                 commands += 1
                 handle = CommandHandle(f"c{commands}", LOCATION, str(status["correlationId"]))
