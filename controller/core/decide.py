@@ -413,7 +413,7 @@ class Observation:
         if reason == Reason.FENCE_UNAVAILABLE:
             message = unavailable_message(where, fence, self._fence_kind, detail)
         elif reason == Reason.FENCE_RESULT_MISSING:
-            message = missing_message(where, fence, self._fence_kind, detail)
+            message = missing_message(where, detail)
         else:
             message = f"{where}: {detail}"
         failed = Event(EventType.WARNING, "Failed", message)

@@ -153,8 +153,9 @@ def unavailable_message(where: str, fence: str, kind: FenceKind, detail: str) ->
     )
 
 
-def missing_message(where: str, fence: str, kind: FenceKind, detail: str) -> str:
+def missing_message(where: str, detail: str) -> str:
+    """`detail` (the wrapper's) names the fence."""
     return (
-        f"{where}: {detail}. The fence stays until a day after the run's deadline; change "
-        f"spec.runToken to run the command again (inspect {kind} {NAMESPACE}/{fence} first)"
+        f"{where}: {detail}. Check the cluster, then change spec.runToken to run the command "
+        "again; the fence stays until a day after the run's deadline"
     )
