@@ -361,7 +361,7 @@ class Observation:
         only spec.retries and the run's deadline bound the resubmissions."""
         spec, attempts = self.spec, self.attempts
         if spec.exactly_once and self.status.get("fence"):  # the submission in doubt was fenced
-            return self._resubmit_fenced(why)
+            return self.resubmit_fenced(why)
         retry = spec.at_least_once and attempts <= spec.retries and not accepted
         if retry and not self.spec_moved_on:
             delay = _retry_backoff(attempts, self.settings)
@@ -381,7 +381,18 @@ class Observation:
         event = Event(EventType.WARNING, Reason.SUBMISSION_OUTCOME_UNKNOWN, message)
         return self.finish(State.UNKNOWN, Reason.SUBMISSION_OUTCOME_UNKNOWN, message, (event,))
 
-    def _resubmit_fenced(self, why: str) -> Decision:
+    @property
+    def may_resubmit_fenced(self) -> bool:
+        """A resubmission of a fenced run may be sent again: within retries and the deadline."""
+        return (
+            bool(self.status.get("fence"))
+            and self.spec.exactly_once
+            and 1 < self.attempts <= self.spec.retries
+            and not self.overdue()
+            and not self.spec_moved_on
+        )
+
+    def resubmit_fenced(self, why: str) -> Decision:
         attempts, retries = self.attempts, self.spec.retries
         fence = self.status.get("fence")
         if attempts <= retries and not self.overdue() and not self.spec_moved_on:
@@ -443,6 +454,13 @@ def plan(seen: Observation) -> Decision:
         return _claim_in_doubt(seen)
 
     if state is None or seen.spec_moved_on:
+        if state == State.SUBMITTING and status.get("reason") == Reason.SUBMISSION_OUTCOME_UNKNOWN:
+            # A resubmission was planned after an unknown outcome: the run it would have sent
+            # is no longer the spec's. It ends Unknown, in history, before the new run starts.
+            return seen.outcome_unknown(
+                "the spec changed while this run waited to be submitted again after an unknown "
+                "outcome"
+            )
         if spec.suspend:
             # A new spec: what status holds belongs to the previous run (kept in history).
             return seen.suspended(
@@ -671,6 +689,14 @@ def after_poll(
     said = verdict(answer) if status.get("fence") else None  # a fenced command's answer
     if said is not None:
         return seen.fence_said(where, said.reason, said.detail, fields)
+    if answer.platform_failed and seen.may_resubmit_fenced:
+        # A resubmission's pod mostly finds the fence and replays what it holds: its failing
+        # says little of the command, and asking once more is safe behind the same fence.
+        why = (
+            f"{where}: ARM reports provisioningState Failed ({answer.reason or 'no reason'}) "
+            f"for resubmission {seen.attempts} of the run"
+        )
+        return seen.resubmit_fenced(why)
     if answer.platform_failed:
         reason = answer.reason or Reason.PROVISIONING_FAILED
         message = (

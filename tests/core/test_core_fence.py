@@ -327,3 +327,70 @@ def test_a_set_child_inherits_exactly_once_and_in_doubt_it_is_resubmitted_not_fa
     assert children[0].state == "Submitting"
     counts = plan_set(SetObservation("fleet", set_spec, {}, 1, children, None, iso(at(60)))).counts
     assert (counts["running"], counts["failed"], counts["unknown"]) == (1, 0, 0)
+
+
+def resubmitted_running(**fields: Any) -> tuple[Any, dict[str, Any]]:
+    spec = make_spec(submitPolicy="ExactlyOnce", **fields)
+    _, status = claimed(spec)
+    status = in_doubt(spec, status, 10)
+    return spec, running(spec, now=at(20), before=status)
+
+
+def test_a_resubmission_whose_pod_failed_to_run_is_submitted_again() -> None:
+    spec, status = resubmitted_running()
+    failed = result(None, state="Failed", reason="KubernetesOperationError", logs="")
+
+    decision = after_poll(seen(spec, status, 60), failed, 1)
+
+    after = merge(status, decision.patch)
+    assert decision.action is Action.RETRY
+    assert (after["state"], after["reason"]) == ("Submitting", "SubmissionOutcomeUnknown")
+    assert after["message"].startswith(
+        "command 4b9a2c7e1f0d4e5a on aks-blue: ARM reports provisioningState Failed "
+        "(KubernetesOperationError) for resubmission 2 of the run; submitting the same run again "
+        "in 10s (attempt 3 of at most 4)"
+    )
+    again, _ = claimed(spec, after, 71)
+    assert again.fence is not None and again.fence.name == status["fence"]
+
+
+@pytest.mark.parametrize(
+    ("first_attempt", "retries"), [(True, 3), (False, 1)], ids=["first-attempt", "retries-spent"]
+)
+def test_otherwise_a_platform_failure_fails_the_run_as_under_other_policies(
+    first_attempt: bool, retries: int
+) -> None:
+    if first_attempt:
+        spec = make_spec(submitPolicy="ExactlyOnce", retries=retries)
+        status = fenced_running(retries=retries)
+    else:
+        spec, status = resubmitted_running(retries=retries)
+    failed = result(None, state="Failed", reason="KubernetesOperationError", logs="")
+
+    decision = after_poll(seen(spec, status, 60), failed, 1)
+
+    assert merge(status, decision.patch)["reason"] == "KubernetesOperationError"
+
+
+@pytest.mark.parametrize("policy", ["ExactlyOnce", "AtLeastOnce"])
+def test_a_spec_change_while_a_resubmission_waits_ends_the_run_unknown_in_history(
+    policy: str,
+) -> None:
+    spec = make_spec(submitPolicy=policy)
+    _, status = claimed(spec)
+    status = in_doubt(spec, status, 10)
+    edited = make_spec(submitPolicy=policy, command="echo other")
+
+    decision = plan(seen(edited, status, 12))
+
+    after = merge(status, decision.patch)
+    assert decision.action is Action.RETRY and decision.delay == 0.0
+    assert (after["state"], after["reason"]) == ("Pending", "NextRunPending")
+    assert [(e["state"], e["reason"]) for e in after["history"]] == [
+        ("Unknown", "SubmissionOutcomeUnknown")
+    ]
+    assert decision.events[0].message.startswith(
+        "the spec changed while this run waited to be submitted again after an unknown outcome"
+    )
+    following, _ = claimed(edited, after, 12)
+    assert following.patch["attempts"] == 1
