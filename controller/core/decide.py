@@ -14,7 +14,8 @@ The run's life, and who may move it::
     Submitting --after_submit--> Running (commandId recorded) --after_poll--> final
     Running + spec changed --> keeps polling (WaitingForRunningCommand); when the run ends it
                        lands in history and the new run starts: runs never overlap
-    Submitting, claim by a live holder --> wait for it; a stale claim --> Unknown
+    Submitting, claim by a live holder --> wait for it; a stale claim --> Unknown, or, under
+                       submitPolicy ExactlyOnce, the same run again behind its fence (fence.py)
 """
 
 from __future__ import annotations

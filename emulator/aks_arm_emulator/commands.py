@@ -207,7 +207,9 @@ class CommandRunner:
                 return
             process = await asyncio.create_subprocess_exec(
                 "kubectl", "create", "namespace", COMMAND_NAMESPACE,
-                env={"PATH": self._path, "KUBECONFIG": str(kubeconfig)},
+                # A HOME of its own: without one kubectl caches discovery under the cwd.
+                env={"PATH": self._path, "KUBECONFIG": str(kubeconfig),
+                     "HOME": tempfile.gettempdir()},
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,

@@ -267,3 +267,36 @@ def test_retry_failed_token_runs_only_the_failed_cluster_again(
     assert status["succeeded"] == 2 and status["round"] == 1
     runs = [cluster_name(r["clusterId"]) for r in runs_of(emulator, command)]
     assert sorted(runs) == ["fleet-a", "fleet-a", "fleet-b"]  # only the failed one ran again
+
+
+def test_exactly_once_children_in_doubt_are_resubmitted_and_none_counts_failed(
+    sets: Sets, emulator: Emulator, namespace: str, target_cluster: ControlPlane,
+    kubectl_path: str,
+) -> None:  # fmt: skip
+    probes = f"probes-{namespace}"  # in the target: one ConfigMap per execution of a command
+    kubectl(kubectl_path, target_cluster.kubeconfig, "create", "namespace", probes)
+    manifest = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "generateName": "ran-", "namespace": probes}})  # fmt: skip
+    command = f"kubectl create -f - -o name <<'EOF'\n{manifest}\nEOF\n"
+    dropped = sum(1 for p in emulator.posts() if p["outcome"] == "dropped")
+    emulator.set_faults(dropConnectionAfterSubmitRate=1.0)  # every child's first POST in doubt
+    try:
+        sets.apply(namespace, "fenced", {**selector_spec(command), "template": {
+            "command": command, "submitPolicy": "ExactlyOnce"}})  # fmt: skip
+        deadline = time.monotonic() + 60
+        while sum(1 for p in emulator.posts() if p["outcome"] == "dropped") < dropped + 4:
+            assert time.monotonic() < deadline, "the children's POSTs were not all dropped"
+            time.sleep(0.2)
+    finally:
+        emulator.set_faults(dropConnectionAfterSubmitRate=0.0)
+
+    status = sets.wait_for(namespace, "fenced", lambda s: s.get("state") in ("Succeeded", "Failed"))
+
+    assert (status["total"], status["succeeded"], status["failed"], status["unknown"]) == (
+        4, 4, 0, 0
+    ), status  # fmt: skip
+    children = sets.children(namespace, "fenced")
+    assert {c["spec"]["submitPolicy"] for c in children} == {"ExactlyOnce"}
+    assert all(c["status"]["attempts"] >= 2 for c in children)
+    ran = kubectl_json(kubectl_path, target_cluster.kubeconfig, "-n", probes, "get", "configmaps")
+    assert len([c for c in ran["items"] if c["metadata"]["name"].startswith("ran-")]) == 4
