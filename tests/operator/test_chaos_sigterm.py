@@ -1,7 +1,8 @@
 """Stops as Kubernetes makes them (SIGTERM, then SIGKILL after the pod's grace) while ARM holds
 every runCommand POST: the operator claims nothing more, waits for the POSTs it has sent,
 records their answers and exits, well within the grace. Checked against the emulator's log of
-every POST it saw: nothing Unknown, nothing posted twice, nothing lost.
+every POST it saw: nothing Unknown, nothing posted twice, nothing lost. A second SIGTERM while
+stopping is a crash: the operator exits at once, and its claim ends Unknown.
 
 Each scenario runs on its own management API server and scripted emulator (test_chaos.py's
 chaos), so nothing here disturbs the rest of the suite.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import random
 import re
+import signal
 import statistics
 import time
 from pathlib import Path
@@ -18,7 +20,13 @@ from pathlib import Path
 import pytest
 
 from tests.operator import test_chaos
-from tests.operator.test_chaos import Chaos, check_exactly_once, report, runs_posted
+from tests.operator.test_chaos import (
+    OPERATOR_DIED,
+    Chaos,
+    check_exactly_once,
+    report,
+    runs_posted,
+)
 
 chaos = test_chaos.chaos  # the harness: a management API server and an emulator of its own
 
@@ -126,3 +134,30 @@ def test_chaos_sigterms_with_posts_held_leave_nothing_unknown_duplicated_or_lost
     assert kills == 0
     assert max(exits) < GRACE_SECONDS / 2, exits
     assert sum(in_flight) > 0, "no stop came while a POST was held: the test proved nothing"
+
+
+def test_a_second_sigterm_while_stopping_is_a_crash(chaos: Chaos) -> None:
+    hold = 20.0
+    chaos.emulator.set_faults(submitLatencySeconds=hold)
+    operator = chaos.operator("impatient-op")
+    chaos.apply_runs(["crashed"])
+    wait_for_pending_posts(chaos, 1)
+    assert operator.process is not None
+
+    started = time.monotonic()
+    operator.process.send_signal(signal.SIGTERM)
+    deadline = started + 10
+    while not in_flight_at_stops(operator.log) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert in_flight_at_stops(operator.log) == [1]
+    operator.process.send_signal(signal.SIGTERM)
+    code = operator.process.wait(GRACE_SECONDS)
+
+    assert time.monotonic() - started < hold / 2, "the second SIGTERM waited for the POST"
+    assert code == 128 + signal.SIGTERM
+    assert "received again while stopping: exiting now" in operator.log.read_text()
+    assert drains(operator.log) == []  # no drain ended: the answer was never recorded
+    chaos.emulator.set_faults(submitLatencySeconds=0.0)
+    operator.start()
+    (status,) = chaos.wait_all_final(1, timeout=60).values()
+    assert status["state"] == "Unknown" and OPERATOR_DIED in status["message"], status
