@@ -2,8 +2,8 @@
 and ARM seams: what reaches ARM is the wrapper and a context holding it, the claim records the
 run's fence, and a resubmission ships the same fence; AtMostOnce sends the command as written.
 
-The Runtime builds its collaborators itself for now; the stand-ins replace its InputReader's ARM
-side and its KubeApi. Nothing here talks to a server."""
+The Runtime takes its collaborators: a KubeApi stand-in, and an InputReader whose ARM side is
+a stand-in. Nothing here talks to a server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import base64
 import copy
 import io
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import pytest
@@ -85,29 +85,33 @@ class Arm:
 class Inputs(InputReader):
     """The run's inputs as InputReader reads them, with ARM's client replaced."""
 
-    def __init__(self, runtime: Runtime, arm: Arm) -> None:
-        real = runtime.inputs
-        super().__init__(real._config, real._kube, real._clients)
+    def __init__(self, config: operator_config.OperatorConfig, kube: KubeApi, arm: Arm) -> None:
+        super().__init__(config, kube, cast(Any, None))  # no ARM clients: arm_client is ours
         self.arm = arm
 
     async def arm_client(self, namespace: str, spec: RunSpec, *, authorize: bool) -> Any:
         return self.arm
 
 
+Wire = Callable[[Cluster, Arm], Runtime]
+
+
 @pytest.fixture
-async def runtime() -> AsyncIterator[Runtime]:
+async def wire() -> AsyncIterator[Wire]:
+    """Builds a Runtime on the stand-ins, as controller.wiring builds it on the real parts."""
     config = operator_config.load(["--max-context-bytes", "65536"], env={})
-    runtime = Runtime(config, cast(KubeApi, None))
+    built: list[Runtime] = []
+
+    def build(cluster: Cluster, arm: Arm) -> Runtime:
+        kube = cast(KubeApi, cluster)
+        built.append(Runtime(config, kube, Inputs(config, kube, arm)))
+        return built[-1]
+
     try:
-        yield runtime
+        yield build
     finally:
-        await runtime.close()
-
-
-def wire(runtime: Runtime, cluster: Cluster, arm: Arm) -> None:
-    runtime._kube = cast(KubeApi, cluster)
-    runtime._inputs = Inputs(runtime, arm)
-    runtime._inputs._kube = cast(KubeApi, cluster)
+        for runtime in built:
+            await runtime.close()
 
 
 def files(context: str | None) -> dict[str, bytes]:
@@ -116,11 +120,11 @@ def files(context: str | None) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-async def test_exactly_once_sends_the_wrapper_and_records_the_fence(runtime: Runtime) -> None:
+async def test_exactly_once_sends_the_wrapper_and_records_the_fence(wire: Wire) -> None:
     cluster, arm = Cluster({"cluster": CLUSTER, "command": "kubectl apply -f ns.yaml",
                             "files": {"ns.yaml": "kind: Namespace\n"},
                             "submitPolicy": "ExactlyOnce"}), Arm()  # fmt: skip
-    wire(runtime, cluster, arm)
+    runtime = wire(cluster, arm)
 
     await runtime.reconcile(cluster.body)
 
@@ -135,10 +139,10 @@ async def test_exactly_once_sends_the_wrapper_and_records_the_fence(runtime: Run
     assert (status["state"], status["commandId"]) == ("Running", f"{1:032x}")
 
 
-async def test_a_resubmission_after_a_dropped_post_ships_the_same_fence(runtime: Runtime) -> None:
+async def test_a_resubmission_after_a_dropped_post_ships_the_same_fence(wire: Wire) -> None:
     cluster, arm = Cluster({"cluster": CLUSTER, "command": "echo once",
                             "submitPolicy": "ExactlyOnce"}), Arm(in_doubt=1)  # fmt: skip
-    wire(runtime, cluster, arm)
+    runtime = wire(cluster, arm)
     await runtime.reconcile(cluster.body)
     in_doubt = cluster.body["status"]
     assert (in_doubt["state"], in_doubt["reason"]) == ("Submitting", "SubmissionOutcomeUnknown")
@@ -154,9 +158,9 @@ async def test_a_resubmission_after_a_dropped_post_ships_the_same_fence(runtime:
     assert cluster.body["status"]["state"] == "Running"
 
 
-async def test_at_most_once_sends_the_command_as_written(runtime: Runtime) -> None:
+async def test_at_most_once_sends_the_command_as_written(wire: Wire) -> None:
     cluster, arm = Cluster({"cluster": CLUSTER, "command": "echo as written"}), Arm()
-    wire(runtime, cluster, arm)
+    runtime = wire(cluster, arm)
 
     await runtime.reconcile(cluster.body)
 

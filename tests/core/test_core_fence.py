@@ -325,7 +325,8 @@ def test_a_set_child_inherits_exactly_once_and_in_doubt_it_is_resubmitted_not_fa
 
     children = [Child(write.name, dict(write.labels), dict(write.spec), status)]
     assert children[0].state == "Submitting"
-    counts = plan_set(SetObservation("fleet", set_spec, {}, 1, children, None, iso(at(60)))).counts
+    seen = SetObservation("fleet", set_spec, {}, 1, children, None, iso(at(60)))
+    counts = plan_set(seen).status
     assert (counts["running"], counts["failed"], counts["unknown"]) == (1, 0, 0)
 
 
