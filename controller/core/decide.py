@@ -292,12 +292,13 @@ class Observation:
             "runToken": self.spec.run_token,
             "submittedAt": _iso(self.now) if first else self.status.get("submittedAt"),
         }
-        if self.spec.exactly_once:
-            kept = None if first else self.status.get("fence")
-            if kept:
-                fields["fence"] = kept
-            elif correlation_id:
-                fields["fence"] = fence_name(self.uid, self.spec.run_hash, correlation_id)
+        # A later attempt keeps the fence its run was first submitted behind, whatever
+        # submitPolicy says now: the submissions already sent can only be found through it.
+        kept = None if first else self.status.get("fence")
+        if kept:
+            fields["fence"] = kept
+        elif self.spec.exactly_once and correlation_id:
+            fields["fence"] = fence_name(self.uid, self.spec.run_hash, correlation_id)
         return fields
 
     def new_run(self) -> Decision:
@@ -314,10 +315,10 @@ class Observation:
         return Decision(Action.SUBMIT, patch, correlation_id=correlation_id, fence=self._fence(run))
 
     def _fence(self, run: Mapping[str, Any]) -> Fence | None:
-        """The fence an ExactlyOnce submission ships; its deadlines count from the run's first
-        submission, so every submission of the run agrees on them."""
+        """The fence an ExactlyOnce run's submissions ship (see attempt_fields); its deadlines
+        count from the run's first submission, so every submission of the run agrees on them."""
         submitted = _parse(run.get("submittedAt"))
-        if not self.spec.exactly_once or not run.get("fence") or submitted is None:
+        if not run.get("fence") or submitted is None:
             return None
         deadline = _later(submitted, self.timeout_seconds)
         return Fence.for_run(str(run["fence"]), self._fence_kind, deadline, self.timeout_seconds)
