@@ -60,6 +60,20 @@ def bumped_before_observed() -> dict[str, Any]:
     return {**obj, "metadata": {**obj["metadata"], "generation": 2}}
 
 
+def matched_nothing() -> dict[str, Any]:
+    """A selector that found no cluster (issue 24, defect 6): the round must end, not stay
+    InProgress for good."""
+    raw = {"template": {"command": "true"}, "clusterSelector": {"subscriptions": [SUB]}}
+    seen = SetObservation("s", SetSpec.parse(raw), {}, 1, [], [], NOW)
+    return {
+        "apiVersion": "aks.gitops.dev/v1alpha1",
+        "kind": "RunCommandSet",
+        "metadata": {"name": "s", "namespace": "ns", "generation": 1},
+        "spec": raw,
+        "status": plan_set(seen).status,
+    }
+
+
 def spec(count: int = 3, **extra: Any) -> dict[str, Any]:
     return {"template": {"command": "true"}, "clusters": clusters(count), **extra}
 
@@ -82,6 +96,7 @@ CASES: dict[str, tuple[Callable[[], dict[str, Any]], str, str]] = {
         "Failed",
     ),
     "suspended": (lambda: rolled(spec(suspend=True), []), "Suspended", "InProgress"),
+    "matched-nothing": (matched_nothing, "Degraded", "Failed"),
     # A runToken bump the operator has not seen yet: the old round's Ready=True must not count.
     "new-generation-not-observed": (
         bumped_before_observed,

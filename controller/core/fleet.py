@@ -23,13 +23,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.arm.models import ClusterRef, DiscoveredCluster
+from controller.core.adoption import Foreign, describe
 from controller.core.conditions import conditions_for
+from controller.core.decide import Event as SetEvent
 from controller.core.reasons import Reason
+from controller.core.set_events import round_events
 from controller.core.spec import InvalidSpec, RunSpec
 
 SET_LABEL = "aks.gitops.dev/runcommandset"
 CLUSTER_LABEL = "aks.gitops.dev/cluster-hash"
 ROUND_LABEL = "aks.gitops.dev/round"
+TEMPLATE_LABEL = "aks.gitops.dev/template"  # hash of the set's template: orphans adopted by it
 # Sharding, the Kubernetes way: an operator started with --shard-key handles only objects with
 # this label set to its key; a set's children carry the set's value, so they land on its shard.
 SHARD_LABEL = "sharding.aks.gitops.dev/key"
@@ -86,6 +90,7 @@ class SetSpec:
     suspend: bool
     round_key: str
     retry_key: str | None  # hash of spec.retryFailedToken
+    template_key: str = ""  # hash of the template alone (see core/adoption.py)
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> SetSpec:
@@ -119,6 +124,7 @@ class SetSpec:
             max_failures=spec.get("maxFailures"),
             suspend=bool(spec.get("suspend", False)),
             round_key=hashlib.sha256(canonical.encode()).hexdigest()[:16],
+            template_key=_short_hash(json.dumps(template, sort_keys=True)),
             retry_key=_short_hash(spec["retryFailedToken"])
             if spec.get("retryFailedToken")
             else None,
@@ -244,6 +250,7 @@ def child_labels(seen: SetObservation, cluster: ClusterRef) -> dict[str, str]:
         SET_LABEL: seen.name,
         CLUSTER_LABEL: cluster_hash(cluster),
         ROUND_LABEL: spec.round_key,
+        TEMPLATE_LABEL: spec.template_key,
     }
     if spec.retry_key is not None:
         labels[RETRY_LABEL] = spec.retry_key
@@ -306,6 +313,8 @@ class SetDecision:
     status: dict[str, Any]
     counts: Mapping[str, int]
     finished: bool  # the round is over: nothing in flight and nothing left to start
+    events: tuple[SetEvent, ...] = ()
+    blocked: tuple[str, ...] = ()  # children it cannot create: their names are held elsewhere
 
 
 @dataclass(frozen=True)
@@ -319,6 +328,8 @@ class SetObservation:
     discovered: Sequence[DiscoveredCluster] | None
     now: str
     shard: str | None = None  # the set's SHARD_LABEL, which its children inherit
+    # RunCommands labelled as its children that it does not control (core/adoption.py).
+    foreign: Sequence[Foreign] = ()
 
 
 def targets(seen: SetObservation) -> list[ClusterRef]:
@@ -364,11 +375,15 @@ def plan_set(seen: SetObservation) -> SetDecision:
     concurrency = resolve_bound(spec.max_concurrency, total, at_least_one=True) or total
     room = 0 if spec.suspend or halted else max(0, concurrency - in_flight)
 
+    held = {f.name: f for f in seen.foreign}
     writes: list[ChildWrite] = []
     for member in members:  # in cluster id order: the rollout order is deterministic
         retry = retries.get(member.current.name) if member.current is not None else None
         if member.current is not None and member.current.started:
             continue
+        member.held_by = held.get(child_name(seen.name, member.cluster))
+        if member.held_by is not None and member.child is None:
+            continue  # never created while another owner holds its name: reported below
         start = room > 0
         room -= 1 if start else 0
         member.starting = start
@@ -395,9 +410,15 @@ def plan_set(seen: SetObservation) -> SetDecision:
     counts = {"total": total, "pending": 0, "running": 0, "succeeded": 0, "failed": 0, "unknown": 0}
     for member in members:
         counts[member.count_key] += 1
-    finished = total > 0 and counts["running"] == 0 and (counts["pending"] == 0 or halted)
+    blocked = tuple(m.held_by.name for m in members if m.blocked and m.held_by is not None)
+    settled = counts["running"] == 0 and (counts["pending"] == 0 or halted)
+    # A round that found no target ends (it lists again only on a new runToken), unless
+    # followNewClusters looks for clusters every minute.
+    empty = total == 0 and not spec.follow_new_clusters
+    finished = (total > 0 and settled) or empty
     status = _status(seen, members, counts, halted=halted, finished=finished)
-    return SetDecision(tuple(writes), status, counts, finished)
+    events = tuple(round_events(seen.status, status))
+    return SetDecision(tuple(writes), status, counts, finished, events, blocked)
 
 
 @dataclass
@@ -408,9 +429,16 @@ class Member:
     child: Child | None
     current: Child | None
     starting: bool = False  # started by this decision
+    held_by: Foreign | None = None  # another owner holds its child's name
+
+    @property
+    def blocked(self) -> bool:
+        return self.held_by is not None and self.child is None
 
     @property
     def state(self) -> str:
+        if self.blocked:
+            return "Blocked"
         if self.starting:
             return "Pending"
         if self.current is None or not self.current.started:
@@ -420,7 +448,7 @@ class Member:
     @property
     def count_key(self) -> str:
         state = self.state
-        if state == "Waiting":
+        if state in ("Waiting", "Blocked"):
             return "pending"
         return {"Succeeded": "succeeded", "Failed": "failed", "Unknown": "unknown"}.get(
             state, "running"
@@ -428,7 +456,10 @@ class Member:
 
 
 def _entries(set_name: str, members: Sequence[Member]) -> list[dict[str, Any]]:
-    order = {"Failed": 0, "Unknown": 1, "Running": 2, "Submitting": 2, "Pending": 3, "Waiting": 4}
+    order = {
+        "Failed": 0, "Unknown": 1, "Blocked": 1, "Running": 2, "Submitting": 2, "Pending": 3,
+        "Waiting": 4,
+    }  # fmt: skip
     entries = []
     for member in members:
         entry: dict[str, Any] = {
@@ -441,6 +472,8 @@ def _entries(set_name: str, members: Sequence[Member]) -> list[dict[str, Any]]:
             for key in ("exitCode", "commandId", "reason"):
                 if child.status.get(key) is not None:
                     entry[key] = child.status[key]
+        if member.blocked:
+            entry["reason"] = str(Reason.CHILD_OWNED_ELSEWHERE)
         entries.append(entry)
     entries.sort(key=lambda e: (order.get(e["state"], 3), e["clusterId"].casefold()))
     return entries[:MAX_CLUSTER_ENTRIES]
@@ -470,9 +503,24 @@ def _status(
     elif spec.suspend:
         state, reason = "Suspended", Reason.SUSPENDED
         message = f"round {round_number}: suspended; no new cluster starts"
+    elif counts["total"] == 0 and finished:
+        state, reason = "Failed", Reason.NO_TARGETS
+        message = (
+            f"round {round_number}: no cluster matches spec.clusterSelector, so nothing ran; "
+            "fix the selector or tag the clusters, then change spec.runToken to list them again"
+        )
     elif counts["total"] == 0:
         state, reason = "Pending", Reason.NO_TARGETS
-        message = "no cluster matches spec.clusters or spec.clusterSelector"
+        message = "no cluster matches spec.clusterSelector yet; listing again every minute"
+    elif any(m.blocked for m in members):
+        state, reason = "Progressing", Reason.CHILD_OWNED_ELSEWHERE
+        held = [describe(m.held_by) for m in members if m.blocked and m.held_by is not None]
+        message = (
+            f"round {round_number}: {len(held)} child(ren) cannot be created because their "
+            f"names are taken: {', '.join(held[:3])}{' ...' if len(held) > 3 else ''}. "
+            "A set of the same name being deleted? Waiting for garbage collection to remove "
+            "them (or delete them); looking again with backoff"
+        )
     else:
         state, reason = "Progressing", Reason.PROGRESSING
         done = counts["succeeded"] + counts["failed"] + counts["unknown"]

@@ -62,6 +62,8 @@ class Reason(StrEnum):
     MAX_FAILURES_EXCEEDED = "MaxFailuresExceeded"  # more failed than maxFailures: no new starts
     NO_TARGETS = "NoTargets"  # no cluster matches the set's clusters or selector
     DISCOVERY_FAILED = "DiscoveryFailed"  # listing managed clusters through ARM failed
+    CHILD_OWNED_ELSEWHERE = "ChildOwnedElsewhere"  # a child's name is held by another owner
+    ROUND_STARTED = "RoundStarted"  # an event: a set's new round began
     # Output.
     LOGS_TRUNCATED = "LogsTruncated"  # an event: ARM cut the output at its limit
 
