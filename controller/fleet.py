@@ -63,6 +63,7 @@ RETRY_FIRST_SECONDS = 0.5  # a lost race: decide again soon, then back off
 RETRY_MAX_SECONDS = 30.0
 BLOCKED_FIRST_SECONDS = 5.0  # a child's name held by another owner: look again, backing off
 BLOCKED_MAX_SECONDS = 300.0
+WAKE_MARGIN_SECONDS = 1.0  # status times have whole seconds: look just after, not just before
 
 
 class Fleet:
@@ -83,6 +84,7 @@ class Fleet:
         self._discovered_at: dict[str, tuple[str, float]] = {}  # uid -> (round key, monotonic)
         self._due: dict[str, float] = {}  # uid -> when its pending plan runs (monotonic)
         self._backoff: dict[str, float] = {}  # uid -> the last backoff delay, while it grows
+        self._sets: dict[tuple[str, str], ObjectRef] = {}  # (namespace, name) -> the live set
 
     async def start(self) -> None:
         await self._scheduler.start()
@@ -94,17 +96,31 @@ class Fleet:
 
     def reconcile(self, body: Body) -> None:
         """The set was created, its spec changed, or it was found at start-up."""
-        self._plan(_ref(body), 0.0)
+        ref = _ref(body)
+        self._sets[ref.namespace, ref.name] = ref
+        self._plan(ref, 0.0)
 
     def child_changed(self, child: Body) -> None:
-        """A child changed: plan its owner again, soon (several changes, one plan)."""
-        for owner in child["metadata"].get("ownerReferences") or ():
-            if owner.get("kind") == SET_KIND and owner.get("controller"):
-                ref = ObjectRef(child["metadata"]["namespace"], owner["name"], owner["uid"])
-                self._plan(ref, CHILD_SETTLE_SECONDS)
+        """A child changed: plan its owner again, soon (several changes, one plan). A child
+        of a set's predecessor (another uid, or an orphan now) concerns the set of that name:
+        its being collected or orphaned is what a blocked set waits for."""
+        metadata = child["metadata"]
+        namespace = metadata["namespace"]
+        owners = [o for o in metadata.get("ownerReferences") or () if o.get("controller")]
+        for owner in owners:
+            if owner.get("kind") == SET_KIND:
+                ref = ObjectRef(namespace, owner["name"], owner["uid"])
+                current = self._sets.get((namespace, ref.name))
+                self._plan(current if current is not None else ref, CHILD_SETTLE_SECONDS)
+        named = (metadata.get("labels") or {}).get(SET_LABEL)
+        if not owners and named and (namespace, named) in self._sets:
+            self._plan(self._sets[namespace, named], CHILD_SETTLE_SECONDS)
 
     def forget(self, uid: str) -> None:
         """The set is being deleted; its children go with it (garbage collection)."""
+        for key, ref in list(self._sets.items()):
+            if ref.uid == uid:
+                del self._sets[key]
         self._scheduler.unschedule(uid)
         self._discovered_at.pop(uid, None)
         self._due.pop(uid, None)
@@ -185,6 +201,8 @@ class Fleet:
                         ref.namespace, ref.name, len(decision.blocked), delay)  # fmt: skip
         elif written:
             self._backoff.pop(ref.uid, None)
+        if decision.wake_after is not None:  # a soak or the progress deadline ends then
+            self._plan(ref, decision.wake_after + WAKE_MARGIN_SECONDS)
         if spec.follow_new_clusters and spec.selector is not None:
             self._plan(ref, self._follow_interval)
 

@@ -16,19 +16,32 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from controller.arm.models import ClusterRef, DiscoveredCluster
 from controller.core.adoption import Foreign, describe
+from controller.core.bounds import check_bound, resolve_bound
 from controller.core.conditions import conditions_for
 from controller.core.decide import Event as SetEvent
 from controller.core.reasons import Reason
 from controller.core.set_events import round_events
 from controller.core.spec import InvalidSpec, RunSpec
+from controller.core.stages import (
+    STAGE_LABEL,
+    Stage,
+    StageCounts,
+    StageLook,
+    StagePlan,
+    parse_approvals,
+    parse_stages,
+    parse_time,
+    plan_stages,
+    stage_events,
+    stage_of,
+)
 
 SET_LABEL = "aks.gitops.dev/runcommandset"
 CLUSTER_LABEL = "aks.gitops.dev/cluster-hash"
@@ -43,7 +56,6 @@ MAX_CHILD_NAME = 63
 _CLUSTER_HASH_CHARS = 10
 _FINAL = ("Succeeded", "Failed", "Unknown")
 _FAILED = ("Failed", "Unknown")  # Unknown: it may have run; counted against maxFailures
-_BOUND = re.compile(r"^(\d+)(%?)$")
 
 
 # Spec ---------------------------------------------------------------------------------------
@@ -91,6 +103,9 @@ class SetSpec:
     round_key: str
     retry_key: str | None  # hash of spec.retryFailedToken
     template_key: str = ""  # hash of the template alone (see core/adoption.py)
+    stages: tuple[Stage, ...] = ()  # core/stages.py
+    approvals: frozenset[tuple[str, str]] = frozenset()  # (stage, roundKey)
+    progress_deadline_seconds: int | None = None
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> SetSpec:
@@ -109,10 +124,12 @@ class SetSpec:
         if not clusters and selector is None:
             raise ValueError("set spec.clusters, spec.clusterSelector, or both")
         for bound in ("maxConcurrency", "maxFailures"):
-            _check_bound(spec.get(bound), f"spec.{bound}")
+            check_bound(spec.get(bound), f"spec.{bound}")
         probe = {**template, "cluster": {"resourceId": (clusters or (_PROBE,))[0].resource_id}}
         RunSpec.parse(probe)  # the template must make a valid RunCommand
         run_token = spec.get("runToken")
+        stages = parse_stages(spec.get("stages"))
+        deadline = spec.get("progressDeadlineSeconds")
         canonical = json.dumps({"t": template, "r": run_token}, sort_keys=True)
         return cls(
             template=template,
@@ -125,6 +142,9 @@ class SetSpec:
             suspend=bool(spec.get("suspend", False)),
             round_key=hashlib.sha256(canonical.encode()).hexdigest()[:16],
             template_key=_short_hash(json.dumps(template, sort_keys=True)),
+            stages=stages,
+            approvals=parse_approvals(spec.get("approvals"), stages),
+            progress_deadline_seconds=int(deadline) if deadline is not None else None,
             retry_key=_short_hash(spec["retryFailedToken"])
             if spec.get("retryFailedToken")
             else None,
@@ -153,30 +173,6 @@ def _selector(raw: Mapping[str, Any]) -> Selector:
             TagIn(e["key"], frozenset(e["values"])) for e in raw.get("matchTagExpressions") or ()
         ),
     )
-
-
-def _check_bound(value: object, where: str) -> None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-        return
-    if isinstance(value, str) and _BOUND.match(value):
-        return
-    raise ValueError(f"{where} must be a number or a percentage like '25%', not {value!r}")
-
-
-def resolve_bound(value: int | str | None, total: int, *, at_least_one: bool) -> int | None:
-    """A number as is; a percentage of `total`, rounded down (at least 1 when `at_least_one`,
-    so a percentage of concurrency never stalls a rollout); None for no bound."""
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    match = _BOUND.match(value)
-    assert match is not None  # checked by SetSpec.parse
-    number = int(match.group(1))
-    if not match.group(2):
-        return number
-    resolved = math.floor(total * number / 100)
-    return max(1, resolved) if at_least_one else resolved
 
 
 # Names and children -------------------------------------------------------------------------
@@ -244,7 +240,9 @@ def child_spec(spec: SetSpec, cluster: ClusterRef, *, started: bool) -> dict[str
     }
 
 
-def child_labels(seen: SetObservation, cluster: ClusterRef) -> dict[str, str]:
+def child_labels(
+    seen: SetObservation, cluster: ClusterRef, stage: str | None = None
+) -> dict[str, str]:
     spec = seen.spec
     labels = {
         SET_LABEL: seen.name,
@@ -252,6 +250,8 @@ def child_labels(seen: SetObservation, cluster: ClusterRef) -> dict[str, str]:
         ROUND_LABEL: spec.round_key,
         TEMPLATE_LABEL: spec.template_key,
     }
+    if stage is not None:
+        labels[STAGE_LABEL] = stage
     if spec.retry_key is not None:
         labels[RETRY_LABEL] = spec.retry_key
     if seen.shard is not None:
@@ -273,7 +273,7 @@ def _retried(seen: SetObservation, member: Member) -> ChildWrite | None:
     return ChildWrite(
         name=child.name,
         cluster=member.cluster,
-        labels=child_labels(seen, member.cluster),
+        labels=child_labels(seen, member.cluster, member.stage),
         spec=wanted,
         create=False,
         old_spec=child.spec,
@@ -315,6 +315,7 @@ class SetDecision:
     finished: bool  # the round is over: nothing in flight and nothing left to start
     events: tuple[SetEvent, ...] = ()
     blocked: tuple[str, ...] = ()  # children it cannot create: their names are held elsewhere
+    wake_after: float | None = None  # seconds until a soak or the progress deadline ends
 
 
 @dataclass(frozen=True)
@@ -361,6 +362,10 @@ def plan_set(seen: SetObservation) -> SetDecision:
         child = by_hash.get(cluster_hash(cluster))
         in_round = child is not None and child.labels.get(ROUND_LABEL) == spec.round_key
         members.append(Member(cluster, child, child if in_round else None))
+    unmatched: list[dict[str, Any]] = []
+    if spec.stages:
+        members, unmatched = _staged_members(seen, members)
+        total = len(members)
     retries: dict[str, ChildWrite] = {}
     for member in members:
         retry = _retried(seen, member)
@@ -373,7 +378,18 @@ def plan_set(seen: SetObservation) -> SetDecision:
     allowed_failures = resolve_bound(spec.max_failures, total, at_least_one=False)
     halted = allowed_failures is not None and failures > allowed_failures
     concurrency = resolve_bound(spec.max_concurrency, total, at_least_one=True) or total
-    room = 0 if spec.suspend or halted else max(0, concurrency - in_flight)
+    now = parse_time(seen.now)
+    same_round = seen.status.get("roundKey") == spec.round_key
+    round_started = str(seen.status.get("roundStartedAt") or seen.now) if same_round else seen.now
+    deadline = (
+        parse_time(round_started) + timedelta(seconds=spec.progress_deadline_seconds)
+        if spec.progress_deadline_seconds is not None
+        else None
+    )
+    late = deadline is not None and now >= deadline
+    room = 0 if spec.suspend or halted or late else max(0, concurrency - in_flight)
+    stage_plan = _plan_stages(seen, members, now) if spec.stages else None
+    stage_room = stage_plan.room if stage_plan is not None else {}
 
     held = {f.name: f for f in seen.foreign}
     writes: list[ChildWrite] = []
@@ -384,8 +400,10 @@ def plan_set(seen: SetObservation) -> SetDecision:
         member.held_by = held.get(child_name(seen.name, member.cluster))
         if member.held_by is not None and member.child is None:
             continue  # never created while another owner holds its name: reported below
-        start = room > 0
+        start = room > 0 and (stage_plan is None or stage_room.get(member.stage or "", 0) > 0)
         room -= 1 if start else 0
+        if start and stage_plan is not None:
+            stage_room[member.stage or ""] -= 1
         member.starting = start
         if member.current is not None:
             if start or retry is not None:  # a waiting child: lift suspend (and/or retry it)
@@ -400,7 +418,7 @@ def plan_set(seen: SetObservation) -> SetDecision:
             ChildWrite(
                 name=child_name(seen.name, member.cluster),
                 cluster=member.cluster,
-                labels=child_labels(seen, member.cluster),
+                labels=child_labels(seen, member.cluster, member.stage),
                 spec=child_spec(spec, member.cluster, started=start),
                 create=member.child is None,
                 old_spec=member.child.spec if member.child is not None else {},
@@ -411,14 +429,107 @@ def plan_set(seen: SetObservation) -> SetDecision:
     for member in members:
         counts[member.count_key] += 1
     blocked = tuple(m.held_by.name for m in members if m.blocked and m.held_by is not None)
-    settled = counts["running"] == 0 and (counts["pending"] == 0 or halted)
+    stopped = halted or (stage_plan is not None and stage_plan.failed is not None)
+    settled = counts["running"] == 0 and (counts["pending"] == 0 or stopped)
     # A round that found no target ends (it lists again only on a new runToken), unless
     # followNewClusters looks for clusters every minute.
     empty = total == 0 and not spec.follow_new_clusters
     finished = (total > 0 and settled) or empty
-    status = _status(seen, members, counts, halted=halted, finished=finished)
-    events = tuple(round_events(seen.status, status))
-    return SetDecision(tuple(writes), status, counts, finished, events, blocked)
+    overdue = late and not finished  # runs in flight are still followed and recorded
+    status = _status(
+        seen, members, counts, halted=halted, finished=finished or overdue, overdue=overdue,
+        stage_plan=stage_plan,
+    )  # fmt: skip
+    status["roundStartedAt"] = round_started
+    events = round_events(seen.status, status)
+    if stage_plan is not None:
+        status["stages"] = _stage_entries(spec.stages, stage_plan, members)
+        status["stage"] = stage_plan.current
+        status["unmatched"] = unmatched[:MAX_CLUSTER_ENTRIES]
+        before = {str(s.get("name")): s for s in seen.status.get("stages") or ()}
+        events = [*stage_events(spec.stages, before if same_round else {}, stage_plan,
+                                spec.round_key), *events]  # fmt: skip
+    wakes = [t for t in (deadline, stage_plan.wake_at if stage_plan else None) if t is not None]
+    wake = min((t for t in wakes if t > now), default=None)
+    wake_after = (wake - now).total_seconds() if wake is not None and not finished else None
+    return SetDecision(
+        tuple(writes), status, counts, finished or overdue, tuple(events), blocked, wake_after
+    )
+
+
+def _staged_members(
+    seen: SetObservation, members: list[Member]
+) -> tuple[list[Member], list[dict[str, Any]]]:
+    """Each target's stage: its child's label once it has one this round, else the first stage
+    its tags match. Targets of no stage are not run; the status lists them (kept through the
+    round, when no discovery tells their tags again)."""
+    spec = seen.spec
+    tags = {cluster_key(c.ref): c.tags for c in seen.discovered or ()}
+    staged: list[Member] = []
+    unmatched: dict[str, dict[str, Any]] = {}
+    if seen.status.get("roundKey") == spec.round_key:
+        unmatched = {str(e["clusterId"]).casefold(): e for e in seen.status.get("unmatched") or ()}
+    for member in members:
+        label = member.current.labels.get(STAGE_LABEL) if member.current is not None else None
+        known = {s.name for s in spec.stages}
+        member.stage = (
+            label
+            if label in known
+            else stage_of(spec.stages, tags.get(cluster_key(member.cluster), {}))
+        )
+        if member.stage is not None:
+            staged.append(member)
+            unmatched.pop(cluster_key(member.cluster), None)
+        else:
+            unmatched[cluster_key(member.cluster)] = {
+                "clusterId": member.cluster.resource_id,
+                "reason": str(Reason.NO_MATCHING_STAGE),
+            }
+    return staged, [unmatched[key] for key in sorted(unmatched)]
+
+
+def _plan_stages(seen: SetObservation, members: Sequence[Member], now: datetime) -> StagePlan:
+    spec = seen.spec
+    counts: dict[str, StageCounts] = {}
+    for member in members:
+        tally = counts.setdefault(member.stage or "", StageCounts())
+        tally.total += 1
+        child = member.current
+        if child is None or not child.started:
+            tally.waiting += 1
+        elif child.state in _FAILED:
+            tally.failures += 1
+        elif child.state not in _FINAL:
+            tally.in_flight += 1
+    same_round = seen.status.get("roundKey") == spec.round_key
+    previous = (
+        {str(s.get("name")): s for s in seen.status.get("stages") or ()} if same_round else {}
+    )
+    approved = frozenset(stage for stage, key in spec.approvals if key == spec.round_key)
+    look = StageLook(spec.stages, counts, previous, approved, spec.max_concurrency, now)
+    return plan_stages(look)
+
+
+def _stage_entries(
+    stages: Sequence[Stage], plan: StagePlan, members: Sequence[Member]
+) -> list[dict[str, Any]]:
+    entries = []
+    by_name = {s.name: s for s in stages}
+    for outcome in plan.stages:
+        tally = {"total": 0, "pending": 0, "running": 0, "succeeded": 0, "failed": 0, "unknown": 0}
+        for member in members:
+            if member.stage == outcome.name:
+                tally["total"] += 1
+                tally[member.count_key] += 1
+        entry: dict[str, Any] = {"name": outcome.name, "state": outcome.state, **tally}
+        if by_name[outcome.name].approval_required:
+            entry["approval"] = "Required"
+        for key, value in (("startedAt", outcome.started_at), ("finishedAt", outcome.finished_at),
+                           ("soakEndsAt", outcome.soak_ends_at)):  # fmt: skip
+            if value is not None:
+                entry[key] = value
+        entries.append(entry)
+    return entries
 
 
 @dataclass
@@ -430,6 +541,7 @@ class Member:
     current: Child | None
     starting: bool = False  # started by this decision
     held_by: Foreign | None = None  # another owner holds its child's name
+    stage: str | None = None  # with spec.stages: the stage it belongs to
 
     @property
     def blocked(self) -> bool:
@@ -486,12 +598,35 @@ def _status(
     *,
     halted: bool,
     finished: bool,
+    overdue: bool = False,
+    stage_plan: StagePlan | None = None,
 ) -> dict[str, Any]:
     spec, status = seen.spec, seen.status
     new_round = status.get("roundKey") != spec.round_key
     round_number = int(status.get("round") or 0) + (1 if new_round else 0)
     failures = counts["failed"] + counts["unknown"]
-    if finished and failures == 0 and counts["total"] > 0:
+    failed_stage = stage_plan.failed if stage_plan is not None else None
+    waiting = stage_plan.waiting if stage_plan is not None else None
+    soaking = next(
+        (s for s in stage_plan.stages if s.name == stage_plan.soaking), None
+    ) if stage_plan is not None else None  # fmt: skip
+    if overdue:
+        state, reason = "Failed", Reason.PROGRESS_DEADLINE_EXCEEDED
+        message = (
+            f"round {round_number}: not finished within progressDeadlineSeconds "
+            f"({spec.progress_deadline_seconds}); no new cluster starts, runs in flight are "
+            "still recorded"
+        )
+    elif finished and failed_stage is not None and stage_plan is not None:
+        state, reason = "Failed", Reason.STAGE_FAILED
+        later = [s.name for s in stage_plan.stages if s.state == "Pending"]
+        message = (
+            f"round {round_number}: stage {failed_stage} failed: more clusters failed than its "
+            f"maxFailures ({failures} of {counts['total']} failed in the round)"
+            + (f"; later stages never started: {', '.join(later)}" if later else "")
+            + "; change spec.retryFailedToken to retry its failed clusters"
+        )
+    elif finished and failures == 0 and counts["total"] > 0:
         state, reason = "Succeeded", Reason.SUCCEEDED
         message = f"round {round_number}: all {counts['total']} clusters succeeded"
     elif finished and counts["total"] > 0:
@@ -503,6 +638,19 @@ def _status(
     elif spec.suspend:
         state, reason = "Suspended", Reason.SUSPENDED
         message = f"round {round_number}: suspended; no new cluster starts"
+    elif waiting is not None:
+        state, reason = "WaitingForApproval", Reason.WAITING_FOR_APPROVAL
+        message = (
+            f"round {round_number}: stage {waiting} waits for approval for round "
+            f"{spec.round_key}: run `kubectl runcommand approve {seen.name} --stage {waiting}`, "
+            f"or add {{stage: {waiting}, roundKey: {spec.round_key}}} to spec.approvals"
+        )
+    elif soaking is not None:
+        state, reason = "Progressing", Reason.SOAKING
+        message = (
+            f"round {round_number}: stage {soaking.name} succeeded; soaking until "
+            f"{soaking.soak_ends_at} before the next stage starts"
+        )
     elif counts["total"] == 0 and finished:
         state, reason = "Failed", Reason.NO_TARGETS
         message = (

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.usefixtures("operator")
 WINDOW_SECONDS = 40
 
 
+@pytest.mark.timeout(600)
 def test_a_set_recreated_over_its_old_children_waits_without_hammering_arm_then_adopts_them(
     sets: Sets,  # noqa: F811
     emulator: Emulator,
@@ -62,7 +63,7 @@ def test_a_set_recreated_over_its_old_children_waits_without_hammering_arm_then_
     for child in sets.children(namespace, "again"):
         kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace, "patch",
                 "runcommand", child["metadata"]["name"], "--type=json", "-p", orphaned)  # fmt: skip
-    status = sets.wait_for(namespace, "again", lambda s: s.get("state") == "Succeeded", timeout=360)
+    status = sets.wait_for(namespace, "again", lambda s: s.get("state") == "Succeeded", timeout=120)
     assert status["succeeded"] == 4
     uid = sets.get(namespace, "again")["metadata"]["uid"]
     for child in sets.children(namespace, "again"):
