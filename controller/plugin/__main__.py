@@ -24,6 +24,7 @@ from .fleet import (
 )
 from .kubectl import RESOURCE, Kubectl, KubectlError
 from .outcome import EXIT_KUBECTL, EXIT_SET_FAILED, EXIT_WAIT_TIMEOUT, finished, outcome
+from .stages import add_invoke_flags, ask_to_approve, register, stages_spec
 
 API_VERSION = "aks.gitops.dev/v1alpha1"
 POLL_SECONDS = 1.0
@@ -108,6 +109,7 @@ def _invoke_set(kube: Kubectl, args: argparse.Namespace, command: list[str]) -> 
             None if args.max_concurrency is None else int_or_percent(args.max_concurrency),
             None if args.max_failures is None else int_or_percent(args.max_failures),
         )
+        body["spec"].update(stages_spec(args.stage, args.approve_each))
     except SelectorError as error:
         print(f"kubectl-runcommand: {error}", file=sys.stderr)
         return 2
@@ -126,6 +128,7 @@ def _invoke_set(kube: Kubectl, args: argparse.Namespace, command: list[str]) -> 
         return 0
     deadline = None if args.wait_timeout is None else time.monotonic() + args.wait_timeout
     shown = None
+    asked: set[str] = set()  # --approve-each: the stages asked about
     while True:
         current = kube.get(name, SET_RESOURCE)
         status = current.get("status") or {}
@@ -135,6 +138,8 @@ def _invoke_set(kube: Kubectl, args: argparse.Namespace, command: list[str]) -> 
             _say(args, table)
         if finished(current):
             break
+        if args.approve_each and (left := ask_to_approve(kube, name, current, asked=asked)):
+            return left
         _pause_until(deadline, args, f"runcommandset/{name}", status)
     code, summary = set_exit(status)
     if args.output == "json":
@@ -337,6 +342,7 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("-f", "--file", action="append", default=[], metavar="FILE")
     invoke.add_argument("--timeout", type=int, metavar="SECONDS", help="spec.timeoutSeconds")
     invoke.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True)
+    add_invoke_flags(invoke)
     invoke.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND...")
     invoke.set_defaults(handler=_invoke)
 
@@ -353,6 +359,7 @@ def _parser() -> argparse.ArgumentParser:
     rerun.add_argument("name")
     rerun.add_argument("--wait", action=argparse.BooleanOptionalAction, default=False)
     rerun.set_defaults(handler=_rerun)
+    register(commands, common)
     return parser
 
 
