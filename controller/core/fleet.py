@@ -35,12 +35,15 @@ from controller.core.stages import (
     StageCounts,
     StageLook,
     StagePlan,
+    Target,
+    assign,
     parse_approvals,
     parse_stages,
     parse_time,
     plan_stages,
+    round_verdict,
+    stage_entries,
     stage_events,
-    stage_of,
 )
 
 SET_LABEL = "aks.gitops.dev/runcommandset"
@@ -56,6 +59,7 @@ MAX_CHILD_NAME = 63
 _CLUSTER_HASH_CHARS = 10
 _FINAL = ("Succeeded", "Failed", "Unknown")
 _FAILED = ("Failed", "Unknown")  # Unknown: it may have run; counted against maxFailures
+_COUNT_KEYS = ("total", "pending", "running", "succeeded", "failed", "unknown")
 
 
 # Spec ---------------------------------------------------------------------------------------
@@ -425,7 +429,7 @@ def plan_set(seen: SetObservation) -> SetDecision:
             )
         )
 
-    counts = {"total": total, "pending": 0, "running": 0, "succeeded": 0, "failed": 0, "unknown": 0}
+    counts = {"total": total, **dict.fromkeys(_COUNT_KEYS[1:], 0)}
     for member in members:
         counts[member.count_key] += 1
     blocked = tuple(m.held_by.name for m in members if m.blocked and m.held_by is not None)
@@ -443,12 +447,11 @@ def plan_set(seen: SetObservation) -> SetDecision:
     status["roundStartedAt"] = round_started
     events = round_events(seen.status, status)
     if stage_plan is not None:
-        status["stages"] = _stage_entries(spec.stages, stage_plan, members)
+        status["stages"] = stage_entries(spec.stages, stage_plan, _stage_counts(members))
         status["stage"] = stage_plan.current
         status["unmatched"] = unmatched[:MAX_CLUSTER_ENTRIES]
-        before = {str(s.get("name")): s for s in seen.status.get("stages") or ()}
-        events = [*stage_events(spec.stages, before if same_round else {}, stage_plan,
-                                spec.round_key), *events]  # fmt: skip
+        before = _previous_stages(seen)
+        events = [*stage_events(spec.stages, before, stage_plan, spec.round_key), *events]
     wakes = [t for t in (deadline, stage_plan.wake_at if stage_plan else None) if t is not None]
     wake = min((t for t in wakes if t > now), default=None)
     wake_after = (wake - now).total_seconds() if wake is not None and not finished else None
@@ -460,32 +463,23 @@ def plan_set(seen: SetObservation) -> SetDecision:
 def _staged_members(
     seen: SetObservation, members: list[Member]
 ) -> tuple[list[Member], list[dict[str, Any]]]:
-    """Each target's stage: its child's label once it has one this round, else the first stage
-    its tags match. Targets of no stage are not run; the status lists them (kept through the
-    round, when no discovery tells their tags again)."""
+    """The members some stage selects (each given its stage), and the unmatched targets."""
     spec = seen.spec
     tags = {cluster_key(c.ref): c.tags for c in seen.discovered or ()}
-    staged: list[Member] = []
-    unmatched: dict[str, dict[str, Any]] = {}
-    if seen.status.get("roundKey") == spec.round_key:
-        unmatched = {str(e["clusterId"]).casefold(): e for e in seen.status.get("unmatched") or ()}
-    for member in members:
-        label = member.current.labels.get(STAGE_LABEL) if member.current is not None else None
-        known = {s.name for s in spec.stages}
-        member.stage = (
-            label
-            if label in known
-            else stage_of(spec.stages, tags.get(cluster_key(member.cluster), {}))
+    found = [
+        Target(
+            cluster_key(m.cluster), m.cluster.resource_id,
+            m.current.labels.get(STAGE_LABEL) if m.current is not None else None,
+            tags.get(cluster_key(m.cluster), {}),
         )
-        if member.stage is not None:
-            staged.append(member)
-            unmatched.pop(cluster_key(member.cluster), None)
-        else:
-            unmatched[cluster_key(member.cluster)] = {
-                "clusterId": member.cluster.resource_id,
-                "reason": str(Reason.NO_MATCHING_STAGE),
-            }
-    return staged, [unmatched[key] for key in sorted(unmatched)]
+        for m in members
+    ]  # fmt: skip
+    same_round = seen.status.get("roundKey") == spec.round_key
+    kept = seen.status.get("unmatched") or () if same_round else ()
+    stages, unmatched = assign(spec.stages, found, kept)
+    for member, stage in zip(members, stages, strict=True):
+        member.stage = stage
+    return [m for m in members if m.stage is not None], unmatched
 
 
 def _plan_stages(seen: SetObservation, members: Sequence[Member], now: datetime) -> StagePlan:
@@ -501,35 +495,26 @@ def _plan_stages(seen: SetObservation, members: Sequence[Member], now: datetime)
             tally.failures += 1
         elif child.state not in _FINAL:
             tally.in_flight += 1
-    same_round = seen.status.get("roundKey") == spec.round_key
-    previous = (
-        {str(s.get("name")): s for s in seen.status.get("stages") or ()} if same_round else {}
-    )
     approved = frozenset(stage for stage, key in spec.approvals if key == spec.round_key)
-    look = StageLook(spec.stages, counts, previous, approved, spec.max_concurrency, now)
+    look = StageLook(spec.stages, counts, _previous_stages(seen), approved, spec.max_concurrency,
+                     now)  # fmt: skip
     return plan_stages(look)
 
 
-def _stage_entries(
-    stages: Sequence[Stage], plan: StagePlan, members: Sequence[Member]
-) -> list[dict[str, Any]]:
-    entries = []
-    by_name = {s.name: s for s in stages}
-    for outcome in plan.stages:
-        tally = {"total": 0, "pending": 0, "running": 0, "succeeded": 0, "failed": 0, "unknown": 0}
-        for member in members:
-            if member.stage == outcome.name:
-                tally["total"] += 1
-                tally[member.count_key] += 1
-        entry: dict[str, Any] = {"name": outcome.name, "state": outcome.state, **tally}
-        if by_name[outcome.name].approval_required:
-            entry["approval"] = "Required"
-        for key, value in (("startedAt", outcome.started_at), ("finishedAt", outcome.finished_at),
-                           ("soakEndsAt", outcome.soak_ends_at)):  # fmt: skip
-            if value is not None:
-                entry[key] = value
-        entries.append(entry)
-    return entries
+def _previous_stages(seen: SetObservation) -> dict[str, Mapping[str, Any]]:
+    """status.stages of this round, by name; nothing from an earlier round."""
+    if seen.status.get("roundKey") != seen.spec.round_key:
+        return {}
+    return {str(s.get("name")): s for s in seen.status.get("stages") or ()}
+
+
+def _stage_counts(members: Sequence[Member]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for member in members:
+        tally = counts.setdefault(member.stage or "", dict.fromkeys(_COUNT_KEYS, 0))
+        tally["total"] += 1
+        tally[member.count_key] += 1
+    return counts
 
 
 @dataclass
@@ -605,11 +590,12 @@ def _status(
     new_round = status.get("roundKey") != spec.round_key
     round_number = int(status.get("round") or 0) + (1 if new_round else 0)
     failures = counts["failed"] + counts["unknown"]
-    failed_stage = stage_plan.failed if stage_plan is not None else None
-    waiting = stage_plan.waiting if stage_plan is not None else None
-    soaking = next(
-        (s for s in stage_plan.stages if s.name == stage_plan.soaking), None
-    ) if stage_plan is not None else None  # fmt: skip
+    verdict = (
+        round_verdict(stage_plan, finished=finished, round_number=round_number,
+                      round_key=spec.round_key, set_name=seen.name)
+        if stage_plan is not None
+        else None
+    )  # fmt: skip
     if overdue:
         state, reason = "Failed", Reason.PROGRESS_DEADLINE_EXCEEDED
         message = (
@@ -617,15 +603,8 @@ def _status(
             f"({spec.progress_deadline_seconds}); no new cluster starts, runs in flight are "
             "still recorded"
         )
-    elif finished and failed_stage is not None and stage_plan is not None:
-        state, reason = "Failed", Reason.STAGE_FAILED
-        later = [s.name for s in stage_plan.stages if s.state == "Pending"]
-        message = (
-            f"round {round_number}: stage {failed_stage} failed: more clusters failed than its "
-            f"maxFailures ({failures} of {counts['total']} failed in the round)"
-            + (f"; later stages never started: {', '.join(later)}" if later else "")
-            + "; change spec.retryFailedToken to retry its failed clusters"
-        )
+    elif verdict is not None and (finished or verdict[0] != "Failed"):
+        state, reason, message = verdict
     elif finished and failures == 0 and counts["total"] > 0:
         state, reason = "Succeeded", Reason.SUCCEEDED
         message = f"round {round_number}: all {counts['total']} clusters succeeded"
@@ -638,19 +617,6 @@ def _status(
     elif spec.suspend:
         state, reason = "Suspended", Reason.SUSPENDED
         message = f"round {round_number}: suspended; no new cluster starts"
-    elif waiting is not None:
-        state, reason = "WaitingForApproval", Reason.WAITING_FOR_APPROVAL
-        message = (
-            f"round {round_number}: stage {waiting} waits for approval for round "
-            f"{spec.round_key}: run `kubectl runcommand approve {seen.name} --stage {waiting}`, "
-            f"or add {{stage: {waiting}, roundKey: {spec.round_key}}} to spec.approvals"
-        )
-    elif soaking is not None:
-        state, reason = "Progressing", Reason.SOAKING
-        message = (
-            f"round {round_number}: stage {soaking.name} succeeded; soaking until "
-            f"{soaking.soak_ends_at} before the next stage starts"
-        )
     elif counts["total"] == 0 and finished:
         state, reason = "Failed", Reason.NO_TARGETS
         message = (

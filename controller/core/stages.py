@@ -98,6 +98,38 @@ def stage_of(stages: Sequence[Stage], tags: Mapping[str, str]) -> str | None:
     return next((s.name for s in stages if s.matches(tags)), None)
 
 
+@dataclass(frozen=True)
+class Target:
+    """What staging knows of one target of the round."""
+
+    key: str  # the cluster's case-folded id
+    resource_id: str
+    label: str | None  # the stage label of its child in this round, if any
+    tags: Mapping[str, str]  # as discovered now; empty when not discovered
+
+
+def assign(
+    stages: Sequence[Stage], targets: Sequence[Target], kept: Sequence[Mapping[str, Any]]
+) -> tuple[list[str | None], list[dict[str, Any]]]:
+    """Each target's stage: its child's label once it has one this round, else the first stage
+    its tags match. Targets of no stage are not run; they are listed (with `kept`, the list of
+    this round's status, since no discovery tells their tags again later in the round)."""
+    known = {s.name for s in stages}
+    unmatched = {str(e.get("clusterId", "")).casefold(): dict(e) for e in kept}
+    assigned: list[str | None] = []
+    for target in targets:
+        stage = target.label if target.label in known else stage_of(stages, target.tags)
+        assigned.append(stage)
+        if stage is None:
+            unmatched[target.key] = {
+                "clusterId": target.resource_id,
+                "reason": str(Reason.NO_MATCHING_STAGE),
+            }
+        else:
+            unmatched.pop(target.key, None)
+    return assigned, [unmatched[key] for key in sorted(unmatched)]
+
+
 @dataclass
 class StageCounts:
     """A stage's members as read, before this decision starts any."""
@@ -200,6 +232,55 @@ def plan_stages(look: StageLook) -> StagePlan:
                 outcome.room = max(0, concurrency - counts.in_flight)
             gate_open = False
     return plan
+
+
+def stage_entries(
+    stages: Sequence[Stage], plan: StagePlan, counts: Mapping[str, Mapping[str, int]]
+) -> list[dict[str, Any]]:
+    """status.stages: each stage's state, counts (after this decision's starts) and times."""
+    required = {s.name for s in stages if s.approval_required}
+    entries = []
+    for outcome in plan.stages:
+        entry: dict[str, Any] = {"name": outcome.name, "state": outcome.state,
+                                 **counts.get(outcome.name, {})}  # fmt: skip
+        if outcome.name in required:
+            entry["approval"] = "Required"
+        times = {"startedAt": outcome.started_at, "finishedAt": outcome.finished_at,
+                 "soakEndsAt": outcome.soak_ends_at}  # fmt: skip
+        entry.update({key: value for key, value in times.items() if value is not None})
+        entries.append(entry)
+    return entries
+
+
+def round_verdict(
+    plan: StagePlan, *, finished: bool, round_number: int, round_key: str, set_name: str
+) -> tuple[str, Reason, str] | None:
+    """The set's state, reason and message when a stage decides them: a stage failed (once
+    nothing is in flight), one waits for approval, or one soaks. None: the round's own."""
+    if finished and plan.failed is not None:
+        later = [s.name for s in plan.stages if s.state == PENDING]
+        message = (
+            f"round {round_number}: stage {plan.failed} failed: more of its clusters failed "
+            "than its maxFailures"
+            + (f"; later stages never started: {', '.join(later)}" if later else "")
+            + "; change spec.retryFailedToken to retry its failed clusters"
+        )
+        return FAILED, Reason.STAGE_FAILED, message
+    if plan.waiting is not None:
+        message = (
+            f"round {round_number}: stage {plan.waiting} waits for approval for round "
+            f"{round_key}: run `kubectl runcommand approve {set_name} --stage {plan.waiting}`, "
+            f"or add {{stage: {plan.waiting}, roundKey: {round_key}}} to spec.approvals"
+        )
+        return WAITING, Reason.WAITING_FOR_APPROVAL, message
+    soaking = next((s for s in plan.stages if s.name == plan.soaking), None)
+    if soaking is not None:
+        message = (
+            f"round {round_number}: stage {soaking.name} succeeded; soaking until "
+            f"{soaking.soak_ends_at} before the next stage starts"
+        )
+        return PROGRESSING, Reason.SOAKING, message
+    return None
 
 
 def stage_events(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,28 @@ def six(emulator: Emulator, target_cluster: ControlPlane, namespace: str) -> Ite
     yield names
     for entry in entries:
         emulator.remove_cluster(entry)
+
+
+@dataclass
+class Rollout:
+    """What a staged-rollout test works with: the sets, the plugin, the emulator and the six."""
+
+    sets: Sets
+    plugin: Any
+    emulator: Emulator
+    namespace: str
+    six: list[str]
+
+
+@pytest.fixture
+def rollout(
+    sets: Sets,  # noqa: F811
+    plugin: Any,  # noqa: F811
+    emulator: Emulator,
+    namespace: str,
+    six: list[str],
+) -> Rollout:
+    return Rollout(sets, plugin, emulator, namespace, six)
 
 
 def staged(namespace: str, command: str, soak: int = SOAK_SECONDS, **extra: Any) -> dict[str, Any]:
@@ -78,30 +101,26 @@ def hold_still(emulator: Emulator, names: list[str], seconds: float) -> None:
 
 
 def test_canary_then_prod_behind_an_approval_two_at_a_time_and_the_next_round_asks_again(
-    sets: Sets,  # noqa: F811
-    plugin: Any,  # noqa: F811
-    emulator: Emulator,
-    namespace: str,
-    six: list[str],
-    management_cluster: ControlPlane,
-    kubectl_path: str,
+    rollout: Rollout, management_cluster: ControlPlane, kubectl_path: str
 ) -> None:
+    sets_, cli, emulator = rollout.sets, rollout.plugin, rollout.emulator
+    namespace, six = rollout.namespace, rollout.six
     command = f"sleep 2; echo {namespace}"
-    sets.apply(namespace, "staged", staged(namespace, command))
-    status = sets.wait_for(namespace, "staged", waiting, timeout=120)
+    sets_.apply(namespace, "staged", staged(namespace, command))
+    status = sets_.wait_for(namespace, "staged", waiting, timeout=120)
     assert stage(status, "canary")["state"] == "Succeeded" and status["stage"] == "prod"
     assert "stage prod waits for approval" in status["message"]
     assert {c["type"]: c["status"] for c in status["conditions"]}["Reconciling"] == "True"
     canary_posts = posts_for(emulator, six)
     assert [cluster_name(str(p["cluster"])) for p in canary_posts] == [six[0]]
     hold_still(emulator, six, QUIET_SECONDS)
-    assert waiting(sets.get(namespace, "staged")["status"])
-    shown = plugin("status", "staged")
+    assert waiting(sets_.get(namespace, "staged")["status"])
+    shown = cli("status", "staged")
     assert shown.returncode == 0 and "WaitingForApproval" in shown.stdout, shown
 
-    approved = plugin("approve", "staged", "--stage", "prod")
+    approved = cli("approve", "staged", "--stage", "prod")
     assert approved.returncode == 0, approved.stderr
-    status = sets.wait_for(namespace, "staged", lambda s: s.get("state") == "Succeeded", 180)
+    status = sets_.wait_for(namespace, "staged", lambda s: s.get("state") == "Succeeded", 180)
     assert [s["state"] for s in status["stages"]] == ["Succeeded", "Succeeded"]
     runs = runs_of(emulator, command)
     assert sorted(cluster_name(r["clusterId"]) for r in runs) == sorted(six)  # each once
@@ -116,27 +135,23 @@ def test_canary_then_prod_behind_an_approval_two_at_a_time_and_the_next_round_as
         assert reason in reasons, reasons
 
     # The approval stays in the spec; a new runToken is a new round, which it does not approve.
-    body = sets.get(namespace, "staged")
+    body = sets_.get(namespace, "staged")
     assert body["spec"]["approvals"] == [{"stage": "prod", "roundKey": status["roundKey"]}]
-    sets.apply(namespace, "staged", {**staged(namespace, command), **{
+    sets_.apply(namespace, "staged", {**staged(namespace, command), **{
         "runToken": "second", "approvals": body["spec"]["approvals"]}})  # fmt: skip
-    status = sets.wait_for(namespace, "staged", lambda s: s.get("round") == 2 and waiting(s), 120)
+    status = sets_.wait_for(namespace, "staged", lambda s: s.get("round") == 2 and waiting(s), 120)
     assert status["roundKey"] != body["status"]["roundKey"]
     hold_still(emulator, six, 10)
     assert len(runs_of(emulator, command)) == 7  # the canary again, no prod cluster
 
 
-def test_a_failing_canary_stops_the_round_and_prod_never_starts(
-    sets: Sets,  # noqa: F811
-    emulator: Emulator,
-    namespace: str,
-    six: list[str],
-) -> None:
+def test_a_failing_canary_stops_the_round_and_prod_never_starts(rollout: Rollout) -> None:
+    sets_, emulator, namespace, six = rollout.sets, rollout.emulator, rollout.namespace, rollout.six
     command = f"echo {namespace}; exit 3"
     spec = staged(namespace, command)
     spec["stages"][1].pop("approval")  # not the approval: the failure must hold prod back
-    sets.apply(namespace, "failing", spec)
-    status = sets.wait_for(namespace, "failing", lambda s: s.get("state") == "Failed", 120)
+    sets_.apply(namespace, "failing", spec)
+    status = sets_.wait_for(namespace, "failing", lambda s: s.get("state") == "Failed", 120)
     assert status["reason"] == "StageFailed"
     assert "stage canary failed" in status["message"] and "prod" in status["message"]
     assert stage(status, "prod")["state"] == "Pending"
@@ -145,22 +160,19 @@ def test_a_failing_canary_stops_the_round_and_prod_never_starts(
 
 
 def test_sigkill_mid_soak_and_while_waiting_runs_nothing_twice_and_keeps_the_gate(
-    sets: Sets,  # noqa: F811
-    plugin: Any,  # noqa: F811
-    emulator: Emulator,
-    namespace: str,
-    six: list[str],
-    operator: Operator,
+    rollout: Rollout, operator: Operator
 ) -> None:
+    sets_, cli, emulator = rollout.sets, rollout.plugin, rollout.emulator
+    namespace, six = rollout.namespace, rollout.six
     command = f"echo {namespace}"
     soak = 20
-    sets.apply(namespace, "killed", staged(namespace, command, soak=soak))
-    status = sets.wait_for(namespace, "killed", lambda s: s.get("reason") == "Soaking", 120)
+    sets_.apply(namespace, "killed", staged(namespace, command, soak=soak))
+    status = sets_.wait_for(namespace, "killed", lambda s: s.get("reason") == "Soaking", 120)
     soak_ends = stage(status, "canary")["soakEndsAt"]
 
     operator.kill()  # mid-soak
     operator.start()
-    status = sets.wait_for(namespace, "killed", waiting, timeout=120)
+    status = sets_.wait_for(namespace, "killed", waiting, timeout=120)
     assert stage(status, "canary")["soakEndsAt"] == soak_ends  # the soak was not restarted
     ends = datetime.fromisoformat(soak_ends.replace("Z", "+00:00"))
     prod_posts = [p for p in posts_for(emulator, six) if cluster_name(str(p["cluster"])) != six[0]]
@@ -169,9 +181,9 @@ def test_sigkill_mid_soak_and_while_waiting_runs_nothing_twice_and_keeps_the_gat
     operator.kill()  # while waiting for the approval
     operator.start()
     hold_still(emulator, six, 10)
-    assert waiting(sets.get(namespace, "killed")["status"])
-    assert plugin("approve", "killed", "--stage", "prod").returncode == 0
-    status = sets.wait_for(namespace, "killed", lambda s: s.get("state") == "Succeeded", 180)
+    assert waiting(sets_.get(namespace, "killed")["status"])
+    assert cli("approve", "killed", "--stage", "prod").returncode == 0
+    status = sets_.wait_for(namespace, "killed", lambda s: s.get("state") == "Succeeded", 180)
     runs = runs_of(emulator, command)
     ran = [cluster_name(r["clusterId"]) for r in runs]
     assert sorted(ran) == sorted(six)  # every cluster once, none twice
