@@ -439,7 +439,10 @@ def plan_set(seen: SetObservation) -> SetDecision:
     # followNewClusters looks for clusters every minute.
     empty = total == 0 and not spec.follow_new_clusters
     finished = (total > 0 and settled) or empty
-    overdue = late and not finished  # runs in flight are still followed and recorded
+    # Past the deadline nothing starts; runs in flight are still followed and recorded, and
+    # the round stays failed even if the last of them succeed.
+    was_overdue = same_round and seen.status.get("reason") == Reason.PROGRESS_DEADLINE_EXCEEDED
+    overdue = late and (not finished or was_overdue)
     status = _status(
         seen, members, counts, halted=halted, finished=finished or overdue, overdue=overdue,
         stage_plan=stage_plan,

@@ -229,6 +229,15 @@ def test_the_progress_deadline_fails_the_round_and_still_records_runs_in_flight(
     )
     assert set(world.runs) == {"c0"}
 
+    flat = World(staged_spec([{"name": "all"}], progressDeadlineSeconds=300), fleet({"a": "x"}))
+    flat.look()
+    flat.now += timedelta(seconds=301)
+    flat.look()
+    flat.finish_running()  # the last run in flight succeeds after the deadline
+    flat.look()
+    assert (flat.status["state"], flat.status["succeeded"]) == ("Failed", 1)
+    assert flat.status["reason"] == Reason.PROGRESS_DEADLINE_EXCEEDED
+
 
 def test_a_restart_mid_soak_neither_restarts_the_soak_nor_skips_it() -> None:
     world = World(staged_spec(CANARY_PROD), fleet(SIX))
