@@ -1,8 +1,9 @@
-"""A RunCommandSet recreated while its predecessor's children still exist (issue 24, defect 1):
-slow garbage collection, `--cascade=orphan`, Argo CD replacing the set. The test stack runs no
-garbage collector, so a deleted set's children stay, still naming the dead set as controller:
-exactly the window that looped on ARM. The set must wait with backoff, say why, and adopt the
-children once they are orphans of its own template."""
+"""Issue 24 for RunCommandSets. A set recreated while its predecessor's children still exist
+(defect 1): slow garbage collection, `--cascade=orphan`, Argo CD replacing the set. The test
+stack runs no garbage collector, so a deleted set's children stay, still naming the dead set as
+controller: exactly the window that looped on ARM. The set must wait with backoff, say why,
+and adopt the children once they are orphans of its own template. A selector matching nothing
+ends the round (defect 6); sets post events."""
 
 from __future__ import annotations
 
@@ -69,3 +70,51 @@ def test_a_set_recreated_over_its_old_children_waits_without_hammering_arm_then_
     for child in sets.children(namespace, "again"):
         assert child["metadata"]["ownerReferences"][0]["uid"] == uid
     assert len(runs_of(emulator, command)) == ran  # adopted, not run twice
+
+
+def test_a_selector_matching_nothing_ends_the_round_and_stops_listing(
+    sets: Sets,  # noqa: F811
+    emulator: Emulator,
+    namespace: str,
+    management_cluster: ControlPlane,
+    kubectl_path: str,
+) -> None:
+    """Issue 24, defect 6: no more Reconciling for good; the set says to bump runToken."""
+    spec = selector_spec(f"echo {namespace}")
+    spec["clusterSelector"]["matchTags"] = {"fleet": f"nothing-{namespace}"}
+    sets.apply(namespace, "empty", spec)
+    status = sets.wait_for(namespace, "empty", lambda s: s.get("state") == "Failed")
+    assert status["reason"] == "NoTargets" and "runToken" in status["message"]
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions["Stalled"] == "True" and "Reconciling" not in conditions
+    lists = emulator.cluster_lists()
+    time.sleep(5)
+    assert emulator.cluster_lists() == lists  # the round is over: nothing listed again
+    described = kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace,
+                        "describe", "runcommandset", "empty").stdout  # fmt: skip
+    assert "NoTargets" in described and "Events:  <none>" not in described
+
+
+def test_a_set_past_max_failures_posts_the_event_describe_shows(
+    sets: Sets,  # noqa: F811
+    namespace: str,
+    management_cluster: ControlPlane,
+    kubectl_path: str,
+) -> None:
+    """Issue 24: `describe` showed `Events: <none>` after MaxFailuresExceeded."""
+    spec = selector_spec(f"echo {namespace}; exit 3", maxConcurrency=1, maxFailures=0)
+    sets.apply(namespace, "failing", spec)
+    sets.wait_for(namespace, "failing", lambda s: s.get("state") == "Failed")
+    deadline = time.monotonic() + 30
+    described = ""
+    while time.monotonic() < deadline and "MaxFailuresExceeded" not in events_of(described):
+        described = kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace,
+                            "describe", "runcommandset", "failing").stdout  # fmt: skip
+        time.sleep(0.5)
+    events = events_of(described)
+    assert "Warning" in events and "MaxFailuresExceeded" in events, described
+    assert "RoundStarted" in events
+
+
+def events_of(described: str) -> str:
+    return described.split("Events:")[-1] if "Events:" in described else ""
