@@ -152,7 +152,7 @@ def ask_to_approve(
     body: dict[str, Any],
     *,
     asked: set[str],
-    ask: Callable[[str], str] = input,
+    ask: Callable[[str], str] | None = None,
     err: TextIO | None = None,
 ) -> int | None:
     """--approve-each: when the set waits at a stage, ask on the terminal. Yes approves it for
@@ -164,10 +164,8 @@ def ask_to_approve(
         return None
     asked.add(stage)
     stream = err if err is not None else sys.stderr
-    try:
-        answer = ask(f"stage {stage} waits for approval: start it now? [y/N] ")
-    except EOFError:
-        answer = ""
+    question = f"stage {stage} waits for approval: start it now? [y/N] "
+    answer = (ask or _ask_on_stderr)(question)
     if answer.strip().lower() not in ("y", "yes"):
         print(f"runcommandset/{name} left waiting; approve later with: kubectl runcommand "
               f"approve {name} --stage {stage}", file=stream)  # fmt: skip
@@ -185,6 +183,13 @@ def ask_to_approve(
             return None
     print(said, file=stream)
     return None
+
+
+def _ask_on_stderr(question: str) -> str:
+    """The question on stderr (stdout carries only the result), the answer from stdin; no
+    answer (end of input) is a no."""
+    print(question, end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline()
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -5,10 +5,14 @@ says from its status and events, and approvals go through the real plugin."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,3 +195,26 @@ def test_sigkill_mid_soak_and_while_waiting_runs_nothing_twice_and_keeps_the_gat
     for run in runs:
         if cluster_name(run["clusterId"]) != six[0]:
             assert datetime.fromisoformat(run["startedAt"]) >= ends  # the gate held
+
+
+def test_invoke_with_stages_and_approve_each_asks_on_the_terminal(
+    rollout: Rollout, management_cluster: ControlPlane, kubectl_path: str
+) -> None:
+    scripts = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
+    selector = f"sub={SUBSCRIPTION_ID},tag=stages={rollout.namespace}"
+    done = subprocess.run(
+        [kubectl_path, "runcommand", "invoke", f"--kubeconfig={management_cluster.kubeconfig}",
+         "-n", rollout.namespace, "--selector", selector, "--stage", "canary=tag=ring=canary",
+         "--stage", "prod", "--approve-each", "--max-concurrency", "2", "--",
+         "echo", rollout.namespace],
+        input="y\n", capture_output=True, text=True, env=env, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "stage prod waits for approval: start it now? [y/N]" in done.stderr
+    assert "[y/N]" not in done.stdout  # stdout carries only the final table
+    assert "stage prod approved for round" in done.stderr
+    ran = [
+        cluster_name(r["clusterId"]) for r in runs_of(rollout.emulator, f"echo {rollout.namespace}")
+    ]
+    assert sorted(ran) == sorted(rollout.six)
