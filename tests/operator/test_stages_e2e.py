@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.controlplane import ControlPlane
-from tests.kube import kubectl_json
+from tests.kube import kubectl, kubectl_json
 from tests.operator.test_fleet_e2e import Sets, cluster_name, most_at_once, runs_of, sets  # noqa: F401
 from tests.operator.test_plugin_e2e import plugin  # noqa: F401
 from tests.stack import SUBSCRIPTION_ID, Emulator, Operator, cluster_entry
@@ -121,6 +121,12 @@ def test_canary_then_prod_behind_an_approval_two_at_a_time_and_the_next_round_as
     assert waiting(sets_.get(namespace, "staged")["status"])
     shown = cli("status", "staged")
     assert shown.returncode == 0 and "WaitingForApproval" in shown.stdout, shown
+    listed = kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace, "get",
+                     "runcmdset", "staged").stdout.splitlines()  # fmt: skip
+    header, row = listed[0].split(), listed[1].split()
+    assert (
+        row[header.index("STAGE")] == "prod" and row[header.index("STATE")] == "WaitingForApproval"
+    )
 
     approved = cli("approve", "staged", "--stage", "prod")
     assert approved.returncode == 0, approved.stderr
