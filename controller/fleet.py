@@ -5,7 +5,13 @@ through ARM when a round starts (or, with followNewClusters, every minute), ask 
 Children carry the run: each is an ordinary RunCommand that the runtime submits exactly once.
 Child names are derived from the set's name and the cluster id, so a create after a restart
 finds the child that is there (AlreadyExists) instead of making a twin. Every write is
-conditional (resourceVersion); a lost race re-reads and decides again.
+conditional (resourceVersion); a lost race re-reads and decides again, after a short backoff
+that grows while the race keeps being lost.
+
+RunCommands under the set's name that it does not control (its predecessor's children, still
+there while garbage collection runs) are never created over: orphans of the same template are
+adopted, others are reported in status and with an event, and the set looks again with backoff
+(core/adoption.py says why). Nothing here loops on ARM: clusters are listed once per round.
 """
 
 from __future__ import annotations
@@ -21,11 +27,14 @@ from typing import Any
 from controller import metrics
 from controller.arm import ArmError, DiscoveredCluster
 from controller.core import InvalidSpec, RunSpec
+from controller.core.adoption import Foreign, adoptable
 from controller.core.fleet import (
     SET_LABEL,
     SHARD_LABEL,
+    TEMPLATE_LABEL,
     Child,
     ChildWrite,
+    SetDecision,
     SetObservation,
     SetSpec,
     plan_set,
@@ -52,6 +61,11 @@ FOLLOW_INTERVAL_SECONDS = 60.0  # rediscovery with followNewClusters
 DISCOVERY_RETRY_SECONDS = 30.0
 CHILD_SETTLE_SECONDS = 0.2  # child events within this window are planned once
 WRITE_CONCURRENCY = 16  # child creates/patches in flight at once for one set
+RETRY_FIRST_SECONDS = 0.5  # a lost race: decide again soon, then back off
+RETRY_MAX_SECONDS = 30.0
+BLOCKED_FIRST_SECONDS = 5.0  # a child's name held by another owner: look again, backing off
+BLOCKED_MAX_SECONDS = 300.0
+WAKE_MARGIN_SECONDS = 1.0  # status times have whole seconds: look just after, not just before
 
 
 class Fleet:
@@ -73,6 +87,8 @@ class Fleet:
         self._due: dict[str, float] = {}  # uid -> when its pending plan runs (monotonic)
         # For the metrics: each set's round state and its clusters' run states, as last written.
         self._rounds: dict[str, tuple[str, Counter[str]]] = {}
+        self._backoff: dict[str, float] = {}  # uid -> the last backoff delay, while it grows
+        self._sets: dict[tuple[str, str], ObjectRef] = {}  # (namespace, name) -> the live set
 
     async def start(self) -> None:
         metrics.observe_sets(self._round_states)
@@ -88,21 +104,36 @@ class Fleet:
 
     def reconcile(self, body: Body) -> None:
         """The set was created, its spec changed, or it was found at start-up."""
-        self._plan(_ref(body), 0.0)
+        ref = _ref(body)
+        self._sets[ref.namespace, ref.name] = ref
+        self._plan(ref, 0.0)
 
     def child_changed(self, child: Body) -> None:
-        """A child changed: plan its owner again, soon (several changes, one plan)."""
-        for owner in child["metadata"].get("ownerReferences") or ():
-            if owner.get("kind") == SET_KIND and owner.get("controller"):
-                ref = ObjectRef(child["metadata"]["namespace"], owner["name"], owner["uid"])
-                self._plan(ref, CHILD_SETTLE_SECONDS)
+        """A child changed: plan its owner again, soon (several changes, one plan). A child
+        of a set's predecessor (another uid, or an orphan now) concerns the set of that name:
+        its being collected or orphaned is what a blocked set waits for."""
+        metadata = child["metadata"]
+        namespace = metadata["namespace"]
+        owners = [o for o in metadata.get("ownerReferences") or () if o.get("controller")]
+        for owner in owners:
+            if owner.get("kind") == SET_KIND:
+                ref = ObjectRef(namespace, owner["name"], owner["uid"])
+                current = self._sets.get((namespace, ref.name))
+                self._plan(current if current is not None else ref, CHILD_SETTLE_SECONDS)
+        named = (metadata.get("labels") or {}).get(SET_LABEL)
+        if not owners and named and (namespace, named) in self._sets:
+            self._plan(self._sets[namespace, named], CHILD_SETTLE_SECONDS)
 
     def forget(self, uid: str) -> None:
         """The set is being deleted; its children go with it (garbage collection)."""
+        for key, ref in list(self._sets.items()):
+            if ref.uid == uid:
+                del self._sets[key]
         self._scheduler.unschedule(uid)
         self._discovered_at.pop(uid, None)
         self._due.pop(uid, None)
         self._rounds.pop(uid, None)
+        self._backoff.pop(uid, None)
 
     def _plan(self, ref: ObjectRef, delay: float) -> None:
         """Plan the set in `delay` seconds, unless a plan is due sooner already: a burst of
@@ -113,6 +144,14 @@ class Fleet:
             return
         self._due[ref.uid] = due
         self._scheduler.schedule(ref.uid, "plan", ref, delay)
+
+    def _plan_backing_off(self, ref: ObjectRef, first: float, most: float) -> float:
+        """Plan again after a delay that doubles from `first` up to `most` while the same
+        trouble lasts (a success resets it): never a tight loop over the API server or ARM."""
+        delay = min(most, max(first, self._backoff.get(ref.uid, 0.0) * 2))
+        self._backoff[ref.uid] = delay
+        self._plan(ref, delay)
+        return delay
 
     # Read, decide, perform -----------------------------------------------------------------
 
@@ -136,6 +175,10 @@ class Fleet:
             return
         listed = await self._kube.list_runcommands(ref.namespace, f"{SET_LABEL}={ref.name}")
         children = [Child.from_body(c) for c in listed if _owned_by(c, ref.uid)]
+        foreign = [_foreign(c) for c in listed if not _owned_by(c, ref.uid)]
+        if await self._adopt(ref, spec, foreign):
+            self._plan(ref, 0.0)  # decide with the adopted children as its own
+            return
         try:
             discovered = await self._discover(ref, spec, status)
         except (ArmError, InputFailure) as error:
@@ -148,15 +191,55 @@ class Fleet:
             self._plan(ref, DISCOVERY_RETRY_SECONDS)
             return
         shard = (body["metadata"].get("labels") or {}).get(SHARD_LABEL)
-        seen = SetObservation(ref.name, spec, status, generation, children, discovered, now, shard)
+        seen = SetObservation(
+            ref.name, spec, status, generation, children, discovered, now, shard, foreign
+        )
         decision = plan_set(seen)
         if not await self._apply_all(ref, decision.writes, children):
-            self._plan(ref, 0.0)  # decide again on fresh state
+            # A child changed or appeared since it was read: decide again on fresh state.
+            self._plan_backing_off(ref, RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS)
             return
-        if await self._write_status(ref, body, decision.status) and discovered is not None:
+        written = await self._write_status(ref, body, decision.status)
+        if written and discovered is not None:
             self._discovered_at[ref.uid] = (spec.round_key, time.monotonic())
+        if written:
+            await self._post_events(ref, decision)
+        if decision.blocked:
+            delay = self._plan_backing_off(ref, BLOCKED_FIRST_SECONDS, BLOCKED_MAX_SECONDS)
+            logger.info("%s/%s: %d child name(s) held by another owner; looking again in %.0fs",
+                        ref.namespace, ref.name, len(decision.blocked), delay)  # fmt: skip
+        elif written:
+            self._backoff.pop(ref.uid, None)
+        if decision.wake_after is not None:  # a soak or the progress deadline ends then
+            self._plan(ref, decision.wake_after + WAKE_MARGIN_SECONDS)
         if spec.follow_new_clusters and spec.selector is not None:
             self._plan(ref, self._follow_interval)
+
+    async def _adopt(self, ref: ObjectRef, spec: SetSpec, foreign: Sequence[Foreign]) -> bool:
+        """Take over the orphans made from this set's template (core/adoption.py); True when
+        one was adopted. A lost race leaves the orphan as it was for the next look."""
+        adopted = False
+        for child in foreign:
+            if not adoptable(child, spec.template_key):
+                continue
+            patch = {"metadata": {"ownerReferences": [_owner_reference(ref)]}}
+            try:
+                await self._kube.patch_runcommand(
+                    ref.namespace, child.name, patch, child.resource_version
+                )
+            except Conflict:
+                continue
+            logger.info("%s/%s: adopted orphan %s", ref.namespace, ref.name, child.name)
+            adopted = True
+        return adopted
+
+    async def _post_events(self, ref: ObjectRef, decision: SetDecision) -> None:
+        for event in decision.events:
+            try:
+                await self._kube.post_event(ref, event.type, event.reason, event.message, SET_KIND)
+            except Exception as error:  # an event is best effort; the status says it all
+                logger.warning("%s/%s: could not post event %s: %s",
+                               ref.namespace, ref.name, event.reason, error)  # fmt: skip
 
     async def _discover(
         self, ref: ObjectRef, spec: SetSpec, status: Mapping[str, Any]
@@ -259,6 +342,29 @@ def _owned_by(child: Body, uid: str) -> bool:
     return any(o.get("uid") == uid and o.get("controller") for o in owners)
 
 
+def _foreign(child: Body) -> Foreign:
+    metadata = child.get("metadata") or {}
+    owners = metadata.get("ownerReferences") or ()
+    controller = next((o for o in owners if o.get("controller")), None)
+    return Foreign(
+        name=str(metadata.get("name", "")),
+        owner=f"{controller.get('kind')}/{controller.get('name')}" if controller else None,
+        template_key=(metadata.get("labels") or {}).get(TEMPLATE_LABEL),
+        resource_version=str(metadata.get("resourceVersion", "")),
+    )
+
+
+def _owner_reference(owner: ObjectRef) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": SET_KIND,
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
 def _child_body(owner: ObjectRef, write: ChildWrite) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -267,16 +373,7 @@ def _child_body(owner: ObjectRef, write: ChildWrite) -> dict[str, Any]:
             "name": write.name,
             "namespace": owner.namespace,
             "labels": dict(write.labels),
-            "ownerReferences": [
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": SET_KIND,
-                    "name": owner.name,
-                    "uid": owner.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [_owner_reference(owner)],
         },
         "spec": dict(write.spec),
     }

@@ -18,6 +18,7 @@ import kopf
 
 from controller import health, wiring
 from controller.config import OperatorConfig
+from controller.core.fleet import SET_LABEL
 from controller.fleet import Fleet
 from controller.kube import GROUP, PLURAL, SET_KIND, SET_PLURAL, VERSION, KubeApi
 from controller.runtime import Runtime
@@ -111,7 +112,7 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
     ) -> None:
         runtime: Runtime = memo.runtime
         generations: dict[str, Any] = memo.generations
-        if body.metadata.get("ownerReferences"):
+        if body.metadata.get("ownerReferences") or SET_LABEL in (body.metadata.get("labels") or {}):
             memo.fleet.child_changed(body)  # a set's child: its owner plans again (cheap)
         if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
             generations.pop(uid, None)
@@ -167,8 +168,9 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
 
 
 def _set_child(body: kopf.Body) -> bool:
-    """A RunCommand a RunCommandSet controls (its child)."""
-    return any(
+    """A RunCommand a RunCommandSet controls (its child), or one labelled as a set's child
+    that none controls (an orphan the set of that name may adopt)."""
+    return SET_LABEL in (body.metadata.get("labels") or {}) or any(
         owner.get("kind") == SET_KIND and owner.get("controller")
         for owner in body.metadata.get("ownerReferences") or ()
     )

@@ -338,14 +338,16 @@ class KubeApi:
         plural = "secrets" if kind == "Secret" else "configmaps"
         await self._request("DELETE", _core(namespace, plural, name))  # 404: gone already
 
-    async def post_event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
-        """An Event about the RunCommand ``ref``."""
+    async def post_event(
+        self, ref: ObjectRef, type_: str, reason: str, message: str, kind: str = "RunCommand"
+    ) -> None:
+        """An Event about ``ref``, a RunCommand or (``kind``) one of its parents."""
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
-            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RunCommand",
+            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind,
                                "name": ref.name, "namespace": ref.namespace, "uid": ref.uid},
             "type": type_,
             "reason": reason,

@@ -65,6 +65,11 @@ class Emulator:
         """ARM answers by "METHOD STATUS", as counted by the emulator."""
         return dict(self._introspect("/_emulator/stats")["requests"])
 
+    def cluster_lists(self) -> int:
+        """managedClusters LIST requests answered so far (each page counts)."""
+        operations = self._introspect("/_emulator/stats")["operations"]
+        return int(operations.get("managedClusters list", 0))
+
     def posts(self) -> list[dict[str, Any]]:
         """Every runCommand POST in arrival order: correlationId, clientRequestId, cluster,
         receivedAt, answeredAt, outcome (pending, accepted, refused, throttled, serverError,

@@ -33,6 +33,7 @@ class FakeKube:
         }  # fmt: skip
         self.children: dict[str, dict[str, Any]] = {}
         self.creates = 0
+        self.events: list[tuple[str, str, str]] = []  # (kind, type, reason)
 
     async def read_runcommand(self, ref: ObjectRef, plural: str = "") -> dict[str, Any] | None:
         return copy.deepcopy(self.set)
@@ -62,8 +63,10 @@ class FakeKube:
         child = self.children[name]
         if child["metadata"]["resourceVersion"] != version:
             raise Conflict(name)
-        child["metadata"]["labels"].update(patch["metadata"]["labels"])
-        for key, value in patch["spec"].items():
+        child["metadata"]["labels"].update(patch["metadata"].get("labels") or {})
+        if "ownerReferences" in patch["metadata"]:
+            child["metadata"]["ownerReferences"] = patch["metadata"]["ownerReferences"]
+        for key, value in patch.get("spec", {}).items():
             if value is None:
                 child["spec"].pop(key, None)
             else:
@@ -78,6 +81,11 @@ class FakeKube:
         self.set["status"] = {**self.set.get("status", {}), **status}
         self.set["metadata"]["resourceVersion"] = str(next(self.versions))
         return copy.deepcopy(self.set)
+
+    async def post_event(
+        self, ref: ObjectRef, type_: str, reason: str, message: str, kind: str = "RunCommand"
+    ) -> None:
+        self.events.append((kind, type_, reason))
 
 
 class FakeArm:
@@ -185,3 +193,42 @@ async def test_a_child_change_plans_its_owner_soon_even_behind_a_far_timer(
             break
         await asyncio.sleep(0.02)
     assert kube.set["status"]["total"] == 2
+
+
+async def test_children_held_by_a_dead_predecessor_are_waited_for_with_backoff_not_relisted(
+    world: tuple[FakeKube, FakeArm, Fleet],
+) -> None:
+    """Issue 24, defect 1: the set recreated while its predecessor's children remain. Creating
+    them answers AlreadyExists; the set must not plan (and list ARM) again at once."""
+    kube, arm, fleet = world
+    await plan(fleet)
+    for child in kube.children.values():  # as left by the set before: another uid
+        child["metadata"]["ownerReferences"][0]["uid"] = "old-uid"
+    kube.set["status"] = {}
+    arm.lists = 0
+    fleet.reconcile(kube.set)
+    await asyncio.sleep(3)
+    assert arm.lists <= 1, f"{arm.lists} managedClusters lists in 3 s"
+    status = kube.set["status"]
+    assert status["reason"] == "ChildOwnedElsewhere" and "RunCommandSet/fleet" in status["message"]
+    assert ("RunCommandSet", "Warning", "ChildOwnedElsewhere") in kube.events
+    assert all(c["metadata"]["ownerReferences"][0]["uid"] == "old-uid"
+               for c in kube.children.values())  # fmt: skip
+
+
+async def test_orphans_of_the_same_template_are_adopted_and_not_run_again(
+    world: tuple[FakeKube, FakeArm, Fleet],
+) -> None:
+    kube, _, fleet = world
+    await plan(fleet)
+    for child in kube.children.values():  # what `kubectl delete --cascade=orphan` leaves
+        del child["metadata"]["ownerReferences"]
+    kube.set["status"] = {}
+    creates = kube.creates
+    await plan(fleet)  # adopts
+    await plan(fleet)  # plans them as its own
+    for child in kube.children.values():
+        assert child["metadata"]["ownerReferences"][0]["uid"] == SET.uid
+    assert kube.creates == creates
+    assert kube.set["status"]["total"] == 2 and "reason" in kube.set["status"]
+    assert kube.set["status"]["reason"] == "Progressing"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.arm.models import ClusterRef
+from controller.arm.models import ClusterRef, DiscoveredCluster
 from controller.core.fleet import Child, SetObservation, SetSpec, plan_set
 from controller.core.spec import RunSpec
 from tests.controlplane import kstatus
@@ -60,6 +60,49 @@ def bumped_before_observed() -> dict[str, Any]:
     return {**obj, "metadata": {**obj["metadata"], "generation": 2}}
 
 
+def matched_nothing() -> dict[str, Any]:
+    """A selector that found no cluster (issue 24, defect 6): the round must end, not stay
+    InProgress for good."""
+    raw = {"template": {"command": "true"}, "clusterSelector": {"subscriptions": [SUB]}}
+    seen = SetObservation("s", SetSpec.parse(raw), {}, 1, [], [], NOW)
+    return as_object(raw, plan_set(seen).status)
+
+
+def as_object(raw: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "aks.gitops.dev/v1alpha1",
+        "kind": "RunCommandSet",
+        "metadata": {"name": "s", "namespace": "ns", "generation": 1},
+        "spec": raw,
+        "status": status,
+    }
+
+
+def staged(outcome: str, *, soak: int) -> dict[str, Any]:
+    """A canary stage (c0) then prod (approval Required), after the canary ended with
+    `outcome` ("" = still running), as the core plans it."""
+    stages = [
+        {"name": "canary", "matchTags": {"ring": "canary"}, "soakSeconds": soak},
+        {"name": "prod", "approval": "Required"},
+    ]
+    raw = {"template": {"command": "true"}, "clusterSelector": {"subscriptions": [SUB]},
+           "stages": stages}  # fmt: skip
+    parsed = SetSpec.parse(raw)
+    found = [
+        DiscoveredCluster(ClusterRef(SUB, "rg", f"c{i}"), {"ring": "canary" if i == 0 else "p"})
+        for i in range(3)
+    ]
+    first = plan_set(SetObservation("s", parsed, {}, 1, [], found, NOW))
+    children = []
+    for write in first.writes:
+        status: dict[str, Any] = {}
+        if not write.spec["suspend"] and outcome:
+            status = {"state": outcome, "specHash": RunSpec.parse(write.spec).run_hash}
+        children.append(Child(write.name, dict(write.labels), dict(write.spec), status))
+    then = plan_set(SetObservation("s", parsed, first.status, 1, children, None, NOW))
+    return as_object(raw, then.status)
+
+
 def spec(count: int = 3, **extra: Any) -> dict[str, Any]:
     return {"template": {"command": "true"}, "clusters": clusters(count), **extra}
 
@@ -82,6 +125,15 @@ CASES: dict[str, tuple[Callable[[], dict[str, Any]], str, str]] = {
         "Failed",
     ),
     "suspended": (lambda: rolled(spec(suspend=True), []), "Suspended", "InProgress"),
+    "matched-nothing": (matched_nothing, "Degraded", "Failed"),
+    "stage-running": (lambda: staged("", soak=0), "Progressing", "InProgress"),
+    "stage-soaking": (lambda: staged("Succeeded", soak=600), "Progressing", "InProgress"),
+    "stage-waiting-for-approval": (
+        lambda: staged("Succeeded", soak=0),
+        "Suspended",
+        "InProgress",
+    ),
+    "stage-failed": (lambda: staged("Failed", soak=0), "Degraded", "Failed"),
     # A runToken bump the operator has not seen yet: the old round's Ready=True must not count.
     "new-generation-not-observed": (
         bumped_before_observed,

@@ -16,20 +16,40 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from controller.arm.models import ClusterRef, DiscoveredCluster
+from controller.core.adoption import Foreign, describe
+from controller.core.bounds import check_bound, resolve_bound
 from controller.core.conditions import conditions_for
+from controller.core.decide import Event as SetEvent
 from controller.core.reasons import Reason
+from controller.core.set_events import round_events
 from controller.core.spec import InvalidSpec, RunSpec
+from controller.core.stages import (
+    STAGE_LABEL,
+    Stage,
+    StageCounts,
+    StageLook,
+    StagePlan,
+    Target,
+    assign,
+    parse_approvals,
+    parse_stages,
+    parse_time,
+    plan_stages,
+    round_verdict,
+    stage_entries,
+    stage_events,
+)
 
 SET_LABEL = "aks.gitops.dev/runcommandset"
 CLUSTER_LABEL = "aks.gitops.dev/cluster-hash"
 ROUND_LABEL = "aks.gitops.dev/round"
+TEMPLATE_LABEL = "aks.gitops.dev/template"  # hash of the set's template: orphans adopted by it
 # Sharding, the Kubernetes way: an operator started with --shard-key handles only objects with
 # this label set to its key; a set's children carry the set's value, so they land on its shard.
 SHARD_LABEL = "sharding.aks.gitops.dev/key"
@@ -39,7 +59,7 @@ MAX_CHILD_NAME = 63
 _CLUSTER_HASH_CHARS = 10
 _FINAL = ("Succeeded", "Failed", "Unknown")
 _FAILED = ("Failed", "Unknown")  # Unknown: it may have run; counted against maxFailures
-_BOUND = re.compile(r"^(\d+)(%?)$")
+_COUNT_KEYS = ("total", "pending", "running", "succeeded", "failed", "unknown")
 
 
 # Spec ---------------------------------------------------------------------------------------
@@ -86,6 +106,10 @@ class SetSpec:
     suspend: bool
     round_key: str
     retry_key: str | None  # hash of spec.retryFailedToken
+    template_key: str = ""  # hash of the template alone (see core/adoption.py)
+    stages: tuple[Stage, ...] = ()  # core/stages.py
+    approvals: frozenset[tuple[str, str]] = frozenset()  # (stage, roundKey)
+    progress_deadline_seconds: int | None = None
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> SetSpec:
@@ -104,10 +128,12 @@ class SetSpec:
         if not clusters and selector is None:
             raise ValueError("set spec.clusters, spec.clusterSelector, or both")
         for bound in ("maxConcurrency", "maxFailures"):
-            _check_bound(spec.get(bound), f"spec.{bound}")
+            check_bound(spec.get(bound), f"spec.{bound}")
         probe = {**template, "cluster": {"resourceId": (clusters or (_PROBE,))[0].resource_id}}
         RunSpec.parse(probe)  # the template must make a valid RunCommand
         run_token = spec.get("runToken")
+        stages = parse_stages(spec.get("stages"))
+        deadline = spec.get("progressDeadlineSeconds")
         canonical = json.dumps({"t": template, "r": run_token}, sort_keys=True)
         return cls(
             template=template,
@@ -119,6 +145,10 @@ class SetSpec:
             max_failures=spec.get("maxFailures"),
             suspend=bool(spec.get("suspend", False)),
             round_key=hashlib.sha256(canonical.encode()).hexdigest()[:16],
+            template_key=_short_hash(json.dumps(template, sort_keys=True)),
+            stages=stages,
+            approvals=parse_approvals(spec.get("approvals"), stages),
+            progress_deadline_seconds=int(deadline) if deadline is not None else None,
             retry_key=_short_hash(spec["retryFailedToken"])
             if spec.get("retryFailedToken")
             else None,
@@ -147,30 +177,6 @@ def _selector(raw: Mapping[str, Any]) -> Selector:
             TagIn(e["key"], frozenset(e["values"])) for e in raw.get("matchTagExpressions") or ()
         ),
     )
-
-
-def _check_bound(value: object, where: str) -> None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-        return
-    if isinstance(value, str) and _BOUND.match(value):
-        return
-    raise ValueError(f"{where} must be a number or a percentage like '25%', not {value!r}")
-
-
-def resolve_bound(value: int | str | None, total: int, *, at_least_one: bool) -> int | None:
-    """A number as is; a percentage of `total`, rounded down (at least 1 when `at_least_one`,
-    so a percentage of concurrency never stalls a rollout); None for no bound."""
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    match = _BOUND.match(value)
-    assert match is not None  # checked by SetSpec.parse
-    number = int(match.group(1))
-    if not match.group(2):
-        return number
-    resolved = math.floor(total * number / 100)
-    return max(1, resolved) if at_least_one else resolved
 
 
 # Names and children -------------------------------------------------------------------------
@@ -238,13 +244,18 @@ def child_spec(spec: SetSpec, cluster: ClusterRef, *, started: bool) -> dict[str
     }
 
 
-def child_labels(seen: SetObservation, cluster: ClusterRef) -> dict[str, str]:
+def child_labels(
+    seen: SetObservation, cluster: ClusterRef, stage: str | None = None
+) -> dict[str, str]:
     spec = seen.spec
     labels = {
         SET_LABEL: seen.name,
         CLUSTER_LABEL: cluster_hash(cluster),
         ROUND_LABEL: spec.round_key,
+        TEMPLATE_LABEL: spec.template_key,
     }
+    if stage is not None:
+        labels[STAGE_LABEL] = stage
     if spec.retry_key is not None:
         labels[RETRY_LABEL] = spec.retry_key
     if seen.shard is not None:
@@ -266,7 +277,7 @@ def _retried(seen: SetObservation, member: Member) -> ChildWrite | None:
     return ChildWrite(
         name=child.name,
         cluster=member.cluster,
-        labels=child_labels(seen, member.cluster),
+        labels=child_labels(seen, member.cluster, member.stage),
         spec=wanted,
         create=False,
         old_spec=child.spec,
@@ -304,6 +315,9 @@ class ChildWrite:
 class SetDecision:
     writes: tuple[ChildWrite, ...]
     status: dict[str, Any]  # with the round's counts, and a final state once the round is over
+    events: tuple[SetEvent, ...] = ()
+    blocked: tuple[str, ...] = ()  # children it cannot create: their names are held elsewhere
+    wake_after: float | None = None  # seconds until a soak or the progress deadline ends
 
 
 @dataclass(frozen=True)
@@ -317,6 +331,8 @@ class SetObservation:
     discovered: Sequence[DiscoveredCluster] | None
     now: str
     shard: str | None = None  # the set's SHARD_LABEL, which its children inherit
+    # RunCommands labelled as its children that it does not control (core/adoption.py).
+    foreign: Sequence[Foreign] = ()
 
 
 def targets(seen: SetObservation) -> list[ClusterRef]:
@@ -348,6 +364,10 @@ def plan_set(seen: SetObservation) -> SetDecision:
         child = by_hash.get(cluster_hash(cluster))
         in_round = child is not None and child.labels.get(ROUND_LABEL) == spec.round_key
         members.append(Member(cluster, child, child if in_round else None))
+    unmatched: list[dict[str, Any]] = []
+    if spec.stages:
+        members, unmatched = _staged_members(seen, members)
+        total = len(members)
     retries: dict[str, ChildWrite] = {}
     for member in members:
         retry = _retried(seen, member)
@@ -360,15 +380,32 @@ def plan_set(seen: SetObservation) -> SetDecision:
     allowed_failures = resolve_bound(spec.max_failures, total, at_least_one=False)
     halted = allowed_failures is not None and failures > allowed_failures
     concurrency = resolve_bound(spec.max_concurrency, total, at_least_one=True) or total
-    room = 0 if spec.suspend or halted else max(0, concurrency - in_flight)
+    now = parse_time(seen.now)
+    same_round = seen.status.get("roundKey") == spec.round_key
+    round_started = str(seen.status.get("roundStartedAt") or seen.now) if same_round else seen.now
+    deadline = (
+        parse_time(round_started) + timedelta(seconds=spec.progress_deadline_seconds)
+        if spec.progress_deadline_seconds is not None
+        else None
+    )
+    late = deadline is not None and now >= deadline
+    room = 0 if spec.suspend or halted or late else max(0, concurrency - in_flight)
+    stage_plan = _plan_stages(seen, members, now) if spec.stages else None
+    stage_room = stage_plan.room if stage_plan is not None else {}
 
+    held = {f.name: f for f in seen.foreign}
     writes: list[ChildWrite] = []
     for member in members:  # in cluster id order: the rollout order is deterministic
         retry = retries.get(member.current.name) if member.current is not None else None
         if member.current is not None and member.current.started:
             continue
-        start = room > 0
+        member.held_by = held.get(child_name(seen.name, member.cluster))
+        if member.held_by is not None and member.child is None:
+            continue  # never created while another owner holds its name: reported below
+        start = room > 0 and (stage_plan is None or stage_room.get(member.stage or "", 0) > 0)
         room -= 1 if start else 0
+        if start and stage_plan is not None:
+            stage_room[member.stage or ""] -= 1
         member.starting = start
         if member.current is not None:
             if start or retry is not None:  # a waiting child: lift suspend (and/or retry it)
@@ -383,19 +420,100 @@ def plan_set(seen: SetObservation) -> SetDecision:
             ChildWrite(
                 name=child_name(seen.name, member.cluster),
                 cluster=member.cluster,
-                labels=child_labels(seen, member.cluster),
+                labels=child_labels(seen, member.cluster, member.stage),
                 spec=child_spec(spec, member.cluster, started=start),
                 create=member.child is None,
                 old_spec=member.child.spec if member.child is not None else {},
             )
         )
 
-    counts = {"total": total, "pending": 0, "running": 0, "succeeded": 0, "failed": 0, "unknown": 0}
+    counts = {"total": total, **dict.fromkeys(_COUNT_KEYS[1:], 0)}
     for member in members:
         counts[member.count_key] += 1
-    finished = total > 0 and counts["running"] == 0 and (counts["pending"] == 0 or halted)
-    status = _status(seen, members, counts, halted=halted, finished=finished)
-    return SetDecision(tuple(writes), status)
+    blocked = tuple(m.held_by.name for m in members if m.blocked and m.held_by is not None)
+    stopped = halted or (stage_plan is not None and stage_plan.failed is not None)
+    settled = counts["running"] == 0 and (counts["pending"] == 0 or stopped)
+    # A round that found no target ends (it lists again only on a new runToken), unless
+    # followNewClusters looks for clusters every minute.
+    empty = total == 0 and not spec.follow_new_clusters
+    finished = (total > 0 and settled) or empty
+    # Past the deadline nothing starts; runs in flight are still followed and recorded, and
+    # the round stays failed even if the last of them succeed.
+    was_overdue = same_round and seen.status.get("reason") == Reason.PROGRESS_DEADLINE_EXCEEDED
+    overdue = late and (not finished or was_overdue)
+    status = _status(
+        seen, members, counts, halted=halted, finished=finished or overdue, overdue=overdue,
+        stage_plan=stage_plan,
+    )  # fmt: skip
+    status["roundStartedAt"] = round_started
+    events = round_events(seen.status, status)
+    if stage_plan is not None:
+        status["stages"] = stage_entries(spec.stages, stage_plan, _stage_counts(members))
+        status["stage"] = stage_plan.current
+        status["unmatched"] = unmatched[:MAX_CLUSTER_ENTRIES]
+        before = _previous_stages(seen)
+        events = [*stage_events(spec.stages, before, stage_plan, spec.round_key), *events]
+    wakes = [t for t in (deadline, stage_plan.wake_at if stage_plan else None) if t is not None]
+    wake = min((t for t in wakes if t > now), default=None)
+    wake_after = (wake - now).total_seconds() if wake is not None and not finished else None
+    return SetDecision(tuple(writes), status, tuple(events), blocked, wake_after)
+
+
+def _staged_members(
+    seen: SetObservation, members: list[Member]
+) -> tuple[list[Member], list[dict[str, Any]]]:
+    """The members some stage selects (each given its stage), and the unmatched targets."""
+    spec = seen.spec
+    tags = {cluster_key(c.ref): c.tags for c in seen.discovered or ()}
+    found = [
+        Target(
+            cluster_key(m.cluster), m.cluster.resource_id,
+            m.current.labels.get(STAGE_LABEL) if m.current is not None else None,
+            tags.get(cluster_key(m.cluster), {}),
+        )
+        for m in members
+    ]  # fmt: skip
+    same_round = seen.status.get("roundKey") == spec.round_key
+    kept = seen.status.get("unmatched") or () if same_round else ()
+    stages, unmatched = assign(spec.stages, found, kept)
+    for member, stage in zip(members, stages, strict=True):
+        member.stage = stage
+    return [m for m in members if m.stage is not None], unmatched
+
+
+def _plan_stages(seen: SetObservation, members: Sequence[Member], now: datetime) -> StagePlan:
+    spec = seen.spec
+    counts: dict[str, StageCounts] = {}
+    for member in members:
+        tally = counts.setdefault(member.stage or "", StageCounts())
+        tally.total += 1
+        child = member.current
+        if child is None or not child.started:
+            tally.waiting += 1
+        elif child.state in _FAILED:
+            tally.failures += 1
+        elif child.state not in _FINAL:
+            tally.in_flight += 1
+    approved = frozenset(stage for stage, key in spec.approvals if key == spec.round_key)
+    look = StageLook(spec.stages, counts, _previous_stages(seen), approved, spec.max_concurrency,
+                     now)  # fmt: skip
+    return plan_stages(look)
+
+
+def _previous_stages(seen: SetObservation) -> dict[str, Mapping[str, Any]]:
+    """status.stages of this round, by name; nothing from an earlier round."""
+    if seen.status.get("roundKey") != seen.spec.round_key:
+        return {}
+    return {str(s.get("name")): s for s in seen.status.get("stages") or ()}
+
+
+def _stage_counts(members: Sequence[Member]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for member in members:
+        tally = counts.setdefault(member.stage or "", dict.fromkeys(_COUNT_KEYS, 0))
+        tally["total"] += 1
+        tally[member.count_key] += 1
+    return counts
 
 
 @dataclass
@@ -406,9 +524,17 @@ class Member:
     child: Child | None
     current: Child | None
     starting: bool = False  # started by this decision
+    held_by: Foreign | None = None  # another owner holds its child's name
+    stage: str | None = None  # with spec.stages: the stage it belongs to
+
+    @property
+    def blocked(self) -> bool:
+        return self.held_by is not None and self.child is None
 
     @property
     def state(self) -> str:
+        if self.blocked:
+            return "Blocked"
         if self.starting:
             return "Pending"
         if self.current is None or not self.current.started:
@@ -418,7 +544,7 @@ class Member:
     @property
     def count_key(self) -> str:
         state = self.state
-        if state == "Waiting":
+        if state in ("Waiting", "Blocked"):
             return "pending"
         return {"Succeeded": "succeeded", "Failed": "failed", "Unknown": "unknown"}.get(
             state, "running"
@@ -426,7 +552,10 @@ class Member:
 
 
 def _entries(set_name: str, members: Sequence[Member]) -> list[dict[str, Any]]:
-    order = {"Failed": 0, "Unknown": 1, "Running": 2, "Submitting": 2, "Pending": 3, "Waiting": 4}
+    order = {
+        "Failed": 0, "Unknown": 1, "Blocked": 1, "Running": 2, "Submitting": 2, "Pending": 3,
+        "Waiting": 4,
+    }  # fmt: skip
     entries = []
     for member in members:
         entry: dict[str, Any] = {
@@ -439,6 +568,8 @@ def _entries(set_name: str, members: Sequence[Member]) -> list[dict[str, Any]]:
             for key in ("exitCode", "commandId", "reason"):
                 if child.status.get(key) is not None:
                     entry[key] = child.status[key]
+        if member.blocked:
+            entry["reason"] = str(Reason.CHILD_OWNED_ELSEWHERE)
         entries.append(entry)
     entries.sort(key=lambda e: (order.get(e["state"], 3), e["clusterId"].casefold()))
     return entries[:MAX_CLUSTER_ENTRIES]
@@ -451,12 +582,29 @@ def _status(
     *,
     halted: bool,
     finished: bool,
+    overdue: bool = False,
+    stage_plan: StagePlan | None = None,
 ) -> dict[str, Any]:
     spec, status = seen.spec, seen.status
     new_round = status.get("roundKey") != spec.round_key
     round_number = int(status.get("round") or 0) + (1 if new_round else 0)
     failures = counts["failed"] + counts["unknown"]
-    if finished and failures == 0 and counts["total"] > 0:
+    verdict = (
+        round_verdict(stage_plan, finished=finished, round_number=round_number,
+                      round_key=spec.round_key, set_name=seen.name)
+        if stage_plan is not None
+        else None
+    )  # fmt: skip
+    if overdue:
+        state, reason = "Failed", Reason.PROGRESS_DEADLINE_EXCEEDED
+        message = (
+            f"round {round_number}: not finished within progressDeadlineSeconds "
+            f"({spec.progress_deadline_seconds}); no new cluster starts, runs in flight are "
+            "still recorded"
+        )
+    elif verdict is not None and (finished or verdict[0] != "Failed"):
+        state, reason, message = verdict
+    elif finished and failures == 0 and counts["total"] > 0:
         state, reason = "Succeeded", Reason.SUCCEEDED
         message = f"round {round_number}: all {counts['total']} clusters succeeded"
     elif finished and counts["total"] > 0:
@@ -468,9 +616,24 @@ def _status(
     elif spec.suspend:
         state, reason = "Suspended", Reason.SUSPENDED
         message = f"round {round_number}: suspended; no new cluster starts"
+    elif counts["total"] == 0 and finished:
+        state, reason = "Failed", Reason.NO_TARGETS
+        message = (
+            f"round {round_number}: no cluster matches spec.clusterSelector, so nothing ran; "
+            "fix the selector or tag the clusters, then change spec.runToken to list them again"
+        )
     elif counts["total"] == 0:
         state, reason = "Pending", Reason.NO_TARGETS
-        message = "no cluster matches spec.clusters or spec.clusterSelector"
+        message = "no cluster matches spec.clusterSelector yet; listing again every minute"
+    elif any(m.blocked for m in members):
+        state, reason = "Progressing", Reason.CHILD_OWNED_ELSEWHERE
+        held = [describe(m.held_by) for m in members if m.blocked and m.held_by is not None]
+        message = (
+            f"round {round_number}: {len(held)} child(ren) cannot be created because their "
+            f"names are taken: {', '.join(held[:3])}{' ...' if len(held) > 3 else ''}. "
+            "A set of the same name being deleted? Waiting for garbage collection to remove "
+            "them (or delete them); looking again with backoff"
+        )
     else:
         state, reason = "Progressing", Reason.PROGRESSING
         done = counts["succeeded"] + counts["failed"] + counts["unknown"]

@@ -65,6 +65,18 @@ class Reason(StrEnum):
     MAX_FAILURES_EXCEEDED = "MaxFailuresExceeded"  # more failed than maxFailures: no new starts
     NO_TARGETS = "NoTargets"  # no cluster matches the set's clusters or selector
     DISCOVERY_FAILED = "DiscoveryFailed"  # listing managed clusters through ARM failed
+    CHILD_OWNED_ELSEWHERE = "ChildOwnedElsewhere"  # a child's name is held by another owner
+    ROUND_STARTED = "RoundStarted"  # an event: a set's new round began
+    # Staged rounds (spec.stages).
+    WAITING_FOR_APPROVAL = "WaitingForApproval"  # a stage needs spec.approvals for this round
+    SOAKING = "Soaking"  # a stage succeeded; its soak gates the next
+    STAGE_FAILED = "StageFailed"  # a stage went past its maxFailures: the round ends
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"  # not finished in time
+    NO_MATCHING_STAGE = "NoMatchingStage"  # a target no stage selects: not run
+    STAGE_STARTED = "StageStarted"  # events
+    STAGE_SUCCEEDED = "StageSucceeded"
+    STAGE_APPROVED = "StageApproved"
+    STAGE_WAITING_FOR_APPROVAL = "StageWaitingForApproval"
     # Output.
     LOGS_TRUNCATED = "LogsTruncated"  # an event: ARM cut the output at its limit
 

@@ -26,6 +26,8 @@ RUNNER_KEY = web.AppKey("runner", CommandRunner)
 AUTHORITY_KEY = web.AppKey("authority", TokenAuthority)
 # ARM answers by "METHOD STATUS" (e.g. "GET 429"), so benchmarks can see throttling and load.
 STATS_KEY = web.AppKey("stats", Counter[str])
+# Requests by operation ("managedClusters list", ...): what a test counts to see ARM budgets spent.
+OPERATIONS_KEY = web.AppKey("operations", Counter[str])
 POSTS_KEY = web.AppKey("posts", PostLog)
 FAULTS_KEY = web.AppKey("faults", FaultInjector)
 
@@ -68,6 +70,8 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
         response = arm_error(500, "InternalServerError", "The emulator hit an internal error.")
     if request.path.startswith("/subscriptions/"):
         request.app[STATS_KEY][f"{request.method} {response.status}"] += 1
+        if request.method == "GET" and request.path.casefold().endswith("/managedclusters"):
+            request.app[OPERATIONS_KEY]["managedClusters list"] += 1
     response.headers["x-ms-request-id"] = request_id
     response.headers["x-ms-correlation-request-id"] = correlation_id
     if client_request_id:
@@ -132,7 +136,8 @@ async def revoke_tokens(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     counts: Counter[str] = request.app[STATS_KEY]
-    return web.json_response({"requests": dict(counts)})
+    operations: Counter[str] = request.app[OPERATIONS_KEY]
+    return web.json_response({"requests": dict(counts), "operations": dict(operations)})
 
 
 def cluster_routes(app: web.Application, arm: ArmApi, mode: Mode) -> None:
@@ -179,6 +184,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app[AUTHORITY_KEY] = authority
     app[RUNNER_KEY] = runner
     app[STATS_KEY] = Counter()
+    app[OPERATIONS_KEY] = Counter()
     app[POSTS_KEY] = PostLog()
     app[FAULTS_KEY] = faults
     arm = ArmApi(config, authority, runner, faults)

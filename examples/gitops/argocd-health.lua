@@ -7,7 +7,8 @@
 --                or state Pending/Submitting/Running (retries included); a set's round
 --                rolling out (Progressing)
 --   Suspended    spec.suspend is true and nothing was submitted (state Pending), or a
---                suspended set (state Suspended)
+--                suspended set (state Suspended), or a staged set whose next stage waits
+--                for an approval (state WaitingForApproval)
 --   Degraded     Stalled=True: the command failed (non-zero exit, ARM error,
 --                DeadlineExceeded) or its outcome is Unknown; message "reason: message"
 --   Healthy      Ready=True: the command exited 0 (on every cluster of a set's round)
@@ -53,6 +54,12 @@ local waiting = status.state == "Pending" or status.state == "Suspended"
 if obj.spec ~= nil and obj.spec.suspend == true and waiting then
   hs.status = "Suspended"
   hs.message = message(status, nil, "spec.suspend is true: nothing is submitted")
+  return hs
+end
+
+if status.state == "WaitingForApproval" then
+  hs.status = "Suspended"
+  hs.message = message(status, nil, "A stage waits for approval")
   return hs
 end
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from . import stages
 from .errors import Interrupted, NotThere, PluginError, UsageError
 from .files import Files, read_files
 from .fleet import (
@@ -37,6 +38,7 @@ from .outcome import (
     finished,
     outcome,
 )
+from .stages import add_invoke_flags, ask_to_approve, stages_spec
 
 API_VERSION = "aks.gitops.dev/v1alpha1"
 POLL_SECONDS = 1.0
@@ -203,6 +205,7 @@ def _invoke_set(kube: Kubectl, args: argparse.Namespace, command: str) -> int:
             None if args.max_concurrency is None else int_or_percent(args.max_concurrency),
             None if args.max_failures is None else int_or_percent(args.max_failures),
         )
+        body["spec"].update(stages_spec(args.stage, args.approve_each))
     except SelectorError as error:
         raise UsageError(str(error)) from None
     name = body["metadata"]["name"]
@@ -224,6 +227,7 @@ def _follow_set(kube: Kubectl, args: argparse.Namespace, name: str) -> int:
     set's status); exit 0 when every cluster succeeded, EXIT_SET_FAILED otherwise."""
     deadline = None if args.wait_timeout is None else time.monotonic() + args.wait_timeout
     shown = None
+    asked: set[str] = set()  # --approve-each: the stages asked about
     while True:
         current = kube.get(name, SET_RESOURCE)
         status = current.get("status") or {}
@@ -233,6 +237,9 @@ def _follow_set(kube: Kubectl, args: argparse.Namespace, name: str) -> int:
             _say(args, table)
         if finished(current):
             break
+        approve_each = getattr(args, "approve_each", False)  # wait and logs follow sets too
+        if approve_each and (left := ask_to_approve(kube, name, current, asked=asked)):
+            return left
         _pause_until(deadline, args, f"runcommandset/{name}", status)
     code, summary = set_exit(status)
     if args.output == "json":
@@ -514,6 +521,7 @@ def _add_invoke(commands: Any, common: argparse.ArgumentParser) -> None:
         default=True,
         help="follow the run and exit as it did (default); --no-wait prints the name and exits 0",
     )
+    add_invoke_flags(invoke)
     invoke.add_argument(
         "command",
         nargs=argparse.REMAINDER,
@@ -565,6 +573,7 @@ SUBCOMMANDS: tuple[Callable[[Any, argparse.ArgumentParser], None], ...] = (
     _add_wait,
     _add_logs,
     _add_rerun,
+    stages.register,  # approve, status
 )
 
 

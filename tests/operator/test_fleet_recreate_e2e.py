@@ -1,0 +1,120 @@
+"""Issue 24 for RunCommandSets. A set recreated while its predecessor's children still exist
+(defect 1): slow garbage collection, `--cascade=orphan`, Argo CD replacing the set. The test
+stack runs no garbage collector, so a deleted set's children stay, still naming the dead set as
+controller: exactly the window that looped on ARM. The set must wait with backoff, say why,
+and adopt the children once they are orphans of its own template. A selector matching nothing
+ends the round (defect 6); sets post events."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.controlplane import ControlPlane
+from tests.kube import kubectl, kubectl_json
+from tests.operator.test_fleet_e2e import Sets, runs_of, selector_spec, sets  # noqa: F401
+from tests.stack import Emulator
+
+pytestmark = pytest.mark.usefixtures("operator")
+WINDOW_SECONDS = 40
+
+
+@pytest.mark.timeout(600)
+def test_a_set_recreated_over_its_old_children_waits_without_hammering_arm_then_adopts_them(
+    sets: Sets,  # noqa: F811
+    emulator: Emulator,
+    namespace: str,
+    management_cluster: ControlPlane,
+    kubectl_path: str,
+) -> None:
+    command = f"echo {namespace}"
+    spec = selector_spec(command)
+    sets.apply(namespace, "again", spec)
+    sets.wait_for(namespace, "again", lambda s: s.get("state") == "Succeeded")
+    ran = len(runs_of(emulator, command))
+    assert ran == 4
+    kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace, "delete",
+            "runcommandset", "again", "--wait=true")  # fmt: skip
+    assert len(sets.children(namespace, "again")) == 4  # no collector: they outlive the set
+
+    lists_before = emulator.cluster_lists()
+    sets.apply(namespace, "again", spec)  # the same set, a new uid
+    status = sets.wait_for(
+        namespace, "again", lambda s: s.get("reason") == "ChildOwnedElsewhere", timeout=60
+    )
+    assert "RunCommandSet/again" in status["message"] and "garbage collection" in status["message"]
+    assert {c["state"] for c in status["clusters"]} == {"Blocked"}
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Reconciling"] == "True"
+    time.sleep(WINDOW_SECONDS)
+    lists = emulator.cluster_lists() - lists_before
+    # One round's discovery (a list per scope, pages included), not one per look.
+    assert lists <= 8, f"{lists} managedClusters LISTs in {WINDOW_SECONDS}s"
+    about = "involvedObject.kind=RunCommandSet,involvedObject.name=again"
+    events = kubectl_json(kubectl_path, management_cluster.kubeconfig, "-n", namespace, "get",
+                          "events", "--field-selector", about)  # fmt: skip
+    reasons = [e["reason"] for e in events["items"]]
+    assert "ChildOwnedElsewhere" in reasons, reasons
+    assert reasons.count("ChildOwnedElsewhere") == 1  # once per change, not once per look
+
+    # What `--cascade=orphan` leaves (the collector strips the dead owner): orphans of the
+    # same template, adopted; they ran this round's token already, so nothing runs again.
+    orphaned = json.dumps([{"op": "remove", "path": "/metadata/ownerReferences"}])
+    for child in sets.children(namespace, "again"):
+        kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace, "patch",
+                "runcommand", child["metadata"]["name"], "--type=json", "-p", orphaned)  # fmt: skip
+    status = sets.wait_for(namespace, "again", lambda s: s.get("state") == "Succeeded", timeout=120)
+    assert status["succeeded"] == 4
+    uid = sets.get(namespace, "again")["metadata"]["uid"]
+    for child in sets.children(namespace, "again"):
+        assert child["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert len(runs_of(emulator, command)) == ran  # adopted, not run twice
+
+
+def test_a_selector_matching_nothing_ends_the_round_and_stops_listing(
+    sets: Sets,  # noqa: F811
+    emulator: Emulator,
+    namespace: str,
+    management_cluster: ControlPlane,
+    kubectl_path: str,
+) -> None:
+    """Issue 24, defect 6: no more Reconciling for good; the set says to bump runToken."""
+    spec = selector_spec(f"echo {namespace}")
+    spec["clusterSelector"]["matchTags"] = {"fleet": f"nothing-{namespace}"}
+    sets.apply(namespace, "empty", spec)
+    status = sets.wait_for(namespace, "empty", lambda s: s.get("state") == "Failed")
+    assert status["reason"] == "NoTargets" and "runToken" in status["message"]
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions["Stalled"] == "True" and "Reconciling" not in conditions
+    lists = emulator.cluster_lists()
+    time.sleep(5)
+    assert emulator.cluster_lists() == lists  # the round is over: nothing listed again
+    described = kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace,
+                        "describe", "runcommandset", "empty").stdout  # fmt: skip
+    assert "NoTargets" in described and "Events:  <none>" not in described
+
+
+def test_a_set_past_max_failures_posts_the_event_describe_shows(
+    sets: Sets,  # noqa: F811
+    namespace: str,
+    management_cluster: ControlPlane,
+    kubectl_path: str,
+) -> None:
+    """Issue 24: `describe` showed `Events: <none>` after MaxFailuresExceeded."""
+    spec = selector_spec(f"echo {namespace}; exit 3", maxConcurrency=1, maxFailures=0)
+    sets.apply(namespace, "failing", spec)
+    sets.wait_for(namespace, "failing", lambda s: s.get("state") == "Failed")
+    deadline = time.monotonic() + 30
+    described = ""
+    while time.monotonic() < deadline and "MaxFailuresExceeded" not in events_of(described):
+        described = kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace,
+                            "describe", "runcommandset", "failing").stdout  # fmt: skip
+        time.sleep(0.5)
+    events = events_of(described)
+    assert "Warning" in events and "MaxFailuresExceeded" in events, described
+    assert "RoundStarted" in events
+
+
+def events_of(described: str) -> str:
+    return described.split("Events:")[-1] if "Events:" in described else ""
