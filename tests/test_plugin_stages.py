@@ -7,9 +7,9 @@ import io
 from typing import Any
 
 import pytest
-from controller.plugin.fleet import SelectorError
-from controller.plugin.outcome import EXIT_WAIT_TIMEOUT
-from controller.plugin.stages import (
+from kubectl_runcommand.fleet import SelectorError
+from kubectl_runcommand.outcome import EXIT_WAIT_TIMEOUT
+from kubectl_runcommand.stages import (
     ApprovalRefused,
     approval_patch,
     ask_to_approve,

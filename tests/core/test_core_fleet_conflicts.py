@@ -22,6 +22,7 @@ from controller.core.spec import RunSpec
 
 SUB = "11111111-2222-3333-4444-555555555555"
 NOW = "2026-01-01T00:00:00Z"
+FINAL = ("Succeeded", "Failed")  # a round that is over
 
 
 def ref(name: str) -> ClusterRef:
@@ -66,7 +67,7 @@ def test_a_child_held_by_another_owner_is_not_created_and_the_set_says_why() -> 
     assert blocked in status["message"] and "RunCommandSet/fleet" in status["message"]
     entry = next(e for e in status["clusters"] if e["child"] == blocked)
     assert entry["state"] == "Blocked" and entry["reason"] == Reason.CHILD_OWNED_ELSEWHERE
-    assert not decision.finished and decision.blocked == (blocked,)
+    assert decision.status["state"] not in FINAL and decision.blocked == (blocked,)
     assert any(e.reason == Reason.CHILD_OWNED_ELSEWHERE for e in decision.events)
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions["Reconciling"] == "True"
@@ -96,7 +97,7 @@ def test_a_selector_matching_nothing_ends_the_round_and_says_to_bump_the_run_tok
     )
     decision = plan_set(SetObservation("fleet", spec, {}, 1, [], [], NOW))
     status = decision.status
-    assert decision.finished
+    assert decision.status["state"] in FINAL
     assert (status["state"], status["reason"]) == ("Failed", Reason.NO_TARGETS)
     assert "runToken" in status["message"]
     assert {c["type"]: c["status"] for c in status["conditions"]}["Stalled"] == "True"
@@ -111,7 +112,7 @@ def test_with_follow_new_clusters_an_empty_selector_keeps_looking() -> None:
         }
     )
     decision = plan_set(SetObservation("fleet", spec, {}, 1, [], [], NOW))
-    assert not decision.finished and decision.status["state"] == "Pending"
+    assert decision.status["state"] == "Pending"
 
 
 def test_a_round_ending_past_max_failures_posts_a_warning_event_once() -> None:

@@ -221,7 +221,7 @@ def test_the_progress_deadline_fails_the_round_and_still_records_runs_in_flight(
     decision = world.look()
     assert world.status["state"] == "Failed"
     assert world.status["reason"] == Reason.PROGRESS_DEADLINE_EXCEEDED
-    assert decision.finished and world.status["running"] == 1
+    assert decision.status["state"] == "Failed" and world.status["running"] == 1
     world.finish_running()
     world.look()
     assert world.status["succeeded"] == 1 and world.status["reason"] == (
