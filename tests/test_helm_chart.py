@@ -31,6 +31,7 @@ CHART = REPO_ROOT / "charts" / "aks-runcommand-operator"
 CRD_FILE = "aks.gitops.dev_runcommands.yaml"
 POLICY_CRD_FILE = "aks.gitops.dev_runcommandpolicies.yaml"
 SET_CRD_FILE = "aks.gitops.dev_runcommandsets.yaml"
+SCHEDULE_CRD_FILE = "aks.gitops.dev_runcommandschedules.yaml"
 KUBE_VERSION = "1.35.4"  # the management control plane's version, for offline `helm template`
 SERVICE_MONITOR_CRD = textwrap.dedent(
     """
@@ -825,7 +826,9 @@ def test_install_cluster_wide_with_peering(
 # --- CRDs ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("crd_file", [CRD_FILE, POLICY_CRD_FILE, SET_CRD_FILE])
+@pytest.mark.parametrize(
+    "crd_file", [CRD_FILE, POLICY_CRD_FILE, SET_CRD_FILE, SCHEDULE_CRD_FILE]
+)
 def test_chart_crd_is_identical_to_the_source_of_truth(crd_file: str) -> None:
     source = REPO_ROOT / "crds" / crd_file
     copy = CHART / "crds" / crd_file
@@ -833,10 +836,11 @@ def test_chart_crd_is_identical_to_the_source_of_truth(crd_file: str) -> None:
     assert copy.read_bytes() == source.read_bytes(), (
         f"{copy} differs from {source}: run `bash charts/sync-crds.sh`"
     )
-    # Only the RunCommand, RunCommandPolicy and RunCommandSet CRDs and kopf's peering CRDs ship
-    # in the chart.
+    # Only the RunCommand, RunCommandPolicy, RunCommandSet and RunCommandSchedule CRDs and
+    # kopf's peering CRDs ship in the chart.
     assert sorted(p.name for p in (CHART / "crds").iterdir()) == [
         POLICY_CRD_FILE,
+        SCHEDULE_CRD_FILE,
         CRD_FILE,
         SET_CRD_FILE,
         "kopf.dev_peerings.yaml",
@@ -850,6 +854,7 @@ def test_chart_crds_are_served_by_the_api_server(cluster: ControlPlane, kubectl_
             "runcommands.aks.gitops.dev",
             "runcommandpolicies.aks.gitops.dev",
             "runcommandsets.aks.gitops.dev",
+            "runcommandschedules.aks.gitops.dev",
             "kopfpeerings.kopf.dev",
             "clusterkopfpeerings.kopf.dev",
         )
@@ -864,6 +869,11 @@ def test_chart_crds_are_served_by_the_api_server(cluster: ControlPlane, kubectl_
             kubectl_path, cluster.kubeconfig, "get", "--raw", "/apis/aks.gitops.dev/v1alpha1"
         ).stdout
     )["resources"]
-    assert {"runcommands", "runcommands/status", "runcommandsets", "runcommandsets/status"} <= {
-        r["name"] for r in resources
-    }
+    assert {
+        "runcommands",
+        "runcommands/status",
+        "runcommandsets",
+        "runcommandsets/status",
+        "runcommandschedules",
+        "runcommandschedules/status",
+    } <= {r["name"] for r in resources}
