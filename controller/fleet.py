@@ -32,27 +32,19 @@ from controller.core.fleet import (
 from controller.core.inputs import InputFailure
 from controller.core.reasons import Reason
 from controller.inputs import InputReader
-from controller.kube import (
-    GROUP,
-    SET_KIND,
-    SET_PLURAL,
-    VERSION,
-    Conflict,
-    KubeApi,
-    ObjectRef,
-    transient,
-)
-from controller.scheduler import Job, Scheduler
+from controller.kube import SET_KIND, SET_PLURAL, Conflict, KubeApi, ObjectRef
+from controller.parents import ParentLoop, child_body, owned_by
 
 logger = logging.getLogger("controller.fleet")
 Body = Mapping[str, Any]
 FOLLOW_INTERVAL_SECONDS = 60.0  # rediscovery with followNewClusters
 DISCOVERY_RETRY_SECONDS = 30.0
-CHILD_SETTLE_SECONDS = 0.2  # child events within this window are planned once
 WRITE_CONCURRENCY = 16  # child creates/patches in flight at once for one set
 
 
-class Fleet:
+class Fleet(ParentLoop):
+    kind, plural = SET_KIND, SET_PLURAL
+
     def __init__(
         self,
         kube: KubeApi,
@@ -62,54 +54,18 @@ class Fleet:
         follow_interval: float = FOLLOW_INTERVAL_SECONDS,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._kube, self._inputs, self._now = kube, inputs, now
+        super().__init__(kube, workers=workers)
+        self._inputs, self._now = inputs, now
         self._follow_interval = follow_interval
-        self._scheduler: Scheduler[ObjectRef] = Scheduler(
-            self._run, self._on_error, workers=workers
-        )
         self._discovered_at: dict[str, tuple[str, float]] = {}  # uid -> (round key, monotonic)
-        self._due: dict[str, float] = {}  # uid -> when its pending plan runs (monotonic)
-
-    async def start(self) -> None:
-        await self._scheduler.start()
-
-    async def close(self) -> None:
-        await self._scheduler.close()
-
-    # Entry points from kopf -----------------------------------------------------------------
-
-    def reconcile(self, body: Body) -> None:
-        """The set was created, its spec changed, or it was found at start-up."""
-        self._plan(_ref(body), 0.0)
-
-    def child_changed(self, child: Body) -> None:
-        """A child changed: plan its owner again, soon (several changes, one plan)."""
-        for owner in child["metadata"].get("ownerReferences") or ():
-            if owner.get("kind") == SET_KIND and owner.get("controller"):
-                ref = ObjectRef(child["metadata"]["namespace"], owner["name"], owner["uid"])
-                self._plan(ref, CHILD_SETTLE_SECONDS)
 
     def forget(self, uid: str) -> None:
-        """The set is being deleted; its children go with it (garbage collection)."""
-        self._scheduler.unschedule(uid)
+        super().forget(uid)
         self._discovered_at.pop(uid, None)
-        self._due.pop(uid, None)
-
-    def _plan(self, ref: ObjectRef, delay: float) -> None:
-        """Plan the set in `delay` seconds, unless a plan is due sooner already: a burst of
-        child changes is one plan, and a far-off timer never holds a child change back."""
-        due = time.monotonic() + delay
-        sooner = self._due.get(ref.uid)
-        if self._scheduler.is_pending(ref.uid) and sooner is not None and sooner <= due:
-            return
-        self._due[ref.uid] = due
-        self._scheduler.schedule(ref.uid, "plan", ref, delay)
 
     # Read, decide, perform -----------------------------------------------------------------
 
-    async def _run(self, job: Job[ObjectRef]) -> None:
-        ref = job.payload
-        self._due.pop(ref.uid, None)
+    async def _look(self, ref: ObjectRef) -> None:
         body = await self._kube.read_runcommand(ref, SET_PLURAL)
         if body is None:
             self.forget(ref.uid)
@@ -126,7 +82,7 @@ class Fleet:
             await self._write_status(ref, body, problem)
             return
         listed = await self._kube.list_runcommands(ref.namespace, f"{SET_LABEL}={ref.name}")
-        children = [Child.from_body(c) for c in listed if _owned_by(c, ref.uid)]
+        children = [Child.from_body(c) for c in listed if owned_by(c, ref.uid)]
         try:
             discovered = await self._discover(ref, spec, status)
         except (ArmError, InputFailure) as error:
@@ -202,63 +158,9 @@ class Fleet:
             return False
         return True
 
-    async def _write_status(self, ref: ObjectRef, body: Body, status: Mapping[str, Any]) -> bool:
-        current = body.get("status") or {}
-        if _same(current, status):
-            return True
-        try:
-            written = await self._kube.patch_status(
-                ref, dict(status), str(body["metadata"]["resourceVersion"]), SET_PLURAL
-            )
-        except Conflict:
-            self._plan(ref, 0.0)
-            return False
-        if written is None:
-            self.forget(ref.uid)
-        return written is not None
-
-    def _on_error(self, job: Job[ObjectRef], error: Exception) -> float:
-        ref = job.payload
-        if transient(error):
-            logger.warning("%s/%s: the Kubernetes API is unavailable (%s); looking again in 5s",
-                           ref.namespace, ref.name, error)  # fmt: skip
-            return 5.0
-        logger.exception("unexpected error while handling set %s/%s; looking again in 30s",
-                         ref.namespace, ref.name)  # fmt: skip
-        return 30.0
-
-
-def _ref(body: Body) -> ObjectRef:
-    metadata = body["metadata"]
-    return ObjectRef(metadata["namespace"], metadata["name"], metadata["uid"])
-
-
-def _owned_by(child: Body, uid: str) -> bool:
-    owners = child.get("metadata", {}).get("ownerReferences") or ()
-    return any(o.get("uid") == uid and o.get("controller") for o in owners)
-
 
 def _child_body(owner: ObjectRef, write: ChildWrite) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "RunCommand",
-        "metadata": {
-            "name": write.name,
-            "namespace": owner.namespace,
-            "labels": dict(write.labels),
-            "ownerReferences": [
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": SET_KIND,
-                    "name": owner.name,
-                    "uid": owner.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": dict(write.spec),
-    }
+    return child_body(owner, SET_KIND, "RunCommand", write.name, write.labels, write.spec)
 
 
 def _any_cluster(spec: SetSpec) -> str:
@@ -270,11 +172,6 @@ def _any_cluster(spec: SetSpec) -> str:
         f"/subscriptions/{spec.selector.subscriptions[0]}/resourceGroups/any"
         "/providers/Microsoft.ContainerService/managedClusters/any"
     )
-
-
-def _same(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    """Whether writing `wanted` would change nothing (lastTransitionTime aside)."""
-    return all(current.get(key) == value for key, value in wanted.items())
 
 
 def _iso(moment: datetime) -> str:

@@ -18,8 +18,18 @@ import kopf
 
 from controller.config import OperatorConfig
 from controller.fleet import Fleet
-from controller.kube import GROUP, PLURAL, SET_KIND, SET_PLURAL, VERSION, KubeApi
+from controller.kube import (
+    GROUP,
+    PLURAL,
+    SCHEDULE_KIND,
+    SCHEDULE_PLURAL,
+    SET_KIND,
+    SET_PLURAL,
+    VERSION,
+    KubeApi,
+)
 from controller.runtime import Runtime
+from controller.schedules import Schedules
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -67,19 +77,24 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         if config.watch_label_selector is not None:
             # Sharding, filtered by the API server: other shards' objects never reach this
             # process (no event, no memory), as Flux's --watch-label-selector.
-            for plural in (PLURAL, SET_PLURAL):
+            for plural in (PLURAL, SET_PLURAL, SCHEDULE_PLURAL):
                 settings.watching.label_selectors[GROUP, plural] = config.watch_label_selector
         settings.peering.priority = config.priority
         settings.peering.mandatory = config.peering is not None
         memo.kube = kube = KubeApi.from_environment()
         memo.runtime = Runtime(config, kube)
         memo.fleet = Fleet(kube, memo.runtime.inputs, follow_interval=config.fleet_follow_seconds)
+        memo.schedules = Schedules(kube)
         memo.generations = {}  # uid -> metadata.generation last handed to the runtime
         await memo.runtime.start()
         await memo.fleet.start()
+        await memo.schedules.start()
 
     @kopf.on.cleanup(id="cleanup", registry=registry)
     async def stop(memo: kopf.Memo, **_: Any) -> None:
+        schedules: Schedules | None = memo.get("schedules")
+        if schedules is not None:
+            await schedules.close()
         fleet: Fleet | None = memo.get("fleet")
         if fleet is not None:
             await fleet.close()
@@ -94,14 +109,15 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
     ) -> bool:
         """Deletions and spec changes, not status-only changes (mostly our own patches): those
-        are filtered before kopf invokes, or logs, anything. Except for a set's children: a
-        child's run ending is a status-only change, and its set must hear of it."""
+        are filtered before kopf invokes, or logs, anything. Except for the children of a set
+        or schedule: a child's run ending is a status-only change, and its parent must hear
+        of it."""
         generations: dict[str, Any] = memo.generations
         return (
             event["type"] == "DELETED"
             or body.metadata.get("deletionTimestamp") is not None
             or generations.get(uid) != body.metadata.get("generation")
-            or _set_child(body)
+            or _parented(body)
         )
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="watch", registry=registry, when=worth_a_look)
@@ -112,6 +128,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         generations: dict[str, Any] = memo.generations
         if body.metadata.get("ownerReferences"):
             memo.fleet.child_changed(body)  # a set's child: its owner plans again (cheap)
+            memo.schedules.child_changed(body)  # or a schedule's
         if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
             generations.pop(uid, None)
             runtime.forget(uid)
@@ -128,6 +145,8 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     ) -> None:
         fleet: Fleet = memo.fleet
         generations: dict[str, Any] = memo.generations
+        if body.metadata.get("ownerReferences"):
+            memo.schedules.child_changed(body)  # a schedule's child: its round may have ended
         if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
             generations.pop(uid, None)
             fleet.forget(uid)  # its children go with it: garbage collection
@@ -137,6 +156,22 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             return  # a status-only change, most likely our own patch
         generations[uid] = generation
         fleet.reconcile(body)
+
+    @kopf.on.event(GROUP, VERSION, SCHEDULE_PLURAL, id="watch-schedules", registry=registry)
+    async def watch_schedules(
+        event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
+    ) -> None:
+        schedules: Schedules = memo.schedules
+        generations: dict[str, Any] = memo.generations
+        if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
+            generations.pop(uid, None)
+            schedules.forget(uid)  # its children go with it: garbage collection
+            return
+        generation = body.metadata.get("generation")
+        if generations.get(uid) == generation:
+            return  # a status-only change, most likely our own patch
+        generations[uid] = generation
+        schedules.reconcile(body)
 
     @kopf.on.probe(id="scheduled", registry=registry)
     async def scheduled(memo: kopf.Memo, **_: Any) -> int:
@@ -152,9 +187,9 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     return registry
 
 
-def _set_child(body: kopf.Body) -> bool:
-    """A RunCommand a RunCommandSet controls (its child)."""
+def _parented(body: kopf.Body) -> bool:
+    """A RunCommand a RunCommandSet or RunCommandSchedule controls (its child)."""
     return any(
-        owner.get("kind") == SET_KIND and owner.get("controller")
+        owner.get("kind") in (SET_KIND, SCHEDULE_KIND) and owner.get("controller")
         for owner in body.metadata.get("ownerReferences") or ()
     )

@@ -333,6 +333,10 @@ def check_defaults(docs: list[dict[str, Any]], release_ns: str, watched: list[st
     assert rules[("aks.gitops.dev", "runcommands/status")] == {"get", "patch"}
     assert "create" in rules[("aks.gitops.dev", "runcommands")]  # a set's children
     assert rules[("aks.gitops.dev", "runcommandsets/status")] == {"get", "patch"}
+    # A schedule's children: RunCommands or sets, created per tick, deleted past the limits.
+    assert {"create", "delete"} <= rules[("aks.gitops.dev", "runcommandsets")]
+    assert rules[("aks.gitops.dev", "runcommandschedules")] == {"get", "list", "watch", "patch"}
+    assert rules[("aks.gitops.dev", "runcommandschedules/status")] == {"get", "patch"}
     assert ("kopf.dev", "clusterkopfpeerings") not in rules
     assert not find(docs, "Role") and not find(docs, "Service") and not find(docs, "NetworkPolicy")
     assert not find(docs, "ServiceMonitor") and not find(docs, "ClusterKopfPeering")
@@ -840,8 +844,8 @@ def test_chart_crd_is_identical_to_the_source_of_truth(crd_file: str) -> None:
     # kopf's peering CRDs ship in the chart.
     assert sorted(p.name for p in (CHART / "crds").iterdir()) == [
         POLICY_CRD_FILE,
-        SCHEDULE_CRD_FILE,
         CRD_FILE,
+        SCHEDULE_CRD_FILE,
         SET_CRD_FILE,
         "kopf.dev_peerings.yaml",
     ]

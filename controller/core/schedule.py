@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from controller.core.conditions import FINISHED, conditions_for
 from controller.core.cron import Cron, InvalidCron
+from controller.core.decide import _parse
 from controller.core.fleet import SHARD_LABEL, SetSpec
 from controller.core.reasons import EventType, Reason
 from controller.core.spec import InvalidSpec, RunSpec
@@ -39,6 +40,7 @@ TEMPLATES: Mapping[str, ChildKind] = {
     "runCommandSetTemplate": "RunCommandSet",
 }
 _FAILED = ("Failed", "Unknown")
+parse_time = _parse  # the core's one reader of Kubernetes and ARM timestamps
 
 
 # Spec ---------------------------------------------------------------------------------------
@@ -413,13 +415,3 @@ def schedule_problem(
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,4 +1,5 @@
-"""kubectl-runcommand: invoke, wait, logs, rerun. See the README's Pipelines section."""
+"""kubectl-runcommand: invoke, wait, logs, rerun, schedule, trigger. See the README's Pipelines
+section."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .fleet import (
 )
 from .kubectl import RESOURCE, Kubectl, KubectlError
 from .outcome import EXIT_KUBECTL, EXIT_SET_FAILED, EXIT_WAIT_TIMEOUT, finished, outcome
+from .schedule import add_commands as add_schedule_commands
 
 API_VERSION = "aks.gitops.dev/v1alpha1"
 POLL_SECONDS = 1.0
@@ -353,6 +355,7 @@ def _parser() -> argparse.ArgumentParser:
     rerun.add_argument("name")
     rerun.add_argument("--wait", action=argparse.BooleanOptionalAction, default=False)
     rerun.set_defaults(handler=_rerun)
+    add_schedule_commands(commands, common, _cluster)
     return parser
 
 
