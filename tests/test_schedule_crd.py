@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from controller.core.cron import FIELD, Cron, InvalidCron
+from controller.core.cron import Cron, InvalidCron
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("schedule_crd", ROOT / "scripts" / "schedule_crd.py")

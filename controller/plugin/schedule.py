@@ -32,13 +32,33 @@ ClusterOf = Callable[[argparse.Namespace], dict[str, str]]
 
 def add_commands(commands: Any, common: argparse.ArgumentParser, cluster_of: ClusterOf) -> None:
     """Register `schedule` and `trigger`; `cluster_of` reads --cluster/--resource-id."""
+    # `schedule NAME --cron ... -- CMD`: argparse cannot take options after a positional that
+    # a REMAINDER follows, so the words after the subcommand are parsed here, in two halves.
     schedule = commands.add_parser(
-        "schedule", parents=[common], help="create a RunCommandSchedule (a CronJob of commands)"
+        "schedule",
+        parents=[common],
+        help="create a RunCommandSchedule (a CronJob of commands)",
+        usage="kubectl runcommand schedule NAME --cron 'M H DOM MON DOW' [--tz ZONE] "
+        "(--cluster SUB/RG/NAME | --resource-id ID | --selector ...) [options] -- COMMAND...",
     )
-    schedule.add_argument("name")
-    schedule.add_argument("--cron", required=True, metavar="'M H DOM MON DOW'|@hourly")
-    schedule.add_argument("--tz", metavar="ZONE", help="IANA time zone, such as Europe/Berlin")
-    target = schedule.add_mutually_exclusive_group(required=True)
+    schedule.add_argument("words", nargs=argparse.REMAINDER, help="NAME [options] -- COMMAND...")
+    schedule.set_defaults(handler=lambda kube, args: _schedule(kube, args, cluster_of, common))
+
+    trigger = commands.add_parser(
+        "trigger", parents=[common], help="run a schedule's tick now (a child of its own)"
+    )
+    trigger.add_argument("name")
+    trigger.set_defaults(handler=_trigger)
+
+
+def _schedule_options(common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(
+        prog="kubectl runcommand schedule", parents=[common], add_help=False
+    )
+    options.add_argument("name")
+    options.add_argument("--cron", required=True, metavar="'M H DOM MON DOW'|@hourly")
+    options.add_argument("--tz", metavar="ZONE", help="IANA time zone, such as Europe/Berlin")
+    target = options.add_mutually_exclusive_group(required=True)
     target.add_argument("--cluster", metavar="SUB/RG/NAME")
     target.add_argument("--resource-id", metavar="ID")
     target.add_argument(
@@ -46,19 +66,12 @@ def add_commands(commands: Any, common: argparse.ArgumentParser, cluster_of: Clu
         metavar="sub=SUB[,rg=RG][,tag=K=V...]",
         help="every cluster ARM lists there, through a RunCommandSet per tick",
     )
-    schedule.add_argument("--max-concurrency", metavar="N|P%%", help="with --selector")
-    schedule.add_argument("--max-failures", metavar="N|P%%", help="with --selector")
-    schedule.add_argument("--timeout", type=int, metavar="SECONDS", help="spec.timeoutSeconds")
-    schedule.add_argument("--concurrency-policy", choices=["Allow", "Forbid"], default="Allow")
-    schedule.add_argument("--starting-deadline", type=int, metavar="SECONDS")
-    schedule.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND...")
-    schedule.set_defaults(handler=lambda kube, args: _schedule(kube, args, cluster_of))
-
-    trigger = commands.add_parser(
-        "trigger", parents=[common], help="run a schedule's tick now (a child of its own)"
-    )
-    trigger.add_argument("name")
-    trigger.set_defaults(handler=_trigger)
+    options.add_argument("--max-concurrency", metavar="N|P%%", help="with --selector")
+    options.add_argument("--max-failures", metavar="N|P%%", help="with --selector")
+    options.add_argument("--timeout", type=int, metavar="SECONDS", help="spec.timeoutSeconds")
+    options.add_argument("--concurrency-policy", choices=["Allow", "Forbid"], default="Allow")
+    options.add_argument("--starting-deadline", type=int, metavar="SECONDS")
+    return options
 
 
 def schedule_body(args: argparse.Namespace, command: str, cluster_of: ClusterOf) -> dict[str, Any]:
@@ -90,10 +103,14 @@ def schedule_body(args: argparse.Namespace, command: str, cluster_of: ClusterOf)
     }
 
 
-def _schedule(kube: Kubectl, args: argparse.Namespace, cluster_of: ClusterOf) -> int:
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
+def _schedule(
+    kube: Kubectl, args: argparse.Namespace, cluster_of: ClusterOf, common: argparse.ArgumentParser
+) -> int:
+    words = list(args.words)
+    split = words.index("--") if "--" in words else len(words)
+    _schedule_options(common).parse_args(words[:split], namespace=args)
+    command = words[split + 1 :]
+    kube = Kubectl(args.kubeconfig, args.context, args.namespace)  # -n may follow NAME
     if not command:
         print("kubectl-runcommand schedule: give the command after --", file=sys.stderr)
         return 2
