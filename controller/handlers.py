@@ -28,6 +28,7 @@ from controller.kube import (
     VERSION,
     KubeApi,
 )
+from controller.parents import ParentLoop
 from controller.runtime import Runtime
 from controller.schedules import Schedules
 
@@ -143,35 +144,15 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     async def watch_sets(
         event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
     ) -> None:
-        fleet: Fleet = memo.fleet
-        generations: dict[str, Any] = memo.generations
         if body.metadata.get("ownerReferences"):
             memo.schedules.child_changed(body)  # a schedule's child: its round may have ended
-        if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
-            generations.pop(uid, None)
-            fleet.forget(uid)  # its children go with it: garbage collection
-            return
-        generation = body.metadata.get("generation")
-        if generations.get(uid) == generation:
-            return  # a status-only change, most likely our own patch
-        generations[uid] = generation
-        fleet.reconcile(body)
+        _hand_to(memo.fleet, event, body, uid, memo.generations)
 
     @kopf.on.event(GROUP, VERSION, SCHEDULE_PLURAL, id="watch-schedules", registry=registry)
     async def watch_schedules(
         event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
     ) -> None:
-        schedules: Schedules = memo.schedules
-        generations: dict[str, Any] = memo.generations
-        if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
-            generations.pop(uid, None)
-            schedules.forget(uid)  # its children go with it: garbage collection
-            return
-        generation = body.metadata.get("generation")
-        if generations.get(uid) == generation:
-            return  # a status-only change, most likely our own patch
-        generations[uid] = generation
-        schedules.reconcile(body)
+        _hand_to(memo.schedules, event, body, uid, memo.generations)
 
     @kopf.on.probe(id="scheduled", registry=registry)
     async def scheduled(memo: kopf.Memo, **_: Any) -> int:
@@ -185,6 +166,26 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         return len(asyncio.all_tasks())
 
     return registry
+
+
+def _hand_to(
+    parents: ParentLoop,
+    event: kopf.RawEvent,
+    body: kopf.Body,
+    uid: str,
+    generations: dict[str, Any],
+) -> None:
+    """A set's or schedule's own event: a deletion (its children go with it: garbage
+    collection), or a spec change; status-only changes (mostly our own patches) are skipped."""
+    if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
+        generations.pop(uid, None)
+        parents.forget(uid)
+        return
+    generation = body.metadata.get("generation")
+    if generations.get(uid) == generation:
+        return
+    generations[uid] = generation
+    parents.reconcile(body)
 
 
 def _parented(body: kopf.Body) -> bool:

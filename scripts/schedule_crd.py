@@ -255,11 +255,15 @@ def status_schema() -> dict[str, Any]:
         "Ready and Stalled, as kstatus, Flux and Argo CD read them: Ready while the last run "
         "succeeded (or none has ended yet, or suspended), Stalled while it failed."
     )
+    # Defaulted, as a RunCommand's: before the operator's first write, kstatus reads
+    # InProgress (observedGeneration -1), not Current.
+    observed = {**count("The metadata.generation this status describes."), "default": -1}
     return {
         "type": "object",
         "description": "The ticks and the last run's outcome. Written only by the operator.",
+        "default": {},
         "properties": {
-            "observedGeneration": count("The metadata.generation this status describes."),
+            "observedGeneration": observed,
             "lastScheduleTime": moment("The latest tick that started a child."),
             "lastTickTime": moment(
                 "The latest tick decided: started, skipped by Forbid, or missed. No tick up to "

@@ -121,14 +121,7 @@ def _schedule(
             print(f"kubectl-runcommand schedule: --tz {args.tz!r} is not an IANA time zone "
                   "name (such as Europe/Berlin)", file=sys.stderr)  # fmt: skip
             return 2
-    try:
-        body = schedule_body(args, " ".join(command), cluster_of)
-    except SelectorError as error:
-        print(f"kubectl-runcommand schedule: {error}", file=sys.stderr)
-        return 2
-    created = kube.create(body)
-    print(f"runcommandschedule/{created['metadata']['name']} created")
-    return 0
+    return _create(kube, "schedule", lambda: schedule_body(args, " ".join(command), cluster_of))
 
 
 def manual_child_name(schedule: str, now: float) -> str:
@@ -171,10 +164,15 @@ def trigger_body(schedule: dict[str, Any], now: float) -> dict[str, Any]:
 
 def _trigger(kube: Kubectl, args: argparse.Namespace) -> int:
     schedule = kube.get(args.name, SCHEDULE_RESOURCE)
+    return _create(kube, "trigger", lambda: trigger_body(schedule, time.time()))
+
+
+def _create(kube: Kubectl, subcommand: str, build: Callable[[], dict[str, Any]]) -> int:
+    """Create what `build` makes; a body it cannot make is a usage error (exit 2)."""
     try:
-        body = trigger_body(schedule, time.time())
-    except ValueError as error:
-        print(f"kubectl-runcommand trigger: {error}", file=sys.stderr)
+        body = build()
+    except (SelectorError, ValueError) as error:
+        print(f"kubectl-runcommand {subcommand}: {error}", file=sys.stderr)
         return 2
     created = kube.create(body)
     print(f"{created['kind'].lower()}/{created['metadata']['name']} created")

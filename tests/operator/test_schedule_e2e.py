@@ -270,6 +270,7 @@ def test_schedule_and_trigger_from_the_plugin_run_now(
     assert status["nextScheduleTime"].startswith(f"{datetime.now(UTC).year}-12-31T23:00:00")
 
 
+@pytest.mark.timeout(480)  # up to a minute to the first tick, 50 s to the kill, 90 s down
 def test_a_sigkill_across_a_tick_and_a_restart_90s_later_start_the_latest_missed_tick_once(
     management_cluster: ControlPlane, kubectl_path: str, operator: Operator, emulator: Emulator
 ) -> None:
