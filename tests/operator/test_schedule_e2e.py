@@ -307,3 +307,115 @@ def test_a_sigkill_across_a_tick_and_a_restart_90s_later_start_the_latest_missed
     )
     (missed,) = schedules.events("survivor", "MissedSchedule")
     assert "1 earlier tick(s)" in missed
+
+
+def test_admission_and_the_operator_apply_runcommandpolicy_to_a_schedules_template(
+    management_cluster: ControlPlane, kubectl_path: str, emulator: Emulator
+) -> None:
+    """The chart's ValidatingAdmissionPolicy checks a schedule's template at apply time; with
+    the binding removed, a schedule that targets a forbidden cluster is admitted, and its
+    child, an ordinary RunCommand, is refused by the operator before anything is sent."""
+    from tests.operator.test_policy_e2e import POLICY_CRD, TEAM_LABEL, admission_policy
+
+    schedules = new_schedules(management_cluster, kubectl_path)
+    team = f"sched-{schedules.namespace}"
+    schedules.kubectl("label", "namespace", schedules.namespace, f"{TEAM_LABEL}={team}")
+    policy = {
+        "apiVersion": "aks.gitops.dev/v1alpha1",
+        "kind": "RunCommandPolicy",
+        "metadata": {"name": team},
+        "spec": {
+            "namespaceSelector": {"matchLabels": {TEAM_LABEL: team}},
+            "clusters": [{"subscriptionId": SUBSCRIPTION_ID, "resourceGroup": "*", "name": "*"}],
+            "allowSecretFiles": False,
+        },
+    }
+    vap = admission_policy()
+    schedules.kubectl("apply", "--server-side", "-f", str(POLICY_CRD))
+    schedules.kubectl("wait", "--for=condition=Established",
+                      "crd/runcommandpolicies.aks.gitops.dev")  # fmt: skip
+    schedules.kubectl("apply", "-f", "-", stdin=json.dumps(policy))
+    schedules.kubectl("apply", "-f", "-", stdin=vap)
+    elsewhere = {**CLUSTER, "subscriptionId": "99999999-0000-0000-0000-000000000009"}
+    try:
+        far = run_spec("true", schedule="@yearly")
+        far["runCommandTemplate"]["cluster"] = elsewhere
+        secret_files = run_spec("true", schedule="@yearly")
+        secret_files["runCommandTemplate"]["filesFrom"] = [{"secretRef": {"name": "s"}}]
+        body = json.dumps({"apiVersion": "aks.gitops.dev/v1alpha1", "kind": "RunCommandSchedule",
+                           "metadata": {"name": "probe"}, "spec": far})  # fmt: skip
+
+        def refused_on_a_dry_run() -> bool:
+            dry = ("create", "--dry-run=server", "-f", "-")
+            return bool(schedules.kubectl(*dry, stdin=body, check=False).returncode)
+
+        # The policy takes a moment to be enforced; a dry run creates nothing meanwhile.
+        schedules.wait_for("the admission policy in force", refused_on_a_dry_run, timeout=30)
+        for name, spec, says in (
+            ("elsewhere", far, "rule spec.clusters does not allow"),
+            ("secret-files", secret_files, "rule spec.allowSecretFiles is false"),
+        ):
+            refused = schedules.apply(name, spec, check=False)
+            assert refused.returncode != 0, name
+            assert says in refused.stderr and "ValidatingAdmissionPolicy" in refused.stderr
+        schedules.apply("allowed", run_spec("true", schedule="@yearly"))
+
+        schedules.kubectl("delete", "validatingadmissionpolicybinding",
+                          "policy-e2e-aks-runcommand-operator")  # fmt: skip
+        schedules.wait_for(
+            "the schedule admitted without the binding",
+            lambda: schedules.apply("elsewhere", far, check=False).returncode == 0,
+            timeout=30,
+        )
+        plugin = plugin_runner(kubectl_path, management_cluster.kubeconfig, schedules.namespace)
+        triggered = plugin("trigger", "elsewhere")
+        assert triggered.returncode == 0, triggered.stderr
+        child = triggered.stdout.strip().split("/")[1].split()[0]
+        last = schedules.wait_for(
+            "the child refused by the operator",
+            lambda: (
+                (s := schedules.status("elsewhere").get("lastRun") or {}).get("name") == child and s
+            ),
+            timeout=60,
+        )
+        assert (last["state"], last["reason"]) == ("Failed", "PolicyDenied")
+        assert f"RunCommandPolicy {team} rule spec.clusters" in last["message"]
+        conditions = schedules.status("elsewhere")["conditions"]
+        assert {c["type"]: c["status"] for c in conditions} == {"Ready": "False", "Stalled": "True"}
+        assert not [p for p in emulator.posts() if "99999999-0000" in p["cluster"]]
+    finally:
+        schedules.kubectl("delete", "--ignore-not-found", "-f", "-", stdin=vap)
+        schedules.kubectl("delete", "--ignore-not-found", "-f", "-", stdin=json.dumps(policy))
+
+
+def test_a_schedule_over_a_set_ticks_a_set_that_keeps_its_rollout_bounds(
+    management_cluster: ControlPlane, kubectl_path: str, emulator: Emulator
+) -> None:
+    from tests.operator.conftest import FLEET_GROUP
+    from tests.operator.test_fleet_e2e import most_at_once
+
+    schedules = new_schedules(management_cluster, kubectl_path)
+    command = f"sleep 1; echo {schedules.namespace} fleet"
+    clusters = [
+        {**CLUSTER, "resourceGroup": FLEET_GROUP, "name": n} for n in ("fleet-a", "fleet-b")
+    ]
+    template = {"template": {"command": command}, "clusters": clusters, "maxConcurrency": 1}
+    schedules.apply("fleet", {"schedule": "@yearly", "runCommandSetTemplate": template})
+    plugin = plugin_runner(kubectl_path, management_cluster.kubeconfig, schedules.namespace)
+    triggered = plugin("trigger", "fleet")
+    assert triggered.returncode == 0, triggered.stderr
+    assert triggered.stdout.startswith("runcommandset/fleet-m")
+    last = schedules.wait_for(
+        "the set's round",
+        lambda: (
+            (s := schedules.status("fleet").get("lastRun") or {}).get("state") == "Succeeded" and s
+        ),
+        timeout=90,
+    )
+    assert last["kind"] == "RunCommandSet"
+    runs = [s for s in emulator.submissions() if s["command"] == command]
+    assert len(runs) == 2 and most_at_once(runs) == 1  # one per cluster, one at a time
+    assert (
+        len({p["commandId"] for p in emulator.started_posts()} & {r["commandId"] for r in runs})
+        == 2
+    )
