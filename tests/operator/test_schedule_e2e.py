@@ -166,6 +166,9 @@ def test_every_minute_makes_one_child_per_tick_each_submitted_once(
     assert status["lastScheduleTime"] == datetime.fromtimestamp(ticks[-1] * 60, UTC).strftime(
         "%Y-%m-%dT%H:%M:%SZ"
     )
+    header, row = ticking.kubectl("get", "rcsched", "every-minute").stdout.splitlines()
+    assert header.split() == ["NAME", "SCHEDULE", "SUSPEND", "ACTIVE", "LAST", "NEXT", "AGE"]
+    assert row.split()[1:7] == ["*", "*", "*", "*", "*", "false"]
     print(f"\nschedule e2e: two ticks observed {elapsed:.0f}s after apply")
 
 
