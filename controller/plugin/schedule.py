@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from .fleet import SelectorError, int_or_percent, parse_selector
 from .kubectl import Kubectl
@@ -114,7 +114,7 @@ def _schedule(
     if not command:
         print("kubectl-runcommand schedule: give the command after --", file=sys.stderr)
         return 2
-    if args.tz:
+    if args.tz and available_timezones():  # a machine without a tz database: the CRD decides
         try:
             ZoneInfo(args.tz)
         except (ZoneInfoNotFoundError, ValueError):
