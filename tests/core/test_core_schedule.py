@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.core.fleet import SHARD_LABEL
 from controller.core.reasons import EventType, Reason
@@ -348,3 +350,42 @@ def test_an_invalid_spec_is_stalled_with_no_next_tick() -> None:
         "Ready": "False",
         "Stalled": "True",
     }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(0, 200), st.booleans(), st.booleans()), min_size=1, max_size=30
+    ),
+    deadline=st.one_of(st.none(), st.integers(0, 120)),
+    forbid=st.booleans(),
+)
+def test_any_sequence_of_looks_lost_writes_and_ends_starts_each_tick_at_most_once(
+    steps: list[tuple[int, bool, bool]], deadline: int | None, forbid: bool
+) -> None:
+    """Looks at any moments, status writes lost at random (a crash after the create), runs
+    ending at random: no tick gets two children, every child is of a tick that had passed, at
+    most one child is created per look, and Forbid never has two running."""
+    extra: dict[str, Any] = {"concurrencyPolicy": "Forbid" if forbid else "Allow"}
+    if deadline is not None:
+        extra["startingDeadlineSeconds"] = deadline
+    world = World(spec(**extra))
+    for advance, lose_write, end_runs in steps:
+        world.now += timedelta(seconds=advance)
+        before, created = dict(world.status), len(world.created)
+        decision = world.look()
+        assert len(world.created) - created <= 1
+        if decision.create is not None:
+            assert decision.create.tick <= world.now and decision.create.tick.second == 0
+            assert deadline is None or world.now - decision.create.tick <= timedelta(
+                seconds=deadline
+            )
+        if lose_write:
+            world.status = before
+        if forbid:
+            assert sum(1 for c in world.children.values() if not c.finished) <= 1
+        if end_runs:
+            for name, child in list(world.children.items()):
+                if not child.finished:
+                    world.finish(name)
+    assert len(world.created) == len(set(world.created))
