@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -42,6 +43,12 @@ def crds(management_cluster: ControlPlane, kubectl_path: str) -> ControlPlane:
                 "-f", str(path))  # fmt: skip
         kubectl(kubectl_path, management_cluster.kubeconfig, "wait",
                 "--for=condition=Established", f"crd/{name}.aks.gitops.dev")  # fmt: skip
+        # Established comes a moment before the resource's storage serves (429 meanwhile).
+        deadline = time.monotonic() + 30
+        while kubectl(kubectl_path, management_cluster.kubeconfig, "get", name, "-A",
+                      check=False).returncode != 0:  # fmt: skip
+            assert time.monotonic() < deadline, f"{name} never served"
+            time.sleep(0.2)
     return management_cluster
 
 
