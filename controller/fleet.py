@@ -43,23 +43,13 @@ from controller.core.fleet import (
 from controller.core.inputs import InputFailure
 from controller.core.reasons import Reason
 from controller.inputs import InputReader
-from controller.kube import (
-    GROUP,
-    SET_KIND,
-    SET_PLURAL,
-    VERSION,
-    Conflict,
-    KubeApi,
-    ObjectRef,
-    transient,
-)
-from controller.scheduler import Job, Scheduler
+from controller.kube import GROUP, SET_KIND, SET_PLURAL, VERSION, Conflict, KubeApi, ObjectRef
+from controller.parents import CHILD_SETTLE_SECONDS, ParentLoop, child_body, object_ref, owned_by
 
 logger = logging.getLogger("controller.fleet")
 Body = Mapping[str, Any]
 FOLLOW_INTERVAL_SECONDS = 60.0  # rediscovery with followNewClusters
 DISCOVERY_RETRY_SECONDS = 30.0
-CHILD_SETTLE_SECONDS = 0.2  # child events within this window are planned once
 WRITE_CONCURRENCY = 16  # child creates/patches in flight at once for one set
 RETRY_FIRST_SECONDS = 0.5  # a lost race: decide again soon, then back off
 RETRY_MAX_SECONDS = 30.0
@@ -68,7 +58,9 @@ BLOCKED_MAX_SECONDS = 300.0
 WAKE_MARGIN_SECONDS = 1.0  # status times have whole seconds: look just after, not just before
 
 
-class Fleet:
+class Fleet(ParentLoop):
+    kind, plural = SET_KIND, SET_PLURAL
+
     def __init__(
         self,
         kube: KubeApi,
@@ -78,13 +70,10 @@ class Fleet:
         follow_interval: float = FOLLOW_INTERVAL_SECONDS,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._kube, self._inputs, self._now = kube, inputs, now
+        super().__init__(kube, workers=workers)
+        self._inputs, self._now = inputs, now
         self._follow_interval = follow_interval
-        self._scheduler: Scheduler[ObjectRef] = Scheduler(
-            self._run, self._on_error, workers=workers
-        )
         self._discovered_at: dict[str, tuple[str, float]] = {}  # uid -> (round key, monotonic)
-        self._due: dict[str, float] = {}  # uid -> when its pending plan runs (monotonic)
         # For the metrics: each set's round state and its clusters' run states, as last written.
         self._rounds: dict[str, tuple[str, Counter[str]]] = {}
         self._backoff: dict[str, float] = {}  # uid -> the last backoff delay, while it grows
@@ -92,19 +81,16 @@ class Fleet:
 
     async def start(self) -> None:
         metrics.observe_sets(self._round_states)
-        await self._scheduler.start()
+        await super().start()
 
     def _round_states(self) -> Iterator[tuple[str, Counter[str]]]:
         return iter(list(self._rounds.values()))
-
-    async def close(self) -> None:
-        await self._scheduler.close()
 
     # Entry points from kopf -----------------------------------------------------------------
 
     def reconcile(self, body: Body) -> None:
         """The set was created, its spec changed, or it was found at start-up."""
-        ref = _ref(body)
+        ref = object_ref(body)
         self._sets[ref.namespace, ref.name] = ref
         self._plan(ref, 0.0)
 
@@ -126,24 +112,13 @@ class Fleet:
 
     def forget(self, uid: str) -> None:
         """The set is being deleted; its children go with it (garbage collection)."""
+        super().forget(uid)
         for key, ref in list(self._sets.items()):
             if ref.uid == uid:
                 del self._sets[key]
-        self._scheduler.unschedule(uid)
         self._discovered_at.pop(uid, None)
-        self._due.pop(uid, None)
         self._rounds.pop(uid, None)
         self._backoff.pop(uid, None)
-
-    def _plan(self, ref: ObjectRef, delay: float) -> None:
-        """Plan the set in `delay` seconds, unless a plan is due sooner already: a burst of
-        child changes is one plan, and a far-off timer never holds a child change back."""
-        due = time.monotonic() + delay
-        sooner = self._due.get(ref.uid)
-        if self._scheduler.is_pending(ref.uid) and sooner is not None and sooner <= due:
-            return
-        self._due[ref.uid] = due
-        self._scheduler.schedule(ref.uid, "plan", ref, delay)
 
     def _plan_backing_off(self, ref: ObjectRef, first: float, most: float) -> float:
         """Plan again after a delay that doubles from `first` up to `most` while the same
@@ -155,9 +130,7 @@ class Fleet:
 
     # Read, decide, perform -----------------------------------------------------------------
 
-    async def _run(self, job: Job[ObjectRef]) -> None:
-        ref = job.payload
-        self._due.pop(ref.uid, None)
+    async def _look(self, ref: ObjectRef) -> None:
         body = await self._kube.read_runcommand(ref, SET_PLURAL)
         if body is None:
             self.forget(ref.uid)
@@ -174,8 +147,8 @@ class Fleet:
             await self._write_status(ref, body, problem)
             return
         listed = await self._kube.list_runcommands(ref.namespace, f"{SET_LABEL}={ref.name}")
-        children = [Child.from_body(c) for c in listed if _owned_by(c, ref.uid)]
-        foreign = [_foreign(c) for c in listed if not _owned_by(c, ref.uid)]
+        children = [Child.from_body(c) for c in listed if owned_by(c, ref.uid)]
+        foreign = [_foreign(c) for c in listed if not owned_by(c, ref.uid)]
         if await self._adopt(ref, spec, foreign):
             self._plan(ref, 0.0)  # decide with the adopted children as its own
             return
@@ -282,7 +255,10 @@ class Fleet:
         """Create or change one child. False when the world moved on (a child appeared or
         changed since it was read): the caller decides again from fresh state."""
         if write.create:
-            created = await self._kube.create_runcommand(ref.namespace, _child_body(ref, write))
+            created = await self._kube.create_runcommand(
+                ref.namespace,
+                child_body(ref, SET_KIND, "RunCommand", write.name, write.labels, write.spec),
+            )
             if created is not None:
                 logger.info("%s/%s: created child %s for %s", ref.namespace, ref.name,
                             write.name, write.cluster.name)  # fmt: skip
@@ -295,22 +271,11 @@ class Fleet:
         return True
 
     async def _write_status(self, ref: ObjectRef, body: Body, status: Mapping[str, Any]) -> bool:
-        current = body.get("status") or {}
-        if _same(current, status):
-            self._saw_round(ref.uid, current, current)
-            return True
-        try:
-            written = await self._kube.patch_status(
-                ref, dict(status), str(body["metadata"]["resourceVersion"]), SET_PLURAL
-            )
-        except Conflict:
-            self._plan(ref, 0.0)
-            return False
-        if written is None:
-            self.forget(ref.uid)
-        else:
-            self._saw_round(ref.uid, current, written.get("status") or {})
-        return written is not None
+        written = await super()._write_status(ref, body, status)
+        if written:
+            before = body.get("status") or {}
+            self._saw_round(ref.uid, before, {**before, **status})
+        return written
 
     def _saw_round(self, uid: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
         state = str(after.get("state") or "Pending")
@@ -320,26 +285,6 @@ class Fleet:
         was = (before.get("state"), before.get("roundKey"))
         if ended and was != (state, after.get("roundKey")):
             metrics.SET_ROUNDS_FINISHED.labels(state, str(after.get("reason") or "")).inc()
-
-    def _on_error(self, job: Job[ObjectRef], error: Exception) -> float:
-        ref = job.payload
-        if transient(error):
-            logger.warning("%s/%s: the Kubernetes API is unavailable (%s); looking again in 5s",
-                           ref.namespace, ref.name, error)  # fmt: skip
-            return 5.0
-        logger.exception("unexpected error while handling set %s/%s; looking again in 30s",
-                         ref.namespace, ref.name)  # fmt: skip
-        return 30.0
-
-
-def _ref(body: Body) -> ObjectRef:
-    metadata = body["metadata"]
-    return ObjectRef(metadata["namespace"], metadata["name"], metadata["uid"])
-
-
-def _owned_by(child: Body, uid: str) -> bool:
-    owners = child.get("metadata", {}).get("ownerReferences") or ()
-    return any(o.get("uid") == uid and o.get("controller") for o in owners)
 
 
 def _foreign(child: Body) -> Foreign:
@@ -365,20 +310,6 @@ def _owner_reference(owner: ObjectRef) -> dict[str, Any]:
     }
 
 
-def _child_body(owner: ObjectRef, write: ChildWrite) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "RunCommand",
-        "metadata": {
-            "name": write.name,
-            "namespace": owner.namespace,
-            "labels": dict(write.labels),
-            "ownerReferences": [_owner_reference(owner)],
-        },
-        "spec": dict(write.spec),
-    }
-
-
 def _any_cluster(spec: SetSpec) -> str:
     """A cluster id to parse the template with: credentials do not depend on the cluster."""
     if spec.clusters:
@@ -388,11 +319,6 @@ def _any_cluster(spec: SetSpec) -> str:
         f"/subscriptions/{spec.selector.subscriptions[0]}/resourceGroups/any"
         "/providers/Microsoft.ContainerService/managedClusters/any"
     )
-
-
-def _same(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    """Whether writing `wanted` would change nothing (lastTransitionTime aside)."""
-    return all(current.get(key) == value for key, value in wanted.items())
 
 
 def _iso(moment: datetime) -> str:

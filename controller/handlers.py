@@ -19,8 +19,17 @@ import kopf
 from controller import health, wiring
 from controller.config import OperatorConfig
 from controller.core.fleet import SET_LABEL
-from controller.fleet import Fleet
-from controller.kube import GROUP, PLURAL, SET_KIND, SET_PLURAL, VERSION, KubeApi
+from controller.kube import (
+    GROUP,
+    PLURAL,
+    SCHEDULE_KIND,
+    SCHEDULE_PLURAL,
+    SET_KIND,
+    SET_PLURAL,
+    VERSION,
+    KubeApi,
+)
+from controller.parents import ParentLoop
 from controller.runtime import Runtime
 from controller.stopping import Stop
 
@@ -71,7 +80,7 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
         if config.watch_label_selector is not None:
             # Sharding, filtered by the API server: other shards' objects never reach this
             # process (no event, no memory), as Flux's --watch-label-selector.
-            for plural in (PLURAL, SET_PLURAL):
+            for plural in (PLURAL, SET_PLURAL, SCHEDULE_PLURAL):
                 settings.watching.label_selectors[GROUP, plural] = config.watch_label_selector
         settings.peering.priority = config.priority
         settings.peering.mandatory = config.peering is not None
@@ -80,7 +89,7 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
         # watched namespace that does not exist is said (else the operator idles silently).
         await health.wait_for_api(kube, config.namespaces)
         memo.parts = parts = wiring.build(config, kube, stop)
-        memo.runtime, memo.fleet = parts.runtime, parts.fleet
+        memo.runtime, memo.fleet, memo.schedules = parts.runtime, parts.fleet, parts.schedules
         memo.generations = {}  # uid -> metadata.generation last handed to the runtime
         await parts.start()
 
@@ -96,14 +105,15 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
         event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
     ) -> bool:
         """Deletions and spec changes, not status-only changes (mostly our own patches): those
-        are filtered before kopf invokes, or logs, anything. Except for a set's children: a
-        child's run ending is a status-only change, and its set must hear of it."""
+        are filtered before kopf invokes, or logs, anything. Except for the children of a set
+        or schedule: a child's run ending is a status-only change, and its parent must hear
+        of it."""
         generations: dict[str, Any] = memo.generations
         return (
             event["type"] == "DELETED"
             or body.metadata.get("deletionTimestamp") is not None
             or generations.get(uid) != body.metadata.get("generation")
-            or _set_child(body)
+            or _parented(body)
         )
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="watch", registry=registry, when=worth_a_look)
@@ -114,6 +124,7 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
         generations: dict[str, Any] = memo.generations
         if body.metadata.get("ownerReferences") or SET_LABEL in (body.metadata.get("labels") or {}):
             memo.fleet.child_changed(body)  # a set's child: its owner plans again (cheap)
+            memo.schedules.child_changed(body)  # or a schedule's
         if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
             generations.pop(uid, None)
             runtime.forget(uid)
@@ -128,17 +139,15 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
     async def watch_sets(
         event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
     ) -> None:
-        fleet: Fleet = memo.fleet
-        generations: dict[str, Any] = memo.generations
-        if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
-            generations.pop(uid, None)
-            fleet.forget(uid)  # its children go with it: garbage collection
-            return
-        generation = body.metadata.get("generation")
-        if generations.get(uid) == generation:
-            return  # a status-only change, most likely our own patch
-        generations[uid] = generation
-        fleet.reconcile(body)
+        if body.metadata.get("ownerReferences"):
+            memo.schedules.child_changed(body)  # a schedule's child: its round may have ended
+        _hand_to(memo.fleet, event, body, uid, memo.generations)
+
+    @kopf.on.event(GROUP, VERSION, SCHEDULE_PLURAL, id="watch-schedules", registry=registry)
+    async def watch_schedules(
+        event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
+    ) -> None:
+        _hand_to(memo.schedules, event, body, uid, memo.generations)
 
     @kopf.on.probe(id="api", registry=registry)
     async def api(memo: kopf.Memo, **_: Any) -> str:
@@ -167,10 +176,30 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
     return registry
 
 
-def _set_child(body: kopf.Body) -> bool:
-    """A RunCommand a RunCommandSet controls (its child), or one labelled as a set's child
-    that none controls (an orphan the set of that name may adopt)."""
+def _hand_to(
+    parents: ParentLoop,
+    event: kopf.RawEvent,
+    body: kopf.Body,
+    uid: str,
+    generations: dict[str, Any],
+) -> None:
+    """A set's or schedule's own event: a deletion (its children go with it: garbage
+    collection), or a spec change; status-only changes (mostly our own patches) are skipped."""
+    if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
+        generations.pop(uid, None)
+        parents.forget(uid)
+        return
+    generation = body.metadata.get("generation")
+    if generations.get(uid) == generation:
+        return
+    generations[uid] = generation
+    parents.reconcile(body)
+
+
+def _parented(body: kopf.Body) -> bool:
+    """A RunCommand a RunCommandSet or RunCommandSchedule controls (its child), or one labelled
+    as a set's child that none controls (an orphan the set of that name may adopt)."""
     return SET_LABEL in (body.metadata.get("labels") or {}) or any(
-        owner.get("kind") == SET_KIND and owner.get("controller")
+        owner.get("kind") in (SET_KIND, SCHEDULE_KIND) and owner.get("controller")
         for owner in body.metadata.get("ownerReferences") or ()
     )

@@ -27,6 +27,7 @@ import kubernetes
 GROUP, VERSION, PLURAL = "aks.gitops.dev", "v1alpha1", "runcommands"
 POLICY_PLURAL = "runcommandpolicies"
 SET_PLURAL, SET_KIND = "runcommandsets", "RunCommandSet"
+SCHEDULE_PLURAL, SCHEDULE_KIND = "runcommandschedules", "RunCommandSchedule"
 _MERGE_PATCH = "application/merge-patch+json"
 _TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
 
@@ -255,20 +256,22 @@ class KubeApi:
                 raise Conflict(f"{ref.namespace}/{ref.name} changed since it was read") from None
             raise
 
-    async def list_runcommands(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
-        """The RunCommands of a namespace that carry these labels (a set's children)."""
+    async def list_runcommands(
+        self, namespace: str, label_selector: str, plural: str = PLURAL
+    ) -> list[dict[str, Any]]:
+        """The RunCommands (or sets) of a namespace that carry these labels (children)."""
         listed = await self._request(
-            "GET", _custom(namespace, PLURAL), params={"labelSelector": label_selector}
+            "GET", _custom(namespace, plural), params={"labelSelector": label_selector}
         )
         return list((listed or {}).get("items") or [])
 
     async def create_runcommand(
-        self, namespace: str, body: dict[str, Any]
+        self, namespace: str, body: dict[str, Any], plural: str = PLURAL
     ) -> dict[str, Any] | None:
-        """Create a RunCommand and return it; None when one of that name exists already (names
-        are derived, so it is the same child: creating is idempotent)."""
+        """Create a RunCommand (or set) and return it; None when one of that name exists
+        already (names are derived, so it is the same child: creating is idempotent)."""
         try:
-            return await self._request("POST", _custom(namespace, PLURAL), body)
+            return await self._request("POST", _custom(namespace, plural), body)
         except ApiError as error:
             if error.status == 409:
                 return None
@@ -294,10 +297,17 @@ class KubeApi:
         if written is None:
             raise Conflict(f"{namespace}/{name} is gone")
 
-    async def delete_runcommand(self, ref: ObjectRef) -> None:
-        options = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": ref.uid}}
+    async def delete_runcommand(self, ref: ObjectRef, plural: str = PLURAL) -> None:
+        """Delete it, and in the background what it owns (its output objects, a set's
+        children); only this very object (uid), never a newer one of the same name."""
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": ref.uid},
+            "propagationPolicy": "Background",
+        }
         try:
-            await self._request("DELETE", _custom(ref.namespace, PLURAL, ref.name), options)
+            await self._request("DELETE", _custom(ref.namespace, plural, ref.name), options)
         except ApiError as error:
             if error.status != 409:  # 409: a new object of that name, not ours
                 raise

@@ -18,6 +18,7 @@ from controller.identities import ArmClients
 from controller.inputs import InputReader
 from controller.kube import KubeApi
 from controller.runtime import Runtime
+from controller.schedules import Schedules
 from controller.stopping import Stop
 
 
@@ -28,14 +29,17 @@ class Parts:
     clients: ArmClients
     runtime: Runtime
     fleet: Fleet
+    schedules: Schedules
 
     async def start(self) -> None:
         await self.runtime.start()
         await self.fleet.start()
+        await self.schedules.start()
 
     async def close(self) -> None:
-        """Sets first (they claim nothing), then the runtime, which returns once the
-        submissions in flight are recorded; the clients they used last."""
+        """Schedules and sets first (they claim nothing), then the runtime, which returns once
+        the submissions in flight are recorded; the clients they used last."""
+        await self.schedules.close()
         await self.fleet.close()
         await self.runtime.close()
         await self.clients.aclose()
@@ -53,4 +57,4 @@ def build(config: OperatorConfig, kube: KubeApi, stop: Stop) -> Parts:
     runtime = Runtime(config, kube, inputs, poll_room=throttle.poll_room)
     stop.on_begin(runtime.begin_stop)
     fleet = Fleet(kube, inputs, follow_interval=config.fleet_follow_seconds)
-    return Parts(kube, http, clients, runtime, fleet)
+    return Parts(kube, http, clients, runtime, fleet, Schedules(kube))

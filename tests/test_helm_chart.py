@@ -33,6 +33,7 @@ CHART = REPO_ROOT / "charts" / "aks-runcommand-operator"
 CRD_FILE = "aks.gitops.dev_runcommands.yaml"
 POLICY_CRD_FILE = "aks.gitops.dev_runcommandpolicies.yaml"
 SET_CRD_FILE = "aks.gitops.dev_runcommandsets.yaml"
+SCHEDULE_CRD_FILE = "aks.gitops.dev_runcommandschedules.yaml"
 KUBE_VERSION = "1.35.4"  # the management control plane's version, for offline `helm template`
 SERVICE_MONITOR_CRD = textwrap.dedent(
     """
@@ -361,6 +362,10 @@ def check_defaults(docs: list[dict[str, Any]], release_ns: str, watched: list[st
     assert rules[("aks.gitops.dev", "runcommands/status")] == {"get", "patch"}
     assert "create" in rules[("aks.gitops.dev", "runcommands")]  # a set's children
     assert rules[("aks.gitops.dev", "runcommandsets/status")] == {"get", "patch"}
+    # A schedule's children: RunCommands or sets, created per tick, deleted past the limits.
+    assert {"create", "delete"} <= rules[("aks.gitops.dev", "runcommandsets")]
+    assert rules[("aks.gitops.dev", "runcommandschedules")] == {"get", "list", "watch", "patch"}
+    assert rules[("aks.gitops.dev", "runcommandschedules/status")] == {"get", "patch"}
     assert ("kopf.dev", "clusterkopfpeerings") not in rules
     assert not find(docs, "Role") and not find(docs, "Service") and not find(docs, "NetworkPolicy")
     assert not find(docs, "ServiceMonitor") and not find(docs, "ClusterKopfPeering")
@@ -857,7 +862,7 @@ def test_install_cluster_wide_with_peering(
 # --- CRDs ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("crd_file", [CRD_FILE, POLICY_CRD_FILE, SET_CRD_FILE])
+@pytest.mark.parametrize("crd_file", [CRD_FILE, POLICY_CRD_FILE, SET_CRD_FILE, SCHEDULE_CRD_FILE])
 def test_chart_crd_is_identical_to_the_source_of_truth(crd_file: str) -> None:
     source = REPO_ROOT / "crds" / crd_file
     copy = CHART / "crds" / crd_file
@@ -865,11 +870,12 @@ def test_chart_crd_is_identical_to_the_source_of_truth(crd_file: str) -> None:
     assert copy.read_bytes() == source.read_bytes(), (
         f"{copy} differs from {source}: run `bash charts/sync-crds.sh`"
     )
-    # Only the RunCommand, RunCommandPolicy and RunCommandSet CRDs and kopf's peering CRDs ship
-    # in the chart.
+    # Only the RunCommand, RunCommandPolicy, RunCommandSet and RunCommandSchedule CRDs and
+    # kopf's peering CRDs ship in the chart.
     assert sorted(p.name for p in (CHART / "crds").iterdir()) == [
         POLICY_CRD_FILE,
         CRD_FILE,
+        SCHEDULE_CRD_FILE,
         SET_CRD_FILE,
         "kopf.dev_peerings.yaml",
     ]
@@ -882,6 +888,7 @@ def test_chart_crds_are_served_by_the_api_server(cluster: ControlPlane, kubectl_
             "runcommands.aks.gitops.dev",
             "runcommandpolicies.aks.gitops.dev",
             "runcommandsets.aks.gitops.dev",
+            "runcommandschedules.aks.gitops.dev",
             "kopfpeerings.kopf.dev",
             "clusterkopfpeerings.kopf.dev",
         )
@@ -896,6 +903,11 @@ def test_chart_crds_are_served_by_the_api_server(cluster: ControlPlane, kubectl_
             kubectl_path, cluster.kubeconfig, "get", "--raw", "/apis/aks.gitops.dev/v1alpha1"
         ).stdout
     )["resources"]
-    assert {"runcommands", "runcommands/status", "runcommandsets", "runcommandsets/status"} <= {
-        r["name"] for r in resources
-    }
+    assert {
+        "runcommands",
+        "runcommands/status",
+        "runcommandsets",
+        "runcommandsets/status",
+        "runcommandschedules",
+        "runcommandschedules/status",
+    } <= {r["name"] for r in resources}

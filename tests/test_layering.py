@@ -33,6 +33,7 @@ def _properties_without_description(schema: dict[str, object], path: str) -> lis
         "aks.gitops.dev_runcommands.yaml",
         "aks.gitops.dev_runcommandpolicies.yaml",
         "aks.gitops.dev_runcommandsets.yaml",
+        "aks.gitops.dev_runcommandschedules.yaml",
     ],
 )
 def test_every_crd_field_has_a_description(crd_file: str) -> None:

@@ -77,6 +77,12 @@ class Reason(StrEnum):
     STAGE_SUCCEEDED = "StageSucceeded"
     STAGE_APPROVED = "StageApproved"
     STAGE_WAITING_FOR_APPROVAL = "StageWaitingForApproval"
+    # RunCommandSchedule ticks (status.reason of a schedule, and its events).
+    SCHEDULED = "Scheduled"  # no run has finished yet; the next tick is planned
+    RUN_CREATED = "RunCreated"  # an event: a tick's child was created
+    RUN_ALREADY_ACTIVE = "RunAlreadyActive"  # Forbid: a tick skipped while a run is active
+    MISSED_SCHEDULE = "MissedSchedule"  # ticks that passed unstarted (downtime, deadline)
+    RUN_DELETED = "RunDeleted"  # an event: a finished child beyond the history limits
     # Output.
     LOGS_TRUNCATED = "LogsTruncated"  # an event: ARM cut the output at its limit
 

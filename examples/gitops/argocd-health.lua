@@ -1,17 +1,20 @@
--- Argo CD health check for aks.gitops.dev/RunCommand and RunCommandSet (aks-runcommand-operator).
--- Install it as resource.customizations.health.aks.gitops.dev_RunCommand and
--- resource.customizations.health.aks.gitops.dev_RunCommandSet in argocd-cm (see argocd-cm.yaml
--- beside this file). Tested by tests/test_gitops_health.py and tests/test_gitops_health_sets.py.
+-- Argo CD health check for aks.gitops.dev/RunCommand, RunCommandSet and RunCommandSchedule
+-- (aks-runcommand-operator). Install it as resource.customizations.health.aks.gitops.dev_<Kind>
+-- for each of the three kinds in argocd-cm (see argocd-cm.yaml beside this file). Tested by
+-- tests/test_gitops_health.py, tests/test_gitops_health_sets.py and
+-- tests/test_gitops_health_schedules.py.
 --
 --   Progressing  no status yet, status.observedGeneration ~= metadata.generation,
 --                or state Pending/Submitting/Running (retries included); a set's round
 --                rolling out (Progressing)
 --   Suspended    spec.suspend is true and nothing was submitted (state Pending), or a
---                suspended set (state Suspended), or a staged set whose next stage waits
---                for an approval (state WaitingForApproval)
+--                suspended set or schedule (state Suspended), or a staged set whose next
+--                stage waits for an approval (state WaitingForApproval)
 --   Degraded     Stalled=True: the command failed (non-zero exit, ARM error,
---                DeadlineExceeded) or its outcome is Unknown; message "reason: message"
---   Healthy      Ready=True: the command exited 0 (on every cluster of a set's round)
+--                DeadlineExceeded) or its outcome is Unknown; a schedule whose last run
+--                failed; message "reason: message"
+--   Healthy      Ready=True: the command exited 0 (on every cluster of a set's round); a
+--                schedule whose last run succeeded, or that has not run yet
 hs = {}
 
 local function condition(status, type_)

@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import secrets
-import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +37,9 @@ from .outcome import (
     finished,
     outcome,
 )
+from .schedule import add_commands as add_schedule_commands
 from .stages import add_invoke_flags, ask_to_approve, stages_spec
+from .words import command_line
 
 API_VERSION = "aks.gitops.dev/v1alpha1"
 POLL_SECONDS = 1.0
@@ -70,13 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # invoke -------------------------------------------------------------------------------------
-
-
-def command_line(words: Sequence[str]) -> str:
-    """ARGV as the shell line ARM runs (`bash -c`): one word is a command line as it stands,
-    several are each quoted, so `-- bash -c 'echo one; exit 3'` runs exactly that, as
-    `kubectl exec` would."""
-    return words[0] if len(words) == 1 else shlex.join(words)
 
 
 def _invoke(kube: Kubectl, args: argparse.Namespace) -> int:
@@ -443,6 +437,16 @@ def _cluster(text: str) -> dict[str, str]:
     return {"subscriptionId": parts[0], "resourceGroup": parts[1], "name": parts[2]}
 
 
+def _cluster_of(args: argparse.Namespace) -> dict[str, str]:
+    """--cluster or --resource-id, for the subcommands that parse them as plain strings."""
+    if args.resource_id:
+        return {"resourceId": args.resource_id}
+    try:
+        return _cluster(args.cluster)
+    except argparse.ArgumentTypeError as error:
+        raise UsageError(f"--cluster: {error}") from None
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -574,6 +578,7 @@ SUBCOMMANDS: tuple[Callable[[Any, argparse.ArgumentParser], None], ...] = (
     _add_logs,
     _add_rerun,
     stages.register,  # approve, status
+    lambda commands, common: add_schedule_commands(commands, common, _cluster_of),  # schedule
 )
 
 

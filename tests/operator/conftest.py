@@ -23,6 +23,7 @@ from tests.stack import (
 
 CRD = REPO_ROOT / "crds" / "aks.gitops.dev_runcommands.yaml"
 SET_CRD = REPO_ROOT / "crds" / "aks.gitops.dev_runcommandsets.yaml"
+SCHEDULE_CRD = REPO_ROOT / "crds" / "aks.gitops.dev_runcommandschedules.yaml"
 # A fleet for RunCommandSets: every member points at the one target API server. Two
 # subscriptions, tagged; fleet-skip carries a tag value the tests' selector leaves out.
 FLEET_SUBSCRIPTION = "00000000-0000-0000-0000-000000000002"
@@ -41,7 +42,7 @@ METRICS_PORT = free_port()
 
 @pytest.fixture(scope="session")
 def crd(management_cluster: ControlPlane, kubectl_path: str) -> Path:
-    for path in (CRD, SET_CRD):
+    for path in (CRD, SET_CRD, SCHEDULE_CRD):
         kubectl(
             kubectl_path, management_cluster.kubeconfig, "apply", "--server-side", "-f", str(path)
         )
@@ -52,6 +53,7 @@ def crd(management_cluster: ControlPlane, kubectl_path: str) -> Path:
         "--for=condition=Established",
         "crd/runcommands.aks.gitops.dev",
         "crd/runcommandsets.aks.gitops.dev",
+        "crd/runcommandschedules.aks.gitops.dev",
     )
     return CRD
 

@@ -111,19 +111,27 @@ unserved. `suffix` names the Deployment and peering object, `name` goes in the p
 {{- define "aro.servingRules" -}}
 # RunCommands: watch them, patch kopf's annotations/finalizers, delete finished ones
 # (spec.ttlSecondsAfterFinished), and write their status.
-# create: a RunCommandSet's children (one RunCommand per target cluster, owned by the set).
+# create: a RunCommandSet's children (one RunCommand per target cluster, owned by the set) and a
+# RunCommandSchedule's (one per tick); delete: also a schedule's beyond its history limits.
 - apiGroups: [aks.gitops.dev]
   resources: [runcommands]
   verbs: [get, list, watch, patch, delete, create]
 - apiGroups: [aks.gitops.dev]
   resources: [runcommands/status]
   verbs: [get, patch]
-# RunCommandSets: watch them and write their status.
+# RunCommandSets: watch them and write their status; create and delete: a schedule's children.
 - apiGroups: [aks.gitops.dev]
   resources: [runcommandsets]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch, patch, create, delete]
 - apiGroups: [aks.gitops.dev]
   resources: [runcommandsets/status]
+  verbs: [get, patch]
+# RunCommandSchedules: watch them and write their status.
+- apiGroups: [aks.gitops.dev]
+  resources: [runcommandschedules]
+  verbs: [get, list, watch, patch]
+- apiGroups: [aks.gitops.dev]
+  resources: [runcommandschedules/status]
   verbs: [get, patch]
 # Events about each run (kopf posts core/v1 events).
 - apiGroups: [""]
