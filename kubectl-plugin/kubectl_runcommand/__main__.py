@@ -303,10 +303,15 @@ def _say(args: argparse.Namespace, line: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--kubeconfig")
-    common.add_argument("--context")
-    common.add_argument("-n", "--namespace")
-    common.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    common.add_argument("--kubeconfig", help="passed on to kubectl")
+    common.add_argument("--context", help="passed on to kubectl")
+    common.add_argument(
+        "-n", "--namespace", help="the RunCommand's namespace, passed on to kubectl"
+    )
+    common.add_argument(
+        "-o", "--output", choices=["text", "json"], default="text",
+        help="json: one object on stdout with the state, reason, exit code and output",
+    )  # fmt: skip
     common.add_argument(
         "--wait-timeout",
         type=float,
@@ -324,8 +329,8 @@ def _parser() -> argparse.ArgumentParser:
 
     invoke = commands.add_parser("invoke", parents=[common], help="run a command and follow it")
     target = invoke.add_mutually_exclusive_group(required=True)
-    target.add_argument("--cluster", metavar="SUB/RG/NAME")
-    target.add_argument("--resource-id", metavar="ID")
+    target.add_argument("--cluster", metavar="SUB/RG/NAME", help="the target AKS cluster")
+    target.add_argument("--resource-id", metavar="ID", help="the target AKS cluster's ARM id")
     target.add_argument(
         "--selector",
         metavar="sub=SUB[,rg=RG][,tag=K=V...]",
@@ -334,24 +339,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("--max-concurrency", metavar="N|P%%", help="with --selector")
     invoke.add_argument("--max-failures", metavar="N|P%%", help="with --selector")
-    invoke.add_argument("-f", "--file", action="append", default=[], metavar="FILE")
+    invoke.add_argument(
+        "-f", "--file", action="append", default=[], metavar="FILE",
+        help="a local file sent with the command, through a ConfigMap (repeatable)",
+    )  # fmt: skip
     invoke.add_argument("--timeout", type=int, metavar="SECONDS", help="spec.timeoutSeconds")
-    invoke.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True)
+    invoke.add_argument(
+        "--wait", action=argparse.BooleanOptionalAction, default=True,
+        help="follow the run to its end (--no-wait prints the name and exits 0)",
+    )  # fmt: skip
     invoke.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND...")
     invoke.set_defaults(handler=_invoke)
 
     wait = commands.add_parser("wait", parents=[common], help="wait for the current run")
-    wait.add_argument("name")
+    wait.add_argument("name", help="the RunCommand")
     wait.set_defaults(handler=_wait)
 
     logs = commands.add_parser("logs", parents=[common], help="the whole output of a run")
-    logs.add_argument("name")
+    logs.add_argument("name", help="the RunCommand")
     logs.add_argument("--run", type=int, default=1, metavar="N", help="1 latest, 2 the one before")
     logs.set_defaults(handler=_logs)
 
     rerun = commands.add_parser("rerun", parents=[common], help="bump spec.runToken")
-    rerun.add_argument("name")
-    rerun.add_argument("--wait", action=argparse.BooleanOptionalAction, default=False)
+    rerun.add_argument("name", help="the RunCommand")
+    rerun.add_argument(
+        "--wait", action=argparse.BooleanOptionalAction, default=False,
+        help="follow the new run like wait",
+    )  # fmt: skip
     rerun.set_defaults(handler=_rerun)
     return parser
 

@@ -17,6 +17,18 @@ EXIT_UNKNOWN = 122  # the operator cannot know whether ARM accepted the command
 EXIT_SET_FAILED = 123  # a RunCommandSet's round ended with at least one cluster not succeeded
 EXIT_WAIT_TIMEOUT = 124  # the plugin's own --wait-timeout passed before the run ended
 EXIT_KUBECTL = 125  # the API server could not be reached, or the RunCommand is not there
+# What each of the plugin's own exit codes means: the docs' reference renders it.
+EXIT_CODES = {
+    EXIT_ARM_ERROR: "ARM or the operator failed the run: an ARM error (ResourceNotFound, "
+    "AuthorizationFailed, ...), ProvisioningFailed, bad inputs or spec.",
+    EXIT_DEADLINE: "DeadlineExceeded: spec.timeoutSeconds passed. The command may still run "
+    "(ARM has no cancel).",
+    EXIT_UNKNOWN: "Unknown: the operator cannot tell whether ARM accepted the command; it was "
+    "not sent again.",
+    EXIT_SET_FAILED: "invoke --selector: at least one cluster of the set failed or ended Unknown.",
+    EXIT_WAIT_TIMEOUT: "The plugin's own --wait-timeout passed; the run goes on.",
+    EXIT_KUBECTL: "kubectl failed: API server unreachable, RBAC, RunCommand not found.",
+}
 FINAL = ("Succeeded", "Failed", "Unknown")
 
 
