@@ -3,7 +3,8 @@
 Each page is rendered from the thing it documents, so it cannot drift: the CRD schemas in
 ``crds/``, the operator's argparse parser, the reason catalogue, the Prometheus collectors, the
 chart's ``values.schema.json`` with the ``# --`` comments of ``values.yaml``, the kubectl
-plugin's parser and the emulator's configuration. ``missing_descriptions`` lists what has no
+plugin's parser and the emulator's configuration; and Contributing's module map, from each
+module's docstring. ``missing_descriptions`` lists what has no
 description; tests/test_docs.py fails on any.
 """
 
@@ -31,7 +32,9 @@ def _cell(text: object) -> str:
 
 
 def _code(value: object) -> str:
-    return f"`{json.dumps(value)}`" if not isinstance(value, str) else f"`{value}`"
+    if isinstance(value, str) and value:
+        return f"`{value}`"
+    return f"`{json.dumps(value)}`"  # "" shows as "", not as an empty code span
 
 
 # ---- CRDs ---------------------------------------------------------------------------------------
@@ -155,6 +158,11 @@ def crd_page(crd: Mapping[str, Any]) -> str:
 ENV_IN_HELP = re.compile(r"env ([A-Z][A-Z0-9_]+)")
 
 
+def _absent(default: object) -> bool:
+    """No default worth showing: None, a flag's False, an empty string or list (0 is shown)."""
+    return default is None or default is False or default in ("", [], argparse.SUPPRESS)
+
+
 def parser_options(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
     for action in parser._actions:  # argparse has no public list of its actions
         if action.option_strings and not isinstance(action, argparse._HelpAction):
@@ -179,7 +187,7 @@ def operator_flags_page() -> str:
         default = action.default
         if action.dest == "instance_name":
             default = "the host name"  # socket.gethostname() of the machine building the docs
-        shown = "" if default in (None, False, "", argparse.SUPPRESS) else _code(default)
+        shown = "" if _absent(default) else _code(default)
         choices = ", ".join(f"`{c}`" for c in action.choices or ())
         out.append(
             f"| {flags} | {env} | {_cell(shown)} | {choices} | {_cell(action.help or '')} |\n"
@@ -414,7 +422,7 @@ def emulator_page() -> str:
         "## Flags\n\n| Flag | Default | Description |\n|---|---|---|\n"
     )
     for action in parser_options(build_parser()):
-        default = "" if action.default in (None, False) else _code(action.default)
+        default = "" if _absent(action.default) else _code(action.default)
         out.append(
             f"| {', '.join(f'`{o}`' for o in action.option_strings)} | {_cell(default)} | "
             f"{_cell(action.help or '')} |\n"
@@ -427,7 +435,7 @@ def emulator_page() -> str:
                 config.ThrottleConfig, config.ProviderLimits, config.BucketConfig,
                 config.FaultsConfig, config.SigninConfig, config.ApiVersionRange):  # fmt: skip
         out.append(f"### {cls.__name__}\n\n")
-        if cls.__doc__:
+        if cls.__doc__ and not cls.__doc__.startswith(f"{cls.__name__}("):  # not dataclass's own
             out.append(" ".join(cls.__doc__.split()) + "\n\n")
         out.append("| Key | Type | Default |\n|---|---|---|\n")
         for field in dataclasses.fields(cls):
@@ -446,6 +454,47 @@ def emulator_page() -> str:
                 f"{_cell(default)} |\n"
             )
         out.append("\n")
+    return "".join(out)
+
+
+# ---- the module map ------------------------------------------------------------------------------
+
+PACKAGES = (
+    ("controller", REPO / "controller"),
+    ("aks_arm_emulator", REPO / "emulator" / "aks_arm_emulator"),
+    ("kubectl_runcommand", REPO / "kubectl-plugin" / "kubectl_runcommand"),
+)
+
+
+def modules() -> list[tuple[str, str]]:
+    """(dotted module, the first paragraph of its docstring) for every module of the three."""
+    import ast
+
+    found = []
+    for package, root in PACKAGES:
+        for path in sorted(root.rglob("*.py")):
+            if path.name == "__init__.py":
+                continue
+            dotted = ".".join((package, *path.relative_to(root).with_suffix("").parts))
+            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+            found.append((dotted, " ".join(doc.split("\n\n")[0].split())))
+    return found
+
+
+def module_map_page() -> str:
+    out = ["# Module map\n\n"]
+    out.append(GENERATED_NOTE.format(source="each module's docstring"))
+    out.append(
+        "Every module of the three distributions, with the first paragraph of its docstring. "
+        "The rules between them are on the [Architecture](../concepts/architecture.md) page.\n\n"
+    )
+    current = ""
+    for dotted, doc in modules():
+        package = dotted.split(".")[0]
+        if package != current:
+            current = package
+            out.append(f"\n## `{package}`\n\n| Module | What it is |\n|---|---|\n")
+        out.append(f"| `{dotted}` | {_cell(doc)} |\n")
     return "".join(out)
 
 
@@ -480,6 +529,7 @@ def pages() -> dict[str, str]:
             "reference/helm-values.md": helm_values_page(),
             "reference/kubectl-plugin.md": plugin_page(),
             "reference/emulator.md": emulator_page(),
+            "contributing/modules.md": module_map_page(),
         }
     )
     return generated
@@ -500,6 +550,7 @@ def missing_descriptions() -> list[str]:
         missing += [f"{kind} {v} field {f.path}" for v, f in crd_fields(crd) if not f.description]
     missing += [f"reason {r}" for r in Reason if not DESCRIPTIONS.get(r, "").strip()]
     missing += [f"state {s}" for s in State if not STATE_DESCRIPTIONS.get(s, "").strip()]
+    missing += [f"module {dotted} (docstring)" for dotted, doc in modules() if not doc]
     missing += [  # a group of values (image, metrics, ...) is described by its members
         f"Helm value {key}"
         for key, schema, text, _ in helm_values()

@@ -337,8 +337,8 @@ def _parser() -> argparse.ArgumentParser:
         help="every cluster ARM lists there with these tags, through a RunCommandSet "
         f"(exit {EXIT_SET_FAILED} if any failed)",
     )
-    invoke.add_argument("--max-concurrency", metavar="N|P%%", help="with --selector")
-    invoke.add_argument("--max-failures", metavar="N|P%%", help="with --selector")
+    invoke.add_argument("--max-concurrency", metavar="N|P%", help="with --selector")
+    invoke.add_argument("--max-failures", metavar="N|P%", help="with --selector")
     invoke.add_argument(
         "-f", "--file", action="append", default=[], metavar="FILE",
         help="a local file sent with the command, through a ConfigMap (repeatable)",
