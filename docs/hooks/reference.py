@@ -26,6 +26,11 @@ CHART = REPO / "charts" / "aks-runcommand-operator"
 GENERATED_NOTE = "*Generated at build time from {source}; edit that, not this page.*\n\n"
 
 
+def _header(title: str, source: str) -> list[str]:
+    """A generated page's title and the note that says what it is generated from."""
+    return [f"# {title}\n\n", GENERATED_NOTE.format(source=source)]
+
+
 def _cell(text: object) -> str:
     """One Markdown table cell: no newlines, no bare pipes."""
     return " ".join(str(text).split()).replace("|", "\\|")
@@ -118,10 +123,7 @@ def crd_fields(crd: Mapping[str, Any]) -> Iterator[tuple[str, Field]]:
 def crd_page(crd: Mapping[str, Any]) -> str:
     names = crd["spec"]["names"]
     group = crd["spec"]["group"]
-    out = [f"# {names['kind']}\n\n"]
-    out.append(
-        GENERATED_NOTE.format(source=f"the CRD schema `crds/{group}_{names['plural']}.yaml`")
-    )
+    out = _header(names["kind"], f"the CRD schema `crds/{group}_{names['plural']}.yaml`")
     short = ", ".join(f"`{s}`" for s in names.get("shortNames", [])) or "none"
     out.append(
         f"`{group}`, {crd['spec']['scope']}, plural `{names['plural']}`, short names {short}. "
@@ -172,9 +174,8 @@ def parser_options(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]
 def operator_flags_page() -> str:
     from controller.config import parser
 
-    out = ["# Operator flags and environment\n\n"]
-    out.append(
-        GENERATED_NOTE.format(source="the operator's argument parser (`controller/config.py`)")
+    out = _header(
+        "Operator flags and environment", "the operator's argument parser (`controller/config.py`)"
     )
     out.append(
         "Flags win over environment variables. The chart sets them from its values (see "
@@ -202,8 +203,9 @@ def reasons_page() -> str:
     from controller.core.conditions import CONDITION_DESCRIPTIONS
     from controller.core.reasons import DESCRIPTIONS, STATE_DESCRIPTIONS, Reason, State
 
-    out = ["# States, reasons and conditions\n\n"]
-    out.append(GENERATED_NOTE.format(source="the reason catalogue (`controller/core/reasons.py`)"))
+    out = _header(
+        "States, reasons and conditions", "the reason catalogue (`controller/core/reasons.py`)"
+    )
     out.append(
         "ARM's own error codes (`ResourceNotFound`, `AuthorizationFailed`, ...) are passed "
         "through as reasons verbatim and are not listed here; see "
@@ -232,8 +234,7 @@ def metrics_page() -> str:
 
     import controller.metrics  # noqa: F401 - registers the operator's collectors
 
-    out = ["# Metrics\n\n"]
-    out.append(GENERATED_NOTE.format(source="the Prometheus registry (`controller/metrics.py`)"))
+    out = _header("Metrics", "the Prometheus registry (`controller/metrics.py`)")
     out.append(
         "Served on `/metrics` with `--metrics-port` (chart: `metrics.enabled`). The process "
         "and platform collectors of prometheus_client are served too and not listed here.\n\n"
@@ -327,12 +328,10 @@ def helm_values() -> list[tuple[str, Mapping[str, Any], str, object]]:
 
 
 def helm_values_page() -> str:
-    out = ["# Helm values\n\n"]
-    out.append(
-        GENERATED_NOTE.format(
-            source="`charts/aks-runcommand-operator/values.schema.json` and the `# --` comments "
-            "of its `values.yaml`"
-        )
+    out = _header(
+        "Helm values",
+        "`charts/aks-runcommand-operator/values.schema.json` and the `# --` comments of its "
+        "`values.yaml`",
     )
     out.append(
         "`helm install` refuses unknown keys and wrong types (the schema).\n\n"
@@ -362,11 +361,8 @@ def plugin_page() -> str:
     from kubectl_runcommand.outcome import EXIT_CODES
 
     parser = _parser()
-    out = ["# kubectl plugin\n\n"]
-    out.append(
-        GENERATED_NOTE.format(
-            source="the plugin's argument parser (`kubectl-plugin/kubectl_runcommand`)"
-        )
+    out = _header(
+        "kubectl plugin", "the plugin's argument parser (`kubectl-plugin/kubectl_runcommand`)"
     )
     out.append(
         f"{parser.description}\n\n"
@@ -412,9 +408,8 @@ def emulator_page() -> str:
     from aks_arm_emulator import config
     from aks_arm_emulator.__main__ import build_parser
 
-    out = ["# Emulator configuration\n\n"]
-    out.append(
-        GENERATED_NOTE.format(source="the emulator's parser and `aks_arm_emulator/config.py`")
+    out = _header(
+        "Emulator configuration", "the emulator's parser and `aks_arm_emulator/config.py`"
     )
     out.append(
         "The emulator (`emulator/`, distribution `aks-arm-emulator`) is a local ARM and Entra "
@@ -482,8 +477,7 @@ def modules() -> list[tuple[str, str]]:
 
 
 def module_map_page() -> str:
-    out = ["# Module map\n\n"]
-    out.append(GENERATED_NOTE.format(source="each module's docstring"))
+    out = _header("Module map", "each module's docstring")
     out.append(
         "Every module of the three distributions, with the first paragraph of its docstring. "
         "The rules between them are on the [Architecture](../concepts/architecture.md) page.\n\n"
