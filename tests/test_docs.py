@@ -137,7 +137,7 @@ def test_the_landing_readme_fits_and_every_link_resolves(site: Path) -> None:
     for link in links:
         if link.startswith(SITE_URL):
             url = urlsplit(link)
-            page = site / link[len(SITE_URL):].split("#")[0] / "index.html"
+            page = site / link[len(SITE_URL) :].split("#")[0] / "index.html"
             assert page.is_file(), link
             if url.fragment:
                 assert url.fragment in _anchors(page), link
@@ -162,3 +162,16 @@ def test_every_page_of_the_nav_was_built(site: Path) -> None:
     for page in pages(nav["nav"]):
         directory = page.removesuffix(".md").removesuffix("index")
         assert (site / directory / "index.html").is_file(), page
+
+
+REPO_BLOB = "https://github.com/aks-runcommand-operator/aks-runcommand-operator/blob/main/"
+
+
+def test_links_into_the_repository_name_files_that_exist() -> None:
+    """mkdocs checks links between pages; links to the repository's files are checked here."""
+    linked = []
+    for page in sorted((REPO_ROOT / "docs").rglob("*.md")):
+        for link in re.findall(r"\]\((" + re.escape(REPO_BLOB) + r"[^)\s#]+)", page.read_text()):
+            linked.append(link)
+            assert (REPO_ROOT / link[len(REPO_BLOB) :]).exists(), f"{page.name}: {link}"
+    assert linked
