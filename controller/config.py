@@ -246,6 +246,8 @@ def _global_credential(mode: str, env: Mapping[str, str]) -> CredentialConfig:
 
 
 def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> OperatorConfig:
+    """The configuration from flags and environment; with --arm-endpoint, sign-in goes to
+    AZURE_AUTHORITY_HOST (the cloud's own authority otherwise)."""
     env = os.environ if env is None else env
     p = parser(env)
     args = p.parse_args(argv)

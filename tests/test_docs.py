@@ -83,6 +83,14 @@ def test_every_flag_of_help_is_in_the_reference_with_its_description(
     assert flags and flags <= described, flags - described
 
 
+def test_every_environment_variable_the_operator_reads_is_in_the_reference() -> None:
+    page = reference.pages()["reference/operator-flags.md"]
+    names = [n for n, _ in reference.environment_read_directly(in_parser=True)]
+    names += [n for n, _ in reference.environment_read_directly()]
+    assert {"WATCH_NAMESPACES", "MAX_LOG_BYTES", "AZURE_CLIENT_ID"} <= set(names)
+    assert [n for n in names if f"`{n}`" not in page] == []
+
+
 def test_every_crd_field_is_in_its_page_with_its_description() -> None:
     pages = reference.pages()
     for crd in reference.crd_documents():

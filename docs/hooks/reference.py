@@ -193,7 +193,40 @@ def operator_flags_page() -> str:
         out.append(
             f"| {flags} | {env} | {_cell(shown)} | {choices} | {_cell(action.help or '')} |\n"
         )
+    out.append(
+        "\n## Environment without a flag\n\nRead as azure-identity's standard variables name "
+        "them; on AKS the workload identity webhook sets them (see "
+        "[Workload identity](../install/workload-identity.md)).\n\n"
+        "| Variable | Read for |\n|---|---|\n"
+    )
+    for variable, doc in environment_read_directly():
+        out.append(f"| `{variable}` | {_cell(doc)} |\n")
     return "".join(out)
+
+
+def environment_read_directly(in_parser: bool = False) -> list[tuple[str, str]]:
+    """(variable, the docstring of the function that reads it) for every ``env.get("NAME")`` of
+    controller/config.py outside the parser (the ones no flag stands for), or in it."""
+    import ast
+
+    found = []
+    tree = ast.parse((REPO / "controller" / "config.py").read_text())
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef) or (function.name == "parser") != in_parser:
+            continue
+        doc = " ".join((ast.get_docstring(function) or "").split())
+        for node in ast.walk(function):
+            if not isinstance(node, ast.Call):
+                continue
+            name: ast.expr | None = None
+            if isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
+                if isinstance(node.func.value, ast.Name) and node.func.value.id == "env":
+                    name = node.args[0]  # env.get("NAME", ...)
+            elif isinstance(node.func, ast.Name) and node.func.id == "_env_int":
+                name = node.args[1]  # _env_int(env, "NAME", default)
+            if isinstance(name, ast.Constant):
+                found.append((str(name.value), doc))
+    return sorted(set(found))
 
 
 # ---- states, reasons, conditions ----------------------------------------------------------------
@@ -545,6 +578,13 @@ def missing_descriptions() -> list[str]:
     missing += [f"reason {r}" for r in Reason if not DESCRIPTIONS.get(r, "").strip()]
     missing += [f"state {s}" for s in State if not STATE_DESCRIPTIONS.get(s, "").strip()]
     missing += [f"module {dotted} (docstring)" for dotted, doc in modules() if not doc]
+    missing += [f"environment {name}" for name, doc in environment_read_directly() if not doc]
+    in_help = {e for a in parser_options(parser({})) for e in ENV_IN_HELP.findall(a.help or "")}
+    missing += [
+        f"environment {name} (no flag's help names it)"
+        for name, _ in environment_read_directly(in_parser=True)
+        if name not in in_help
+    ]
     missing += [  # a group of values (image, metrics, ...) is described by its members
         f"Helm value {key}"
         for key, schema, text, _ in helm_values()
