@@ -183,3 +183,16 @@ def test_links_into_the_repository_name_files_that_exist() -> None:
             linked.append(link)
             assert (REPO_ROOT / link[len(REPO_BLOB) :]).exists(), f"{page.name}: {link}"
     assert linked
+
+
+def test_every_page_has_one_title() -> None:
+    """One `# ` heading per page, outside code blocks: the nav and search take it as the title."""
+    pages = {
+        p.relative_to(REPO_ROOT).as_posix(): p.read_text()
+        for p in (REPO_ROOT / "docs").rglob("*.md")
+    }
+    pages.update(reference.pages())
+    for name, text in pages.items():
+        prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+        titles = [line for line in prose.splitlines() if line.startswith("# ")]
+        assert len(titles) == 1, f"{name}: {titles}"
