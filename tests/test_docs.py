@@ -196,3 +196,21 @@ def test_every_page_has_one_title() -> None:
         prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
         titles = [line for line in prose.splitlines() if line.startswith("# ")]
         assert len(titles) == 1, f"{name}: {titles}"
+
+
+def _first_yaml_block_after(text: str, heading: str) -> str:
+    section = text[text.index(heading) :]
+    return section[section.index("```yaml\n") + 8 : section.index("```\n", 8)]
+
+
+def test_the_pipeline_role_of_the_docs_is_the_readmes() -> None:
+    """tests/operator/test_plugin_e2e.py proves the docs' Role is all a pipeline needs."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    heading = "A pipeline job instead of `az aks command invoke`"
+    if heading not in readme:
+        pytest.skip("the README is the landing page: the docs alone show the Role")
+    docs = (REPO_ROOT / "docs" / "guides" / "pipelines.md").read_text()
+    least = (REPO_ROOT / "docs" / "guides" / "least-privilege.md").read_text()
+    role = _first_yaml_block_after(readme, heading)
+    assert _first_yaml_block_after(docs, heading) == role
+    assert _first_yaml_block_after(least, "## A pipeline") == role

@@ -539,8 +539,9 @@ def test_release_installs_the_helm_the_tests_use() -> None:
     assert setup["with"]["version"] == tested
 
 
-def test_readme_verify_commands_match_the_signing_identity() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
+@pytest.mark.parametrize("document", ["README.md", "docs/install/verifying.md"])
+def test_readme_verify_commands_match_the_signing_identity(document: str) -> None:
+    readme = (REPO_ROOT / document).read_text()
     identity = f"'^https://github.com/{REPOSITORY}/.github/workflows/release.yml@refs/tags/v.*$'"
     assert readme.count(f"--certificate-identity-regexp {identity}") >= 2  # image and chart
     assert "--certificate-oidc-issuer https://token.actions.githubusercontent.com" in readme
