@@ -36,6 +36,9 @@ def test_the_tutorial_runs_as_written() -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(shell.pid, signal.SIGTERM)
     assert shell.returncode == 0, out[-6000:]
+    # Step 1: the demo's three examples, as the text says.
+    assert re.search(r"check-missing-deployment\s+aks-demo\s+Failed\s+3\b", out), out[-6000:]
+    assert len(re.findall(r"\s+aks-demo\s+Succeeded\s+0\b", out)) >= 2
     assert "Succeeded 0" in out  # the RunCommand's state and exit code
     assert "namespace/demo-target" in out or "demo-target " in out
     assert "Failed: CommandFailed:" in out and "the plugin exited 3" in out
