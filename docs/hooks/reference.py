@@ -593,6 +593,24 @@ def missing_descriptions() -> list[str]:
     return missing
 
 
+def on_config(config: Any) -> Any:
+    """mkdocs hook: a CRD added to crds/ gets its page in the Reference nav, after the others."""
+    for section in config["nav"] or []:
+        if isinstance(section, dict) and isinstance(section.get("Reference"), list):
+            entries: list[Any] = section["Reference"]
+            listed = {v for e in entries if isinstance(e, dict) for v in e.values()}
+            last = max(
+                (i for i, e in enumerate(entries) if isinstance(e, dict)
+                 and any(str(v).startswith("reference/crd-") for v in e.values())),
+                default=0,
+            )  # fmt: skip
+            for crd in crd_documents():
+                if crd_page_name(crd) not in listed:
+                    last += 1
+                    entries.insert(last, {crd["spec"]["names"]["kind"]: crd_page_name(crd)})
+    return config
+
+
 def on_files(files: Any, config: Any) -> Any:
     """mkdocs hook: add the generated pages to the build (nothing is written into docs/)."""
     from mkdocs.structure.files import File
