@@ -214,3 +214,13 @@ def test_the_pipeline_role_of_the_docs_is_the_readmes() -> None:
     role = _first_yaml_block_after(readme, heading)
     assert _first_yaml_block_after(docs, heading) == role
     assert _first_yaml_block_after(least, "## A pipeline") == role
+
+
+def test_a_crd_missing_from_the_nav_gets_its_reference_entry() -> None:
+    nav = [{"Reference": ["reference/index.md", {"RunCommand": "reference/crd-runcommands.md"}]}]
+    reference.on_config({"nav": nav})
+    entries = nav[0]["Reference"]
+    pages = [v for e in entries if isinstance(e, dict) for v in e.values()]
+    expected = sorted(reference.crd_page_name(crd) for crd in reference.crd_documents())
+    assert sorted(pages) == expected and len(expected) >= 3
+    assert entries[0] == "reference/index.md"
