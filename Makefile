@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(BIN_DIR):$(PATH)
 # Debian's package); without it those scripts are not checked, and lint says so.
 SHELLCHECK ?= $(shell command -v shellcheck 2>/dev/null)
 
-.PHONY: venv binaries actionlint lint test test-az demo bench clean
+.PHONY: venv binaries actionlint lint docs test test-az demo bench clean
 
 # The operator with its extras, and the repository's two other distributions editable from their
 # paths, in one pip call: the test extra names them, and pip takes them from here, not an index.
@@ -34,14 +34,19 @@ actionlint:
 	bash tests/controlplane/build-binaries.sh actionlint
 
 lint: venv actionlint
-	$(VENV)/bin/ruff check controller emulator kubectl-plugin tests benchmarks examples scripts
+	$(VENV)/bin/ruff check controller emulator kubectl-plugin tests benchmarks examples scripts docs/hooks
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy scripts
+	$(VENV)/bin/mypy scripts docs/hooks
 	$(VENV)/bin/lint-imports
 	$(if $(SHELLCHECK),$(SHELLCHECK) -s bash controller/core/fence.sh,@echo "lint: shellcheck not found: the workflows' run: scripts and the ExactlyOnce wrapper are not checked")
 	$(BIN_DIR)/actionlint -shellcheck='$(SHELLCHECK)' .github/workflows/*.yml
 
-test: venv binaries lint
+# The docs site, strict: a warning (a broken link or anchor, a page missing from the nav) fails.
+# The Reference pages are generated from the code during the build (docs/hooks/reference.py).
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .cache/site
+
+test: venv binaries lint docs
 	$(PY) -m pytest tests
 
 # The real az CLI against the emulator (tests/az/): opt-in, as az is large. It gets a virtual

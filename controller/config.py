@@ -372,6 +372,8 @@ def _check_liveness(p: argparse.ArgumentParser, endpoint: str) -> None:
 
 
 def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> OperatorConfig:
+    """The configuration from flags and environment; with --arm-endpoint, sign-in goes to
+    AZURE_AUTHORITY_HOST (the cloud's own authority otherwise)."""
     env = os.environ if env is None else env
     p = parser(env)
     args = p.parse_args(argv)

@@ -4,11 +4,17 @@ Starts a management and a target control plane (real kube-apiserver + etcd), the
 front of the target cluster, and the operator; applies examples/*.yaml; prints what ran where
 and how it ended. Exits non-zero if any example ends with another exit code than it expects.
 Ctrl-C stops everything it started.
+
+With ``--keep DIR`` it stays up after the examples, for the tutorial (docs/getting-started/
+tutorial.md): it writes ``DIR/env`` (``export KUBECONFIG=...`` for the management cluster) and
+serves until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import signal
 import sys
 import tempfile
 import textwrap
@@ -22,7 +28,10 @@ from tests.kube import kubectl
 from tests.stack import cluster_entry, emulator_config, running_emulator, running_operator
 
 EXAMPLES = Path(__file__).resolve().parent
-CRD = EXAMPLES.parent / "crds" / "aks.gitops.dev_runcommands.yaml"
+CRDS = EXAMPLES.parent / "crds"
+# Two emulated AKS clusters, both in front of the one target control plane, so the tutorial's
+# RunCommandSet has a fleet to roll out over.
+CLUSTERS = ("aks-demo", "aks-demo-2")
 NAMESPACE = "demo"
 EXPECTED = "demo.aks.gitops.dev/expected-exit-code"
 FINAL = ("Succeeded", "Failed", "Unknown")
@@ -32,7 +41,13 @@ def step(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    options = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__)
+    options.add_argument(
+        "--keep", type=Path, metavar="DIR",
+        help="stay up after the examples and write DIR/env for the tutorial",
+    )  # fmt: skip
+    keep: Path | None = options.parse_args(argv).keep
     kubectl_path = str(Path(sys.executable).parent / "kubectl")
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aks-runcommand-demo-")))
@@ -44,14 +59,13 @@ def main() -> int:
         def k(*args: str, stdin: str | None = None) -> str:
             return kubectl(kubectl_path, mgmt, *args, stdin=stdin).stdout
 
-        step("installing the RunCommand CRD")
-        k("apply", "--server-side", "-f", str(CRD))
-        k("wait", "--for=condition=Established", "crd/runcommands.aks.gitops.dev")
-        step("starting the ARM emulator in front of the target cluster (aks-demo)")
+        step("installing the CRDs")
+        k("apply", "--server-side", "-f", str(CRDS))
+        k("wait", "--for=condition=Established", "crd", "--all")
+        step(f"starting the ARM emulator in front of the target cluster ({', '.join(CLUSTERS)})")
+        entries = [cluster_entry(name, target.kubeconfig) for name in CLUSTERS]
         emulator = stack.enter_context(
-            running_emulator(
-                emulator_config([cluster_entry("aks-demo", target.kubeconfig)]), work / "emulator"
-            )
+            running_emulator(emulator_config(entries), work / "emulator")
         )
         print(f"    emulator at {emulator.base_url}")
         step("starting the operator")
@@ -78,7 +92,20 @@ def main() -> int:
             print(f"operator log: {operator.log.read_text()[-4000:]}", file=sys.stderr)
             return 1
         step("every example ended with the exit code it expects")
+        if keep is not None:
+            serve(keep, mgmt, target.kubeconfig)
         return 0
+
+
+def serve(keep: Path, management: Path, target: Path) -> None:
+    """Stay up for the tutorial until Ctrl-C or SIGTERM; ExitStack then stops everything."""
+    keep.mkdir(parents=True, exist_ok=True)
+    env = keep / "env"
+    env.write_text(f"export KUBECONFIG={management}\nexport TARGET_KUBECONFIG={target}\n")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    step(f"serving: `source {env}`, then kubectl; Ctrl-C stops everything")
+    while True:
+        time.sleep(3600)
 
 
 def wait_for_all(k: Any, timeout: float = 180) -> list[dict[str, Any]]:

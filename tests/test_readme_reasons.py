@@ -1,7 +1,8 @@
-"""The README's tables name every reason and state the operator writes: each reason in the first
-column of a reasons table (a row of its own, or of a group), or in the Events list; each state
-in the first column of the states table, and nothing else there. A name elsewhere in the README
-(in prose, a code block, another table) does not count."""
+"""The README's tables, and the docs guides' copies of them, name every reason and state the
+operator writes: each reason in the first column of a reasons table (a row of its own, or of a
+group), or in the Events list; each state in the first column of the states table, and nothing
+else there. A name elsewhere (in prose, a code block, another table) does not count. (The docs'
+generated reference lists them from the code itself: tests/test_docs.py.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ import pytest
 
 from controller.core import Reason, State
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+# The docs site's guides carry the same tables: RunCommand's, and RunCommandSet's.
+GUIDES = "\n\n".join(
+    (ROOT / "docs" / "guides" / name).read_text() for name in ("runcommands.md", "fleets.md")
+)
+DOCUMENTS = {"README.md": README, "docs/guides": GUIDES}
 NAME = re.compile(r"`([A-Za-z]+)`")
 
 
@@ -43,31 +50,36 @@ def first_column_names(markdown: str, header: re.Pattern[str]) -> list[set[str]]
 def event_names(markdown: str) -> set[str]:
     """The backticked names that open the items of the **Events** list."""
     _, found, after = markdown.partition("**Events**")
-    assert found, "the README has no **Events** list"
+    assert found, "no **Events** list"
     items = re.findall(r"^- (.*)$", after.split("\n\n#")[0], flags=re.MULTILINE)
     return {name for item in items for name in NAME.findall(item)}
 
 
 # Not the troubleshooting table (`status.reason` | What to do): it lists only some reasons.
-REASON_TABLES = first_column_names(README, re.compile(r"(Set )?`status\.reason` \| state \| When"))
-STATE_TABLES = first_column_names(README, re.compile(r"state \| meaning \| .*"))
+REASON_HEADER = re.compile(r"(Set )?`status\.reason` \| state \| When")
+STATE_HEADER = re.compile(r"state \| meaning \| .*")
 
 
-def test_the_tables_are_found() -> None:
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_the_tables_are_found(document: str) -> None:
     """Guards against a check that passes because it looks at nothing."""
-    assert len(REASON_TABLES) == 2  # RunCommand and RunCommandSet
-    assert len(STATE_TABLES) == 1
-    assert {"Succeeded", "DeadlineExceeded"} <= REASON_TABLES[0]
+    reason_tables = first_column_names(DOCUMENTS[document], REASON_HEADER)
+    assert len(reason_tables) == 2  # RunCommand and RunCommandSet
+    assert len(first_column_names(DOCUMENTS[document], STATE_HEADER)) == 1
+    assert {"Succeeded", "DeadlineExceeded"} <= reason_tables[0]
 
 
+@pytest.mark.parametrize("document", DOCUMENTS)
 @pytest.mark.parametrize("reason", list(Reason), ids=str)
-def test_every_reason_has_a_row_or_an_event_entry(reason: Reason) -> None:
-    documented = set().union(*REASON_TABLES) | event_names(README)
-    assert str(reason) in documented, f"README.md has no reasons-table row for `{reason}`"
+def test_every_reason_has_a_row_or_an_event_entry(reason: Reason, document: str) -> None:
+    markdown = DOCUMENTS[document]
+    documented = set().union(*first_column_names(markdown, REASON_HEADER)) | event_names(markdown)
+    assert str(reason) in documented, f"{document} has no reasons-table row for `{reason}`"
 
 
-def test_the_states_table_names_exactly_the_states() -> None:
-    (states,) = STATE_TABLES
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_the_states_table_names_exactly_the_states(document: str) -> None:
+    (states,) = first_column_names(DOCUMENTS[document], STATE_HEADER)
     assert states == {str(state) for state in State}
 
 

@@ -126,6 +126,21 @@ def test_readme_names_the_current_version() -> None:
     assert f"oci://ghcr.io/{OWNER}/charts/aks-runcommand-operator" in readme
 
 
+def test_the_docs_name_the_current_version() -> None:
+    """The docs site's install, upgrade and verify commands name the current version too."""
+    version = project_version()
+    named = {}
+    for page in sorted((REPO_ROOT / "docs").rglob("*.md")):
+        text = page.read_text()
+        found = re.findall(r"oci://\S+/aks-runcommand-operator\s+--version\s+(\S+)", text)
+        found += re.findall(r"aks-runcommand-operator:(\d+\.\d+\.\d+\S*?)[\s`'\"]", text)
+        found += re.findall(r"releases/download/v(\d+\.\d+\.\d+\S*?)/", text)
+        if found:
+            named[page.relative_to(REPO_ROOT).as_posix()] = set(found)
+    assert "docs/install/helm.md" in named
+    assert {page: v for page, v in named.items() if v != {version}} == {}
+
+
 def test_changelog_follows_keep_a_changelog_and_describes_the_version() -> None:
     text = (REPO_ROOT / "CHANGELOG.md").read_text()
     headings = re.findall(r"^## (.*)$", text, flags=re.MULTILINE)
@@ -488,8 +503,21 @@ def test_workflows_ask_for_the_least_permissions() -> None:
         "image": {"contents": "read", "packages": "write", "id-token": "write"},
         "chart": {"contents": "read", "packages": "write", "id-token": "write"},
         "github-release": {"contents": "write"},
+        "docs": {"contents": "read"},
+        "pages": {"pages": "write", "id-token": "write"},
     }
     assert {name: job.get("permissions") for name, job in jobs.items()} == expected
+
+
+def test_release_publishes_the_docs_site_built_strictly_after_the_release() -> None:
+    jobs = workflow("release.yml")["jobs"]
+    assert {"run": "make docs"} in jobs["docs"]["steps"]
+    assert "ci" in jobs["docs"]["needs"]
+    upload = [s for s in jobs["docs"]["steps"] if "upload-pages-artifact" in s.get("uses", "")]
+    assert upload and upload[0]["with"]["path"] == ".cache/site"
+    assert set(jobs["pages"]["needs"]) == {"docs", "github-release"}
+    assert jobs["pages"]["environment"]["name"] == "github-pages"
+    assert any("actions/deploy-pages" in s.get("uses", "") for s in jobs["pages"]["steps"])
 
 
 def test_release_builds_both_architectures_with_sbom_and_provenance_and_signs() -> None:
@@ -511,8 +539,9 @@ def test_release_installs_the_helm_the_tests_use() -> None:
     assert setup["with"]["version"] == tested
 
 
-def test_readme_verify_commands_match_the_signing_identity() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
+@pytest.mark.parametrize("document", ["README.md", "docs/install/verifying.md"])
+def test_readme_verify_commands_match_the_signing_identity(document: str) -> None:
+    readme = (REPO_ROOT / document).read_text()
     identity = f"'^https://github.com/{REPOSITORY}/.github/workflows/release.yml@refs/tags/v.*$'"
     assert readme.count(f"--certificate-identity-regexp {identity}") >= 2  # image and chart
     assert "--certificate-oidc-issuer https://token.actions.githubusercontent.com" in readme

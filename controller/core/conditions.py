@@ -16,6 +16,14 @@ from typing import Any
 Condition = dict[str, Any]
 FINISHED = "Finished"
 _FINAL = ("Succeeded", "Failed", "Unknown")
+# The condition types, for a person: the docs' generated reference renders them.
+CONDITION_DESCRIPTIONS = {
+    "Ready": "Always present. True when the current run succeeded (a set: every cluster did).",
+    "Reconciling": "Present only while True: a run is pending, being submitted or polled.",
+    "Stalled": "Present only while True: the run ended Failed or Unknown and will not go on.",
+    FINISHED: "Always present. True once the current generation's run has ended, whatever the "
+    "outcome; its reason is the state. For kubectl wait; kstatus and Argo CD do not read it.",
+}
 
 
 def conditions_for(

@@ -87,6 +87,72 @@ class Reason(StrEnum):
     LOGS_TRUNCATED = "LogsTruncated"  # an event: ARM cut the output at its limit
 
 
+# What each state and reason means, for a person: the docs' generated reference renders these,
+# and a test fails on a member without one.
+STATE_DESCRIPTIONS: dict[State, str] = {
+    State.PENDING: "Nothing in flight: suspended, waiting for inputs or a token (nothing sent), "
+    "or a changed spec runs next.",
+    State.SUBMITTING: "Claimed and being submitted, or waiting for a retry after a certain "
+    "refusal.",
+    State.RUNNING: "ARM accepted the command; its command id is recorded and polled.",
+    State.SUCCEEDED: "The command exited 0.",
+    State.FAILED: "A non-zero exit, an ARM failure, the deadline, or bad input.",
+    State.UNKNOWN: "The operator cannot tell whether ARM accepted the POST; it is not sent again "
+    "under submitPolicy AtMostOnce.",
+}
+
+DESCRIPTIONS: dict[Reason, str] = {
+    Reason.SUBMITTING: "The run is claimed and its POST is being sent.",
+    Reason.SUBMITTED: "ARM accepted the POST; the command id is recorded.",
+    Reason.RUNNING: "The command runs in the target cluster; the operator polls its result.",
+    Reason.SUCCEEDED: "The command exited 0 (a set: every target succeeded).",
+    Reason.COMMAND_FAILED: "The command ran and exited non-zero (ARM says provisioningState "
+    "Succeeded). Read status.logs.",
+    Reason.PROVISIONING_FAILED: "ARM reported provisioningState Failed or Canceled without a "
+    "reason of its own: AKS could not run the command.",
+    Reason.SUSPENDED: "spec.suspend is true: nothing new is submitted (or, for a set, started).",
+    Reason.NEXT_RUN_PENDING: "The previous run ended (it is in status.history); the changed spec "
+    "is submitted next.",
+    Reason.DEADLINE_EXCEEDED: "spec.timeoutSeconds passed (6 h if unset); the command may still "
+    "run, as ARM has no cancel.",
+    Reason.SUBMISSION_OUTCOME_UNKNOWN: "The POST's fate cannot be known: the claiming operator "
+    "stopped before ARM's answer, or the POST timed out, dropped or got a 5xx after being sent.",
+    Reason.INVALID_SPEC: "The schema accepted the spec, but the operator cannot run it (for "
+    "example an older CRD, or a set's template that names a cluster).",
+    Reason.WAITING_FOR_RUNNING_COMMAND: "A field that defines a run changed while a command "
+    "runs; ARM cannot cancel it, so the new run starts when it ends.",
+    Reason.WAITING_FOR_CLAIM: "Another operator claimed this submission; this one waits for the "
+    "claim's lease (--claim-lease-seconds).",
+    Reason.CREDENTIALS_NOT_FOUND: "spec.credentials names a Secret missing from the namespace. "
+    "Retried within spec.retries; nothing was sent.",
+    Reason.INVALID_CREDENTIALS: "The credentials Secret has unknown keys, no tenantId or "
+    "clientId, not exactly one secret kind, or a mode not allowed from a Secret.",
+    Reason.AUTHENTICATION_FAILED: "Entra ID refused the credential (unknown tenant, wrong secret, "
+    "bad assertion, expired federated token). Nothing was sent.",
+    Reason.TOKEN_ENDPOINT_UNREACHABLE: "The sign-in endpoint could not be reached. Retried "
+    "within spec.retries; nothing was sent.",
+    Reason.FILES_NOT_FOUND: "A filesFrom ConfigMap or Secret, or one of its keys, is missing. "
+    "Retried within spec.retries; nothing was sent.",
+    Reason.INVALID_CONTEXT_PATH: "A file path is unsafe (absolute, .., backslash), given twice, "
+    "or both a file and a directory. Nothing was sent.",
+    Reason.INVALID_CONTEXT: "spec.context is not base64 of a zip. Nothing was sent.",
+    Reason.CONTEXT_TOO_LARGE: "The files exceed --max-context-bytes. Nothing was sent.",
+    Reason.CLOUD_MISMATCH: "spec.cluster.cloud names another cloud than the operator's --cloud. "
+    "Nothing was sent.",
+    Reason.POLICY_DENIED: "The namespace may not use the operator's identity, or a "
+    "RunCommandPolicy forbids the cluster, the Secret files or the identity. Nothing was sent.",
+    Reason.PROGRESSING: "A RunCommandSet's round is rolling out.",
+    Reason.CLUSTERS_FAILED: "A set's round ended with at least one failed or Unknown cluster, "
+    "within maxFailures.",
+    Reason.MAX_FAILURES_EXCEEDED: "More of a set's clusters failed than maxFailures: no new "
+    "cluster was started.",
+    Reason.NO_TARGETS: "No cluster matches the set's spec.clusters or spec.clusterSelector.",
+    Reason.DISCOVERY_FAILED: "Listing managed clusters through ARM failed (the message has ARM's "
+    "code); tried again in 30 s.",
+    Reason.LOGS_TRUNCATED: "An event: ARM cut the output at its 512 KiB limit.",
+}
+
+
 class EventType(StrEnum):
     NORMAL = "Normal"
     WARNING = "Warning"

@@ -20,7 +20,7 @@ from .certs import server_ssl_context, write_serving_files
 from .config import ConfigError, EmulatorConfig, load_config
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aks-arm-emulator",
         description="Local emulator of the AKS runCommand ARM API and a minimal Entra ID sign-in.",
@@ -33,6 +33,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--state-dir", type=Path, help="where --tls writes ca.crt and the server key"
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.tls and args.state_dir is None:
         parser.error("--tls needs --state-dir")

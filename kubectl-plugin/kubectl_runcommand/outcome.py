@@ -20,6 +20,23 @@ EXIT_WAIT_TIMEOUT = 124  # the plugin's own --wait-timeout passed before the run
 EXIT_KUBECTL = 125  # kubectl or the API server failed, or what was asked for is not there
 EXIT_USAGE = 2  # the command line cannot be used as given; nothing was created
 EXIT_INTERRUPTED = 130  # Ctrl-C; the line on stderr says what was created and how to follow it
+# What each of the plugin's own exit codes means: the docs' reference renders it.
+EXIT_CODES = {
+    EXIT_USAGE: "The command line cannot be used as given (a bad flag, file or value); nothing "
+    "was created.",
+    EXIT_ARM_ERROR: "ARM or the operator failed the run: an ARM error (ResourceNotFound, "
+    "AuthorizationFailed, ...), ProvisioningFailed, bad inputs or spec.",
+    EXIT_DEADLINE: "DeadlineExceeded: spec.timeoutSeconds passed. The command may still run "
+    "(ARM has no cancel).",
+    EXIT_UNKNOWN: "Unknown: the operator cannot tell whether ARM accepted the command; it was "
+    "not sent again.",
+    EXIT_SET_FAILED: "invoke --selector: at least one cluster of the set failed or ended Unknown.",
+    EXIT_WAIT_TIMEOUT: "The plugin's own --wait-timeout passed, or --approve-each left a stage "
+    "waiting; the run goes on.",
+    EXIT_KUBECTL: "kubectl or the API server failed (unreachable, RBAC), or what was asked for "
+    "is not there.",
+    EXIT_INTERRUPTED: "Ctrl-C: the line on stderr says what was created and how to follow it.",
+}
 FINAL = ("Succeeded", "Failed", "Unknown")
 
 
