@@ -1,8 +1,8 @@
-"""The README's tables, and the docs guides' copies of them, name every reason and state the
-operator writes: each reason in the first column of a reasons table (a row of its own, or of a
-group), or in the Events list; each state in the first column of the states table, and nothing
-else there. A name elsewhere (in prose, a code block, another table) does not count. (The docs'
-generated reference lists them from the code itself: tests/test_docs.py.)"""
+"""The docs guides' tables name every reason and state the operator writes: each reason in the
+first column of a reasons table (a row of its own, or of a group), or in an Events list; each
+state in the first column of the states table, and nothing else there. A name elsewhere (in
+prose, a code block, another table) does not count. (The docs' generated reference lists them
+from the code itself: tests/test_docs.py.)"""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ import pytest
 from controller.core import Reason, State
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
-# The docs site's guides carry the same tables: RunCommand's, and RunCommandSet's.
+# The docs site's guides carry the tables: RunCommand's, RunCommandSet's and the schedule's.
 GUIDES = "\n\n".join(
-    (ROOT / "docs" / "guides" / name).read_text() for name in ("runcommands.md", "fleets.md")
+    (ROOT / "docs" / "guides" / name).read_text()
+    for name in ("runcommands.md", "fleets.md", "schedules.md")
 )
-DOCUMENTS = {"README.md": README, "docs/guides": GUIDES}
+DOCUMENTS = {"docs/guides": GUIDES}
 NAME = re.compile(r"`([A-Za-z]+)`")
 
 
@@ -48,15 +48,19 @@ def first_column_names(markdown: str, header: re.Pattern[str]) -> list[set[str]]
 
 
 def event_names(markdown: str) -> set[str]:
-    """The backticked names that open the items of the **Events** list."""
-    _, found, after = markdown.partition("**Events**")
-    assert found, "no **Events** list"
-    items = re.findall(r"^- (.*)$", after.split("\n\n#")[0], flags=re.MULTILINE)
+    """The backticked names in the items of every **Events** list."""
+    lists = markdown.split("**Events**")[1:]
+    assert lists, "no **Events** list"
+    items = [
+        item for after in lists for item in re.findall(
+            r"^- (.*(?:\n  .*)*)$", after.split("\n\n#")[0], flags=re.MULTILINE
+        )
+    ]  # fmt: skip
     return {name for item in items for name in NAME.findall(item)}
 
 
 # Not the troubleshooting table (`status.reason` | What to do): it lists only some reasons.
-REASON_HEADER = re.compile(r"(Set )?`status\.reason` \| state \| When")
+REASON_HEADER = re.compile(r"(Set |Schedule )?`status\.reason` \| state \| When")
 STATE_HEADER = re.compile(r"state \| meaning \| .*")
 
 
@@ -64,7 +68,7 @@ STATE_HEADER = re.compile(r"state \| meaning \| .*")
 def test_the_tables_are_found(document: str) -> None:
     """Guards against a check that passes because it looks at nothing."""
     reason_tables = first_column_names(DOCUMENTS[document], REASON_HEADER)
-    assert len(reason_tables) == 2  # RunCommand and RunCommandSet
+    assert len(reason_tables) == 3  # RunCommand, RunCommandSet and RunCommandSchedule
     assert len(first_column_names(DOCUMENTS[document], STATE_HEADER)) == 1
     assert {"Succeeded", "DeadlineExceeded"} <= reason_tables[0]
 

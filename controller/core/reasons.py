@@ -150,6 +150,35 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.DISCOVERY_FAILED: "Listing managed clusters through ARM failed (the message has ARM's "
     "code); tried again in 30 s.",
     Reason.LOGS_TRUNCATED: "An event: ARM cut the output at its 512 KiB limit.",
+    Reason.FENCE_UNAVAILABLE: "submitPolicy ExactlyOnce: the fence in the target's aks-command "
+    "namespace could not be claimed (the message names the RBAC the identity needs). Nothing of "
+    "the command ran.",
+    Reason.FENCE_RESULT_MISSING: "submitPolicy ExactlyOnce: an earlier submission claimed the "
+    "fence and recorded no result by the run's deadline (its pod was evicted, for example).",
+    Reason.CHILD_OWNED_ELSEWHERE: "A child's name is held by a RunCommand another owner controls "
+    "(a predecessor's, during garbage collection): it is not created over; looked at again with "
+    "backoff.",
+    Reason.ROUND_STARTED: "An event: a set's new round began.",
+    Reason.WAITING_FOR_APPROVAL: "A stage with approval: Required waits for spec.approvals to "
+    "name it for this round (kubectl runcommand approve).",
+    Reason.SOAKING: "A stage succeeded; its soakSeconds run before the next stage starts.",
+    Reason.STAGE_FAILED: "A stage went past its maxFailures: the round ends, later stages never "
+    "start; retryFailedToken retries its failed clusters.",
+    Reason.PROGRESS_DEADLINE_EXCEEDED: "The round did not finish within progressDeadlineSeconds: "
+    "nothing new starts; runs in flight are still recorded.",
+    Reason.NO_MATCHING_STAGE: "A target no stage selects: it is not run (listed in "
+    "status.unmatched).",
+    Reason.STAGE_STARTED: "An event: a stage's first cluster started.",
+    Reason.STAGE_SUCCEEDED: "An event: a stage ended within its maxFailures.",
+    Reason.STAGE_APPROVED: "An event: spec.approvals names a waiting stage for this round.",
+    Reason.STAGE_WAITING_FOR_APPROVAL: "An event: a stage waits for its approval.",
+    Reason.SCHEDULED: "A schedule whose first run has not finished yet; the next tick is planned.",
+    Reason.RUN_CREATED: "An event: a schedule's tick created its child.",
+    Reason.RUN_ALREADY_ACTIVE: "concurrencyPolicy Forbid: a tick was skipped while the previous "
+    "child runs (counted in status.skippedTicks).",
+    Reason.MISSED_SCHEDULE: "Ticks passed unstarted (downtime, or past startingDeadlineSeconds); "
+    "counted in status.missedTicks, never started late.",
+    Reason.RUN_DELETED: "An event: a finished child beyond the history limits was deleted.",
 }
 
 

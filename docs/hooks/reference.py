@@ -222,8 +222,8 @@ def environment_read_directly(in_parser: bool = False) -> list[tuple[str, str]]:
             if isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
                 if isinstance(node.func.value, ast.Name) and node.func.value.id == "env":
                     name = node.args[0]  # env.get("NAME", ...)
-            elif isinstance(node.func, ast.Name) and node.func.id == "_env_int":
-                name = node.args[1]  # _env_int(env, "NAME", default)
+            elif isinstance(node.func, ast.Name) and node.func.id in ("_env", "_env_int"):
+                name = node.args[1]  # _env(env, "NAME", default)
             if isinstance(name, ast.Constant):
                 found.append((str(name.value), doc))
     return sorted(set(found))
