@@ -186,6 +186,16 @@ class Observation:
         submitted = _parse(self.status.get("submittedAt"))
         return submitted is not None and self.now >= _later(submitted, self.timeout_seconds)
 
+    def by_the_deadline(self, delay: float) -> float:
+        """`delay`, or less: no poll waits past the deadline (timeoutSeconds after the first
+        submission), where a command still running ends the watch. Else a first poll planned
+        for later would find the command finished, and call a run on time that was not."""
+        submitted = _parse(self.status.get("submittedAt"))
+        if submitted is None:
+            return delay
+        left = (_later(submitted, self.timeout_seconds) - self.now).total_seconds()
+        return max(0.0, min(delay, left))
+
     def next_attempt(self) -> int:
         """The attempt a new submission would be: the first of a new run, or the next retry."""
         if self.state is None or self.spec_moved_on or self.state in FINAL_STATES:
@@ -529,7 +539,13 @@ def after_submit(
         delay = seen.settings.poll_initial_seconds
     submitted = Event(EventType.NORMAL, Reason.SUBMITTED, message)
     backoff_from = seen.settings.poll_initial_seconds / 2 if expected_seconds is not None else None
-    return Decision(Action.POLL, patch, delay=delay, events=(submitted,), backoff_from=backoff_from)
+    return Decision(
+        Action.POLL,
+        patch,
+        delay=seen.by_the_deadline(delay),
+        events=(submitted,),
+        backoff_from=backoff_from,
+    )
 
 
 def after_submit_error(seen: Observation, error: Failure) -> Decision:
@@ -579,7 +595,7 @@ def after_poll(
                 provisioningState=answer.provisioning_state, startedAt=answer.started_at,
             )  # fmt: skip
         delay = next_poll_delay(previous_delay, answer.retry_after, seen.settings)
-        return Decision(Action.POLL, patch, delay=delay)
+        return Decision(Action.POLL, patch, delay=seen.by_the_deadline(delay))
 
     where = f"command {status.get('commandId')} on {status.get('clusterName', spec.cluster.name)}"
     logs = _logs_fields(answer.logs, seen.settings)
@@ -661,7 +677,7 @@ def after_poll_error(seen: Observation, error: Failure, previous_delay: float) -
             seen.settings.retry_max_seconds,
             max(seen.settings.retry_initial_seconds, previous_delay * 2),
         )
-        delay = max(backoff, error.retry_after or 0.0)
+        delay = seen.by_the_deadline(max(backoff, error.retry_after or 0.0))
         message = (
             f"polling command {seen.status.get('commandId')} failed with {error.code}: "
             f"{error.message}; retrying in {delay:.0f}s"
