@@ -77,7 +77,7 @@ def running_emulator(
         ssl_context = None
         if state_dir is not None:
             ssl_context = server_ssl_context(write_serving_files(state_dir, host))
-        runner = web.AppRunner(create_app(config), access_log=None)
+        runner = web.AppRunner(create_app(config, state_dir), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, 0, ssl_context=ssl_context)
         await site.start()
