@@ -43,11 +43,11 @@ async def result(emulator: Emulator, path: str) -> tuple[int, dict[str, object]]
 
 
 async def test_a_finished_command_keeps_its_result_across_a_restart(tmp_path: Path) -> None:
-    with running_emulator(config(0.0), tmp_path) as emulator:
+    with running_emulator(config(0.0), tmp_path, journal=True) as emulator:
         path = await accepted(emulator)
         token = await arm_token(emulator)
         before = await wait_done(emulator, token, f"{emulator.base_url}/{path}")
-    with running_emulator(config(0.0), tmp_path) as restarted:
+    with running_emulator(config(0.0), tmp_path, journal=True) as restarted:
         status, after = await result(restarted, path)
     assert status == 200, after
     assert after == before
@@ -55,11 +55,11 @@ async def test_a_finished_command_keeps_its_result_across_a_restart(tmp_path: Pa
 
 
 async def test_a_command_running_at_shutdown_ends_failed_with_the_reason(tmp_path: Path) -> None:
-    with running_emulator(config(60.0), tmp_path) as emulator:
+    with running_emulator(config(60.0), tmp_path, journal=True) as emulator:
         path = await accepted(emulator)
         status, _ = await result(emulator, path)
         assert status == 202  # running
-    with running_emulator(config(60.0), tmp_path) as restarted:
+    with running_emulator(config(60.0), tmp_path, journal=True) as restarted:
         status, body = await result(restarted, path)
     assert status == 200, body
     properties = body["properties"]
