@@ -33,7 +33,7 @@ from typing import Any
 import kubernetes
 
 from benchmarks import plots
-from benchmarks.fleet import bench_fleet
+from benchmarks.fleet import BENCH_CONTROLLER_MANAGER, bench_fleet
 from benchmarks.peer import Figures, bench_peer
 from controller.arm import CommandHandle, CommandResult, CommandRunning
 from controller.core import (
@@ -211,8 +211,12 @@ def bench_scale(
         work = Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="aks-runcommand-bench-"))
         )
-        management = stack.enter_context(running("management", work / "management"))
-        target = stack.enter_context(running("target", work / "target"))
+        management = stack.enter_context(
+            running("management", work / "management", controller_manager=BENCH_CONTROLLER_MANAGER)
+        )
+        target = stack.enter_context(
+            running("target", work / "target", controller_manager=BENCH_CONTROLLER_MANAGER)
+        )
         mgmt = management.kubeconfig
         kubectl(kubectl_path, mgmt, "apply", "--server-side", "-f", str(CRD))
         kubectl(
@@ -423,8 +427,12 @@ def bench_memory(count: int) -> None:
     settings, now = Settings(), datetime.now(UTC)
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aks-rc-memory-")))
-        management = stack.enter_context(running("management", work / "management"))
-        target = stack.enter_context(running("target", work / "target"))
+        management = stack.enter_context(
+            running("management", work / "management", controller_manager=BENCH_CONTROLLER_MANAGER)
+        )
+        target = stack.enter_context(
+            running("target", work / "target", controller_manager=BENCH_CONTROLLER_MANAGER)
+        )
         mgmt = management.kubeconfig
         kubectl(kubectl_path, mgmt, "apply", "--server-side", "-f", str(CRD))
         kubectl(kubectl_path, mgmt, "wait", "--for=condition=Established",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tests.helpers import poll_until
 
 
 def kubectl(
@@ -28,3 +31,21 @@ def kubectl(
 
 def kubectl_json(kubectl_path: str, kubeconfig: Path, *args: str) -> Any:
     return json.loads(kubectl(kubectl_path, kubeconfig, *args, "-o", "json").stdout)
+
+
+def eventually(what: str, check: Callable[[], bool], timeout: float = 90) -> None:
+    """Wait for `check` to hold; fail naming `what` after `timeout` seconds (poll_until, for a
+    yes-or-no check)."""
+    poll_until(check, bool, what=what, timeout=timeout, interval=0.5)
+
+
+def absent(kubectl_path: str, kubeconfig: Path, *what: str) -> Callable[[], bool]:
+    """A check that `kubectl get WHAT` finds nothing (NotFound)."""
+
+    def check() -> bool:
+        found = kubectl(kubectl_path, kubeconfig, "get", *what, check=False)
+        if found.returncode and "NotFound" not in found.stderr:
+            raise AssertionError(found.stderr)
+        return found.returncode != 0
+
+    return check

@@ -15,7 +15,7 @@ import pytest
 from tests.controlplane import ControlPlane, ControlPlaneError, running
 from tests.controlplane.launcher import REPO_ROOT
 from tests.helpers import poll_until
-from tests.kube import kubectl, kubectl_json
+from tests.kube import absent, eventually, kubectl, kubectl_json
 
 pytestmark = pytest.mark.e2e  # every test here starts or stops control planes
 
@@ -137,6 +137,43 @@ def _pids_alive(pids: list[int]) -> list[int]:
     ]
 
 
+def test_owned_objects_are_collected_and_a_deleted_namespace_terminates(
+    management_cluster: ControlPlane, kubectl_path: str
+) -> None:
+    """kube-controller-manager runs beside the API server: the garbage collector and the
+    namespace controller do their work, as in a cluster."""
+    kube = management_cluster.kubeconfig
+    kubectl(kubectl_path, kube, "create", "namespace", "collecting")
+    kubectl(kubectl_path, kube, "-n", "collecting", "create", "configmap", "owner")
+    owner = kubectl_json(kubectl_path, kube, "-n", "collecting", "get", "configmap", "owner")
+    owned = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "owned",
+            "namespace": "collecting",
+            "ownerReferences": [
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+                 "uid": owner["metadata"]["uid"]}
+            ],
+        },
+    }  # fmt: skip
+    kubectl(kubectl_path, kube, "apply", "-f", "-", stdin=json.dumps(owned))
+    kubectl(kubectl_path, kube, "-n", "collecting", "delete", "configmap", "owner")
+    eventually(
+        "the owned ConfigMap collected",
+        absent(kubectl_path, kube, "-n", "collecting", "configmap", "owned"),
+    )
+    kubectl(kubectl_path, kube, "delete", "namespace", "collecting", "--wait=false")
+    eventually("the namespace deleted", absent(kubectl_path, kube, "namespace", "collecting"))
+
+
+def test_a_control_plane_can_go_without_a_controller_manager(tmp_path: Path) -> None:
+    with running("bare", tmp_path, controller_manager=False) as plane:
+        assert plane.controller_manager_pid == 0
+        assert len(_pids_alive(_state_pids(plane))) == 2
+
+
 def test_cli_up_and_down_leave_no_processes(tmp_path: Path, kubectl_path: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     up = subprocess.run(
@@ -154,7 +191,7 @@ def test_cli_up_and_down_leave_no_processes(tmp_path: Path, kubectl_path: str) -
     try:
         # The cluster outlives the `up` command and serves requests.
         assert kubectl(kubectl_path, kubeconfig, "get", "--raw", "/readyz").stdout == "ok"
-        assert len(_pids_alive(pids)) == 2
+        assert len(_pids_alive(pids)) == 3  # etcd, kube-apiserver, kube-controller-manager
     finally:
         down = subprocess.run(
             [sys.executable, "-m", "tests.controlplane", "down", "--dir", str(tmp_path)],
@@ -173,7 +210,7 @@ def test_processes_die_with_an_interrupted_session(tmp_path: Path) -> None:
     script = (
         "import sys; from pathlib import Path; from tests.controlplane import running\n"
         "with running('doomed', Path(sys.argv[1])) as plane:\n"
-        "    print(plane.etcd_pid, plane.apiserver_pid, flush=True)\n"
+        "    print(plane.etcd_pid, plane.apiserver_pid, plane.controller_manager_pid, flush=True)\n"
         "    import time; time.sleep(600)\n"
     )
     session = subprocess.Popen(
@@ -184,7 +221,7 @@ def test_processes_die_with_an_interrupted_session(tmp_path: Path) -> None:
     )
     assert session.stdout is not None
     pids = [int(pid) for pid in session.stdout.readline().split()]
-    assert len(_pids_alive(pids)) == 2
+    assert len(_pids_alive(pids)) == 3
     session.kill()
     session.wait()
     poll_until(
@@ -237,7 +274,11 @@ def test_restart_keeps_port_certificates_and_data(
     assert restartable.server == server
     assert restartable.apiserver_pid not in (0, old_pid)
     assert _pids_alive([old_pid]) == []
-    assert _state_pids(restartable) == [restartable.apiserver_pid, restartable.etcd_pid]
+    assert _state_pids(restartable) == [
+        restartable.controller_manager_pid,
+        restartable.apiserver_pid,
+        restartable.etcd_pid,
+    ]
     # The same kubeconfig (same CA, same client certificate, same port) works unchanged.
     assert kube.read_text() == kubeconfig_before
     data = kubectl_json(kubectl_path, kube, "get", "configmap", "survivor")["data"]
@@ -252,7 +293,11 @@ def test_tests_can_act_during_an_outage(restartable: ControlPlane, kubectl_path:
     try:
         assert restartable.apiserver_pid == 0
         assert _pids_alive([old_pid]) == []
-        assert _state_pids(restartable) == [restartable.etcd_pid]
+        # The controller manager rides out the outage, as it does in a cluster.
+        assert _state_pids(restartable) == [
+            restartable.controller_manager_pid,
+            restartable.etcd_pid,
+        ]
         down = kubectl(kubectl_path, kube, "get", "--raw", "/readyz", check=False)
         assert down.returncode != 0
         assert "was refused" in down.stderr

@@ -4,6 +4,7 @@ contracts in pyproject.toml, checked by `make lint` with indirect imports includ
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -41,6 +42,33 @@ def test_every_crd_field_has_a_description(crd_file: str) -> None:
     crd = yaml.safe_load((ROOT / "crds" / crd_file).read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert _properties_without_description(schema, "") == []
+
+
+def _int_or_string_fields(schema: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    if schema.get("x-kubernetes-int-or-string") or {
+        str(s.get("type")) for s in schema.get("anyOf") or ()
+    } == {"integer", "string"}:
+        found.append((path, schema))
+    for name, child in (schema.get("properties") or {}).items():
+        found += _int_or_string_fields(child, f"{path}.{name}")
+    if "items" in schema:
+        found += _int_or_string_fields(schema["items"], f"{path}[]")
+    return found
+
+
+def test_int_or_string_fields_are_declared_so_and_say_so() -> None:
+    """`x-kubernetes-int-or-string: true` (so the API server accepts both and CEL sees the type);
+    kubectl explain still prints a schema without a type as <Object>, so the description says
+    what the field takes (issue 24)."""
+    crd = yaml.safe_load((ROOT / "crds" / "aks.gitops.dev_runcommandsets.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    fields = _int_or_string_fields(schema, "")
+    assert [path for path, _ in fields] == [".spec.maxConcurrency", ".spec.maxFailures"]
+    for path, field in fields:
+        assert field.get("x-kubernetes-int-or-string") is True, path
+        assert "type" not in field, path  # a structural schema allows none beside the extension
+        assert field["description"].startswith("IntOrString (kubectl explain shows Object): ")
 
 
 def test_the_checks_see_what_they_look_for() -> None:

@@ -8,6 +8,7 @@ precision or invent a time zone.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,8 +34,19 @@ _REPR_COMMAND_CHARS = 60
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9]$|^[a-zA-Z0-9][-_a-zA-Z0-9]{0,61}[a-zA-Z0-9]$")
-# ARM's rule: 1-90 of letters, digits, underscores, hyphens, periods, parentheses; no final period.
-_RESOURCE_GROUP = re.compile(r"^[-\w.()]{0,89}[-\w()]$")
+
+
+def _valid_resource_group(name: str) -> bool:
+    """ARM's rule: 1-90 characters, each a letter or digit (Unicode ones too: .NET's
+    Char.IsLetterOrDigit, categories L and Nd), '_', '-', '.', '(' or ')'; no final '.'."""
+    return (
+        0 < len(name) <= 90
+        and not name.endswith(".")
+        and all(c in "_-.()" or unicodedata.category(c) in _LETTER_OR_DIGIT for c in name)
+    )
+
+
+_LETTER_OR_DIGIT = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd"})
 _PROVIDER = "Microsoft.ContainerService"
 _CLUSTER_TYPE = "managedClusters"
 _RESOURCE_ID_FIXED_SEGMENTS = [
@@ -82,10 +94,10 @@ class ClusterRef:
     def __post_init__(self) -> None:
         if not _UUID.match(self.subscription_id):
             raise ValueError(f"subscription id must be a UUID, got {self.subscription_id!r}")
-        if not _RESOURCE_GROUP.match(self.resource_group):
+        if not _valid_resource_group(self.resource_group):
             raise ValueError(
-                f"invalid resource group name {self.resource_group!r}: 1-90 letters, digits, "
-                "'_', '-', '.', '(' or ')', not ending with '.'"
+                f"invalid resource group name {self.resource_group!r}: 1-90 letters or digits "
+                "(Unicode ones too), '_', '-', '.', '(' or ')', not ending with '.', as ARM allows"
             )
         if not _CLUSTER_NAME.match(self.name):
             raise ValueError(

@@ -101,6 +101,9 @@ class Settings:
     poll_max_seconds: float = 30.0
     retry_initial_seconds: float = 5.0
     retry_max_seconds: float = 300.0
+    # An input that may appear later (a Secret or ConfigMap of the same GitOps sync, applied in no
+    # set order) is waited for longer: 30 s, then doubling to retry_max_seconds.
+    missing_input_initial_seconds: float = 30.0
     # Who is deciding (one value per operator process), and how long a claim written by another
     # holder is presumed alive: longer than any POST can take (the ARM client's connect, write
     # and read timeouts, plus the time to record its answer).
@@ -184,6 +187,16 @@ class Observation:
     def overdue(self) -> bool:
         submitted = _parse(self.status.get("submittedAt"))
         return submitted is not None and self.now >= _later(submitted, self.timeout_seconds)
+
+    def by_the_deadline(self, delay: float) -> float:
+        """`delay`, or less: no poll waits past the deadline (timeoutSeconds after the first
+        submission), where a command still running ends the watch. Else a first poll planned
+        for later would find the command finished, and call a run on time that was not."""
+        submitted = _parse(self.status.get("submittedAt"))
+        if submitted is None:
+            return delay
+        left = (_later(submitted, self.timeout_seconds) - self.now).total_seconds()
+        return max(0.0, min(delay, left))
 
     def next_attempt(self) -> int:
         """The attempt a new submission would be: the first of a new run, or the next retry."""
@@ -575,8 +588,10 @@ def after_prepare_error(seen: Observation, error: Failure) -> Decision:
     if counted.overdue():
         decision = counted.deadline_exceeded()
         return replace(decision, patch={**run_fields, **decision.patch})
+    may_appear = error.code in _MAY_APPEAR_LATER
     if error.retryable and attempts <= seen.spec.retries:
-        delay = max(_retry_backoff(attempts, seen.settings), error.retry_after or 0.0)
+        initial = seen.settings.missing_input_initial_seconds if may_appear else None
+        delay = max(_retry_backoff(attempts, seen.settings, initial), error.retry_after or 0.0)
         message = (
             f"nothing was sent: {error.code}: {error.message}; trying again in {delay:.0f}s "
             f"({_attempts(attempts)} of {seen.spec.retries + 1})"
@@ -588,6 +603,8 @@ def after_prepare_error(seen: Observation, error: Failure) -> Decision:
         event = Event(EventType.WARNING, error.code, message)
         return Decision(Action.RETRY, patch, delay=delay, events=(event,))
     suffix = f" after {_attempts(attempts)}; nothing was sent" if error.retryable else ""
+    if may_appear:  # nothing watches for it: say how to run once it exists
+        suffix += "; once it exists, change spec.runToken to run again"
     message = f"{error.message}{suffix}"
     decision = counted.fail(
         error.code, message, f"{seen.spec.cluster.name}: {error.code}: {message}"
@@ -622,7 +639,13 @@ def after_submit(
         delay = seen.settings.poll_initial_seconds
     submitted = Event(EventType.NORMAL, Reason.SUBMITTED, message)
     backoff_from = seen.settings.poll_initial_seconds / 2 if expected_seconds is not None else None
-    return Decision(Action.POLL, patch, delay=delay, events=(submitted,), backoff_from=backoff_from)
+    return Decision(
+        Action.POLL,
+        patch,
+        delay=seen.by_the_deadline(delay),
+        events=(submitted,),
+        backoff_from=backoff_from,
+    )
 
 
 def after_submit_error(seen: Observation, error: Failure) -> Decision:
@@ -674,7 +697,7 @@ def after_poll(
                 provisioningState=answer.provisioning_state, startedAt=answer.started_at,
             )  # fmt: skip
         delay = next_poll_delay(previous_delay, answer.retry_after, seen.settings, cadence)
-        return Decision(Action.POLL, patch, delay=delay)
+        return Decision(Action.POLL, patch, delay=seen.by_the_deadline(delay))
 
     where = f"command {status.get('commandId')} on {status.get('clusterName', spec.cluster.name)}"
     logs = _logs_fields(answer.logs, seen.settings)
@@ -767,7 +790,7 @@ def after_poll_error(seen: Observation, error: Failure, previous_delay: float) -
             seen.settings.retry_max_seconds,
             max(seen.settings.retry_initial_seconds, previous_delay * 2),
         )
-        delay = max(backoff, error.retry_after or 0.0)
+        delay = seen.by_the_deadline(max(backoff, error.retry_after or 0.0))
         message = (
             f"polling command {seen.status.get('commandId')} failed with {error.code}: "
             f"{error.message}; retrying in {delay:.0f}s"
@@ -780,9 +803,14 @@ def after_poll_error(seen: Observation, error: Failure, previous_delay: float) -
     )
 
 
-def _retry_backoff(attempts: int, settings: Settings) -> float:
+def _retry_backoff(attempts: int, settings: Settings, initial: float | None = None) -> float:
     exponent = min(max(attempts - 1, 0), 32)  # bounded: 2**32 s already exceeds any ceiling
-    return min(settings.retry_max_seconds, settings.retry_initial_seconds * 2.0**exponent)
+    first = settings.retry_initial_seconds if initial is None else initial
+    return min(settings.retry_max_seconds, first * 2.0**exponent)
+
+
+# Inputs another object provides, which GitOps may apply after the RunCommand.
+_MAY_APPEAR_LATER = frozenset({Reason.FILES_NOT_FOUND, Reason.CREDENTIALS_NOT_FOUND})
 
 
 def _attempts(count: int) -> str:

@@ -30,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", default=0, type=int, help="port to bind; 0 picks a free one")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS from a generated CA")
     parser.add_argument(
-        "--state-dir", type=Path, help="where --tls writes ca.crt and the server key"
+        "--state-dir",
+        type=Path,
+        help="where --tls writes ca.crt and the server key, and accepted commands are "
+        "journalled so that a restart on the same directory still answers for them",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
@@ -60,7 +63,9 @@ async def serve(config: EmulatorConfig, args: argparse.Namespace) -> None:
     if args.tls:
         files = write_serving_files(args.state_dir, args.host)
         ssl_context = server_ssl_context(files)
-    runner = web.AppRunner(create_app(config), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        create_app(config, args.state_dir), access_log=None, handle_signals=False
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, args.host, args.port, ssl_context=ssl_context)

@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -175,12 +176,13 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def create_app(config: EmulatorConfig) -> web.Application:
-    """A ready aiohttp application; run it with web.AppRunner/TCPSite or aiohttp's test server."""
+def create_app(config: EmulatorConfig, state_dir: Path | None = None) -> web.Application:
+    """A ready aiohttp application; run it with web.AppRunner/TCPSite or aiohttp's test server.
+    With `state_dir`, accepted commands outlive a restart on the same directory."""
     app = web.Application(middlewares=[request_ids], client_max_size=config.max_request_bytes)
     authority = TokenAuthority(config.token_lifetime_seconds)
     faults = FaultInjector(config.faults)
-    runner = CommandRunner(config, faults)
+    runner = CommandRunner(config, faults, state_dir)
     app[AUTHORITY_KEY] = authority
     app[RUNNER_KEY] = runner
     app[STATS_KEY] = Counter()

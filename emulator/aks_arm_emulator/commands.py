@@ -1,10 +1,18 @@
-"""Accepted submissions and their lifecycle: Running, then Succeeded or Failed."""
+"""Accepted submissions and their lifecycle: Running, then Succeeded or Failed.
+
+With a state directory, what the emulator accepted and how each command ended is journalled
+(``commands.jsonl``, one JSON line per change), so an emulator restarted on the same directory
+still answers for its commands, as ARM does across its own restarts. A command that was running
+when the emulator stopped cannot be followed further: it ends Failed, with reason
+``EmulatorShutdown`` (stopped) or ``EmulatorRestarted`` (killed), instead of "not found".
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime
+import json
 import logging
 import shutil
 import tempfile
@@ -77,8 +85,56 @@ class Submission:
         }
 
 
+JOURNAL = "commands.jsonl"
+
+
+def _record(submission: Submission) -> dict[str, Any]:
+    """A submission as one journal line (no cluster token: only whether one was sent)."""
+    return {
+        "commandId": submission.command_id,
+        "cluster": submission.cluster.resource_id.casefold(),
+        "command": submission.command,
+        "correlationId": submission.correlation_id,
+        "clientRequestId": submission.client_request_id,
+        "clusterTokenSent": submission.cluster_token_sent,
+        "hasContext": submission.has_context,
+        "submittedAt": iso(submission.submitted_at),
+        "state": submission.state,
+        "startedAt": iso(submission.started_at) if submission.started_at else None,
+        "finishedAt": iso(submission.finished_at) if submission.finished_at else None,
+        "exitCode": submission.exit_code,
+        "logs": submission.logs,
+        "reason": submission.reason,
+    }
+
+
+def _moment(text: str | None) -> datetime.datetime | None:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def _restore(record: dict[str, Any], cluster: ClusterConfig) -> Submission:
+    return Submission(
+        command_id=record["commandId"],
+        cluster=cluster,
+        command=record["command"],
+        correlation_id=record["correlationId"],
+        client_request_id=record["clientRequestId"],
+        cluster_token_sent=record["clusterTokenSent"],
+        has_context=record["hasContext"],
+        submitted_at=_moment(record["submittedAt"]) or _now(),
+        state=record["state"],
+        started_at=_moment(record["startedAt"]),
+        finished_at=_moment(record["finishedAt"]),
+        exit_code=record["exitCode"],
+        logs=record["logs"],
+        reason=record["reason"],
+    )
+
+
 class CommandRunner:
-    def __init__(self, config: EmulatorConfig, faults: FaultInjector) -> None:
+    def __init__(
+        self, config: EmulatorConfig, faults: FaultInjector, state_dir: Path | None = None
+    ) -> None:
         self._config = config
         self._faults = faults
         self._path = tool_path(config.tool_path)
@@ -86,6 +142,33 @@ class CommandRunner:
         # Targets (by kubeconfig) where creating aks-command was tried, and one lock for all.
         self._namespaces: set[Path] = set()
         self._namespace_lock = asyncio.Lock()
+        self._journal: Path | None = None
+        if state_dir is not None:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            self._journal = state_dir / JOURNAL
+            self._replay(self._journal)
+
+    def _replay(self, journal: Path) -> None:
+        """Load what an earlier emulator on this state directory accepted."""
+        if not journal.exists():
+            return
+        clusters = {c.resource_id.casefold(): c for c in self._config.clusters}
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                record = json.loads(line)
+                if record.get("cleared"):
+                    self.submissions.clear()
+                elif (cluster := clusters.get(record["cluster"])) is not None:
+                    self.submissions[record["commandId"]] = _restore(record, cluster)
+        for submission in self.submissions.values():
+            if submission.state == "Running":  # its process died with the emulator that ran it
+                self._finish(submission, "Failed", None, submission.logs, "EmulatorRestarted")
+        log.info("restored %d commands from %s", len(self.submissions), journal)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._journal is not None:
+            with self._journal.open("a", encoding="utf-8") as journal:
+                journal.write(json.dumps(record) + "\n")
 
     def accept(
         self,
@@ -110,6 +193,7 @@ class CommandRunner:
             started_at=now,
         )
         self.submissions[submission.command_id] = submission
+        self._write(_record(submission))
         submission.task = asyncio.create_task(self._run(submission, archive))
         log.info(
             "accepted command %s on %s (correlation %s)",
@@ -149,6 +233,7 @@ class CommandRunner:
         submission.reason = reason
         submission.finished_at = _now()
         submission.state = state
+        self._write(_record(submission))
         log.info(
             "command %s finished: %s exit=%s reason=%s",
             submission.command_id,
@@ -228,6 +313,7 @@ class CommandRunner:
             if submission.task is not None and not submission.task.done():
                 submission.task.cancel()
         self.submissions.clear()
+        self._write({"cleared": True})
         return count
 
     async def shutdown(self) -> None:

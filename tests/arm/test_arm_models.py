@@ -54,6 +54,19 @@ def test_cluster_ref_parse_rejects_with_clear_messages(resource_id: str, message
         ClusterRef.parse(resource_id)
 
 
+@pytest.mark.parametrize(
+    "group", ["rg", "rg-café", "グループ(1)", "Ünïcødé_группа.v2", "a" * 90, "٣"]
+)
+def test_resource_group_names_are_allowed_as_arm_allows_them(group: str) -> None:
+    assert ClusterRef(SUB, group, "aks").resource_group == group
+
+
+@pytest.mark.parametrize("group", ["", "rg.", "a b", "rg/x", "rg!", "a" * 91, "½", "rg✓"])
+def test_resource_group_names_arm_refuses_are_refused(group: str) -> None:
+    with pytest.raises(ValueError, match=r"invalid resource group name .* as ARM allows"):
+        ClusterRef(SUB, group, "aks")
+
+
 @pytest.mark.parametrize("name", ["a", "a1", "a_b-c", "A" * 63])
 def test_valid_cluster_names(name: str) -> None:
     assert ClusterRef(SUB, "rg", name).name == name

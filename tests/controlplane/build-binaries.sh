@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, etcd, helm, the kstatus helper, actionlint, promtool and Prometheus, and
-# krew (with krew's manifest validator) from their Go modules into $BIN_DIR (default
-# .cache/bin); with names as
-# arguments (e.g. `build-binaries.sh kstatus`), only those.
+# Builds kube-apiserver, kube-controller-manager, etcd, helm, the kstatus helper, actionlint,
+# promtool and Prometheus, and krew (with krew's manifest validator) from their Go modules into
+# $BIN_DIR (default .cache/bin); with names as arguments (e.g. `build-binaries.sh kstatus`),
+# only those.
 # Go's module and build caches make a second build take seconds; a binary is rebuilt only
 # when its wrapper module (go.mod, go.sum, *.go) or its build flags changed since the last build.
 set -euo pipefail
@@ -46,12 +46,16 @@ build() { # name, package, ldflags, [wrapper module directory under gobuild/, de
 
 kube=$(module_version "$here/gobuild/kube-apiserver" k8s.io/kubernetes)
 minor=$(echo "$kube" | cut -d. -f2)
-build kube-apiserver . "-s -w \
+kube_version_flags="-s -w \
   -X k8s.io/component-base/version.gitVersion=$kube \
   -X k8s.io/component-base/version.gitMajor=1 \
   -X k8s.io/component-base/version.gitMinor=$minor \
   -X k8s.io/component-base/version.gitTreeState=clean \
   -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
+build kube-apiserver . "$kube_version_flags"
+# Garbage collection and namespace deletion in the tests: the same k8s.io/kubernetes release
+# (test_binaries.py checks that both wrapper modules require the same one).
+build kube-controller-manager . "$kube_version_flags"
 
 build etcd . "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$(module_version "$here/gobuild/etcd" go.etcd.io/etcd/server/v3)"
 

@@ -1,4 +1,7 @@
-"""Start and stop a real kube-apiserver + etcd pair on loopback.
+"""Start and stop a real kube-apiserver + etcd pair on loopback, with kube-controller-manager
+running the garbage collector and the namespace controller, as in a cluster: owned objects are
+collected when their owner goes, `--cascade=orphan` means what it says, and a deleted namespace
+terminates. (`controller_manager=False` leaves it out, for tests that need no collection.)
 
 Each control plane lives in its own directory (certificates, etcd data, logs, kubeconfig,
 and a state file with the process ids) and listens on free ports, so several can run at
@@ -49,6 +52,7 @@ class ControlPlane:
     server: str
     etcd_pid: int
     apiserver_pid: int  # 0 while stopped by stop_apiserver()
+    controller_manager_pid: int = 0  # 0: none runs
     # What start_apiserver() needs to start the same kube-apiserver again.
     apiserver_argv: tuple[str, ...] = field(default=(), repr=False)
     pki: Pki | None = field(default=None, repr=False)
@@ -214,13 +218,32 @@ def _start_apiserver(
     die_with_parent: bool,
     timeout: float,
 ) -> int:
+    return _start_serving(
+        argv,
+        log,
+        f"{server}/readyz",
+        _admin_ssl_context(pki),
+        die_with_parent=die_with_parent,
+        timeout=timeout,
+    )
+
+
+def _start_serving(
+    argv: list[str],
+    log: Path,
+    health_url: str,
+    context: ssl.SSLContext,
+    *,
+    die_with_parent: bool,
+    timeout: float,
+) -> int:
+    """Start a server; return its pid once `health_url` answers ok (else stop it, and raise)."""
     process = _spawn(argv, log, die_with_parent=die_with_parent)
-    context = _admin_ssl_context(pki)
     try:
         _wait_until(
-            lambda: _get(f"{server}/readyz", context) == (200, b"ok"),
+            lambda: _get(health_url, context) == (200, b"ok"),
             process,
-            "kube-apiserver",
+            Path(argv[0]).name,
             log,
             timeout,
         )
@@ -231,7 +254,9 @@ def _start_apiserver(
 
 
 def _write_state(plane: ControlPlane) -> None:
-    pids = [pid for pid in (plane.apiserver_pid, plane.etcd_pid) if pid]
+    pids = [
+        pid for pid in (plane.controller_manager_pid, plane.apiserver_pid, plane.etcd_pid) if pid
+    ]
     (plane.directory / STATE_FILE).write_text(
         json.dumps(
             {
@@ -244,10 +269,54 @@ def _write_state(plane: ControlPlane) -> None:
     )
 
 
+# What the tests need of kube-controller-manager: collection of owned objects, and namespaces that
+# finish terminating. Nothing else runs (no nodes, no pods to schedule or to account for).
+CONTROLLERS = ("garbage-collector-controller", "namespace-controller")
+
+
+def _start_controller_manager(
+    directory: Path, kubeconfig: Path, pki: Pki, *, die_with_parent: bool, timeout: float
+) -> int:
+    """kube-controller-manager with the admin kubeconfig; return once its /healthz answers ok
+    (its controllers then start: the garbage collector once it has discovered every resource)."""
+    port = free_port()
+    context = ssl.create_default_context()
+    context.check_hostname = False  # its self-signed serving certificate, on loopback
+    context.verify_mode = ssl.CERT_NONE
+    return _start_serving(
+        [
+            find_binary("kube-controller-manager"),
+            f"--kubeconfig={kubeconfig}",
+            f"--controllers={','.join(CONTROLLERS)}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={directory / 'pki' / 'kube-controller-manager'}",
+            # Its own serving needs no delegated authentication: /healthz is always allowed.
+            "--authentication-skip-lookup=true",
+            f"--root-ca-file={pki.ca_cert}",
+            f"--service-account-private-key-file={pki.sa_signing_key}",
+            "--use-service-account-credentials=false",
+            "--profiling=false",
+        ],
+        directory / "kube-controller-manager.log",
+        f"https://127.0.0.1:{port}/healthz",
+        context,
+        die_with_parent=die_with_parent,
+        timeout=timeout,
+    )
+
+
 def start(
-    name: str, directory: Path, *, die_with_parent: bool, timeout: float = 90
+    name: str,
+    directory: Path,
+    *,
+    die_with_parent: bool,
+    timeout: float = 90,
+    controller_manager: bool = True,
 ) -> ControlPlane:
-    """Start etcd and kube-apiserver in `directory`; return once /readyz answers ok."""
+    """Start etcd, kube-apiserver and (unless told not to) kube-controller-manager in
+    `directory`; return once each answers its health check."""
     directory = directory.resolve()
     if (directory / STATE_FILE).exists():
         raise ControlPlaneError(f"{directory} already holds a control plane; run `down` first")
@@ -292,8 +361,8 @@ def start(
             f"--service-account-signing-key-file={pki.sa_signing_key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             "--service-cluster-ip-range=10.0.0.0/24",
-            # No controller-manager runs here, so nothing would create the token-less
-            # ServiceAccount objects this admission plugin waits for.
+            # The controller manager here runs no serviceaccount controller, so nothing would
+            # create the token-less ServiceAccount objects this admission plugin waits for.
             "--disable-admission-plugins=ServiceAccount",
             "--endpoint-reconciler-type=none",
             "--profiling=false",
@@ -312,6 +381,16 @@ def start(
 
     kubeconfig = directory / "kubeconfig"
     _write_kubeconfig(kubeconfig, name, server, pki)
+    controller_manager_pid = 0
+    if controller_manager:
+        try:
+            controller_manager_pid = _start_controller_manager(
+                directory, kubeconfig, pki, die_with_parent=die_with_parent, timeout=timeout
+            )
+        except BaseException:
+            _terminate(apiserver_pid)
+            _terminate(etcd.pid)
+            raise
     plane = ControlPlane(
         name,
         directory,
@@ -319,6 +398,7 @@ def start(
         server,
         etcd.pid,
         apiserver_pid,
+        controller_manager_pid,
         apiserver_argv=tuple(apiserver_argv),
         pki=pki,
         die_with_parent=die_with_parent,
@@ -334,7 +414,7 @@ def _is_ours(pid: int) -> bool:
     except OSError:
         return False
     program = os.path.basename(cmdline.split(b"\0", 1)[0])
-    return program in (b"etcd", b"kube-apiserver")
+    return program in (b"etcd", b"kube-apiserver", b"kube-controller-manager")
 
 
 def _terminate(pid: int, grace: float = 10) -> None:
@@ -375,8 +455,10 @@ def stop(directory: Path) -> bool:
 
 
 @contextlib.contextmanager
-def running(name: str, directory: Path) -> Iterator[ControlPlane]:
-    plane = start(name, directory, die_with_parent=True)
+def running(
+    name: str, directory: Path, *, controller_manager: bool = True
+) -> Iterator[ControlPlane]:
+    plane = start(name, directory, die_with_parent=True, controller_manager=controller_manager)
     try:
         yield plane
     finally:

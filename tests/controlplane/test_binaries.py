@@ -125,6 +125,17 @@ def test_without_names_it_builds_every_wrapper_module(script: Script) -> None:
     assert built == modules | {"validate-krew-manifest.tmp", "promtool.tmp"}
 
 
+def test_the_controller_manager_is_the_api_servers_release(script: Script) -> None:
+    """kube-controller-manager comes from the same k8s.io/kubernetes as kube-apiserver, with the
+    same version flags, so the pair is one Kubernetes release."""
+    kube = required(GOBUILD / "kube-apiserver", "k8s.io/kubernetes")
+    assert required(GOBUILD / "kube-controller-manager", "k8s.io/kubernetes") == kube
+    (apiserver,) = script.run("kube-apiserver")
+    (controller_manager,) = script.run("kube-controller-manager")
+    assert f"-X k8s.io/component-base/version.gitVersion={kube} " in controller_manager
+    assert apiserver.split(" -o ")[0] == controller_manager.split(" -o ")[0]
+
+
 def test_an_unknown_name_is_refused(script: Script) -> None:
     done = subprocess.run(
         ["bash", str(script.dir / "build-binaries.sh"), "kubelet"],

@@ -19,6 +19,7 @@ from controller.core import (
     Observation,
     after_poll,
     after_poll_error,
+    after_prepare_error,
     after_submit_error,
     plan,
 )
@@ -138,6 +139,38 @@ def test_retryable_input_error_is_retried_like_an_arm_error() -> None:
     )
     assert decision.action is Action.RETRY
     assert decision.patch["reason"] == "FilesNotFound"
+
+
+@pytest.mark.parametrize(("attempts", "delay"), [(1, 30.0), (2, 60.0), (3, 120.0), (5, 300.0)])
+def test_an_input_that_may_appear_later_is_waited_for_minutes(attempts: int, delay: float) -> None:
+    """GitOps applies a sync's objects in no set order: a filesFrom ConfigMap may come minutes
+    after its RunCommand. Within spec.retries the waits grow from 30 s to 5 minutes (issue 24),
+    not the 5 s of a throttled POST, and each says what is missing."""
+    spec = make_spec(retries=10)
+    status = {**submitting(spec), "state": "Pending", "attempts": attempts - 1}
+    if attempts == 1:
+        status = {}
+    decision = after_prepare_error(Observation(spec, status, 1, NOW, SETTINGS), missing_files())
+    assert (decision.action, decision.delay) == (Action.RETRY, delay)
+    assert "ConfigMap default/manifests named in spec.filesFrom not found" in (
+        decision.patch["message"]
+    )
+
+
+def test_with_the_default_retries_a_missing_input_is_waited_for_minutes_then_said() -> None:
+    spec = make_spec()  # retries: 3
+    waited, status = 0.0, {}
+    for _ in range(spec.retries):
+        decision = after_prepare_error(Observation(spec, status, 1, NOW, SETTINGS), missing_files())
+        assert decision.action is Action.RETRY
+        waited += decision.delay
+        status = merge(status, decision.patch)
+    assert waited >= 180  # 30 + 60 + 120 s
+    failed = after_prepare_error(Observation(spec, status, 1, NOW, SETTINGS), missing_files())
+    assert failed.patch["state"] == "Failed" and failed.patch["reason"] == "FilesNotFound"
+    message = failed.patch["message"]
+    assert "ConfigMap default/manifests named in spec.filesFrom not found" in message
+    assert "spec.runToken" in message  # how to run it once the input exists
 
 
 def test_submit_retries_are_bounded_by_spec_retries() -> None:

@@ -100,6 +100,31 @@ def test_after_submit_first_poll_is_within_a_cadence_of_the_expected_end(
     assert after_submit(seen, handle, expected, cadence).delay == pytest.approx(delay)
 
 
+@pytest.mark.parametrize(
+    ("retry_after", "expected"), [(None, None), (None, 18.0), (7.0, None), (25.0, 18.0)]
+)
+def test_the_first_poll_comes_no_later_than_the_deadline(
+    retry_after: float | None, expected: float | None
+) -> None:
+    """timeoutSeconds: 1 with a 5 s command: polled at the deadline, still running there, so
+    DeadlineExceeded (issue 24), not Succeeded at a first poll long after it."""
+    spec = make_spec(timeoutSeconds=1)
+    handle = CommandHandle(COMMAND_ID, LOCATION, "c", retry_after=retry_after)
+    status = submitting(spec)  # submitted at NOW
+    decision = after_submit(Observation(spec, status, 1, NOW, SETTINGS), handle, expected)
+    assert decision.delay == 1.0
+
+    at_deadline = Observation(spec, merge(status, decision.patch), 1, at(1), SETTINGS)
+    ended = after_poll(at_deadline, STILL_RUNNING, decision.delay)
+    assert ended.patch["reason"] == "DeadlineExceeded"
+
+
+def test_polls_back_off_no_further_than_the_deadline() -> None:
+    spec = make_spec(timeoutSeconds=60)
+    seen = Observation(spec, running(spec), 1, at(50), SETTINGS)
+    assert after_poll(seen, STILL_RUNNING, 30.0).delay == 10.0  # not 60 s: the deadline is at 60
+
+
 def test_after_submit_clears_a_planned_retry() -> None:
     spec = make_spec()
     status = {**submitting(spec), "nextAttemptAt": iso(at(5))}

@@ -69,8 +69,14 @@ class Emulator:
 
 @contextmanager
 def running_emulator(
-    config: EmulatorConfig, state_dir: Path | None = None, host: str = "127.0.0.1"
+    config: EmulatorConfig,
+    state_dir: Path | None = None,
+    host: str = "127.0.0.1",
+    *,
+    journal: bool = False,
 ) -> Iterator[Emulator]:
+    """`state_dir`: serve TLS from a CA kept there; `journal`: keep accepted commands there too,
+    so a restart on it still answers for them."""
     loop = asyncio.new_event_loop()
     started: Future[tuple[web.AppRunner, int]] = Future()
 
@@ -78,7 +84,9 @@ def running_emulator(
         ssl_context = None
         if state_dir is not None:
             ssl_context = server_ssl_context(write_serving_files(state_dir, host))
-        runner = web.AppRunner(create_app(config), access_log=None)
+        runner = web.AppRunner(
+            create_app(config, state_dir if journal else None), access_log=None
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, 0, ssl_context=ssl_context)
         await site.start()

@@ -14,7 +14,7 @@ import pytest
 
 from tests.controlplane import ControlPlane
 from tests.helpers import poll_until
-from tests.kube import kubectl, kubectl_json
+from tests.kube import eventually, kubectl, kubectl_json
 from tests.operator.conftest import FLEET_GROUP, FLEET_SUBSCRIPTION
 from tests.stack import SUBSCRIPTION_ID, Emulator, Operator, cluster_entry
 
@@ -140,6 +140,11 @@ def test_a_set_runs_every_selected_cluster_exactly_once_two_at_a_time_and_again_
     }
     assert per_cluster == dict.fromkeys(SELECTED, 2)
     assert len(sets.children(namespace, "rollout")) == 4  # the same children, no twins
+
+    # Owned for real: the garbage collector takes the children with their set.
+    kubectl(sets.kubectl_path, sets.kubeconfig, "-n", namespace, "delete", "runcommandset/rollout")
+    collected = lambda: not sets.children(namespace, "rollout")  # noqa: E731
+    eventually("the set's children collected with it", collected, timeout=120)
 
 
 def test_max_failures_stops_new_starts_and_the_round_ends_failed(

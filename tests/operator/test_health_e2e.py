@@ -7,16 +7,15 @@ exist is said at start. Runs on its own control plane, as its API server is stop
 from __future__ import annotations
 
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.controlplane import ControlPlane, running
-from tests.kube import kubectl
+from tests.kube import eventually, kubectl
 from tests.operator.conftest import CRD
 from tests.stack import Emulator, Operator, running_operator
 
@@ -39,15 +38,6 @@ def liveness(operator: Operator) -> int:
         return error.code
 
 
-def eventually(check: Callable[[], bool], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1)
-    pytest.fail(f"not {what} after {timeout:.0f} s")
-
-
 def test_liveness_fails_while_the_api_server_is_unreachable_and_recovers(
     plane: ControlPlane, emulator: Emulator, tmp_path: Path
 ) -> None:
@@ -61,11 +51,11 @@ def test_liveness_fails_while_the_api_server_is_unreachable_and_recovers(
         plane.stop_apiserver()
         try:
             # kopf keeps a probe's answer for 10 s: the outage shows within that and a check.
-            eventually(lambda: liveness(operator) == 500, "answering 500 while unreachable")
+            eventually("answering 500 while unreachable", lambda: liveness(operator) == 500)
             assert "the API server cannot be reached" in operator.log.read_text()
         finally:
             plane.start_apiserver()
-        eventually(lambda: liveness(operator) == 200, "answering 200 once the API server is back")
+        eventually("answering 200 once the API server is back", lambda: liveness(operator) == 200)
 
 
 def test_an_operator_started_before_its_api_server_waits_one_line_per_try(
@@ -85,10 +75,9 @@ def test_an_operator_started_before_its_api_server_waits_one_line_per_try(
     try:
         starting.start()
         eventually(
-            lambda: (
-                operator.log.exists() and operator.log.read_text().count("trying again in") >= 2
-            ),
             "saying it waits for the API server",
+            lambda: operator.log.exists()
+            and operator.log.read_text().count("trying again in") >= 2,
             timeout=60,
         )
     finally:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.controlplane import ControlPlane
 from tests.helpers import poll_until
-from tests.kube import kubectl_json
+from tests.kube import absent, eventually, kubectl_json
 from tests.operator.rc import RunCommands, condition, manifest
 from tests.stack import Operator
 
@@ -54,6 +54,11 @@ def test_the_whole_output_goes_to_a_configmap_the_runcommand_owns(
     assert (finished["status"], finished["reason"]) == ("True", "Failed")
     assert finished["observedGeneration"] == body["metadata"]["generation"]
     assert finished["message"].startswith("CommandFailed: ")
+
+    # Owned for real: the garbage collector takes it with its RunCommand.
+    rc.kubectl("-n", namespace, "delete", "runcommand", "big")
+    gone = absent(rc.kubectl_path, rc.kubeconfig, "-n", namespace, "configmap", ref["name"])
+    eventually("the output ConfigMap collected with its RunCommand", gone, timeout=120)
 
 
 def test_spec_output_secret_keeps_the_output_in_a_secret(rc: RunCommands, namespace: str) -> None:
