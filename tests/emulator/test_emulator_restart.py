@@ -8,10 +8,10 @@ import asyncio
 import json
 from pathlib import Path
 
-from controller.emulator import EmulatorConfig
-from controller.emulator.commands import JOURNAL, CommandRunner
-from controller.emulator.config import ScriptedConfig
-from controller.emulator.faults import FaultInjector
+from aks_arm_emulator import EmulatorConfig
+from aks_arm_emulator.commands import JOURNAL, CommandRunner
+from aks_arm_emulator.config import ScriptedConfig
+from aks_arm_emulator.faults import FaultInjector
 
 from tests.emulator.emulator_harness import (
     Emulator,
