@@ -64,7 +64,12 @@ def test_int_or_string_fields_are_declared_so_and_say_so() -> None:
     crd = yaml.safe_load((ROOT / "crds" / "aks.gitops.dev_runcommandsets.yaml").read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     fields = _int_or_string_fields(schema, "")
-    assert [path for path, _ in fields] == [".spec.maxConcurrency", ".spec.maxFailures"]
+    assert [path for path, _ in fields] == [
+        ".spec.maxConcurrency",
+        ".spec.maxFailures",
+        ".spec.stages[].maxConcurrency",
+        ".spec.stages[].maxFailures",
+    ]
     for path, field in fields:
         assert field.get("x-kubernetes-int-or-string") is True, path
         assert "type" not in field, path  # a structural schema allows none beside the extension
