@@ -115,17 +115,6 @@ def test_values_image_is_the_one_the_release_pushes() -> None:
         release.check_image("ghcr.io/someone-else/aks-runcommand-operator")
 
 
-def test_readme_names_the_current_version() -> None:
-    """Install commands in the README name a version: it must be the current one."""
-    version = project_version()
-    readme = (REPO_ROOT / "README.md").read_text()
-    named = re.findall(r"oci://\S+/aks-runcommand-operator\s+--version\s+(\S+)", readme)
-    named += re.findall(r"aks-runcommand-operator:(\d+\.\d+\.\d+\S*?)[\s`'\"]", readme)
-    assert named, "the README names no released version"
-    assert set(named) == {version}, f"README names {sorted(set(named))}, pyproject {version}"
-    assert f"oci://ghcr.io/{OWNER}/charts/aks-runcommand-operator" in readme
-
-
 def test_the_docs_name_the_current_version() -> None:
     """The docs site's install, upgrade and verify commands name the current version too."""
     version = project_version()
@@ -539,7 +528,7 @@ def test_release_installs_the_helm_the_tests_use() -> None:
     assert setup["with"]["version"] == tested
 
 
-@pytest.mark.parametrize("document", ["README.md", "docs/install/verifying.md"])
+@pytest.mark.parametrize("document", ["docs/install/verifying.md"])
 def test_readme_verify_commands_match_the_signing_identity(document: str) -> None:
     readme = (REPO_ROOT / document).read_text()
     identity = f"'^https://github.com/{REPOSITORY}/.github/workflows/release.yml@refs/tags/v.*$'"
