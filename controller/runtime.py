@@ -207,6 +207,7 @@ class Runtime:
         if claimed is None:
             return  # gone, or someone else moved it on: decided again from fresh state
         seen = seen.with_status(claimed.get("status") or {})
+        sent = asyncio.get_running_loop().time()
         try:
             handle = await arm.send_submission(prepared)
         except ArmError as error:
@@ -227,12 +228,13 @@ class Runtime:
             expected = self._polls.submitted(ref.uid, cluster.subscription_id, cluster.resource_id)
             cadence = self._polls.cadence(ref.uid, cluster.subscription_id)
             decision = after_submit(seen, handle, expected, cadence)
-        await self._perform(ref, claimed, decision, answer_of=correlation_id)
+        await self._perform(ref, claimed, decision, answer_of=correlation_id, sent=sent)
 
     async def _poll(self, ref: ObjectRef, body: Body, seen: Observation) -> None:
         handle = command_handle(seen.status)
         assert handle is not None  # seen.in_flight
         previous = self._polls.previous_delay(ref.uid)
+        sent = asyncio.get_running_loop().time()
         try:
             arm = await self._inputs.arm_client(ref.namespace, seen.spec, authorize=False)
             answer = await arm.poll(handle)
@@ -251,13 +253,22 @@ class Runtime:
                 ended = ended_run(answer.started_at, answer.finished_at, handle.command_id)
                 if ended is not None:
                     self._polls.ended(cluster.subscription_id, cluster.resource_id, ended)
-        await self._perform(ref, body, decision)
+        await self._perform(ref, body, decision, sent=sent)
 
     async def _perform(
-        self, ref: ObjectRef, body: Body, decision: Decision, *, answer_of: str | None = None
+        self,
+        ref: ObjectRef,
+        body: Body,
+        decision: Decision,
+        *,
+        answer_of: str | None = None,
+        sent: float | None = None,
     ) -> None:
         """Write the decision's patch, post its events, schedule its next step. `answer_of`:
-        the patch records ARM's answer to the claim with that correlation id, and must land."""
+        the patch records ARM's answer to the claim with that correlation id, and must land.
+        `sent`: when the request this decision answers went out (loop time); the next poll is
+        due that long after it, so waiting for ARM and writing status do not stretch the
+        interval between polls."""
         if decision.output is not None and not await self._write_output(ref, body, decision):
             return
         if decision.patch:
@@ -290,7 +301,8 @@ class Runtime:
         if decision.action is Action.POLL:
             backoff_from = decision.backoff_from
             self._polls.polled_in(ref.uid, decision.delay if backoff_from is None else backoff_from)
-            self._scheduler.schedule(ref.uid, "poll", ref, decision.delay)
+            spent = 0.0 if sent is None else asyncio.get_running_loop().time() - sent
+            self._scheduler.schedule(ref.uid, "poll", ref, max(0.0, decision.delay - spent))
         elif decision.action is Action.RETRY:
             self._scheduler.schedule(ref.uid, "plan", ref, decision.delay)
         elif decision.action is Action.DELETE:
