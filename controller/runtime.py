@@ -207,7 +207,7 @@ class Runtime:
         if claimed is None:
             return  # gone, or someone else moved it on: decided again from fresh state
         seen = seen.with_status(claimed.get("status") or {})
-        sent = asyncio.get_running_loop().time()
+        sent: float | None = asyncio.get_running_loop().time()
         try:
             handle = await arm.send_submission(prepared)
         except ArmError as error:
@@ -218,6 +218,7 @@ class Runtime:
                            ref.namespace, ref.name, error.code, error.message,
                            extra=log_fields(ref, spec, seen.status))  # fmt: skip
             decision = after_submit_error(seen, error)
+            sent = None
         else:
             metrics.SUBMISSIONS.labels("accepted", *where).inc()
             logger.info("%s/%s: submitted to %s as command %s",
@@ -228,13 +229,15 @@ class Runtime:
             expected = self._polls.submitted(ref.uid, cluster.subscription_id, cluster.resource_id)
             cadence = self._polls.cadence(ref.uid, cluster.subscription_id)
             decision = after_submit(seen, handle, expected, cadence)
+            if handle.retry_after is not None:
+                sent = None  # Retry-After counts from ARM's answer
         await self._perform(ref, claimed, decision, answer_of=correlation_id, sent=sent)
 
     async def _poll(self, ref: ObjectRef, body: Body, seen: Observation) -> None:
         handle = command_handle(seen.status)
         assert handle is not None  # seen.in_flight
         previous = self._polls.previous_delay(ref.uid)
-        sent = asyncio.get_running_loop().time()
+        sent: float | None = asyncio.get_running_loop().time()
         try:
             arm = await self._inputs.arm_client(ref.namespace, seen.spec, authorize=False)
             answer = await arm.poll(handle)
@@ -245,6 +248,7 @@ class Runtime:
                            ref.namespace, ref.name, error.code, error.message,
                            extra=log_fields(ref, seen.spec, seen.status))  # fmt: skip
             decision = after_poll_error(seen, error, previous)
+            sent = None  # a retry waits from the failure, and Retry-After from its answer
         else:
             cluster = seen.spec.cluster
             cadence = self._polls.cadence(ref.uid, cluster.subscription_id)
@@ -253,6 +257,8 @@ class Runtime:
                 ended = ended_run(answer.started_at, answer.finished_at, handle.command_id)
                 if ended is not None:
                     self._polls.ended(cluster.subscription_id, cluster.resource_id, ended)
+            elif answer.retry_after is not None:
+                sent = None  # Retry-After counts from ARM's answer
         await self._perform(ref, body, decision, sent=sent)
 
     async def _perform(
@@ -268,7 +274,7 @@ class Runtime:
         the patch records ARM's answer to the claim with that correlation id, and must land.
         `sent`: when the request this decision answers went out (loop time); the next poll is
         due that long after it, so waiting for ARM and writing status do not stretch the
-        interval between polls."""
+        interval between polls (None: from now, as after an error or a Retry-After)."""
         if decision.output is not None and not await self._write_output(ref, body, decision):
             return
         if decision.patch:
