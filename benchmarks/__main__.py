@@ -34,6 +34,7 @@ import kubernetes
 
 from benchmarks import plots
 from benchmarks.fleet import BENCH_CONTROLLER_MANAGER, bench_fleet
+from benchmarks.latency import bench_latency
 from benchmarks.peer import Figures, bench_peer
 from controller.arm import CommandHandle, CommandResult, CommandRunning
 from controller.core import (
@@ -522,6 +523,9 @@ def main() -> int:
     - fleet: one RunCommandSet over BENCH_FLEET scripted clusters (500); see fleet.py.
     - peer: BENCH_PEER_COUNT (60) commands of BENCH_AKS_SECONDS (10) through the official SDK,
       as `az aks command invoke` does, with 16 threads and with all at once.
+    - latency: single runs of BENCH_LATENCY_SECONDS (5,45,300) under BENCH_LATENCY_PROFILES
+      (arm,aks), BENCH_LATENCY_RUNS (5) per cell, against the `az` way; about 16 minutes with
+      the defaults (three rounds, each as long as the longest command); see latency.py.
     - aks: BENCH_AKS_COUNT (1,000) commands of BENCH_AKS_SECONDS (10) in one subscription under
       the AKS profile. Its floor is about 2 s per command (1/s for submits and polls together):
       1,000 take over half an hour, so it runs last.
@@ -530,7 +534,7 @@ def main() -> int:
     print(f"machine: {machine()}")
     print(f"plots: {plots.PLOTS_DIR} (BENCH_PLOTS)")
     bench_core()
-    default = "scale,scale-aks,shards,memory,fleet,peer,aks"
+    default = "scale,scale-aks,shards,memory,fleet,peer,latency,aks"
     scenarios = [s.strip() for s in env.get("BENCH_SCENARIOS", default).split(",")]
     count, seconds = int(env.get("BENCH_COUNT", "2000")), float(env.get("BENCH_SECONDS", "20"))
     subscriptions = int(env.get("BENCH_SUBSCRIPTIONS", "20"))
@@ -548,6 +552,10 @@ def main() -> int:
     if "peer" in scenarios:
         peer_seconds = float(env.get("BENCH_AKS_SECONDS", "10"))
         bench_peer(int(env.get("BENCH_PEER_COUNT", "60")), peer_seconds, None)
+    if "latency" in scenarios:
+        lengths = [float(s) for s in env.get("BENCH_LATENCY_SECONDS", "5,45,300").split(",")]
+        profiles = [p.strip() for p in env.get("BENCH_LATENCY_PROFILES", "arm,aks").split(",")]
+        bench_latency(lengths, int(env.get("BENCH_LATENCY_RUNS", "5")), profiles)
     if "aks" in scenarios:
         bench_scale("aks", aks_count, float(env.get("BENCH_AKS_SECONDS", "10")), profile="aks")
     return 0

@@ -26,17 +26,24 @@ CRDS = Path(__file__).resolve().parents[1] / "crds"
 GROUP = "rg-bench-fleet"
 
 
+def management_plane(stack: ExitStack, prefix: str, kubectl_path: str) -> tuple[Path, Path]:
+    """A work directory and a management API server with the CRDs established, both ended
+    with `stack`: (work directory, kubeconfig)."""
+    work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+    management = running(
+        "management", work / "management", controller_manager=BENCH_CONTROLLER_MANAGER
+    )
+    mgmt = stack.enter_context(management).kubeconfig
+    kubectl(kubectl_path, mgmt, "apply", "--server-side", "-f", str(CRDS))
+    kubectl(kubectl_path, mgmt, "wait", "--for=condition=Established",
+            "crd/runcommands.aks.gitops.dev", "crd/runcommandsets.aks.gitops.dev")  # fmt: skip
+    return work, mgmt
+
+
 def bench_fleet(count: int, seconds: float) -> None:
     kubectl_path = str(Path(sys.executable).parent / "kubectl")
     with ExitStack() as stack:
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aks-fleet-bench-")))
-        management = stack.enter_context(
-            running("management", work / "management", controller_manager=BENCH_CONTROLLER_MANAGER)
-        )
-        mgmt = management.kubeconfig
-        kubectl(kubectl_path, mgmt, "apply", "--server-side", "-f", str(CRDS))
-        kubectl(kubectl_path, mgmt, "wait", "--for=condition=Established",
-                "crd/runcommands.aks.gitops.dev", "crd/runcommandsets.aks.gitops.dev")  # fmt: skip
+        work, mgmt = management_plane(stack, "aks-fleet-bench-", kubectl_path)
         clusters = [
             {"subscriptionId": SUBSCRIPTION_ID, "resourceGroup": GROUP, "name": f"aks-{i:04d}"}
             for i in range(count)

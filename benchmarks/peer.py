@@ -18,7 +18,7 @@ from pathlib import Path
 
 from azure.identity import ClientSecretCredential
 from azure.mgmt.containerservice import ContainerServiceClient
-from azure.mgmt.containerservice.models import RunCommandRequest
+from azure.mgmt.containerservice.models import RunCommandRequest, RunCommandResult
 
 from benchmarks import plots
 from tests.stack import (
@@ -64,6 +64,23 @@ class Figures:
 
 def invoke(emulator: Emulator, number: int) -> bool:
     """One `az aks command invoke`: True when the command ran and Succeeded."""
+    try:
+        result = run_command(emulator, f"echo {number}")
+        return bool(result.provisioning_state == "Succeeded")
+    except Exception:  # any failure of an invocation counts, as a CI job would
+        return False
+
+
+def run_command(
+    emulator: Emulator,
+    command: str,
+    subscription: str = SUBSCRIPTION_ID,
+    cluster: str = CLUSTER,
+    wait: float = 300,
+) -> RunCommandResult:
+    """`az aks command invoke` as the SDK does it: a fresh credential and client, the cluster
+    read, then the command, polled every 5 s for up to `wait` seconds (the CLI's 300); raises
+    what the SDK raises."""
     credential = ClientSecretCredential(
         TENANT_ID,
         CLIENT_ID,
@@ -74,23 +91,21 @@ def invoke(emulator: Emulator, number: int) -> bool:
     )
     client = ContainerServiceClient(
         credential,
-        SUBSCRIPTION_ID,
+        subscription,
         base_url=emulator.base_url,
         credential_scopes=[emulator.base_url + "/.default"],
         connection_verify=str(emulator.ca_file),
     )
     try:
-        client.managed_clusters.get(RESOURCE_GROUP, CLUSTER)
+        client.managed_clusters.get(RESOURCE_GROUP, cluster)
         poller = client.managed_clusters.begin_run_command(
             RESOURCE_GROUP,
-            CLUSTER,
-            RunCommandRequest(command=f"echo {number}"),
+            cluster,
+            RunCommandRequest(command=command),
             polling_interval=5,
             retry_total=0,
         )
-        return poller.result(300).provisioning_state == "Succeeded"
-    except Exception:  # any failure of an invocation counts, as a CI job would
-        return False
+        return poller.result(wait)
     finally:
         client.close()
         credential.close()

@@ -313,6 +313,7 @@ class Runtime:
         spec, where = seen.spec, metrics.target(seen.spec.cluster.resource_id)
         seen = seen.with_status(claimed.get("status") or {})
         self._posts_in_flight += 1
+        sent: float | None = asyncio.get_running_loop().time()
         try:
             handle = await arm.send_submission(prepared)
         except ArmError as error:
@@ -323,6 +324,7 @@ class Runtime:
                            ref.namespace, ref.name, error.code, error.message,
                            extra=log_fields(ref, spec, seen.status))  # fmt: skip
             decision = after_submit_error(seen, error)
+            sent = None
         else:
             metrics.SUBMISSIONS.labels("accepted", *where).inc()
             _observe_submission_latency(claimed, seen, where)
@@ -334,14 +336,17 @@ class Runtime:
             expected = self._polls.submitted(ref.uid, cluster.subscription_id, cluster.resource_id)
             cadence = self._polls.cadence(ref.uid, cluster.subscription_id)
             decision = after_submit(seen, handle, expected, cadence)
+            if handle.retry_after is not None:
+                sent = None  # Retry-After counts from ARM's answer
         finally:
             self._posts_in_flight -= 1
-        await self._perform(ref, claimed, decision, answer_of=correlation_id)
+        await self._perform(ref, claimed, decision, answer_of=correlation_id, sent=sent)
 
     async def _poll(self, ref: ObjectRef, body: Body, seen: Observation) -> None:
         handle = command_handle(seen.status)
         assert handle is not None  # seen.in_flight
         previous = self._polls.previous_delay(ref.uid)
+        sent: float | None = asyncio.get_running_loop().time()
         try:
             arm = await self._inputs.arm_client(ref.namespace, seen.spec, authorize=False)
             answer = await arm.poll(handle)
@@ -352,6 +357,7 @@ class Runtime:
                            ref.namespace, ref.name, error.code, error.message,
                            extra=log_fields(ref, seen.spec, seen.status))  # fmt: skip
             decision = after_poll_error(seen, error, previous)
+            sent = None  # a retry waits from the failure, and Retry-After from its answer
         else:
             cluster = seen.spec.cluster
             cadence = self._polls.cadence(ref.uid, cluster.subscription_id)
@@ -360,13 +366,24 @@ class Runtime:
                 ended = ended_run(answer.started_at, answer.finished_at, handle.command_id)
                 if ended is not None:
                     self._polls.ended(cluster.subscription_id, cluster.resource_id, ended)
-        await self._perform(ref, body, decision)
+            elif answer.retry_after is not None:
+                sent = None  # Retry-After counts from ARM's answer
+        await self._perform(ref, body, decision, sent=sent)
 
     async def _perform(
-        self, ref: ObjectRef, body: Body, decision: Decision, *, answer_of: str | None = None
+        self,
+        ref: ObjectRef,
+        body: Body,
+        decision: Decision,
+        *,
+        answer_of: str | None = None,
+        sent: float | None = None,
     ) -> None:
         """Write the decision's patch, post its events, schedule its next step. `answer_of`:
-        the patch records ARM's answer to the claim with that correlation id, and must land."""
+        the patch records ARM's answer to the claim with that correlation id, and must land.
+        `sent`: when the request this decision answers went out (loop time); the next poll is
+        due that long after it, so waiting for ARM and writing status do not stretch the
+        interval between polls (None: from now, as after an error or a Retry-After)."""
         if decision.output is not None and not await self._write_output(ref, body, decision):
             return
         if decision.patch:
@@ -401,7 +418,8 @@ class Runtime:
         if decision.action is Action.POLL:
             backoff_from = decision.backoff_from
             self._polls.polled_in(ref.uid, decision.delay if backoff_from is None else backoff_from)
-            self._scheduler.schedule(ref.uid, "poll", ref, decision.delay)
+            spent = 0.0 if sent is None else asyncio.get_running_loop().time() - sent
+            self._scheduler.schedule(ref.uid, "poll", ref, max(0.0, decision.delay - spent))
         elif decision.action is Action.RETRY:
             self._scheduler.schedule(ref.uid, "plan", ref, decision.delay)
         elif decision.action is Action.DELETE:

@@ -621,9 +621,9 @@ def after_submit(
     """ARM accepted the POST: record the command id before anything else happens.
 
     The first poll waits a little longer than ``expected_seconds`` (how long recent runs like
-    this one took, see core.durations) when known, but no more than ``cadence`` (the interval
-    the budget allows between polls, see core.pollrate) past it, and never less than ARM's
-    Retry-After."""
+    this one took, see core.durations) when known, but no more than half a ``cadence`` (the
+    interval the budget allows between polls, see core.pollrate) past it, so a run that ends on
+    time is seen well within one cadence; never less than ARM's Retry-After."""
     message = f"command {handle.command_id} submitted to {seen.spec.cluster.name}"
     patch = seen.patch(
         State.RUNNING, Reason.SUBMITTED, message,

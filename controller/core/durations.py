@@ -45,13 +45,13 @@ def parse_timestamp(value: object) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def first_poll_seconds(expected: float, within: float = math.inf) -> float:
+def first_poll_seconds(expected: float, cadence: float = math.inf) -> float:
     """When to poll a run first, given how long runs like it take: a little after (5 %, plus
-    half a second), and no more than ``within`` after it (the poll cadence the budget allows,
-    so a run that ends on time is seen within one cadence). At the median itself half of them
-    are still running, and under the AKS budget each such poll is a request taken from
-    another run."""
-    return min(expected * 1.05 + 0.5, expected + within)
+    half a second), and no more than half a ``cadence`` (the interval the budget allows between
+    polls, core.pollrate) after it, so a run that ends on time is seen well within one cadence.
+    At the median itself half of them are still running, and under the AKS budget each such
+    poll is a request taken from another run."""
+    return min(expected * 1.05 + 0.5, expected + cadence / 2)
 
 
 def _epoch(text: object) -> float | None:

@@ -91,8 +91,9 @@ def test_a_run_counts_once_and_the_window_keeps_those_that_finished_last() -> No
     assert durations.expected(SUB_A, CLUSTER_1) == 9.0  # median of 8, 9, 60
 
 
-def test_first_poll_is_no_later_than_the_cadence_past_the_expected_end() -> None:
-    assert first_poll_seconds(45.0) == pytest.approx(47.75)
-    assert first_poll_seconds(45.0, 5.0) == pytest.approx(47.75)
+def test_first_poll_is_no_later_than_half_a_cadence_past_the_expected_end() -> None:
+    assert first_poll_seconds(20.0) == pytest.approx(21.5)
+    assert first_poll_seconds(20.0, 5.0) == pytest.approx(21.5)
+    assert first_poll_seconds(45.0, 5.0) == pytest.approx(47.5)
     assert first_poll_seconds(300.0) == pytest.approx(315.5)
-    assert first_poll_seconds(300.0, 5.0) == 305.0
+    assert first_poll_seconds(300.0, 5.0) == 302.5
