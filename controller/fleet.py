@@ -153,7 +153,9 @@ class Fleet(ParentLoop):
             self._plan(ref, 0.0)  # decide with the adopted children as its own
             return
         try:
-            discovered = await self._discover(ref, spec, status)
+            discovered = await self._discover(
+                ref, spec, status, has_children=bool(children) or bool(foreign)
+            )
         except (ArmError, InputFailure) as error:
             message = f"cannot list managed clusters: {error.code}: {error.message}"
             logger.warning("%s/%s: %s", ref.namespace, ref.name, message)
@@ -215,7 +217,7 @@ class Fleet(ParentLoop):
                                ref.namespace, ref.name, event.reason, error)  # fmt: skip
 
     async def _discover(
-        self, ref: ObjectRef, spec: SetSpec, status: Mapping[str, Any]
+        self, ref: ObjectRef, spec: SetSpec, status: Mapping[str, Any], *, has_children: bool
     ) -> list[DiscoveredCluster] | None:
         """List the selector's clusters when a round starts, and with followNewClusters once
         per interval; None when this look needs no discovery."""
@@ -223,12 +225,15 @@ class Fleet(ParentLoop):
             return None
         last = self._discovered_at.get(ref.uid)
         round_started = status.get("roundKey") == spec.round_key
-        if round_started and last is not None and last[0] == spec.round_key:
+        # A round without any child under the set's name (its targets' names were held by a
+        # predecessor's children, collected since) lists again: no child can say yet who its
+        # targets are. Otherwise they do (its own, or those it waits for), after a restart too.
+        if round_started and last is not None and last[0] == spec.round_key and has_children:
             due = time.monotonic() - last[1] >= self._follow_interval
             if not (spec.follow_new_clusters and due):
                 return None
-        elif round_started and not spec.follow_new_clusters:
-            return None  # after a restart: the round's children say who its targets are
+        elif round_started and not spec.follow_new_clusters and has_children:
+            return None
         template = {**spec.template, "cluster": {"resourceId": _any_cluster(spec)}}
         arm = await self._inputs.discovery_client(ref.namespace, RunSpec.parse(template))
         found: list[DiscoveredCluster] = []

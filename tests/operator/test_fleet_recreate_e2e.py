@@ -1,9 +1,9 @@
 """Issue 24 for RunCommandSets. A set recreated while its predecessor's children still exist
-(defect 1): slow garbage collection, `--cascade=orphan`, Argo CD replacing the set. The test
-stack runs no garbage collector, so a deleted set's children stay, still naming the dead set as
-controller: exactly the window that looped on ARM. The set must wait with backoff, say why,
-and adopt the children once they are orphans of its own template. A selector matching nothing
-ends the round (defect 6); sets post events."""
+(defect 1): slow garbage collection, `--cascade=orphan`, Argo CD replacing the set. A finalizer
+on the children holds them in the window that looped on ARM (being collected, still naming the
+dead set as controller): the set must wait with backoff and say why, then run its own children
+once they are gone. Orphans of its own template (`--cascade=orphan`) it adopts, running nothing
+again. A selector matching nothing ends the round (defect 6); sets post events."""
 
 from __future__ import annotations
 
@@ -35,10 +35,15 @@ def test_a_set_recreated_over_its_old_children_waits_without_hammering_arm_then_
     sets.wait_for(namespace, "again", lambda s: s.get("state") == "Succeeded")
     ran = len(runs_of(emulator, command))
     assert ran == 4
-    kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace, "delete",
-            "runcommandset", "again", "--wait=true")  # fmt: skip
-    assert len(sets.children(namespace, "again")) == 4  # no collector: they outlive the set
 
+    def kube(*args: str) -> None:
+        kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace, *args)
+
+    # Slow garbage collection: the children stay, being deleted, naming the deleted set.
+    hold = json.dumps({"metadata": {"finalizers": ["e2e.aks.gitops.dev/hold"]}})
+    for child in sets.children(namespace, "again"):
+        kube("patch", "runcommand", child["metadata"]["name"], "--type=merge", "-p", hold)
+    kube("delete", "runcommandset", "again", "--wait=true")
     lists_before = emulator.cluster_lists()
     sets.apply(namespace, "again", spec)  # the same set, a new uid
     status = sets.wait_for(
@@ -49,7 +54,7 @@ def test_a_set_recreated_over_its_old_children_waits_without_hammering_arm_then_
     assert {c["type"]: c["status"] for c in status["conditions"]}["Reconciling"] == "True"
     time.sleep(WINDOW_SECONDS)
     lists = emulator.cluster_lists() - lists_before
-    # One round's discovery (a list per scope, pages included), not one per look.
+    # A list per look, and looks back off (5 s doubling): a handful, not one per second.
     assert lists <= 8, f"{lists} managedClusters LISTs in {WINDOW_SECONDS}s"
     about = "involvedObject.kind=RunCommandSet,involvedObject.name=again"
     events = kubectl_json(kubectl_path, management_cluster.kubeconfig, "-n", namespace, "get",
@@ -58,18 +63,26 @@ def test_a_set_recreated_over_its_old_children_waits_without_hammering_arm_then_
     assert "ChildOwnedElsewhere" in reasons, reasons
     assert reasons.count("ChildOwnedElsewhere") == 1  # once per change, not once per look
 
-    # What `--cascade=orphan` leaves (the collector strips the dead owner): orphans of the
-    # same template, adopted; they ran this round's token already, so nothing runs again.
-    orphaned = json.dumps([{"op": "remove", "path": "/metadata/ownerReferences"}])
+    # The collection ends: the set runs its own children (the old ones, and their record, are gone).
+    release = json.dumps([{"op": "remove", "path": "/metadata/finalizers"}])
     for child in sets.children(namespace, "again"):
-        kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace, "patch",
-                "runcommand", child["metadata"]["name"], "--type=json", "-p", orphaned)  # fmt: skip
-    status = sets.wait_for(namespace, "again", lambda s: s.get("state") == "Succeeded", timeout=120)
+        kube("patch", "runcommand", child["metadata"]["name"], "--type=json", "-p", release)
+    status = sets.wait_for(namespace, "again", lambda s: s.get("state") == "Succeeded", timeout=180)
     assert status["succeeded"] == 4
+    assert len(runs_of(emulator, command)) == 2 * ran
+
+    # `--cascade=orphan`: the collector strips the dead owner; orphans of the same template are
+    # adopted, and they ran this round's token already, so nothing runs again.
+    kube("delete", "runcommandset", "again", "--cascade=orphan", "--wait=true")
+    sets.apply(namespace, "again", spec)
     uid = sets.get(namespace, "again")["metadata"]["uid"]
+    status = sets.wait_for(
+        namespace, "again",
+        lambda s: s.get("state") == "Succeeded" and s.get("succeeded") == 4, timeout=120,
+    )  # fmt: skip
     for child in sets.children(namespace, "again"):
         assert child["metadata"]["ownerReferences"][0]["uid"] == uid
-    assert len(runs_of(emulator, command)) == ran  # adopted, not run twice
+    assert len(runs_of(emulator, command)) == 2 * ran  # adopted, not run again
 
 
 def test_a_selector_matching_nothing_ends_the_round_and_stops_listing(

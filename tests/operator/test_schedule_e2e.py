@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -104,7 +105,7 @@ def started_for(emulator: Emulator, child: dict[str, Any]) -> int:
 
 
 def new_namespace(management_cluster: ControlPlane, kubectl_path: str) -> str:
-    name = f"e2e-{next(_namespaces)}"
+    name = f"sched-{next(_namespaces)}-{uuid.uuid4().hex[:6]}"  # not the shared e2e-N names
     kubectl(kubectl_path, management_cluster.kubeconfig, "create", "namespace", name)
     return name
 
