@@ -35,6 +35,10 @@ class Sets:
         }
         kubectl(self.kubectl_path, self.kubeconfig, "apply", "-f", "-", stdin=json.dumps(body))
 
+    def delete(self, namespace: str, name: str) -> None:
+        kubectl(self.kubectl_path, self.kubeconfig, "-n", namespace, "delete", "runcommandset",
+                name, "--wait=true")  # fmt: skip
+
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         return dict(
             kubectl_json(
@@ -239,6 +243,9 @@ def test_follow_new_clusters_runs_the_round_on_a_cluster_added_mid_round(
     finally:
         emulator.remove_cluster(first)
         emulator.remove_cluster(late)
+        # A following set lists its clusters every second for as long as it lives: gone, it no
+        # longer adds to the managedClusters LISTs later tests count.
+        sets.delete(namespace, "follow")
 
 
 def test_retry_failed_token_runs_only_the_failed_cluster_again(
