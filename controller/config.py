@@ -21,8 +21,8 @@ from controller.arm import (
     CredentialMode,
 )
 from controller.core import Settings
-from controller.core.fleet import SHARD_LABEL
 from controller.core.policy import LabelSelector, OperatorIdentityAllowance
+from controller.vocabulary import SHARD_LABEL
 
 DEFAULT_CREDENTIALS_SECRET = "aks-runcommand-credentials"  # noqa: S105 - a Secret's name
 # A Kubernetes label value (the empty value is not a shard).

@@ -29,9 +29,6 @@ from controller.arm import ArmError, DiscoveredCluster
 from controller.core import InvalidSpec, RunSpec
 from controller.core.adoption import Foreign, adoptable
 from controller.core.fleet import (
-    SET_LABEL,
-    SHARD_LABEL,
-    TEMPLATE_LABEL,
     Child,
     ChildWrite,
     SetDecision,
@@ -41,10 +38,20 @@ from controller.core.fleet import (
     set_problem,
 )
 from controller.core.inputs import InputFailure
-from controller.core.reasons import Reason
 from controller.inputs import InputReader
-from controller.kube import GROUP, SET_KIND, SET_PLURAL, VERSION, Conflict, KubeApi, ObjectRef
+from controller.kube import Conflict, KubeApi, ObjectRef
 from controller.parents import CHILD_SETTLE_SECONDS, ParentLoop, child_body, object_ref, owned_by
+from controller.vocabulary import (
+    GROUP,
+    RUNCOMMAND_KIND,
+    SET_KIND,
+    SET_LABEL,
+    SET_PLURAL,
+    SHARD_LABEL,
+    TEMPLATE_LABEL,
+    VERSION,
+    Reason,
+)
 
 logger = logging.getLogger("controller.fleet")
 Body = Mapping[str, Any]
@@ -262,7 +269,7 @@ class Fleet(ParentLoop):
         if write.create:
             created = await self._kube.create_runcommand(
                 ref.namespace,
-                child_body(ref, SET_KIND, "RunCommand", write.name, write.labels, write.spec),
+                child_body(ref, SET_KIND, RUNCOMMAND_KIND, write.name, write.labels, write.spec),
             )
             if created is not None:
                 logger.info("%s/%s: created child %s for %s", ref.namespace, ref.name,

@@ -18,20 +18,20 @@ import kopf
 
 from controller import health, wiring
 from controller.config import OperatorConfig
-from controller.core.fleet import SET_LABEL
-from controller.kube import (
-    GROUP,
-    PLURAL,
-    SCHEDULE_KIND,
-    SCHEDULE_PLURAL,
-    SET_KIND,
-    SET_PLURAL,
-    VERSION,
-    KubeApi,
-)
+from controller.kube import KubeApi
 from controller.parents import ParentLoop
 from controller.runtime import Runtime
 from controller.stopping import Stop
+from controller.vocabulary import (
+    GROUP,
+    RUNCOMMAND_PLURAL,
+    SCHEDULE_KIND,
+    SCHEDULE_PLURAL,
+    SET_KIND,
+    SET_LABEL,
+    SET_PLURAL,
+    VERSION,
+)
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -80,7 +80,7 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
         if config.watch_label_selector is not None:
             # Sharding, filtered by the API server: other shards' objects never reach this
             # process (no event, no memory), as Flux's --watch-label-selector.
-            for plural in (PLURAL, SET_PLURAL, SCHEDULE_PLURAL):
+            for plural in (RUNCOMMAND_PLURAL, SET_PLURAL, SCHEDULE_PLURAL):
                 settings.watching.label_selectors[GROUP, plural] = config.watch_label_selector
         settings.peering.priority = config.priority
         settings.peering.mandatory = config.peering is not None
@@ -116,7 +116,9 @@ def build_registry(config: OperatorConfig, stop: Stop) -> kopf.OperatorRegistry:
             or _parented(body)
         )
 
-    @kopf.on.event(GROUP, VERSION, PLURAL, id="watch", registry=registry, when=worth_a_look)
+    @kopf.on.event(
+        GROUP, VERSION, RUNCOMMAND_PLURAL, id="watch", registry=registry, when=worth_a_look
+    )
     async def watch(
         event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
     ) -> None:

@@ -34,9 +34,9 @@ from controller.core.policy import (
     check_operator_identity,
     check_policies,
 )
-from controller.core.reasons import Reason
 from controller.identities import ArmClients
 from controller.kube import Found, KubeApi
+from controller.vocabulary import Reason
 
 # How old a read of a credentials Secret a poll may reuse. A submission always reads afresh.
 _POLL_SECRET_SECONDS = 5.0

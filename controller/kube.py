@@ -24,10 +24,17 @@ import aiohttp
 import certifi
 import kubernetes
 
-GROUP, VERSION, PLURAL = "aks.gitops.dev", "v1alpha1", "runcommands"
-POLICY_PLURAL = "runcommandpolicies"
-SET_PLURAL, SET_KIND = "runcommandsets", "RunCommandSet"
-SCHEDULE_PLURAL, SCHEDULE_KIND = "runcommandschedules", "RunCommandSchedule"
+from controller.vocabulary import (
+    API_VERSION,
+    GROUP,
+    OUTPUT_LABEL,
+    POLICY_PLURAL,
+    REPORTING_COMPONENT,
+    RUNCOMMAND_KIND,
+    RUNCOMMAND_PLURAL,
+    VERSION,
+)
+
 _MERGE_PATCH = "application/merge-patch+json"
 _TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
 
@@ -224,7 +231,9 @@ class KubeApi:
         """One page of one RunCommand, in `namespace` (None: all), as a watch lists them: the API
         server answers, the operator may read RunCommands, and their CRD is served (else
         False)."""
-        listed = await self._request("GET", _custom(namespace, PLURAL), params={"limit": "1"})
+        listed = await self._request(
+            "GET", _custom(namespace, RUNCOMMAND_PLURAL), params={"limit": "1"}
+        )
         return listed is not None
 
     async def list_policies(self) -> list[dict[str, Any]]:
@@ -232,14 +241,20 @@ class KubeApi:
         listed = await self._request("GET", _custom(None, POLICY_PLURAL))
         return list((listed or {}).get("items") or [])
 
-    async def read_runcommand(self, ref: ObjectRef, plural: str = PLURAL) -> dict[str, Any] | None:
+    async def read_runcommand(
+        self, ref: ObjectRef, plural: str = RUNCOMMAND_PLURAL
+    ) -> dict[str, Any] | None:
         body = await self._request("GET", _custom(ref.namespace, plural, ref.name))
         if body is None or body["metadata"]["uid"] != ref.uid:
             return None  # gone, or deleted and recreated: not the object we were following
         return body
 
     async def patch_status(
-        self, ref: ObjectRef, status: dict[str, Any], resource_version: str, plural: str = PLURAL
+        self,
+        ref: ObjectRef,
+        status: dict[str, Any],
+        resource_version: str,
+        plural: str = RUNCOMMAND_PLURAL,
     ) -> dict[str, Any] | None:
         """JSON merge patch of status, conditional on the object being exactly the version that
         was read (optimistic concurrency, as the Job controller claims pods). None values delete
@@ -257,7 +272,7 @@ class KubeApi:
             raise
 
     async def list_runcommands(
-        self, namespace: str, label_selector: str, plural: str = PLURAL
+        self, namespace: str, label_selector: str, plural: str = RUNCOMMAND_PLURAL
     ) -> list[dict[str, Any]]:
         """The RunCommands (or sets) of a namespace that carry these labels (children)."""
         listed = await self._request(
@@ -266,7 +281,7 @@ class KubeApi:
         return list((listed or {}).get("items") or [])
 
     async def create_runcommand(
-        self, namespace: str, body: dict[str, Any], plural: str = PLURAL
+        self, namespace: str, body: dict[str, Any], plural: str = RUNCOMMAND_PLURAL
     ) -> dict[str, Any] | None:
         """Create a RunCommand (or set) and return it; None when one of that name exists
         already (names are derived, so it is the same child: creating is idempotent)."""
@@ -288,7 +303,10 @@ class KubeApi:
         }
         try:
             written = await self._request(
-                "PATCH", _custom(namespace, PLURAL, name), body, content_type=_MERGE_PATCH
+                "PATCH",
+                _custom(namespace, RUNCOMMAND_PLURAL, name),
+                body,
+                content_type=_MERGE_PATCH,
             )
         except ApiError as error:
             if error.status == 409:
@@ -297,7 +315,7 @@ class KubeApi:
         if written is None:
             raise Conflict(f"{namespace}/{name} is gone")
 
-    async def delete_runcommand(self, ref: ObjectRef, plural: str = PLURAL) -> None:
+    async def delete_runcommand(self, ref: ObjectRef, plural: str = RUNCOMMAND_PLURAL) -> None:
         """Delete it, and in the background what it owns (its output objects, a set's
         children); only this very object (uid), never a newer one of the same name."""
         options = {
@@ -318,13 +336,13 @@ class KubeApi:
         """Create or replace the ConfigMap or Secret holding a run's output, owned by the
         RunCommand (garbage-collected with it). Replacing makes a second write after a crash
         write the same object; the key is `output`, in data or binaryData."""
-        owner = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RunCommand", "name": ref.name,
+        owner = {"apiVersion": API_VERSION, "kind": RUNCOMMAND_KIND, "name": ref.name,
                  "uid": ref.uid, "controller": True}  # fmt: skip
         metadata = {
             "name": name,
             "namespace": ref.namespace,
             "ownerReferences": [owner],
-            "labels": {"aks.gitops.dev/runcommand": ref.name[:63].rstrip("-_.")},
+            "labels": {OUTPUT_LABEL: ref.name[:63].rstrip("-_.")},
         }
         body: dict[str, Any] = {"apiVersion": "v1", "kind": kind, "metadata": metadata}
         if kind == "Secret":
@@ -349,7 +367,7 @@ class KubeApi:
         await self._request("DELETE", _core(namespace, plural, name))  # 404: gone already
 
     async def post_event(
-        self, ref: ObjectRef, type_: str, reason: str, message: str, kind: str = "RunCommand"
+        self, ref: ObjectRef, type_: str, reason: str, message: str, kind: str = RUNCOMMAND_KIND
     ) -> None:
         """An Event about ``ref``, a RunCommand or (``kind``) one of its parents."""
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -357,7 +375,7 @@ class KubeApi:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
-            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind,
+            "involvedObject": {"apiVersion": API_VERSION, "kind": kind,
                                "name": ref.name, "namespace": ref.namespace, "uid": ref.uid},
             "type": type_,
             "reason": reason,
@@ -366,7 +384,7 @@ class KubeApi:
             "lastTimestamp": now,
             "count": 1,
             "source": {"component": "aks-runcommand-operator"},
-            "reportingComponent": "aks.gitops.dev/runcommand-operator",
+            "reportingComponent": REPORTING_COMPONENT,
             "reportingInstance": "aks-runcommand-operator",
         }  # fmt: skip
         await self._request("POST", _core(ref.namespace, "events"), event)

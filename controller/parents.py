@@ -14,8 +14,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from controller.kube import GROUP, VERSION, Conflict, KubeApi, ObjectRef, transient
+from controller.kube import Conflict, KubeApi, ObjectRef, transient
 from controller.scheduler import Job, Scheduler
+from controller.vocabulary import API_VERSION
 
 Body = Mapping[str, Any]
 CHILD_SETTLE_SECONDS = 0.2  # child events within this window are looked at once
@@ -130,7 +131,7 @@ def child_body(
         "labels": dict(labels),
         "ownerReferences": [
             {
-                "apiVersion": f"{GROUP}/{VERSION}",
+                "apiVersion": API_VERSION,
                 "kind": owner_kind,
                 "name": owner.name,
                 "uid": owner.uid,
@@ -142,7 +143,7 @@ def child_body(
     if annotations:
         metadata["annotations"] = dict(annotations)
     return {
-        "apiVersion": f"{GROUP}/{VERSION}",
+        "apiVersion": API_VERSION,
         "kind": kind,
         "metadata": metadata,
         "spec": dict(spec),

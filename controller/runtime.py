@@ -49,9 +49,10 @@ from controller.core import (
 from controller.core.durations import ended_run, parse_timestamp, run_seconds
 from controller.core.inputs import InputFailure
 from controller.inputs import InputReader
-from controller.kube import GROUP, VERSION, Conflict, KubeApi, ObjectRef, transient
+from controller.kube import Conflict, KubeApi, ObjectRef, transient
 from controller.polltimes import PollTimes, Room
 from controller.scheduler import Job, Scheduler
+from controller.vocabulary import API_VERSION, RUNCOMMAND_KIND, EventType, Reason
 
 logger = logging.getLogger("controller.runtime")
 Body = Mapping[str, Any]
@@ -486,7 +487,7 @@ class Runtime:
         logger.warning(
             "%s/%s: %s", ref.namespace, ref.name, message, extra=log_fields(ref, None, patch)
         )
-        await self._event(ref, "Warning", "AnswerNotRecorded", message)
+        await self._event(ref, EventType.WARNING, Reason.ANSWER_NOT_RECORDED, message)
 
     async def _write_output(self, ref: ObjectRef, body: Body, decision: Decision) -> bool:
         """Write the run's output before the patch that names it: a crash in between rewrites
@@ -532,7 +533,7 @@ def log_fields(
     turns k8s_ref into an `object` field (namespace, name, uid) as for its own lines, and keeps
     the rest as fields: cluster (the ARM id), commandId and correlationId when there are any."""
     fields: dict[str, Any] = {
-        "k8s_ref": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RunCommand",
+        "k8s_ref": {"apiVersion": API_VERSION, "kind": RUNCOMMAND_KIND,
                     "namespace": ref.namespace, "name": ref.name, "uid": ref.uid},
     }  # fmt: skip
     if spec is not None:

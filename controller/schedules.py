@@ -24,10 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.core import InvalidSpec
-from controller.core.fleet import SHARD_LABEL
-from controller.core.reasons import EventType, Reason
 from controller.core.schedule import (
-    SCHEDULE_LABEL,
     ChildCreate,
     ChildKind,
     ScheduledChild,
@@ -37,11 +34,21 @@ from controller.core.schedule import (
     plan_schedule,
     schedule_problem,
 )
-from controller.kube import PLURAL, SCHEDULE_KIND, SCHEDULE_PLURAL, SET_PLURAL, KubeApi, ObjectRef
+from controller.kube import KubeApi, ObjectRef
 from controller.parents import ParentLoop, child_body, owned_by
+from controller.vocabulary import (
+    RUNCOMMAND_PLURAL,
+    SCHEDULE_KIND,
+    SCHEDULE_LABEL,
+    SCHEDULE_PLURAL,
+    SET_PLURAL,
+    SHARD_LABEL,
+    EventType,
+    Reason,
+)
 
 logger = logging.getLogger("controller.schedules")
-PLURALS: Mapping[ChildKind, str] = {"RunCommand": PLURAL, "RunCommandSet": SET_PLURAL}
+PLURALS: Mapping[ChildKind, str] = {"RunCommand": RUNCOMMAND_PLURAL, "RunCommandSet": SET_PLURAL}
 TICK_DELAY_SECONDS = 0.1  # wake just after the tick (CronJob's nextScheduleDelta)
 MAX_SLEEP_SECONDS = 300.0  # look again at least this often: a wall clock that jumps is caught
 

@@ -100,7 +100,7 @@ def test_every_crd_field_is_in_its_page_with_its_description() -> None:
 
 
 def test_every_state_and_reason_is_in_the_reference_with_its_description() -> None:
-    from controller.core.reasons import Reason, State
+    from controller.vocabulary import Reason, State
 
     rows = _rows(reference.pages()["reference/reasons.md"])
     for member in [*State, *Reason]:

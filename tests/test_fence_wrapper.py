@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from controller.core.fence import EXPIRES_LABEL, FENCE_LABEL, NAMESPACE, Fence, FenceKind
+from controller.core.fence import NAMESPACE, Fence, FenceKind
+from controller.vocabulary import EXPIRES_LABEL, FENCE_LABEL
 from tests.controlplane import ControlPlane
 from tests.kube import kubectl, kubectl_json
 

@@ -50,6 +50,8 @@ from typing import Any, Self
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
 
+from controller.vocabulary import ErrorCode
+
 from .clouds import AKS_AAD_SCOPE, AZURE_PUBLIC_CLOUD, Cloud
 from .errors import (
     ArmError,
@@ -252,7 +254,7 @@ class ArmClient:
         ):
             raise ArmError(
                 f"ARM's nextLink {str(link)[:200]!r} is not on {self._cloud.arm_endpoint}",
-                code="InvalidNextLink",
+                code=ErrorCode.INVALID_NEXT_LINK,
                 correlation_id=correlation_id,
             )
         return str(url)
@@ -380,7 +382,7 @@ class ArmClient:
         except ValueError as exc:
             raise ArmError(
                 f"command handle {handle.command_id} has an unusable location: {exc}",
-                code="InvalidCommandHandle",
+                code=ErrorCode.INVALID_COMMAND_HANDLE,
                 correlation_id=handle.correlation_id,
             ) from None
         response = await self._read(
@@ -626,7 +628,7 @@ def _json_object(response: httpx.Response, correlation_id: str) -> dict[str, Any
             f"ARM answered HTTP {response.status_code} to {response.request.method} "
             f"{response.request.url.path} without a JSON object body "
             f"(request id {response.headers.get('x-ms-request-id')})",
-            code="MalformedResponse",
+            code=ErrorCode.MALFORMED_RESPONSE,
             retryable=True,
             correlation_id=correlation_id,
         )

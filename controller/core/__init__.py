@@ -5,6 +5,8 @@ Layering: ``core`` may import ``controller.arm``'s value types (the vocabulary o
 never kopf, kubernetes or httpx; import-linter enforces it (``make lint``).
 """
 
+from controller.vocabulary import EventType, Reason, State
+
 from .decide import (
     Action,
     Decision,
@@ -22,7 +24,6 @@ from .decide import (
     plan,
 )
 from .inputs import InputFailure
-from .reasons import EventType, Reason, State
 from .spec import InvalidSpec, RunSpec
 
 __all__ = [

@@ -29,13 +29,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from controller.arm.models import CommandHandle, CommandResult, CommandRunning
+from controller.vocabulary import EventType, Reason, State
 
 from .conditions import conditions_for
 from .durations import first_poll_seconds
 from .durations import parse_timestamp as _parse
 from .fence import Fence, FenceKind, fence_name, missing_message, unavailable_message, verdict
 from .output import OutputRef, OutputWrite, output_name, output_refs
-from .reasons import EventType, Reason, State
 from .spec import RunSpec
 
 ARM_LOG_LIMIT = 512 * 1024  # ARM truncates command output here
@@ -574,7 +574,7 @@ def _resume(seen: Observation) -> Decision:
     patch = seen.patch(
         State.RUNNING, Reason.RUNNING, message, history=history, finishedAt=None, duration=None
     )
-    return Decision(Action.POLL, patch, events=(Event(EventType.NORMAL, "Resumed", message),))
+    return Decision(Action.POLL, patch, events=(Event(EventType.NORMAL, Reason.RESUMED, message),))
 
 
 def after_prepare_error(seen: Observation, error: Failure) -> Decision:

@@ -29,14 +29,11 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from controller.arm.models import CommandResult
-
-from .reasons import Reason
+from controller.vocabulary import Reason
 
 NAMESPACE = "aks-command"
 WRAPPER_DIR = ".aks-runcommand"
 WRAPPER_COMMAND = f"bash {WRAPPER_DIR}/fence.sh"
-FENCE_LABEL = "aks.gitops.dev/fence"
-EXPIRES_LABEL = "aks.gitops.dev/fence-expires"
 KEPT_AFTER_DEADLINE = timedelta(days=1)
 # The wrapper's exit codes when the user's command did not run in this submission; its last
 # line then starts with the marker and the reason (fence.sh's header).

@@ -26,11 +26,9 @@ from controller.core.adoption import Foreign, describe
 from controller.core.bounds import check_bound, resolve_bound
 from controller.core.conditions import conditions_for
 from controller.core.decide import Event as SetEvent
-from controller.core.reasons import Reason
 from controller.core.set_events import round_events
 from controller.core.spec import InvalidSpec, RunSpec
 from controller.core.stages import (
-    STAGE_LABEL,
     Stage,
     StageCounts,
     StageLook,
@@ -45,15 +43,17 @@ from controller.core.stages import (
     stage_entries,
     stage_events,
 )
+from controller.vocabulary import (
+    CLUSTER_LABEL,
+    RETRY_LABEL,
+    ROUND_LABEL,
+    SET_LABEL,
+    SHARD_LABEL,
+    STAGE_LABEL,
+    TEMPLATE_LABEL,
+    Reason,
+)
 
-SET_LABEL = "aks.gitops.dev/runcommandset"
-CLUSTER_LABEL = "aks.gitops.dev/cluster-hash"
-ROUND_LABEL = "aks.gitops.dev/round"
-TEMPLATE_LABEL = "aks.gitops.dev/template"  # hash of the set's template: orphans adopted by it
-# Sharding, the Kubernetes way: an operator started with --shard-key handles only objects with
-# this label set to its key; a set's children carry the set's value, so they land on its shard.
-SHARD_LABEL = "sharding.aks.gitops.dev/key"
-RETRY_LABEL = "aks.gitops.dev/retry"  # the retryFailedToken (hashed) a child last obeyed
 MAX_CLUSTER_ENTRIES = 50  # per-cluster summaries kept in status: failures first
 MAX_CHILD_NAME = 63
 _CLUSTER_HASH_CHARS = 10

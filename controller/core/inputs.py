@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .reasons import Reason
+from controller.vocabulary import Reason
+
 from .spec import RunSpec
 
 

@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from controller.vocabulary import Reason
+
 from .inputs import InputFailure
-from .reasons import Reason
 from .spec import RunSpec
 
 IdentityMode = Literal["OperatorIdentity", "ClientSecret", "ClientCertificate", "WorkloadIdentity"]

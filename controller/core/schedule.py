@@ -25,15 +25,17 @@ from typing import Any, Literal
 from controller.core.conditions import FINISHED, conditions_for
 from controller.core.cron import Cron, InvalidCron
 from controller.core.durations import parse_timestamp
-from controller.core.fleet import SHARD_LABEL, SetSpec
-from controller.core.reasons import EventType, Reason
+from controller.core.fleet import SetSpec
 from controller.core.spec import InvalidSpec, RunSpec
+from controller.vocabulary import (
+    SCHEDULE_LABEL,
+    SCHEDULED_TIME_ANNOTATION,
+    SHARD_LABEL,
+    TICK_LABEL,
+    EventType,
+    Reason,
+)
 
-SCHEDULE_LABEL = "aks.gitops.dev/runcommandschedule"
-TICK_LABEL = "aks.gitops.dev/scheduled-minute"  # the tick's unix minutes, for selectors
-SCHEDULED_TIME_ANNOTATION = "aks.gitops.dev/scheduled-time"  # the tick, RFC 3339 UTC
-# Set on children made by `kubectl runcommand trigger`, as cronjob.kubernetes.io/instantiate.
-INSTANTIATE_ANNOTATION = "aks.gitops.dev/instantiate"
 ChildKind = Literal["RunCommand", "RunCommandSet"]
 TEMPLATES: Mapping[str, ChildKind] = {
     "runCommandTemplate": "RunCommand",

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.core.decide import Event as SetEvent
-from controller.core.reasons import EventType, Reason
+from controller.vocabulary import EventType, Reason
 
 _FINAL = ("Succeeded", "Failed")
 

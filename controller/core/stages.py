@@ -22,9 +22,8 @@ from typing import Any
 
 from controller.core.bounds import check_bound, resolve_bound
 from controller.core.decide import Event
-from controller.core.reasons import EventType, Reason
+from controller.vocabulary import EventType, Reason
 
-STAGE_LABEL = "aks.gitops.dev/stage"
 PENDING, WAITING, SOAKING = "Pending", "WaitingForApproval", "Soaking"
 PROGRESSING, SUCCEEDED, FAILED = "Progressing", "Succeeded", "Failed"
 _STARTED = (PROGRESSING, SOAKING, SUCCEEDED, FAILED)

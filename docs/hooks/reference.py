@@ -234,10 +234,10 @@ def environment_read_directly(in_parser: bool = False) -> list[tuple[str, str]]:
 
 def reasons_page() -> str:
     from controller.core.conditions import CONDITION_DESCRIPTIONS
-    from controller.core.reasons import DESCRIPTIONS, STATE_DESCRIPTIONS, Reason, State
+    from controller.vocabulary import DESCRIPTIONS, STATE_DESCRIPTIONS, Reason, State
 
     out = _header(
-        "States, reasons and conditions", "the reason catalogue (`controller/core/reasons.py`)"
+        "States, reasons and conditions", "the vocabulary (`controller/vocabulary.py`)"
     )
     out.append(
         "ARM's own error codes (`ResourceNotFound`, `AuthorizationFailed`, ...) are passed "
@@ -565,7 +565,7 @@ def pages() -> dict[str, str]:
 def missing_descriptions() -> list[str]:
     """Every flag, CRD field, reason, state and Helm value without a description."""
     from controller.config import parser
-    from controller.core.reasons import DESCRIPTIONS, STATE_DESCRIPTIONS, Reason, State
+    from controller.vocabulary import DESCRIPTIONS, STATE_DESCRIPTIONS, Reason, State
 
     missing = [
         f"flag {a.option_strings[0]}"

@@ -11,15 +11,10 @@ import pytest
 
 from controller.arm import MalformedLocationError, SubmissionOutcomeUnknown
 from controller.core import Action, Observation, after_poll, after_submit_error, plan
-from controller.core.fence import (
-    EXPIRES_LABEL,
-    WRAPPER_DIR,
-    Fence,
-    fence_name,
-    verdict,
-)
+from controller.core.fence import WRAPPER_DIR, Fence, fence_name, verdict
 from controller.core.fleet import Child, SetObservation, SetSpec, plan_set
 from controller.core.spec import RunSpec
+from controller.vocabulary import EXPIRES_LABEL
 
 from .core_helpers import (
     NOW,

@@ -9,10 +9,6 @@ import pytest
 
 from controller.arm.models import ClusterRef, DiscoveredCluster
 from controller.core.fleet import (
-    CLUSTER_LABEL,
-    ROUND_LABEL,
-    SET_LABEL,
-    SHARD_LABEL,
     Child,
     SetDecision,
     SetObservation,
@@ -22,8 +18,8 @@ from controller.core.fleet import (
     resolve_bound,
     set_problem,
 )
-from controller.core.reasons import Reason
 from controller.core.spec import InvalidSpec, RunSpec
+from controller.vocabulary import CLUSTER_LABEL, ROUND_LABEL, SET_LABEL, SHARD_LABEL, Reason
 from tests.helpers import SUBSCRIPTION as SUB
 
 NOW = "2026-01-01T00:00:00Z"

@@ -7,18 +7,9 @@ from typing import Any
 
 from controller.arm.models import ClusterRef
 from controller.core.adoption import Foreign, adoptable
-from controller.core.fleet import (
-    ROUND_LABEL,
-    SET_LABEL,
-    TEMPLATE_LABEL,
-    Child,
-    SetObservation,
-    SetSpec,
-    child_name,
-    plan_set,
-)
-from controller.core.reasons import Reason
+from controller.core.fleet import Child, SetObservation, SetSpec, child_name, plan_set
 from controller.core.spec import RunSpec
+from controller.vocabulary import ROUND_LABEL, SET_LABEL, TEMPLATE_LABEL, Reason
 
 SUB = "11111111-2222-3333-4444-555555555555"
 NOW = "2026-01-01T00:00:00Z"

@@ -11,12 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core.fleet import SHARD_LABEL
-from controller.core.reasons import EventType, Reason
 from controller.core.schedule import (
-    SCHEDULE_LABEL,
-    SCHEDULED_TIME_ANNOTATION,
-    TICK_LABEL,
     ScheduledChild,
     ScheduleObservation,
     ScheduleSpec,
@@ -25,6 +20,14 @@ from controller.core.schedule import (
     tick_child_name,
 )
 from controller.core.spec import InvalidSpec
+from controller.vocabulary import (
+    SCHEDULE_LABEL,
+    SCHEDULED_TIME_ANNOTATION,
+    SHARD_LABEL,
+    TICK_LABEL,
+    EventType,
+    Reason,
+)
 
 CLUSTER = {
     "resourceId": "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg"

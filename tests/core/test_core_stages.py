@@ -15,9 +15,8 @@ from hypothesis import strategies as st
 
 from controller.arm.models import ClusterRef, DiscoveredCluster
 from controller.core.fleet import Child, SetObservation, SetSpec, plan_set
-from controller.core.reasons import Reason
 from controller.core.spec import InvalidSpec, RunSpec
-from controller.core.stages import STAGE_LABEL
+from controller.vocabulary import STAGE_LABEL, Reason
 
 SUB = "11111111-2222-3333-4444-555555555555"
 START = datetime(2026, 1, 1, 12, 0, 0)

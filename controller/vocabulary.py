@@ -1,14 +1,51 @@
-"""The one catalogue of states and reasons the operator writes, in the manner of Flux's
-``fluxcd/pkg/runtime/conditions``: conditions, decisions, metrics and the README's reason table
-all name them from here, and a test checks the README lists every reason.
+"""The operator's one vocabulary: every name it writes where others read it.
 
-ARM error codes (``ResourceNotFound``, ``AuthorizationFailed``, ...) are passed through as
+States and reasons (as Flux's ``fluxcd/pkg/runtime/conditions`` keeps them in one catalogue),
+event types, the operator's own error codes, the API group and its kinds, and the labels and
+annotations it sets. Conditions, decisions, metrics, the docs' reference and the reasons tables
+all name them from here; a test fails on a state or reason literal anywhere else, and this module
+imports only the standard library (an import contract).
+
+ARM's error codes (``ResourceNotFound``, ``AuthorizationFailed``, ...) are passed through as
 reasons verbatim: they are ARM's vocabulary, open-ended, and are not listed here.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+# The API ---------------------------------------------------------------------------------------
+
+GROUP = "aks.gitops.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+RUNCOMMAND_KIND, RUNCOMMAND_PLURAL = "RunCommand", "runcommands"
+SET_KIND, SET_PLURAL = "RunCommandSet", "runcommandsets"
+SCHEDULE_KIND, SCHEDULE_PLURAL = "RunCommandSchedule", "runcommandschedules"
+POLICY_KIND, POLICY_PLURAL = "RunCommandPolicy", "runcommandpolicies"
+
+# Labels and annotations --------------------------------------------------------------------------
+
+SET_LABEL = f"{GROUP}/runcommandset"  # on a set's children: the set's name
+CLUSTER_LABEL = f"{GROUP}/cluster-hash"  # on a set's children: which target
+ROUND_LABEL = f"{GROUP}/round"  # on a set's children: the round that made them
+TEMPLATE_LABEL = f"{GROUP}/template"  # hash of the set's template: orphans adopted by it
+RETRY_LABEL = f"{GROUP}/retry"  # the retryFailedToken (hashed) a child last obeyed
+STAGE_LABEL = f"{GROUP}/stage"  # on a set's children: the stage that selected the target
+# Sharding, the Kubernetes way: an operator started with --shard-key handles only objects with
+# this label set to its key; a parent's children carry the parent's value, so they land on its
+# shard.
+SHARD_LABEL = f"sharding.{GROUP}/key"
+SCHEDULE_LABEL = f"{GROUP}/runcommandschedule"  # on a schedule's children: its name
+TICK_LABEL = f"{GROUP}/scheduled-minute"  # the tick's unix minutes, for selectors
+SCHEDULED_TIME_ANNOTATION = f"{GROUP}/scheduled-time"  # the tick, RFC 3339 UTC
+# Set on children made by `kubectl runcommand trigger`, as cronjob.kubernetes.io/instantiate.
+INSTANTIATE_ANNOTATION = f"{GROUP}/instantiate"
+OUTPUT_LABEL = f"{GROUP}/runcommand"  # on a run's output ConfigMap: the RunCommand's name
+FENCE_LABEL = f"{GROUP}/fence"  # on the ExactlyOnce fence in the target cluster
+EXPIRES_LABEL = f"{GROUP}/fence-expires"  # when the fence may be cleaned up
+REPORTING_COMPONENT = f"{GROUP}/runcommand-operator"  # events' reportingComponent
+
 
 
 class State(StrEnum):
@@ -24,6 +61,16 @@ class State(StrEnum):
     @property
     def final(self) -> bool:
         return self in (State.SUCCEEDED, State.FAILED, State.UNKNOWN)
+
+
+class SetState(StrEnum):
+    """``status.state`` of a RunCommandSet: where its round is."""
+
+    PENDING = "Pending"  # no target yet (none matched while discovery is retried)
+    PROGRESSING = "Progressing"
+    SUSPENDED = "Suspended"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
 
 
 class Reason(StrEnum):
@@ -85,6 +132,9 @@ class Reason(StrEnum):
     RUN_DELETED = "RunDeleted"  # an event: a finished child beyond the history limits
     # Output.
     LOGS_TRUNCATED = "LogsTruncated"  # an event: ARM cut the output at its limit
+    # Events of a run's life.
+    RESUMED = "Resumed"  # a raised timeoutSeconds resumed watching a run past its old deadline
+    ANSWER_NOT_RECORDED = "AnswerNotRecorded"  # ARM answered a run given up: not in status
 
 
 # What each state and reason means, for a person: the docs' generated reference renders these,
@@ -179,9 +229,22 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.MISSED_SCHEDULE: "Ticks passed unstarted (downtime, or past startingDeadlineSeconds); "
     "counted in status.missedTicks, never started late.",
     Reason.RUN_DELETED: "An event: a finished child beyond the history limits was deleted.",
+    Reason.RESUMED: "An event: a raised spec.timeoutSeconds resumed watching a run that had "
+    "ended DeadlineExceeded.",
+    Reason.ANSWER_NOT_RECORDED: "An event: ARM answered a submission after its run had been "
+    "given up and a new one started; the answer is not recorded in status.",
 }
 
 
 class EventType(StrEnum):
     NORMAL = "Normal"
     WARNING = "Warning"
+
+
+class ErrorCode(StrEnum):
+    """The operator's own error codes, for answers ARM gave no code to: they reach
+    ``status.reason`` as an ARM code does."""
+
+    INVALID_NEXT_LINK = "InvalidNextLink"  # a list page's nextLink left ARM's host
+    MALFORMED_RESPONSE = "MalformedResponse"  # ARM's body was not the JSON its contract says
+    INVALID_COMMAND_HANDLE = "InvalidCommandHandle"  # a recorded command id that cannot be polled

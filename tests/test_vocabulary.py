@@ -1,0 +1,37 @@
+"""The vocabulary module is names only: it imports the standard library and nothing else, so
+every room of the operator (ARM, the core, the wiring) can name states, reasons and labels from it
+without an arrow pointing the wrong way. Checked on its source, beside the import contract, so a
+module the contract's list does not name yet fails here too."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import controller.vocabulary as vocabulary
+
+
+def imported_roots(source: str) -> set[str]:
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "a relative import reaches into the project"
+            roots.add((node.module or "").split(".")[0])
+    return roots
+
+
+def test_the_vocabulary_imports_only_the_standard_library() -> None:
+    roots = imported_roots(Path(vocabulary.__file__).read_text())
+    assert roots, "the vocabulary's imports were not found"
+    outside = sorted(root for root in roots if root not in sys.stdlib_module_names)
+    assert outside == [], f"controller/vocabulary.py imports {outside}"
+
+
+def test_the_check_sees_a_project_import() -> None:
+    assert imported_roots("from controller.core import fleet\nimport yaml\n") == {
+        "controller",
+        "yaml",
+    }
