@@ -32,34 +32,20 @@ from typing import Any
 
 from controller.vocabulary import FINAL_STATES, EventType, Reason, State
 
-from .backoff import after_prepare_error
 from .claims import claim_in_doubt, new_run, suspended
 from .conditions import conditions_for
 from .deadlines import resumable, resume
-from .decision import Action, Decision, Event, Failure, Patch
-from .durations import format_timestamp, parse_timestamp, seconds_after
-from .observation import NO_RUN, Observation, command_handle
-from .polls import after_poll, after_poll_error, keep_polling, next_poll_delay
-from .settings import Settings
-from .submissions import after_submit, after_submit_error, outcome_unknown
 
-__all__ = [
-    "Action",
-    "Decision",
-    "Event",
-    "Failure",
-    "Observation",
-    "Settings",
-    "after_poll",
-    "after_poll_error",
-    "after_prepare_error",
-    "after_submit",
-    "after_submit_error",
-    "command_handle",
-    "invalid_spec",
-    "next_poll_delay",
-    "plan",
-]
+# Decision, Event and next_poll_delay are also imported from here (as they were before the
+# split): re-exported by name.
+from .decision import Action, Patch
+from .decision import Decision as Decision
+from .decision import Event as Event
+from .durations import format_timestamp, parse_timestamp, seconds_after
+from .observation import NO_RUN, Observation
+from .polls import keep_polling
+from .polls import next_poll_delay as next_poll_delay
+from .submissions import outcome_unknown
 
 
 def plan(seen: Observation) -> Decision:
