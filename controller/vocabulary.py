@@ -63,6 +63,9 @@ class State(StrEnum):
         return self in (State.SUCCEEDED, State.FAILED, State.UNKNOWN)
 
 
+FINAL_STATES = frozenset(state for state in State if state.final)
+
+
 class SetState(StrEnum):
     """``status.state`` of a RunCommandSet: where its round is."""
 
@@ -133,6 +136,7 @@ class Reason(StrEnum):
     # Output.
     LOGS_TRUNCATED = "LogsTruncated"  # an event: ARM cut the output at its limit
     # Events of a run's life.
+    FAILED = "Failed"  # an event (Warning): the run ended Failed, whatever the reason
     RESUMED = "Resumed"  # a raised timeoutSeconds resumed watching a run past its old deadline
     ANSWER_NOT_RECORDED = "AnswerNotRecorded"  # ARM answered a run given up: not in status
 
@@ -229,11 +233,27 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.MISSED_SCHEDULE: "Ticks passed unstarted (downtime, or past startingDeadlineSeconds); "
     "counted in status.missedTicks, never started late.",
     Reason.RUN_DELETED: "An event: a finished child beyond the history limits was deleted.",
+    Reason.FAILED: "An event (Warning): the run ended Failed; the message names the cluster, the "
+    "command id once there is one, and why.",
     Reason.RESUMED: "An event: a raised spec.timeoutSeconds resumed watching a run that had "
     "ended DeadlineExceeded.",
     Reason.ANSWER_NOT_RECORDED: "An event: ARM answered a submission after its run had been "
     "given up and a new one started; the answer is not recorded in status.",
 }
+
+
+class ConditionType(StrEnum):
+    """The kstatus conditions a RunCommand carries (core/conditions.py)."""
+
+    READY = "Ready"
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
+    FINISHED = "Finished"
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
 
 
 class EventType(StrEnum):

@@ -7,24 +7,15 @@ never kopf, kubernetes or httpx; import-linter enforces it (``make lint``).
 
 from controller.vocabulary import EventType, Reason, State
 
-from .decide import (
-    Action,
-    Decision,
-    Event,
-    Failure,
-    Observation,
-    Settings,
-    after_poll,
-    after_poll_error,
-    after_prepare_error,
-    after_submit,
-    after_submit_error,
-    command_handle,
-    invalid_spec,
-    plan,
-)
+from .backoff import after_prepare_error
+from .decide import invalid_spec, plan
+from .decision import Action, Decision, Event, Failure
 from .inputs import InputFailure
+from .observation import Observation, command_handle
+from .polls import after_poll, after_poll_error
+from .settings import Settings
 from .spec import InvalidSpec, RunSpec
+from .submissions import after_submit, after_submit_error
 
 __all__ = [
     "Action",

@@ -13,14 +13,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from controller.vocabulary import FINAL_STATES, ConditionStatus, ConditionType, Reason, State
+
 Condition = dict[str, Any]
-FINISHED = "Finished"
-_FINAL = ("Succeeded", "Failed", "Unknown")
+FINISHED = ConditionType.FINISHED
+_TRUE, _FALSE = ConditionStatus.TRUE, ConditionStatus.FALSE
 # The condition types, for a person: the docs' generated reference renders them.
 CONDITION_DESCRIPTIONS = {
-    "Ready": "Always present. True when the current run succeeded (a set: every cluster did).",
-    "Reconciling": "Present only while True: a run is pending, being submitted or polled.",
-    "Stalled": "Present only while True: the run ended Failed or Unknown and will not go on.",
+    ConditionType.READY: "Always present. True when the current run succeeded (a set: every "
+    "cluster did).",
+    ConditionType.RECONCILING: "Present only while True: a run is pending, being submitted or "
+    "polled.",
+    ConditionType.STALLED: "Present only while True: the run ended Failed or Unknown and will "
+    "not go on.",
     FINISHED: "Always present. True once the current generation's run has ended, whatever the "
     "outcome; its reason is the state. For kubectl wait; kstatus and Argo CD do not read it.",
 }
@@ -35,15 +40,16 @@ def conditions_for(
     previous: Sequence[Mapping[str, Any]] = (),
 ) -> list[Condition]:
     """The full conditions list for `state`; lastTransitionTime survives unchanged statuses."""
-    if state == "Succeeded":
-        wanted = {"Ready": "True"}
-    elif state in ("Failed", "Unknown"):
-        wanted = {"Ready": "False", "Stalled": "True"}
-    elif state == "Pending" and reason == "Suspended":
-        wanted = {"Ready": "False"}
+    wanted: dict[str, str]
+    if state == State.SUCCEEDED:
+        wanted = {ConditionType.READY: _TRUE}
+    elif state in (State.FAILED, State.UNKNOWN):
+        wanted = {ConditionType.READY: _FALSE, ConditionType.STALLED: _TRUE}
+    elif state == State.PENDING and reason == Reason.SUSPENDED:
+        wanted = {ConditionType.READY: _FALSE}
     else:
-        wanted = {"Ready": "False", "Reconciling": "True"}
-    wanted[FINISHED] = "True" if state in _FINAL else "False"
+        wanted = {ConditionType.READY: _FALSE, ConditionType.RECONCILING: _TRUE}
+    wanted[FINISHED] = _TRUE if state in FINAL_STATES else _FALSE
     before = {str(c.get("type")): c for c in previous}
     result: list[Condition] = []
     for type_, status in wanted.items():
@@ -51,8 +57,8 @@ def conditions_for(
         changed = old is None or old.get("status") != status
         result.append(
             {
-                "type": type_,
-                "status": status,
+                "type": str(type_),
+                "status": str(status),
                 "reason": state if type_ == FINISHED else reason,
                 "message": f"{reason}: {message}" if type_ == FINISHED and reason else message,
                 "observedGeneration": generation,

@@ -19,7 +19,7 @@ import math
 import statistics
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
@@ -27,9 +27,11 @@ __all__ = [
     "RunDurations",
     "ended_run",
     "first_poll_seconds",
+    "format_timestamp",
     "history_runs",
     "parse_timestamp",
     "run_seconds",
+    "seconds_after",
 ]
 
 
@@ -43,6 +45,19 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
     # A timestamp without offset (ARM's are UTC) must not crash arithmetic with an aware `now`.
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """`moment` as status writes it: RFC 3339 UTC to the second."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def seconds_after(moment: datetime, seconds: float) -> datetime:
+    """`moment + seconds`, saturating instead of overflowing past year 9999."""
+    try:
+        return moment + timedelta(seconds=seconds)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def first_poll_seconds(expected: float, cadence: float = math.inf) -> float:

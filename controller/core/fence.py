@@ -36,9 +36,15 @@ WRAPPER_DIR = ".aks-runcommand"
 WRAPPER_COMMAND = f"bash {WRAPPER_DIR}/fence.sh"
 KEPT_AFTER_DEADLINE = timedelta(days=1)
 # The wrapper's exit codes when the user's command did not run in this submission; its last
-# line then starts with the marker and the reason (fence.sh's header).
+# line then starts with the marker and the word for why (fence.sh's header). Two words are the
+# reasons they become; DeadlinePassed is the wrapper's own (the run records DeadlineExceeded).
 MARKER = "aks-runcommand-fence:"
-EXIT_CODES = {211: "FenceUnavailable", 212: "FenceResultMissing", 213: "DeadlinePassed"}
+DEADLINE_PASSED = "DeadlinePassed"
+EXIT_CODES = {
+    211: str(Reason.FENCE_UNAVAILABLE),
+    212: str(Reason.FENCE_RESULT_MISSING),
+    213: DEADLINE_PASSED,
+}
 
 FenceKind = Literal["ConfigMap", "Secret"]
 
@@ -118,10 +124,10 @@ class FenceVerdict:
     detail: str  # what the wrapper said after the reason
 
 
-_REASONS = {
-    "FenceUnavailable": Reason.FENCE_UNAVAILABLE,
-    "FenceResultMissing": Reason.FENCE_RESULT_MISSING,
-    "DeadlinePassed": Reason.DEADLINE_EXCEEDED,
+_REASONS: dict[str, Reason] = {
+    Reason.FENCE_UNAVAILABLE: Reason.FENCE_UNAVAILABLE,
+    Reason.FENCE_RESULT_MISSING: Reason.FENCE_RESULT_MISSING,
+    DEADLINE_PASSED: Reason.DEADLINE_EXCEEDED,
 }
 
 

@@ -1,5 +1,6 @@
-"""Where a run's full output is kept: a ConfigMap or Secret owned by the RunCommand, one per
-run, named from the command id so that writing it again after a crash writes the same object.
+"""Where a run's output goes: its tail in status.logs, and the whole of it in a ConfigMap or
+Secret owned by the RunCommand, one per run, named from the command id so that writing it again
+after a crash writes the same object.
 
 ARM's commandResults answer is JSON, so the output reaches the operator as a string. JSON may
 escape lone surrogates (``"\\udc80"``) that no UTF-8 encoder accepts; such output is kept as
@@ -12,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .settings import Settings
+
+ARM_LOG_LIMIT = 512 * 1024  # ARM truncates command output here
 OUTPUT_KEY = "output"
 _NAME_MAX = 253  # a ConfigMap or Secret name is a DNS subdomain
 _SUFFIX = "-out-"
@@ -68,3 +72,32 @@ def output_refs(entries: object) -> tuple[OutputRef, ...]:
         if isinstance(ref, Mapping) and ref.get("name") and ref.get("kind") in _KINDS:
             refs.append(OutputRef(ref["kind"], str(ref["name"])))
     return tuple(refs)
+
+
+def logs_fields(logs: str, settings: Settings) -> dict[str, Any]:
+    """What status says of the output. Keep the tail: the end of the output is where commands
+    say why they failed."""
+    raw = logs.encode(errors="surrogatepass")  # JSON may carry lone surrogates
+    tail = raw[-settings.max_log_bytes :].decode(errors="ignore")
+    return {
+        "logs": tail,
+        "logsBytes": len(raw),
+        "logsTruncated": len(raw) > settings.max_log_bytes or len(raw) >= ARM_LOG_LIMIT,
+    }
+
+
+def truncation_note(logs: Mapping[str, Any], settings: Settings) -> str:
+    """Say who cut the output, and which part survives (`logs`: what logs_fields made)."""
+    size = int(logs["logsBytes"])
+    if size >= ARM_LOG_LIMIT:
+        return (
+            f"ARM returned {size} bytes of output, its 512 KiB limit, so ARM cut the output "
+            "(which part it keeps is not documented); status.logs holds the last "
+            f"{settings.max_log_bytes} bytes of what ARM returned"
+        )
+    if logs["logsTruncated"]:
+        return (
+            f"the output has {size} bytes; status.logs holds its last "
+            f"{settings.max_log_bytes} bytes"
+        )
+    return ""

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from controller.arm.models import BudgetRoom
 
-from .decide import Settings
+from .settings import Settings
 
 __all__ = ["poll_cadence"]
 
