@@ -390,10 +390,10 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 
 
 def plugin_page() -> str:
-    from kubectl_runcommand.__main__ import _parser
     from kubectl_runcommand.outcome import EXIT_CODES
+    from kubectl_runcommand.parser import build_parser as plugin_parser
 
-    parser = _parser()
+    parser = plugin_parser()
     out = _header(
         "kubectl plugin", "the plugin's argument parser (`kubectl-plugin/kubectl_runcommand`)"
     )
