@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -30,18 +31,15 @@ class ClientGone(Exception):
     """The client left before its submission was accepted, and abandoned submits do not run."""
 
 
+@dataclass(frozen=True)
 class RunCommandRoute:
-    def __init__(
-        self,
-        config: EmulatorConfig,
-        authority: TokenAuthority,
-        runner: CommandRunner,
-        faults: FaultInjector,
-    ) -> None:
-        self._config = config
-        self._authority = authority
-        self._runner = runner
-        self._faults = faults
+    """The runCommand POST of every cluster: its checks, the hold and faults around acceptance,
+    and the 202 that says where to poll."""
+
+    config: EmulatorConfig
+    authority: TokenAuthority
+    runner: CommandRunner
+    faults: FaultInjector
 
     async def post(
         self, request: web.Request, cluster: ClusterConfig, target: ArmTarget, api_version: str
@@ -57,17 +55,17 @@ class RunCommandRoute:
         if cluster.aad_managed:
             self._check_cluster_token(cluster_token)
 
-        hold = self._faults.config.submit_latency_seconds
+        hold = self.faults.config.submit_latency_seconds
         if hold > 0:
             await asyncio.sleep(hold)
-        if client_gone(request) and not self._faults.config.run_abandoned_submits:
+        if client_gone(request) and not self.faults.config.run_abandoned_submits:
             log.info(
                 "client left before acceptance; not starting (correlation %s)",
                 request[CORRELATION_KEY],
             )
             raise ClientGone()
 
-        submission = self._runner.accept(
+        submission = self.runner.accept(
             cluster,
             command,
             archive,
@@ -86,7 +84,7 @@ class RunCommandRoute:
             raise ArmErrorAnswer(
                 413,
                 "RequestEntityTooLarge",
-                f"The request body is larger than {self._config.max_request_bytes} bytes.",
+                f"The request body is larger than {self.config.max_request_bytes} bytes.",
             ) from None
 
     def _check_cluster_token(self, cluster_token: str | None) -> None:
@@ -99,7 +97,7 @@ class RunCommandRoute:
                 target="clusterToken",
             )
         try:
-            self._authority.verify(cluster_token, [AKS_AAD_SERVER_APP_ID], "InvalidAADClusterToken")
+            self.authority.verify(cluster_token, [AKS_AAD_SERVER_APP_ID], "InvalidAADClusterToken")
         except TokenRejected as exc:
             raise ArmErrorAnswer(
                 400,
@@ -114,7 +112,7 @@ class RunCommandRoute:
         record = request.get(POST_RECORD_KEY)
         if record is not None:
             record.command_id = submission.command_id
-        if self._faults.drop_after_submit():
+        if self.faults.drop_after_submit():
             log.info("dropping the connection after accepting %s (fault)", submission.command_id)
             if record is not None:
                 record.dropped = True
@@ -133,8 +131,8 @@ class RunCommandRoute:
             f"/commandResults/{submission.command_id}?api-version={api_version}"
         )
         headers = {"Location": location}
-        if self._config.retry_after_seconds is not None:
-            headers["Retry-After"] = str(self._config.retry_after_seconds)
+        if self.config.retry_after_seconds is not None:
+            headers["Retry-After"] = str(self.config.retry_after_seconds)
         return headers
 
 
@@ -179,20 +177,10 @@ def parse_body(raw: bytes) -> tuple[str, str | None, str | None]:
             "The 'command' property is required and must not be empty.",
             target="command",
         )
-    context = body.get("context")
-    if context is not None and not isinstance(context, str):
-        raise ArmErrorAnswer(
-            400,
-            "InvalidParameter",
-            "The 'context' property must be a base64 string.",
-            target="context",
-        )
-    cluster_token = body.get("clusterToken")
-    if cluster_token is not None and not isinstance(cluster_token, str):
-        raise ArmErrorAnswer(
-            400,
-            "InvalidParameter",
-            "The 'clusterToken' property must be a string.",
-            target="clusterToken",
-        )
-    return command, context, cluster_token
+    for key, refusal in (
+        ("context", "The 'context' property must be a base64 string."),
+        ("clusterToken", "The 'clusterToken' property must be a string."),
+    ):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise ArmErrorAnswer(400, "InvalidParameter", refusal, target=key)
+    return command, body.get("context"), body.get("clusterToken")
