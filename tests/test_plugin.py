@@ -58,6 +58,18 @@ def test_exit_codes(status: dict[str, Any], code: int, has_reason: bool) -> None
     assert (result.reason is not None) == has_reason
 
 
+def test_the_plugins_final_states_are_the_operators() -> None:
+    """The plugin keeps its own list (it is stdlib-only and never imports the operator); this
+    holds it to the operator's vocabulary, so a new final state cannot be missed."""
+    from kubectl_runcommand.outcome import FINAL
+
+    from controller.vocabulary import SetState, State
+
+    assert sorted(FINAL) == sorted(state.value for state in State if state.final)
+    # finished() serves sets too: their final states are among the RunCommand's.
+    assert {SetState.SUCCEEDED.value, SetState.FAILED.value} <= set(FINAL)
+
+
 def test_the_plugin_imports_nothing_beyond_the_standard_library() -> None:
     import subprocess
     import sys

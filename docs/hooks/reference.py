@@ -390,10 +390,10 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 
 
 def plugin_page() -> str:
-    from kubectl_runcommand.__main__ import _parser
     from kubectl_runcommand.outcome import EXIT_CODES
+    from kubectl_runcommand.parser import build_parser as plugin_parser
 
-    parser = _parser()
+    parser = plugin_parser()
     out = _header(
         "kubectl plugin", "the plugin's argument parser (`kubectl-plugin/kubectl_runcommand`)"
     )
@@ -442,7 +442,7 @@ def emulator_page() -> str:
     from aks_arm_emulator.__main__ import build_parser
 
     out = _header(
-        "Emulator configuration", "the emulator's parser and `aks_arm_emulator/config.py`"
+        "Emulator configuration", "the emulator's parser and `aks_arm_emulator/config/`"
     )
     out.append(
         "The emulator (`emulator/`, distribution `aks-arm-emulator`) is a local ARM and Entra "
@@ -460,7 +460,7 @@ def emulator_page() -> str:
     )
     out.append("```yaml\n" + config.EXAMPLE_YAML + "```\n\n")
     for cls in (config.EmulatorConfig, config.ClusterConfig, config.ScriptedConfig,
-                config.ThrottleConfig, config.ProviderLimits, config.BucketConfig,
+                config.ThrottleRules, config.ProviderLimits, config.BucketRules,
                 config.FaultsConfig, config.SigninConfig, config.ApiVersionRange):  # fmt: skip
         out.append(f"### {cls.__name__}\n\n")
         if cls.__doc__ and not cls.__doc__.startswith(f"{cls.__name__}("):  # not dataclass's own

@@ -11,12 +11,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .arm import CORRELATION_KEY, ArmApi, ClientGone, DropConnection, run_command_cluster
+from .arm import ArmApi
+from .arm_wire import CORRELATION_KEY, run_command_cluster
 from .commands import CommandRunner
 from .config import ConfigError, EmulatorConfig, Mode, cluster_from_mapping, faults_to_mapping
-from .errors import ERROR_CODE_KEY, ArmError, arm_error
+from .errors import ERROR_CODE_KEY, ArmErrorAnswer, arm_error
 from .faults import FaultInjector
 from .posts import POST_RECORD_KEY, PostLog, deliver
+from .run_command import ClientGone, DropConnection
 from .signin import add_signin_routes
 from .tenancy import add_tenancy_routes
 from .tokens import TokenAuthority
@@ -62,7 +64,7 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
             correlation_id,
         )
         return web.Response(status=204)
-    except ArmError as exc:
+    except ArmErrorAnswer as exc:
         response = exc.response()
     except web.HTTPException as exc:
         response = arm_error(exc.status, exc.reason.replace(" ", ""), exc.text or exc.reason)

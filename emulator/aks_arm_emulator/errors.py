@@ -12,7 +12,7 @@ from aiohttp import web
 ERROR_CODE_KEY = web.ResponseKey("error_code", str)
 
 
-class ArmError(Exception):
+class ArmErrorAnswer(Exception):
     """An ARM refusal, raised where it is found; the request-id middleware renders it with
     `arm_error`, so handlers return only their success answer."""
 

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from .arm import ArmApi
 from .config import UUID_RE
-from .errors import ArmError
+from .errors import ArmErrorAnswer
 from .signin import origin_of
 
 CLOUD_NAME = "AksArmEmulator"
@@ -78,13 +78,13 @@ def add_tenancy_routes(app: web.Application, arm: ArmApi) -> None:
         arm.check_api_version(request)
         wanted = request.match_info["subscription"]
         if not UUID_RE.match(wanted):
-            raise ArmError(
+            raise ArmErrorAnswer(
                 400,
                 "InvalidSubscriptionId",
                 f"The provided subscription identifier '{wanted}' is malformed or invalid.",
             )
         if wanted.lower() not in arm.subscription_ids():
-            raise ArmError(
+            raise ArmErrorAnswer(
                 404, "SubscriptionNotFound", f"The subscription '{wanted}' could not be found."
             )
         return web.json_response(_subscription(wanted.lower(), tenant))

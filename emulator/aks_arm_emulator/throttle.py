@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from .config import BucketConfig, ProviderLimits, ThrottleConfig
+from .config import BucketRules, ProviderLimits, ThrottleRules
 
 Kind = Literal["reads", "writes", "lists"]
 
@@ -23,7 +23,7 @@ class Decision:
 
 
 class TokenBucket:
-    def __init__(self, config: BucketConfig, clock: Callable[[], float]) -> None:
+    def __init__(self, config: BucketRules, clock: Callable[[], float]) -> None:
         self._capacity = float(config.capacity)
         self._refill = config.refill_per_second
         self._clock = clock
@@ -49,7 +49,7 @@ class TokenBucket:
 
 
 class Throttle:
-    def __init__(self, config: ThrottleConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: ThrottleRules, clock: Callable[[], float] = time.monotonic) -> None:
         self._config = config
         self._clock = clock
         self._buckets: dict[tuple[str, Kind], TokenBucket] = {}
@@ -105,13 +105,13 @@ class ProviderThrottle:
 
     def _buckets_for(
         self, method: str, match: re.Match[str]
-    ) -> list[tuple[tuple[str, ...], BucketConfig]]:
+    ) -> list[tuple[tuple[str, ...], BucketRules]]:
         sub = match.group("sub").lower()
         rg = (match.group("rg") or "").lower()
         name = match.group("name")
         limits = self._limits
         if name is None and method == "GET":
-            keys: list[tuple[tuple[str, ...], BucketConfig]] = [
+            keys: list[tuple[tuple[str, ...], BucketRules]] = [
                 (("list", sub), limits.list_per_subscription)
             ]
             if rg:
@@ -121,7 +121,7 @@ class ProviderThrottle:
             return [(("get", sub, rg, name.lower()), limits.get_cluster)]
         return [(("other", sub), limits.other)]
 
-    def _bucket(self, key: tuple[str, ...], config: BucketConfig) -> TokenBucket:
+    def _bucket(self, key: tuple[str, ...], config: BucketRules) -> TokenBucket:
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = TokenBucket(config, self._clock)

@@ -11,6 +11,7 @@ from typing import Any
 
 from .errors import PluginError
 
+API_VERSION = "aks.gitops.dev/v1alpha1"
 RESOURCE = "runcommands.aks.gitops.dev"
 
 

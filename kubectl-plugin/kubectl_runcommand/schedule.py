@@ -17,10 +17,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from .fleet import SelectorError, int_or_percent, parse_selector
-from .kubectl import Kubectl
+from .kubectl import API_VERSION, Kubectl
 from .words import command_line
 
-API_VERSION = "aks.gitops.dev/v1alpha1"
 SCHEDULE_RESOURCE = "runcommandschedules.aks.gitops.dev"
 # The operator's names for them (controller/core/schedule.py; tests/test_plugin.py checks).
 SCHEDULE_LABEL = "aks.gitops.dev/runcommandschedule"

@@ -13,9 +13,7 @@ from typing import Any, TextIO
 
 from .fleet import SET_RESOURCE, SelectorError, progress_table
 from .kubectl import Kubectl, KubectlError
-from .outcome import EXIT_WAIT_TIMEOUT
-
-EXIT_USAGE = 2
+from .outcome import EXIT_USAGE, EXIT_WAIT_TIMEOUT
 
 
 class ApprovalRefused(ValueError):

@@ -26,10 +26,10 @@ import httpx
 import pytest
 from aks_arm_emulator import EmulatorConfig
 from aks_arm_emulator.config import (
-    BucketConfig,
+    BucketRules,
     FaultsConfig,
     ScriptedConfig,
-    ThrottleConfig,
+    ThrottleRules,
 )
 from arm_doubles import submit
 from azure.core.credentials_async import AsyncTokenCredential
@@ -316,7 +316,7 @@ async def test_server_error_on_submit_is_unknown_after_exactly_one_post(state_di
 async def test_submit_burst_against_a_tiny_writes_bucket_succeeds_without_duplicates(
     state_dir: Path,
 ) -> None:
-    tiny_writes = ThrottleConfig(writes=BucketConfig(capacity=2, refill_per_second=1.0))
+    tiny_writes = ThrottleRules(writes=BucketRules(capacity=2, refill_per_second=1.0))
     config = emulator_config(throttle=tiny_writes)
     async with arm_stack(state_dir, config, cluster_token_mode="never") as stack:
         burst = 4
@@ -342,7 +342,7 @@ async def test_submit_burst_against_a_tiny_writes_bucket_succeeds_without_duplic
 
 
 async def test_polls_against_a_tiny_reads_bucket_honour_retry_after(state_dir: Path) -> None:
-    tiny_reads = ThrottleConfig(reads=BucketConfig(capacity=2, refill_per_second=1.0))
+    tiny_reads = ThrottleRules(reads=BucketRules(capacity=2, refill_per_second=1.0))
     config = emulator_config(throttle=tiny_reads)
     async with arm_stack(state_dir, config, cluster_token_mode="never") as stack:
         handle = await stack.submit(PLAIN, "kubectl get ns")
@@ -360,9 +360,9 @@ async def test_polls_against_a_tiny_reads_bucket_honour_retry_after(state_dir: P
 async def test_client_bucket_adopts_the_remaining_headers(state_dir: Path) -> None:
     # The emulator's buckets barely refill, so its remaining counts are exact; the client's
     # clock is frozen, so its own buckets never refill and only the headers move them.
-    emulator_buckets = ThrottleConfig(
-        reads=BucketConfig(capacity=7, refill_per_second=0.001),
-        writes=BucketConfig(capacity=5, refill_per_second=0.001),
+    emulator_buckets = ThrottleRules(
+        reads=BucketRules(capacity=7, refill_per_second=0.001),
+        writes=BucketRules(capacity=5, refill_per_second=0.001),
     )
     throttle = ArmThrottle(clock=lambda: 0.0)
     reads, writes = throttle.bucket(SUB, "read"), throttle.bucket(SUB, "write")

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from aks_arm_emulator import EmulatorConfig
 from aks_arm_emulator.config import (
-    BucketConfig,
+    BucketRules,
     ConfigError,
     ScriptedConfig,
-    ThrottleConfig,
+    ThrottleRules,
     config_from_mapping,
 )
 
@@ -142,7 +142,7 @@ async def test_clusters_added_and_removed_while_running_show_in_the_lists(
 
 async def test_lists_have_their_own_per_subscription_budget_after_a_burst() -> None:
     """The AKS resource provider's LIST limit (500 at once, then 1/s), here shrunk to 2."""
-    throttle = ThrottleConfig(lists=BucketConfig(capacity=2, refill_per_second=0.01))
+    throttle = ThrottleRules(lists=BucketRules(capacity=2, refill_per_second=0.01))
     config = EmulatorConfig(clusters=CLUSTERS, mode="scripted", throttle=throttle)
     with running_emulator(config) as emulator:
         token = await arm_token(emulator)

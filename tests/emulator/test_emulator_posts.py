@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 from aks_arm_emulator import EmulatorConfig
 from aks_arm_emulator.config import (
-    BucketConfig,
+    BucketRules,
     FaultsConfig,
     ScriptedConfig,
-    ThrottleConfig,
+    ThrottleRules,
 )
 
 from tests.emulator.emulator_harness import (
@@ -107,7 +107,7 @@ async def test_throttled_posts() -> None:
     bucket = EmulatorConfig(
         clusters=CLUSTERS,
         mode="scripted",
-        throttle=ThrottleConfig(writes=BucketConfig(capacity=1, refill_per_second=0.01)),
+        throttle=ThrottleRules(writes=BucketRules(capacity=1, refill_per_second=0.01)),
     )
     with running_emulator(bucket) as emulator:
         token = await arm_token(emulator)

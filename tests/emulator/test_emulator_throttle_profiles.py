@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from aks_arm_emulator import EmulatorConfig
 from aks_arm_emulator.config import (
-    BucketConfig,
+    BucketRules,
     ConfigError,
     ProviderLimits,
     ScriptedConfig,
-    ThrottleConfig,
+    ThrottleRules,
     config_from_mapping,
 )
 
@@ -29,7 +29,7 @@ from tests.emulator.emulator_harness import (
 
 READS = "x-ms-ratelimit-remaining-subscription-reads"
 WRITES = "x-ms-ratelimit-remaining-subscription-writes"
-TIGHT = BucketConfig(capacity=3, refill_per_second=0.2)
+TIGHT = BucketRules(capacity=3, refill_per_second=0.2)
 
 
 def _config(profile: str, **throttle: Any) -> EmulatorConfig:
@@ -37,7 +37,7 @@ def _config(profile: str, **throttle: Any) -> EmulatorConfig:
         clusters=(cluster(), cluster("aks2")),
         mode="scripted",
         scripted=ScriptedConfig(duration_seconds=30),
-        throttle=ThrottleConfig(profile=profile, **throttle),
+        throttle=ThrottleRules(profile=profile, **throttle),
     )
 
 
@@ -75,7 +75,7 @@ async def test_aks_submits_and_polls_share_the_other_apis_bucket() -> None:
 
 
 async def test_aks_get_cluster_bucket_is_per_cluster() -> None:
-    config = _config("aks", provider=ProviderLimits(get_cluster=BucketConfig(1, 0.1)))
+    config = _config("aks", provider=ProviderLimits(get_cluster=BucketRules(1, 0.1)))
     with running_emulator(config) as emulator:
         token = await arm_token(emulator)
         first = f"{emulator.cluster_url()}?{API}"
@@ -88,7 +88,7 @@ async def test_aks_get_cluster_bucket_is_per_cluster() -> None:
 
 async def test_aks_list_buckets_per_resource_group_and_subscription() -> None:
     limits = ProviderLimits(
-        list_per_subscription=BucketConfig(2, 0.1), list_per_resource_group=BucketConfig(1, 0.1)
+        list_per_subscription=BucketRules(2, 0.1), list_per_resource_group=BucketRules(1, 0.1)
     )
     with running_emulator(_config("aks", provider=limits)) as emulator:
         token = await arm_token(emulator)
@@ -105,7 +105,7 @@ async def test_aks_list_buckets_per_resource_group_and_subscription() -> None:
 
 async def test_aks_keeps_arm_buckets_whichever_empties_first() -> None:
     config = _config(
-        "aks", writes=BucketConfig(capacity=1, refill_per_second=0.1), provider=ProviderLimits()
+        "aks", writes=BucketRules(capacity=1, refill_per_second=0.1), provider=ProviderLimits()
     )
     with running_emulator(config) as emulator:
         token = await arm_token(emulator)

@@ -16,10 +16,10 @@ import jwt
 import pytest
 from aks_arm_emulator import EmulatorConfig
 from aks_arm_emulator.config import (
-    BucketConfig,
+    BucketRules,
     FaultsConfig,
     ScriptedConfig,
-    ThrottleConfig,
+    ThrottleRules,
 )
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -377,9 +377,9 @@ async def test_exhausted_bucket_answers_429_with_retry_after() -> None:
     config = EmulatorConfig(
         clusters=CLUSTERS,
         mode="scripted",
-        throttle=ThrottleConfig(
-            reads=BucketConfig(capacity=2, refill_per_second=0.25),
-            writes=BucketConfig(capacity=1, refill_per_second=0.25),
+        throttle=ThrottleRules(
+            reads=BucketRules(capacity=2, refill_per_second=0.25),
+            writes=BucketRules(capacity=1, refill_per_second=0.25),
         ),
     )
     with running_emulator(config) as emulator:
