@@ -32,6 +32,7 @@ from typing import Any
 
 import kubernetes
 
+from benchmarks import plots
 from benchmarks.fleet import management_plane
 from benchmarks.peer import CLUSTER, run_command
 from tests.kube import kubectl
@@ -246,3 +247,15 @@ def bench_latency(lengths: list[float], runs: int, profiles: list[str]) -> None:
         label = f"{lane.profile}, {lane.seconds:.0f} s"
         cells = [cell(lane.samples.get(column, [])) for column in columns]
         print(f"  {label:<18}" + "".join(f"{text:>26}" for text in cells))
+    plots.spread(
+        "latency",
+        f"single runs: ARM's end to recorded, {runs} runs per cell, each alone in its subscription",
+        {
+            f"{lane.profile}, {lane.seconds:.0f} s": {
+                HEADINGS[column]: [sample.late for sample in lane.samples.get(column, [])]
+                for column in columns
+            }
+            for lane in lanes
+        },
+        "seconds from ARM's end to recorded",
+    )

@@ -5,7 +5,7 @@ status over time, against the budget's floor."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -65,6 +65,31 @@ def series(
     axes.set_ylabel(ylabel)
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3)
+    return _save(figure, scenario)
+
+
+def spread(
+    scenario: str, title: str, groups: Mapping[str, Mapping[str, Sequence[float]]], ylabel: str
+) -> Path:
+    """Every sample as a point, one column per group (e.g. a profile and a command length) and
+    one colour per series in it (e.g. the az way, a fresh operator): a few runs per cell, so the
+    points themselves say more than a box would."""
+    figure, axes = plt.subplots(figsize=(8, 4.5), dpi=100)
+    names = list(dict.fromkeys(name for series in groups.values() for name in series))
+    width = 0.8 / max(1, len(names))
+    for index, name in enumerate(names):
+        xs: list[float] = []
+        ys: list[float] = []
+        for column, series in enumerate(groups.values()):
+            values = series.get(name, ())
+            xs.extend(column - 0.4 + width * (index + 0.5) for _ in values)
+            ys.extend(values)
+        axes.scatter(xs, ys, label=name, s=18)
+    axes.set_xticks(range(len(groups)), list(groups))
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, fontsize=10)
+    axes.grid(alpha=0.3, axis="y")
+    axes.legend(loc="upper left", fontsize=8)
     return _save(figure, scenario)
 
 
