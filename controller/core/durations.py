@@ -27,6 +27,7 @@ __all__ = [
     "RunDurations",
     "ended_run",
     "first_poll_seconds",
+    "format_timestamp",
     "history_runs",
     "parse_timestamp",
     "run_seconds",
@@ -43,6 +44,14 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
     # A timestamp without offset (ARM's are UTC) must not crash arithmetic with an aware `now`.
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC to the second, as Kubernetes writes timestamps; a naive moment is taken
+    to be UTC already."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def first_poll_seconds(expected: float, cadence: float = math.inf) -> float:
