@@ -10,7 +10,8 @@ from kubectl_runcommand import schedule
 from kubectl_runcommand.fleet import parse_selector
 from kubectl_runcommand.kubectl import Kubectl
 
-from controller.core import schedule as core
+from controller import vocabulary
+from controller.core.schedule_spec import TEMPLATES
 
 
 @pytest.fixture
@@ -27,9 +28,9 @@ def created(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 def test_the_plugin_names_what_the_operator_reads() -> None:
     """The plugin stands alone (the standard library only), so it repeats these names."""
-    assert schedule.SCHEDULE_LABEL == core.SCHEDULE_LABEL
-    assert schedule.INSTANTIATE_ANNOTATION == core.INSTANTIATE_ANNOTATION
-    assert dict(core.TEMPLATES) == schedule.TEMPLATES
+    assert schedule.SCHEDULE_LABEL == vocabulary.SCHEDULE_LABEL
+    assert schedule.INSTANTIATE_ANNOTATION == vocabulary.INSTANTIATE_ANNOTATION
+    assert dict(TEMPLATES) == schedule.TEMPLATES
 
 
 def test_schedule_takes_its_name_then_options_then_the_command(
@@ -97,8 +98,8 @@ def test_trigger_builds_a_child_of_the_schedule_from_its_template() -> None:
         1_764_547_200,
     )
     assert body["kind"] == "RunCommand" and body["spec"] == template
-    assert body["metadata"]["labels"] == {core.SCHEDULE_LABEL: "nightly"}
-    assert body["metadata"]["annotations"] == {core.INSTANTIATE_ANNOTATION: "manual"}
+    assert body["metadata"]["labels"] == {vocabulary.SCHEDULE_LABEL: "nightly"}
+    assert body["metadata"]["annotations"] == {vocabulary.INSTANTIATE_ANNOTATION: "manual"}
     (owner,) = body["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["uid"], owner["controller"]) == ("RunCommandSchedule", "u-1", True)
     with pytest.raises(ValueError, match="no single template"):
