@@ -156,25 +156,19 @@ def _latest_tick(seen: ScheduleObservation, active: Sequence[ScheduledChild], ti
         pass  # created by an earlier look whose status write was lost: record it
     elif too_late:
         before += 1
-        ticks.events.append(
-            ScheduleEvent(
-                EventType.WARNING,
-                Reason.MISSED_SCHEDULE,
-                f"missed {before} tick(s) since {format_timestamp(handled)}, the latest at "
-                f"{format_timestamp(tick)}: more than startingDeadlineSeconds ({deadline}) ago, so "
-                "none starts",
-            )
+        message = (
+            f"missed {before} tick(s) since {format_timestamp(handled)}, the latest at "
+            f"{format_timestamp(tick)}: more than startingDeadlineSeconds ({deadline}) ago, so "
+            "none starts"
         )
+        ticks.events.append(ScheduleEvent(EventType.WARNING, Reason.MISSED_SCHEDULE, message))
     elif spec.forbid and active:
         ticks.skipped += 1
-        ticks.events.append(
-            ScheduleEvent(
-                EventType.NORMAL,
-                Reason.RUN_ALREADY_ACTIVE,
-                f"skipped the tick of {format_timestamp(tick)}: concurrencyPolicy is Forbid and "
-                f"{active[-1].kind} {active[-1].name} has not finished",
-            )
+        message = (
+            f"skipped the tick of {format_timestamp(tick)}: concurrencyPolicy is Forbid and "
+            f"{active[-1].kind} {active[-1].name} has not finished"
         )
+        ticks.events.append(ScheduleEvent(EventType.NORMAL, Reason.RUN_ALREADY_ACTIVE, message))
     else:
         ticks.create = ChildCreate(
             name=name,
@@ -185,15 +179,12 @@ def _latest_tick(seen: ScheduleObservation, active: Sequence[ScheduledChild], ti
             spec=dict(spec.template),
         )
     if before and not too_late:
-        ticks.events.append(
-            ScheduleEvent(
-                EventType.WARNING,
-                Reason.MISSED_SCHEDULE,
-                f"{before} earlier tick(s) since {format_timestamp(handled)} were missed (the "
-                "operator was down or the schedule suspended); only the latest, "
-                f"{format_timestamp(tick)}, is considered",
-            )
+        message = (
+            f"{before} earlier tick(s) since {format_timestamp(handled)} were missed (the "
+            "operator was down or the schedule suspended); only the latest, "
+            f"{format_timestamp(tick)}, is considered"
         )
+        ticks.events.append(ScheduleEvent(EventType.WARNING, Reason.MISSED_SCHEDULE, message))
     ticks.missed += before
     ticks.last_tick = tick
     if ticks.create is not None or exists:
