@@ -1,6 +1,6 @@
 """Read, decide, perform for RunCommandSets: read the set and its children, discover clusters
 through ARM when a round starts (or, with followNewClusters, every minute), ask the core
-(core/fleet.py) what to do, create or change children, and patch the set's status.
+(core/set_round.py) what to do, create or change children, and patch the set's status.
 
 Children carry the run: each is an ordinary RunCommand that the runtime submits exactly once.
 Child names are derived from the set's name and the cluster id, so a create after a restart
@@ -28,16 +28,11 @@ from controller import metrics
 from controller.arm import ArmError, DiscoveredCluster
 from controller.core import InvalidSpec, RunSpec
 from controller.core.adoption import Foreign, adoptable
-from controller.core.fleet import (
-    Child,
-    ChildWrite,
-    SetDecision,
-    SetObservation,
-    SetSpec,
-    plan_set,
-    set_problem,
-)
 from controller.core.inputs import InputFailure
+from controller.core.set_children import Child, ChildWrite, SetObservation
+from controller.core.set_round import SetDecision, plan_set
+from controller.core.set_spec import SetSpec
+from controller.core.set_status import set_problem
 from controller.inputs import InputReader
 from controller.kube import Conflict, KubeApi, ObjectRef
 from controller.parents import CHILD_SETTLE_SECONDS, ParentLoop, child_body, object_ref, owned_by

@@ -26,14 +26,12 @@ from typing import Any
 from controller.core import InvalidSpec
 from controller.core.schedule import (
     ChildCreate,
-    ChildKind,
-    ScheduledChild,
     ScheduleObservation,
-    ScheduleSpec,
-    parse_time,
     plan_schedule,
     schedule_problem,
 )
+from controller.core.schedule_history import ScheduledChild, parse_time
+from controller.core.schedule_spec import ChildKind, ScheduleSpec
 from controller.kube import KubeApi, ObjectRef
 from controller.parents import ParentLoop, child_body, owned_by
 from controller.vocabulary import (

@@ -71,6 +71,7 @@ class SetState(StrEnum):
 
     PENDING = "Pending"  # no target yet (none matched while discovery is retried)
     PROGRESSING = "Progressing"
+    WAITING_FOR_APPROVAL = "WaitingForApproval"  # a stage waits for spec.approvals
     SUSPENDED = "Suspended"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
@@ -268,3 +269,40 @@ class ErrorCode(StrEnum):
     INVALID_NEXT_LINK = "InvalidNextLink"  # a list page's nextLink left ARM's host
     MALFORMED_RESPONSE = "MalformedResponse"  # ARM's body was not the JSON its contract says
     INVALID_COMMAND_HANDLE = "InvalidCommandHandle"  # a recorded command id that cannot be polled
+
+
+# The states of a set's clusters and stages, and of a schedule ----------------------------------
+
+
+class ClusterState(StrEnum):
+    """``status.clusters[].state`` of a RunCommandSet: a target as its round sees it, its
+    child's run state once started."""
+
+    WAITING = "Waiting"  # not started yet: its child is suspended, or not created
+    BLOCKED = "Blocked"  # its child cannot be created: another owner holds the name
+    PENDING = "Pending"  # started: its child's status does not describe the run yet
+    SUBMITTING = "Submitting"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+
+class StageState(StrEnum):
+    """``status.stages[].state`` of a RunCommandSet with spec.stages."""
+
+    PENDING = "Pending"  # not reached yet
+    WAITING_FOR_APPROVAL = "WaitingForApproval"
+    PROGRESSING = "Progressing"
+    SOAKING = "Soaking"  # succeeded; its soakSeconds gate the next stage
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"  # past its maxFailures: the round ends
+
+
+class ScheduleState(StrEnum):
+    """``status.state`` of a RunCommandSchedule: its last run's outcome."""
+
+    SCHEDULED = "Scheduled"  # no run has ended yet
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    SUSPENDED = "Suspended"

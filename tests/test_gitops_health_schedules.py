@@ -10,13 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.core.schedule import (
-    ScheduledChild,
-    ScheduleObservation,
-    ScheduleSpec,
-    plan_schedule,
-    schedule_problem,
-)
+from controller.core.schedule import ScheduleObservation, plan_schedule, schedule_problem
+from controller.core.schedule_history import ScheduledChild
+from controller.core.schedule_spec import ScheduleSpec
 from tests.test_gitops_health import GITOPS, HEALTH_LUA
 from tests.test_gitops_health_sets import Cases, assert_argocd_judges, assert_kstatus_agrees
 

@@ -1,5 +1,5 @@
 """GitOps health of a RunCommandSet: Argo CD's Lua (the same script as for RunCommands) and
-the real kstatus library judge sets whose statuses come from the fleet core (core/fleet.py)."""
+the real kstatus library judge sets whose statuses come from the fleet core (core/set_round.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from controller.arm.models import ClusterRef, DiscoveredCluster
-from controller.core.fleet import Child, SetObservation, SetSpec, plan_set
+from controller.core.set_children import Child, SetObservation
+from controller.core.set_round import plan_set
+from controller.core.set_spec import SetSpec
 from controller.core.spec import RunSpec
 from tests.controlplane import kstatus
 from tests.helpers import SUBSCRIPTION as SUB

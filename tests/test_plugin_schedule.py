@@ -11,7 +11,7 @@ from kubectl_runcommand.fleet import parse_selector
 from kubectl_runcommand.kubectl import Kubectl
 
 from controller import vocabulary
-from controller.core import schedule as core
+from controller.core.schedule_spec import TEMPLATES
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_the_plugin_names_what_the_operator_reads() -> None:
     """The plugin stands alone (the standard library only), so it repeats these names."""
     assert schedule.SCHEDULE_LABEL == vocabulary.SCHEDULE_LABEL
     assert schedule.INSTANTIATE_ANNOTATION == vocabulary.INSTANTIATE_ANNOTATION
-    assert dict(core.TEMPLATES) == schedule.TEMPLATES
+    assert dict(TEMPLATES) == schedule.TEMPLATES
 
 
 def test_schedule_takes_its_name_then_options_then_the_command(

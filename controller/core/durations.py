@@ -48,7 +48,10 @@ def parse_timestamp(value: object) -> datetime | None:
 
 
 def format_timestamp(moment: datetime) -> str:
-    """`moment` as status writes it: RFC 3339 UTC to the second."""
+    """RFC 3339 in UTC to the second, as Kubernetes writes timestamps; a naive moment is taken
+    to be UTC already."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

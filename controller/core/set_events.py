@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.core.decide import Event as SetEvent
-from controller.vocabulary import EventType, Reason
+from controller.vocabulary import EventType, Reason, SetState
 
-_FINAL = ("Succeeded", "Failed")
+_FINAL = (SetState.SUCCEEDED, SetState.FAILED)
 
 
 def round_events(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[SetEvent]:
@@ -27,7 +27,7 @@ def round_events(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Se
     moved = (before.get("state"), before.get("reason")) != (after.get("state"), after.get("reason"))
     message = str(after.get("message", ""))
     if moved and after.get("state") in _FINAL:
-        kind = EventType.NORMAL if after["state"] == "Succeeded" else EventType.WARNING
+        kind = EventType.NORMAL if after["state"] == SetState.SUCCEEDED else EventType.WARNING
         events.append(SetEvent(kind, str(after.get("reason")), message))
     elif moved and after.get("reason") == Reason.CHILD_OWNED_ELSEWHERE:
         events.append(SetEvent(EventType.WARNING, Reason.CHILD_OWNED_ELSEWHERE, message))

@@ -102,10 +102,7 @@ class RunSpec:
     @classmethod
     def _parse(cls, spec: Mapping[str, Any]) -> RunSpec:
         cluster = spec["cluster"]
-        if "resourceId" in cluster:
-            ref = ClusterRef.parse(cluster["resourceId"])
-        else:
-            ref = ClusterRef(cluster["subscriptionId"], cluster["resourceGroup"], cluster["name"])
+        ref = cluster_ref(cluster)
         command = str(spec["command"])
         if not command.strip():
             raise ValueError("spec.command is blank")
@@ -170,3 +167,10 @@ def run_hash(spec: Mapping[str, Any], fields: Mapping[str, object] = _RUN_FIELDS
     }
     canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def cluster_ref(cluster: Mapping[str, Any]) -> ClusterRef:
+    """A spec's cluster: by ARM resource id, or by subscription, resource group and name."""
+    if "resourceId" in cluster:
+        return ClusterRef.parse(cluster["resourceId"])
+    return ClusterRef(cluster["subscriptionId"], cluster["resourceGroup"], cluster["name"])

@@ -22,11 +22,13 @@ from typing import Any
 
 from controller.core.bounds import check_bound, resolve_bound
 from controller.core.decide import Event
-from controller.vocabulary import EventType, Reason
+from controller.core.durations import format_timestamp
+from controller.vocabulary import EventType, Reason, SetState, StageState
 
-PENDING, WAITING, SOAKING = "Pending", "WaitingForApproval", "Soaking"
-PROGRESSING, SUCCEEDED, FAILED = "Progressing", "Succeeded", "Failed"
+PENDING, WAITING, SOAKING = StageState.PENDING, StageState.WAITING_FOR_APPROVAL, StageState.SOAKING
+PROGRESSING, SUCCEEDED, FAILED = StageState.PROGRESSING, StageState.SUCCEEDED, StageState.FAILED
 _STARTED = (PROGRESSING, SOAKING, SUCCEEDED, FAILED)
+_REQUIRED = "Required"  # a stage's spec.approval that gates it
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def parse_stages(raw: Sequence[Mapping[str, Any]] | None) -> tuple[Stage, ...]:
             max_concurrency=entry.get("maxConcurrency"),
             max_failures=entry.get("maxFailures", 0),
             soak_seconds=int(entry.get("soakSeconds", 0)),
-            approval_required=entry.get("approval") == "Required",
+            approval_required=entry.get("approval") == _REQUIRED,
         )
         if stage.selects_all and index != len(raw or ()) - 1:
             raise ValueError(f"{where}: only the last stage may omit matchTags/matchTagExpressions")
@@ -215,7 +217,7 @@ def plan_stages(look: StageLook) -> StagePlan:
             ended_before = before.get("state") in (SOAKING, SUCCEEDED)
             finished = _kept(before if ended_before else {}, "finishedAt", look.now)
             soak_ends = parse_time(finished) + timedelta(seconds=stage.soak_seconds)
-            outcome.finished_at, outcome.soak_ends_at = finished, _iso(soak_ends)
+            outcome.finished_at, outcome.soak_ends_at = finished, format_timestamp(soak_ends)
             if look.now < soak_ends:
                 outcome.state = SOAKING
                 plan.soaking = plan.soaking or stage.name
@@ -240,10 +242,10 @@ def stage_entries(
     required = {s.name for s in stages if s.approval_required}
     entries = []
     for outcome in plan.stages:
-        entry: dict[str, Any] = {"name": outcome.name, "state": outcome.state,
+        entry: dict[str, Any] = {"name": outcome.name, "state": str(outcome.state),
                                  **counts.get(outcome.name, {})}  # fmt: skip
         if outcome.name in required:
-            entry["approval"] = "Required"
+            entry["approval"] = _REQUIRED
         times = {"startedAt": outcome.started_at, "finishedAt": outcome.finished_at,
                  "soakEndsAt": outcome.soak_ends_at}  # fmt: skip
         entry.update({key: value for key, value in times.items() if value is not None})
@@ -264,21 +266,21 @@ def round_verdict(
             + (f"; later stages never started: {', '.join(later)}" if later else "")
             + "; change spec.retryFailedToken to retry its failed clusters"
         )
-        return FAILED, Reason.STAGE_FAILED, message
+        return SetState.FAILED, Reason.STAGE_FAILED, message
     if plan.waiting is not None:
         message = (
             f"round {round_number}: stage {plan.waiting} waits for approval for round "
             f"{round_key}: run `kubectl runcommand approve {set_name} --stage {plan.waiting}`, "
             f"or add {{stage: {plan.waiting}, roundKey: {round_key}}} to spec.approvals"
         )
-        return WAITING, Reason.WAITING_FOR_APPROVAL, message
+        return SetState.WAITING_FOR_APPROVAL, Reason.WAITING_FOR_APPROVAL, message
     soaking = next((s for s in plan.stages if s.name == plan.soaking), None)
     if soaking is not None:
         message = (
             f"round {round_number}: stage {soaking.name} succeeded; soaking until "
             f"{soaking.soak_ends_at} before the next stage starts"
         )
-        return PROGRESSING, Reason.SOAKING, message
+        return SetState.PROGRESSING, Reason.SOAKING, message
     return None
 
 
@@ -319,12 +321,8 @@ def stage_events(
 
 def _kept(before: Mapping[str, Any], key: str, now: datetime) -> str:
     value = before.get(key)
-    return value if isinstance(value, str) and value else _iso(now)
+    return value if isinstance(value, str) and value else format_timestamp(now)
 
 
 def parse_time(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -21,7 +21,8 @@ from .kubectl import API_VERSION, Kubectl
 from .words import command_line
 
 SCHEDULE_RESOURCE = "runcommandschedules.aks.gitops.dev"
-# The operator's names for them (controller/core/schedule.py; tests/test_plugin.py checks).
+# The operator's names for them (controller/vocabulary.py, core/schedule_spec.py); checked by
+# tests/test_plugin_schedule.py.
 SCHEDULE_LABEL = "aks.gitops.dev/runcommandschedule"
 INSTANTIATE_ANNOTATION = "aks.gitops.dev/instantiate"
 TEMPLATES = {"runCommandTemplate": "RunCommand", "runCommandSetTemplate": "RunCommandSet"}

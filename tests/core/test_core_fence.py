@@ -12,7 +12,9 @@ import pytest
 from controller.arm import MalformedLocationError, SubmissionOutcomeUnknown
 from controller.core import Action, Observation, after_poll, after_submit_error, plan
 from controller.core.fence import WRAPPER_DIR, Fence, fence_name, verdict
-from controller.core.fleet import Child, SetObservation, SetSpec, plan_set
+from controller.core.set_children import Child, SetObservation
+from controller.core.set_round import plan_set
+from controller.core.set_spec import SetSpec
 from controller.core.spec import RunSpec
 from controller.vocabulary import EXPIRES_LABEL
 

@@ -8,16 +8,11 @@ from typing import Any
 import pytest
 
 from controller.arm.models import ClusterRef, DiscoveredCluster
-from controller.core.fleet import (
-    Child,
-    SetDecision,
-    SetObservation,
-    SetSpec,
-    child_name,
-    plan_set,
-    resolve_bound,
-    set_problem,
-)
+from controller.core.bounds import resolve_bound
+from controller.core.set_children import Child, SetObservation, child_name
+from controller.core.set_round import SetDecision, plan_set
+from controller.core.set_spec import SetSpec
+from controller.core.set_status import set_problem
 from controller.core.spec import InvalidSpec, RunSpec
 from controller.vocabulary import CLUSTER_LABEL, ROUND_LABEL, SET_LABEL, SHARD_LABEL, Reason
 from tests.helpers import SUBSCRIPTION as SUB

@@ -7,7 +7,9 @@ from typing import Any
 
 from controller.arm.models import ClusterRef
 from controller.core.adoption import Foreign, adoptable
-from controller.core.fleet import Child, SetObservation, SetSpec, child_name, plan_set
+from controller.core.set_children import Child, SetObservation, child_name
+from controller.core.set_round import plan_set
+from controller.core.set_spec import SetSpec
 from controller.core.spec import RunSpec
 from controller.vocabulary import ROUND_LABEL, SET_LABEL, TEMPLATE_LABEL, Reason
 

@@ -11,14 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core.schedule import (
-    ScheduledChild,
-    ScheduleObservation,
-    ScheduleSpec,
-    plan_schedule,
-    schedule_problem,
-    tick_child_name,
-)
+from controller.core.schedule import ScheduleObservation, plan_schedule, schedule_problem
+from controller.core.schedule_history import ScheduledChild, tick_child_name
+from controller.core.schedule_spec import ScheduleSpec
 from controller.core.spec import InvalidSpec
 from controller.vocabulary import (
     SCHEDULE_LABEL,

@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.arm.models import ClusterRef, DiscoveredCluster
-from controller.core.fleet import Child, SetObservation, SetSpec, plan_set
+from controller.core.set_children import Child, SetObservation
+from controller.core.set_round import plan_set
+from controller.core.set_spec import SetSpec
 from controller.core.spec import InvalidSpec, RunSpec
 from controller.vocabulary import STAGE_LABEL, Reason
 
