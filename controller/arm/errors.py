@@ -102,8 +102,8 @@ _RULES: dict[str, _Rule] = {
         # ARM refused the identity, and a refused request ran nothing. A new role assignment
         # takes minutes to reach ARM, so, as ASO does, the run retries within spec.retries
         # with its backoff; the clients never retry it at once.
-        "AuthorizationFailed": _Rule(Classification.FINAL, _GRANT),
-        "LinkedAuthorizationFailed": _Rule(Classification.FINAL, _GRANT),
+        "AuthorizationFailed": _Rule(Classification.RETRY_LATER, _GRANT),
+        "LinkedAuthorizationFailed": _Rule(Classification.RETRY_LATER, _GRANT),
         # Azure Policy denies it and keeps denying until someone changes the policy or grants
         # an exemption, which no retry budget outlasts (ASO holds it fatal too).
         "RequestDisallowedByPolicy": _Rule(
