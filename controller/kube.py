@@ -54,9 +54,10 @@ class ApiError(Failure):
             else Classification.FINAL,
         )
         self.status = status
+        self.args = (f"({status}) {message}",)  # repr and str name the status, as before
 
     def __str__(self) -> str:
-        return f"({self.status}) {self.message}"
+        return str(self.args[0])
 
 
 class Conflict(Exception):
