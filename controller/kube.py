@@ -24,6 +24,7 @@ import aiohttp
 import certifi
 import kubernetes
 
+from controller.failure import Classification, Failure, is_transient_status
 from controller.vocabulary import (
     API_VERSION,
     GROUP,
@@ -39,13 +40,24 @@ _MERGE_PATCH = "application/merge-patch+json"
 _TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
 
 
-class ApiError(Exception):
-    """The API server answered with an error status; `status` is the HTTP code, and the
-    message is the one of its Status body."""
+class ApiError(Failure):
+    """The API server answered with an error status; `status` is the HTTP code, `code` the
+    Status body's reason (`Forbidden`, `TooManyRequests`, ...) or `Http<status>`, and the message
+    is the Status body's. A timeout, throttling or a server failure is classified as a retry."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"({status}) {message}")
+    def __init__(self, status: int, message: str, *, reason: str | None = None) -> None:
+        super().__init__(
+            message,
+            code=reason or f"Http{status}",
+            classification=Classification.RETRY
+            if is_transient_status(status)
+            else Classification.FINAL,
+        )
         self.status = status
+        self.args = (f"({status}) {message}",)  # repr and str name the status, as before
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class Conflict(Exception):
@@ -57,7 +69,7 @@ def transient(error: BaseException) -> bool:
     """An API server hiccup (unreachable, restarting, overloaded) that a retry outlives: worth a
     one-line warning, never a traceback."""
     if isinstance(error, ApiError):
-        return error.status in (429, 500, 502, 503, 504)
+        return error.transient
     return isinstance(error, aiohttp.ClientError | ConnectionError | TimeoutError)
 
 
@@ -201,7 +213,8 @@ class KubeApi:
             if response.status == 404:
                 return None
             if response.status >= 400:
-                raise ApiError(response.status, _status_message(payload, response.reason))
+                message, reason = _status_message(payload, response.reason)
+                raise ApiError(response.status, message, reason=reason)
             return cast(dict[str, Any], json.loads(payload)) if payload else {}
 
     async def read_configmap(self, namespace: str, name: str) -> Found | None:
@@ -394,9 +407,15 @@ def _resource_version(body: dict[str, Any]) -> str:
     return str((body.get("metadata") or {}).get("resourceVersion") or "")
 
 
-def _status_message(payload: bytes, reason: str | None) -> str:
-    """The message of the API server's Status body, else the HTTP reason."""
+def _status_message(payload: bytes, reason: str | None) -> tuple[str, str | None]:
+    """The message of the API server's Status body, else the HTTP reason; and the Status
+    body's own reason (a PascalCase word), if any."""
     try:
-        return str(json.loads(payload).get("message") or reason or "")
+        status = json.loads(payload)
+        return str(status.get("message") or reason or ""), _optional_str(status.get("reason"))
     except (ValueError, AttributeError):
-        return payload[:200].decode(errors="replace") or str(reason or "")
+        return payload[:200].decode(errors="replace") or str(reason or ""), None
+
+
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

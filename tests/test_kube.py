@@ -13,6 +13,7 @@ import pytest
 import yaml
 from aiohttp import web
 
+from controller.failure import Classification
 from controller.kube import ApiError, Conflict, KubeApi, ObjectRef, transient
 
 REF = ObjectRef("team", "run", "uid-1")
@@ -107,10 +108,14 @@ async def test_answers_become_data_or_classified_errors(
     with pytest.raises(ApiError, match="etcd is restarting") as unavailable:
         await kube.patch_status(REF, {}, "7")
     assert transient(unavailable.value)
-    answers[f"PATCH {STATUS_PATH}"] = (403, {"message": "forbidden"})
+    answers[f"PATCH {STATUS_PATH}"] = (403, {"message": "forbidden", "reason": "Forbidden"})
     with pytest.raises(ApiError) as forbidden:
         await kube.patch_status(REF, {}, "7")
     assert not transient(forbidden.value)
+    # One error shape: the Status body's reason is the code, and the status classifies it.
+    assert (forbidden.value.code, forbidden.value.message) == ("Forbidden", "forbidden")
+    assert forbidden.value.classification is Classification.FINAL
+    assert (unavailable.value.code, unavailable.value.retryable) == ("Http503", True)
 
 
 async def test_a_label_selector_and_a_secret_are_read_as_sent(

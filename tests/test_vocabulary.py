@@ -8,7 +8,11 @@ from __future__ import annotations
 import ast
 import sys
 from pathlib import Path
+from types import ModuleType
 
+import pytest
+
+import controller.failure as failure
 import controller.vocabulary as vocabulary
 
 
@@ -23,11 +27,13 @@ def imported_roots(source: str) -> set[str]:
     return roots
 
 
-def test_the_vocabulary_imports_only_the_standard_library() -> None:
-    roots = imported_roots(Path(vocabulary.__file__).read_text())
-    assert roots, "the vocabulary's imports were not found"
+@pytest.mark.parametrize("module", [vocabulary, failure], ids=lambda m: m.__name__)
+def test_the_shared_names_import_only_the_standard_library(module: ModuleType) -> None:
+    """The vocabulary and the failure shape, which every room imports."""
+    roots = imported_roots(Path(str(module.__file__)).read_text())
+    assert roots, f"{module.__name__}'s imports were not found"
     outside = sorted(root for root in roots if root not in sys.stdlib_module_names)
-    assert outside == [], f"controller/vocabulary.py imports {outside}"
+    assert outside == [], f"{module.__name__} imports {outside}"
 
 
 def test_the_check_sees_a_project_import() -> None:

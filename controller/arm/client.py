@@ -515,7 +515,7 @@ class ArmClient:
                     return response
                 error = ArmResponseError.from_response(response, correlation_id=correlation_id)
             if (
-                not error.retryable
+                not error.transient  # a refusal that takes minutes to pass is the run's to retry
                 or attempt + 1 >= self._retry.max_attempts
                 or (error.retry_after or 0.0) > self._retry.max_retry_after
             ):

@@ -1,8 +1,10 @@
 """The exception tree. Everything this package raises on purpose is an :class:`ArmError`.
 
-Each exception has a short PascalCase ``code``, a human ``message`` (both fit a Kubernetes
-condition's reason/message), ``retryable`` (may the same call be made again later?), and, when
-known, ``correlation_id`` and ``retry_after`` (seconds).
+Each exception is a :class:`controller.failure.Failure`: a short PascalCase ``code``, a human
+``message`` (both fit a Kubernetes condition's reason/message), a ``classification`` (final,
+retry, retry later, outcome unknown; ``retryable`` and ``outcome_unknown`` derive from it) and,
+when known, ``retry_after`` (seconds) and ``correlation_id``. ARM's own codes are classified by
+one table (``_RULES``), each entry with its reason.
 
 ::
 
@@ -33,6 +35,8 @@ from typing import Any, ClassVar
 
 import httpx
 
+from controller.failure import TRANSIENT_HTTP_STATUSES, Classification, Failure, is_transient_status
+
 from .retry import parse_retry_after
 
 __all__ = [
@@ -49,48 +53,83 @@ __all__ = [
     "ResourceNotFoundError",
     "SubmissionOutcomeUnknown",
     "ThrottledError",
+    "classify",
     "is_retryable",
 ]
 
 _MAX_MESSAGE_CHARS = 1024
 _MAX_BODY_EXCERPT_CHARS = 512
 
-# Error codes decide before status codes: the same status (400, 500) carries both kinds.
-# Casefolded. Classification follows Azure Service Operator's split of transient vs fatal.
-_RETRYABLE_CODES = frozenset(
-    code.casefold()
-    for code in (
-        "KubernetesOperationError",  # command pod did not start in time
-        "KubernetesPerformanceError",
-        "TooManyRequests",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "GatewayTimeout",
-        "RequestTimeout",
-        "Conflict",
-        "AnotherOperationInProgress",
-        "OperationNotAllowed",  # cluster busy with another operation
-    )
+
+@dataclass(frozen=True)
+class _Rule:
+    classification: Classification
+    hint: str | None = None  # a sentence after ARM's message: what a person can do about it
+
+    def explain(self, message: str) -> str:
+        if self.hint is None:
+            return message
+        return f"{message}{'' if message.endswith('.') else '.'} {self.hint}"
+
+
+_RETRY = _Rule(Classification.RETRY)
+_FINAL = _Rule(Classification.FINAL)
+_GRANT = (
+    "Grant the identity Microsoft.ContainerService/managedClusters/runcommand/action, "
+    ".../commandResults/read and .../read on the cluster (docs/install/azure-rbac.md); "
+    "a new role assignment can take minutes to apply."
 )
-_FATAL_CODES = frozenset(
-    code.casefold()
-    for code in (
-        "BadRequest",
-        "InvalidParameter",
-        "InvalidRequestContent",
-        "MissingAADClusterToken",
-        "RequestDisallowedByPolicy",
-        "AuthorizationFailed",
-        "InvalidAuthenticationToken",
-        "InvalidAuthenticationTokenTenant",
-        "LinkedAuthorizationFailed",
-        "ResourceNotFound",
-        "ResourceGroupNotFound",
-        "SubscriptionNotFound",
-        "NotFound",
-    )
-)
-_RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+# Error codes decide before status codes: the same status (400, 403, 500) carries both kinds.
+# Keys casefolded. Compared with Azure Service Operator's table (its classifyCloudErrorCode),
+# which this follows except where a reason says otherwise. Each rule says why.
+_RULES: dict[str, _Rule] = {
+    code.casefold(): rule
+    for code, rule in {
+        # The command pod did not start in time: the cluster may have room in a moment.
+        "KubernetesOperationError": _RETRY,
+        "KubernetesPerformanceError": _RETRY,
+        # ARM or the resource provider is throttling, failing or slow.
+        "TooManyRequests": _RETRY,
+        "InternalServerError": _RETRY,
+        "ServiceUnavailable": _RETRY,
+        "GatewayTimeout": _RETRY,
+        "RequestTimeout": _RETRY,
+        # Another operation holds the cluster; it ends by itself.
+        "Conflict": _RETRY,
+        "AnotherOperationInProgress": _RETRY,
+        "OperationNotAllowed": _RETRY,  # busy; see _PROPERTY_TARGET_PREFIX for the fatal kind
+        # ARM refused the identity, and a refused request ran nothing. A new role assignment
+        # takes minutes to reach ARM, so, as ASO does, the run retries within spec.retries
+        # with its backoff; the clients never retry it at once.
+        "AuthorizationFailed": _Rule(Classification.RETRY_LATER, _GRANT),
+        "LinkedAuthorizationFailed": _Rule(Classification.RETRY_LATER, _GRANT),
+        # Azure Policy denies it and keeps denying until someone changes the policy or grants
+        # an exemption, which no retry budget outlasts (ASO holds it fatal too).
+        "RequestDisallowedByPolicy": _Rule(
+            Classification.FINAL,
+            "An Azure Policy assignment denies it: ask its owner for an exemption, then change "
+            "spec.runToken to run again.",
+        ),
+        # The request itself is wrong: the same request fails the same way.
+        "BadRequest": _FINAL,
+        "InvalidParameter": _FINAL,
+        "InvalidRequestContent": _FINAL,
+        "MissingAADClusterToken": _FINAL,  # the client resends once with a token itself
+        # The token is not accepted: a new one from the same credential is refused too.
+        "InvalidAuthenticationToken": _FINAL,
+        "InvalidAuthenticationTokenTenant": _FINAL,
+        # What the spec names does not exist. ASO retries these because it creates resources in
+        # order; nothing here creates clusters, so waiting would only delay the answer.
+        "ResourceNotFound": _FINAL,
+        "ResourceGroupNotFound": _FINAL,
+        "SubscriptionNotFound": _FINAL,
+        "NotFound": _FINAL,
+    }.items()
+}
+# A status without a known code: a timeout, throttling, a server failure, or ARM's conflict
+# (another operation holds the resource) may pass; any other 4xx is final.
+_ARM_TRANSIENT_STATUSES = TRANSIENT_HTTP_STATUSES | {409}
 # OperationNotAllowed usually means "busy with another operation" (retryable). When its target
 # names a property of the resource, that setting forbids the operation (run command disabled,
 # cluster stopped): the same request fails until someone changes the cluster, so it is fatal.
@@ -98,8 +137,7 @@ _CODE_OPERATION_NOT_ALLOWED = "operationnotallowed"
 _PROPERTY_TARGET_PREFIX = "properties."
 
 
-def is_retryable(status_code: int, code: str | None, target: str | None = None) -> bool:
-    """Whether an ARM error may succeed if the same request is made again later."""
+def _rule(status_code: int, code: str | None, target: str | None) -> _Rule:
     if code:
         folded = code.casefold()
         if (
@@ -107,27 +145,33 @@ def is_retryable(status_code: int, code: str | None, target: str | None = None) 
             and target is not None
             and target.casefold().startswith(_PROPERTY_TARGET_PREFIX)
         ):
-            return False
-        if folded in _RETRYABLE_CODES:
-            return True
-        if folded in _FATAL_CODES:
-            return False
-    return status_code in _RETRYABLE_STATUSES or status_code >= 500
+            return _FINAL
+        if (rule := _RULES.get(folded)) is not None:
+            return rule
+    if status_code in _ARM_TRANSIENT_STATUSES or is_transient_status(status_code):
+        return _RETRY
+    return _FINAL
+
+
+def classify(status_code: int, code: str | None, target: str | None = None) -> Classification:
+    """What an ARM error allows next (see the table above)."""
+    return _rule(status_code, code, target).classification
+
+
+def is_retryable(status_code: int, code: str | None, target: str | None = None) -> bool:
+    """Whether an ARM error may succeed if the same request is made again later."""
+    return classify(status_code, code, target) is not Classification.FINAL
 
 
 def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class ArmError(Exception):
-    """Base of every error this package raises on purpose."""
+class ArmError(Failure):
+    """Base of every error this package raises on purpose: a :class:`~controller.failure.Failure`
+    with ARM's correlation id."""
 
     default_code: ClassVar[str] = "ArmError"
-    default_retryable: ClassVar[bool] = False
-    # Whether a POST may have been accepted (never resend it blindly), and whether it certainly
-    # was. The caller classifies by these, not by exception type.
-    outcome_unknown: bool = False
-    accepted: bool = False
 
     def __init__(
         self,
@@ -137,16 +181,12 @@ class ArmError(Exception):
         retryable: bool | None = None,
         correlation_id: str | None = None,
         retry_after: float | None = None,
+        classification: Classification | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.default_code
-        self.retryable = self.default_retryable if retryable is None else retryable
+        if classification is None and retryable is not None:
+            classification = Classification.RETRY if retryable else Classification.FINAL
+        super().__init__(message, code=code, classification=classification, retry_after=retry_after)
         self.correlation_id = correlation_id
-        self.retry_after = retry_after
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -199,10 +239,12 @@ class ArmResponseError(ArmError):
         retry_after: float | None = None,
         retryable: bool | None = None,
     ) -> None:
+        rule = _rule(status_code, code, target)
         super().__init__(
-            message,
+            rule.explain(message),
             code=code,
-            retryable=is_retryable(status_code, code, target) if retryable is None else retryable,
+            retryable=retryable,
+            classification=None if retryable is not None else rule.classification,
             correlation_id=correlation_id,
             retry_after=retry_after,
         )
@@ -291,7 +333,7 @@ class SubmissionOutcomeUnknown(ArmError):
     """
 
     default_code = "SubmissionOutcomeUnknown"
-    outcome_unknown = True
+    default_classification = Classification.OUTCOME_UNKNOWN
 
     def __init__(
         self,
@@ -302,7 +344,7 @@ class SubmissionOutcomeUnknown(ArmError):
         response_error: ArmResponseError | None = None,
         code: str | None = None,
     ) -> None:
-        super().__init__(message, code=code, retryable=False, correlation_id=correlation_id)
+        super().__init__(message, code=code, correlation_id=correlation_id)
         self.request_id = request_id
         self.response_error = response_error
 
@@ -333,7 +375,7 @@ class ArmTransportError(ArmError):
     """The network failed (connect, timeout, dropped connection) after all retries."""
 
     default_code = "ArmTransportError"
-    default_retryable = True
+    default_classification = Classification.RETRY
 
 
 class CredentialError(ArmError):

@@ -28,6 +28,8 @@ from azure.core.exceptions import (
 )
 from azure.identity import CredentialUnavailableError
 
+from controller.failure import is_transient_status
+
 from .errors import CredentialError
 
 __all__ = ["CredentialFactory", "Token", "TokenSource", "token_error"]
@@ -36,8 +38,6 @@ CredentialFactory = Callable[[], AsyncTokenCredential]
 
 _LOG = logging.getLogger("controller.arm")
 _MAX_DETAIL_CHARS = 300
-# Entra answered, but with a status that says "not now" rather than "no".
-_TRANSIENT_STATUSES = frozenset({408, 429})
 _REFRESH_SECONDS = 300
 
 
@@ -159,7 +159,8 @@ def token_error(exc: Exception, credential_name: str, scope: str) -> CredentialE
         )
     if isinstance(exc, ClientAuthenticationError):
         status = exc.response.status_code if exc.response is not None else None
-        if status is not None and (status >= 500 or status in _TRANSIENT_STATUSES):
+        # Entra answered, but with a status that says "not now" rather than "no".
+        if status is not None and is_transient_status(status):
             return CredentialError(
                 f"{what}: its token endpoint answered HTTP {status} (after azure-identity's own "
                 f"retries): {detail}",

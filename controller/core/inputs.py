@@ -10,23 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from controller.failure import Classification, Failure
 from controller.vocabulary import Reason
 
 from .spec import RunSpec
 
 
-class InputFailure(Exception):
+class InputFailure(Failure):
     """A run's inputs are missing or unusable; nothing was sent. Missing ones may appear later
-    (GitOps applies in any order), so they are retryable within spec.retries."""
+    (GitOps applies in any order), so they are retried within spec.retries, with the run's
+    backoff only: the reader does not retry at once."""
 
     def __init__(self, code: Reason, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.code: str = code
-        self.message = message
-        self.retryable = retryable
-        self.retry_after: float | None = None
-        self.outcome_unknown = False
-        self.accepted = False
+        super().__init__(
+            message,
+            code=code,
+            classification=Classification.RETRY_LATER if retryable else Classification.FINAL,
+        )
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,15 @@ IDENTITY_MODES: Mapping[str, IdentityMode] = {
 }
 
 
+class PolicyRefusal(InputFailure):
+    """A policy (the operator's allowance or a RunCommandPolicy) refuses the run; nothing was
+    sent. Final: it stands until someone changes the policy, the namespace's labels or the
+    spec, and no retry budget outlasts that."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Reason.POLICY_DENIED, message)
+
+
 @dataclass(frozen=True)
 class Requirement:
     """One term of a label selector: matchLabels entries become ``In`` with one value."""
@@ -156,8 +165,7 @@ def check_operator_identity(
     allowance: OperatorIdentityAllowance, namespace: str, labels: Mapping[str, str], secret: str
 ) -> None:
     if not allowance.allows(namespace, labels):
-        raise InputFailure(
-            Reason.POLICY_DENIED,
+        raise PolicyRefusal(
             f"namespace {namespace} has no credentials Secret {secret} and may not use the "
             "operator's own identity; create the Secret in this namespace, or allow the "
             "namespace with --operator-identity-namespaces or "
@@ -257,4 +265,4 @@ def check_policies(
             continue
         refusal = policy.refusal(spec, identity)
         if refusal is not None:
-            raise InputFailure(Reason.POLICY_DENIED, f"namespace {namespace}: {refusal}")
+            raise PolicyRefusal(f"namespace {namespace}: {refusal}")

@@ -113,7 +113,8 @@ def test_retry_after_is_parsed_onto_the_error() -> None:
         (400, "InvalidParameter", False),
         (400, "MissingAADClusterToken", False),
         (403, "RequestDisallowedByPolicy", False),
-        (403, "AuthorizationFailed", False),
+        (403, "AuthorizationFailed", True),  # a new role assignment takes minutes to apply
+        (403, "LinkedAuthorizationFailed", True),
         (401, "InvalidAuthenticationToken", False),
         (401, None, False),
         (403, None, False),

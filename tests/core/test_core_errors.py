@@ -152,8 +152,9 @@ def test_an_input_that_may_appear_later_is_waited_for_minutes(attempts: int, del
         status = {}
     decision = after_prepare_error(Observation(spec, status, 1, NOW, SETTINGS), missing_files())
     assert (decision.action, decision.delay) == (Action.RETRY, delay)
-    assert "ConfigMap default/manifests named in spec.filesFrom not found" in (
-        decision.patch["message"]
+    assert (
+        "ConfigMap default/manifests named in spec.filesFrom not found"
+        in (decision.patch["message"])
     )
 
 
@@ -426,3 +427,64 @@ def test_invalid_spec_fails_stalled_with_a_warning() -> None:
         "reason": "InvalidSpec",
     }
     assert types(decision.patch) == {"Ready": "False", "Stalled": "True"}
+
+
+# refusals that ran nothing: retried within spec.retries, final after -----------------------
+
+
+def refused(code: str) -> ArmResponseError:
+    """ARM's answer when the identity lacks an action; nothing ran."""
+    return ArmResponseError(
+        "The client 'operator' does not have authorization to perform action "
+        "'Microsoft.ContainerService/managedClusters/runcommand/action'. If access was recently "
+        "granted, please refresh your credentials.",
+        status_code=403,
+        code=code,
+    )
+
+
+@pytest.mark.parametrize("code", ["AuthorizationFailed", "LinkedAuthorizationFailed"])
+def test_a_refused_authorization_is_retried_within_retries_then_final(code: str) -> None:
+    """A role assignment takes minutes to reach ARM, and a refused POST ran nothing: the run
+    waits with the usual backoff within spec.retries (as Azure Service Operator does), then
+    fails with ARM's code and says what to grant."""
+    spec = make_spec(retries=2)
+    for attempts, delay in ((1, 5.0), (2, 10.0)):
+        status = {**submitting(spec), "attempts": attempts}
+        decision = after_submit_error(Observation(spec, status, 1, NOW, SETTINGS), refused(code))
+        assert (decision.action, decision.delay) == (Action.RETRY, delay)
+        assert decision.patch["reason"] == code
+
+    status = {**submitting(spec), "attempts": 3}
+    final = after_submit_error(Observation(spec, status, 1, NOW, SETTINGS), refused(code))
+
+    after = merge(status, final.patch)
+    assert (after["state"], after["reason"]) == ("Failed", code)
+    assert after["message"].endswith("after 3 attempts")
+    assert "commandResults/read" in after["message"]  # what to grant, beyond what ARM said
+
+
+def test_a_refused_cluster_lookup_is_retried_within_retries_then_final() -> None:
+    """The GET of the cluster (before any POST) refused for want of managedClusters/read."""
+    spec = make_spec(retries=1)
+    first = after_prepare_error(
+        Observation(spec, {}, 1, NOW, SETTINGS), refused("AuthorizationFailed")
+    )
+    assert first.action is Action.RETRY
+    status = merge({}, first.patch)
+    final = after_prepare_error(
+        Observation(spec, status, 1, NOW, SETTINGS), refused("AuthorizationFailed")
+    )
+    assert (final.patch["state"], final.patch["reason"]) == ("Failed", "AuthorizationFailed")
+
+
+def test_a_policy_deny_is_final_at_once() -> None:
+    """Azure Policy's deny stays until someone changes the policy: retrying cannot pass it."""
+    spec = make_spec(retries=3)
+    error = ArmResponseError(
+        "Resource was disallowed by policy.", status_code=403, code="RequestDisallowedByPolicy"
+    )
+    decision = after_submit_error(Observation(spec, submitting(spec), 1, NOW, SETTINGS), error)
+    assert decision.patch["state"] == "Failed"
+    assert decision.patch["message"].startswith("Resource was disallowed by policy. An")
+    assert "exemption" in decision.patch["message"]  # what a person can do
