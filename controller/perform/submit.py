@@ -37,15 +37,10 @@ Body = Mapping[str, Any]
 class Perform(Protocol):
     """The runtime's step after a decision: write its patch, post its events, schedule next."""
 
-    async def __call__(
-        self,
-        ref: ObjectRef,
-        body: Body,
-        decision: Decision,
-        *,
-        answer_of: str | None = None,
-        sent: float | None = None,
-    ) -> None: ...
+    # Runtime._perform's signature: its docstring says what answer_of and sent mean.
+    async def __call__(self, ref: ObjectRef, body: Body, decision: Decision, *,
+                       answer_of: str | None = None, sent: float | None = None,
+                       ) -> None: ...  # fmt: skip
 
 
 class Submissions:
