@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .models import (
+    ArmCode,
     BudgetRoom,
     ClusterRef,
     ClusterTokenMode,
@@ -128,6 +129,7 @@ __all__ = [
     "LONGEST_REQUEST_SECONDS",
     "NO_OBSERVER",
     "ArmClient",
+    "ArmCode",
     "ArmError",
     "ArmObserver",
     "ArmResponseError",

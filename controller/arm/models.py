@@ -11,9 +11,11 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Literal
 
 __all__ = [
+    "ArmCode",
     "BudgetRoom",
     "ClusterRef",
     "ClusterTokenMode",
@@ -64,23 +66,41 @@ class BudgetRoom:
     blocked_seconds: float = 0.0  # a 429's Retry-After still holds the bucket this long
 
 
-class ProvisioningState:
-    """provisioningState is a free string whose case varies (``Succeeded`` vs ``succeeded``)."""
+class ProvisioningState(StrEnum):
+    """ARM's provisioningState of a runCommand result: ARM's vocabulary, not the operator's
+    (its states are ``controller.vocabulary.State``). A free string whose case varies
+    (``Succeeded`` vs ``succeeded``): compare with :meth:`matches`."""
 
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     CANCELED = "Canceled"
-    # ARM's terminal states for long-running operations. Anything else counts as still running.
-    TERMINAL = frozenset(state.casefold() for state in (SUCCEEDED, FAILED, CANCELED))
 
     @staticmethod
     def matches(state: str | None, expected: str) -> bool:
         return state is not None and state.casefold() == expected.casefold()
 
-    @classmethod
-    def is_terminal(cls, state: str | None) -> bool:
-        return state is not None and state.casefold() in cls.TERMINAL
+    @staticmethod
+    def is_terminal(state: str | None) -> bool:
+        return state is not None and state.casefold() in _TERMINAL
+
+
+# ARM's terminal states for long-running operations. Anything else counts as still running.
+_TERMINAL = frozenset(
+    state.casefold()
+    for state in (ProvisioningState.SUCCEEDED, ProvisioningState.FAILED, ProvisioningState.CANCELED)
+)
+
+
+class ArmCode(StrEnum):
+    """The ARM error codes the client acts on (ARM's vocabulary; compared casefolded)."""
+
+    THROTTLED = "Throttled"  # the AKS resource provider's 429 (ARM's own says TooManyRequests)
+    # An AAD-managed cluster, and no clusterToken was sent.
+    MISSING_AAD_CLUSTER_TOKEN = "MissingAADClusterToken"  # noqa: S105 - a code, not a secret
+    # The command pod was being started when ARM answered: it may still run the command.
+    KUBERNETES_OPERATION_ERROR = "KubernetesOperationError"
+    KUBERNETES_PERFORMANCE_ERROR = "KubernetesPerformanceError"
 
 
 @dataclass(frozen=True)

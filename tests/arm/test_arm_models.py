@@ -118,3 +118,13 @@ def test_clouds_and_scopes() -> None:
         Cloud.by_name("Mars")
     with pytest.raises(ValueError, match="absolute"):
         Cloud.custom("management.azure.com")
+
+
+def test_provisioning_state_is_arms_own_vocabulary() -> None:
+    # ARM's strings, as its API sends them; the operator's State is another enum, not this one.
+    assert [str(state) for state in ProvisioningState] == [
+        "Running", "Succeeded", "Failed", "Canceled",
+    ]  # fmt: skip
+    assert {state for state in ProvisioningState if ProvisioningState.is_terminal(state)} == {
+        ProvisioningState.SUCCEEDED, ProvisioningState.FAILED, ProvisioningState.CANCELED,
+    }  # fmt: skip
