@@ -158,30 +158,50 @@ def floor_seconds(profile: str, per_subscription: int, seconds: float) -> float:
 
 class Watcher:
     """`kubectl get --watch` over the bench namespace, one line per event: when each
-    RunCommand was first seen (its creation, as a client sees it) and first seen final."""
+    RunCommand was first seen (its creation, as a client sees it) and first seen final.
+
+    A watch ends when the API server times it out, or when kubectl dies on a loaded machine;
+    it is started again, and its first list shows every object's state as it is by then, so no
+    final state is missed (only seen later)."""
 
     def __init__(self, kubectl_path: str, kubeconfig: Path) -> None:
         columns = "N:.metadata.name,S:.status.state"
-        self._process = subprocess.Popen(
-            [kubectl_path, "--kubeconfig", str(kubeconfig), "-n", "bench", "get", "runcommands",
-             "--watch", "--no-headers", "-o", f"custom-columns={columns}"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
+        self._command = [
+            kubectl_path, "--kubeconfig", str(kubeconfig), "-n", "bench", "get", "runcommands",
+            "--watch", "--no-headers", "-o", f"custom-columns={columns}",
+        ]  # fmt: skip
         self.created: dict[str, float] = {}
         self.final: dict[str, float] = {}
+        self.restarts = 0
+        self._stopped = threading.Event()
+        self._process = self._start()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
+    def _start(self) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self._command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+
     def _read(self) -> None:
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
-            now = time.time()
-            name, _, state = line.strip().partition(" ")
-            self.created.setdefault(name, now)
-            if state.strip() in ("Succeeded", "Failed", "Unknown"):
-                self.final.setdefault(name, now)
+        while True:
+            assert self._process.stdout is not None
+            for line in self._process.stdout:
+                now = time.time()
+                name, _, state = line.strip().partition(" ")
+                self.created.setdefault(name, now)
+                if state.strip() in ("Succeeded", "Failed", "Unknown"):
+                    self.final.setdefault(name, now)
+            self._process.wait()
+            if self._stopped.wait(1.0):
+                return
+            self.restarts += 1
+            self._process = self._start()
+            if self._stopped.is_set():  # stop() ran between the check and the start
+                self._process.terminate()
 
     def stop(self) -> None:
+        self._stopped.set()
         self._process.terminate()
         self._process.wait(10)
 
@@ -318,6 +338,8 @@ def bench_scale(
         applied = time.monotonic()
         while time.monotonic() - start < 3600 and len(watcher.final) < count:
             time.sleep(1)
+        if watcher.restarts:  # final states were seen late by up to a re-list each time
+            print(f"  the kubectl watch ended and was started again {watcher.restarts} time(s)")
         done = time.monotonic()
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
         if profiler is not None:
