@@ -56,8 +56,6 @@ from controller.vocabulary import API_VERSION, RUNCOMMAND_KIND, EventType, Reaso
 
 logger = logging.getLogger("controller.runtime")
 Body = Mapping[str, Any]
-_RECORD_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between tries to record ARM's answer
-_WORKERS = 16  # polls and retries at once; ARM's budget, not this, sets the pace
 
 
 class Runtime:
@@ -73,8 +71,9 @@ class Runtime:
         read-only ArmThrottle.poll_room); polls are paced by it."""
         self._config, self._kube, self._inputs = config, kube, inputs
         self._scheduler: Scheduler[ObjectRef] = Scheduler(
-            self._run, self._on_error, workers=_WORKERS
+            self._run, self._on_error, workers=config.runtime.workers
         )
+        self._record_backoff = config.runtime.record_backoff
         # The object as last seen (our own write, or the event) for those with a next step
         # scheduled: a poll need not read it again. Every write is conditional on its
         # resourceVersion, so a stale one costs a 409 and a re-read, never a wrong write.
@@ -83,6 +82,7 @@ class Runtime:
             config.settings,
             lambda uid, delay: self._scheduler.advance(uid, "poll", delay),
             room=poll_room,
+            wave=config.polls.wave,
         )
         # Claimed runs between their claim and the record of ARM's answer (see _submit); each
         # task says whether it claimed the run.
@@ -464,7 +464,7 @@ class Runtime:
             except Exception as error:
                 if not transient(error):
                     raise
-                delay = _RECORD_BACKOFF[min(attempt, len(_RECORD_BACKOFF) - 1)]
+                delay = self._record_backoff[min(attempt, len(self._record_backoff) - 1)]
                 attempt += 1
                 logger.warning(
                     "%s/%s: cannot record ARM's answer yet (%s); trying again in %.1fs",

@@ -22,13 +22,13 @@ def refused(argv: list[str], env: dict[str, str], capsys: pytest.CaptureFixture[
 
 def test_defaults_watch_all_namespaces_in_the_public_cloud() -> None:
     loaded = config.load([], env={})
-    assert loaded.namespaces == ()
-    assert loaded.cloud.name == "AzurePublicCloud"
-    assert loaded.credential.mode == "default"
-    assert loaded.peering is None
-    assert loaded.workload_identity_from_secrets is False
-    assert loaded.metrics_port is None
-    assert loaded.default_credentials_secret == "aks-runcommand-credentials"
+    assert loaded.watching.namespaces == ()
+    assert loaded.arm.cloud.name == "AzurePublicCloud"
+    assert loaded.identity.credential.mode == "default"
+    assert loaded.peering.name is None
+    assert loaded.identity.workload_identity_from_secrets is False
+    assert loaded.metrics.port is None
+    assert loaded.identity.default_credentials_secret == "aks-runcommand-credentials"
 
 
 def test_environment_configures_and_flags_override() -> None:
@@ -43,20 +43,20 @@ def test_environment_configures_and_flags_override() -> None:
         "METRICS_PORT": "9090",
     }
     from_env = config.load([], env=env)
-    assert from_env.namespaces == ("team-a", "team-b")
-    assert from_env.cloud.arm_endpoint == "https://management.usgovcloudapi.net"
+    assert from_env.watching.namespaces == ("team-a", "team-b")
+    assert from_env.arm.cloud.arm_endpoint == "https://management.usgovcloudapi.net"
     assert (from_env.settings.max_log_bytes, from_env.settings.history_limit) == (2048, 3)
-    assert (from_env.peering, from_env.priority, from_env.log_format) == (
+    assert (from_env.peering.name, from_env.peering.priority, from_env.logging.format) == (
         "aks-runcommand",
         7,
         "json",
     )
 
     flags = config.load(["-n", "ops", "--max-log-bytes", "100", "--standalone"], env=env)
-    assert flags.namespaces == ("ops",)
+    assert flags.watching.namespaces == ("ops",)
     assert flags.settings.max_log_bytes == 100
-    assert flags.peering is None
-    assert config.load(["--all-namespaces"], env=env).namespaces == ()
+    assert flags.peering.name is None
+    assert config.load(["--all-namespaces"], env=env).watching.namespaces == ()
 
 
 def test_custom_arm_endpoint_signs_in_at_the_authority_host() -> None:
@@ -69,9 +69,9 @@ def test_custom_arm_endpoint_signs_in_at_the_authority_host() -> None:
             "AZURE_CLIENT_SECRET": "s3cr3t",
         },
     )
-    assert loaded.cloud.arm_scope == "https://127.0.0.1:8443/.default"
-    assert loaded.cloud.authority_host == "https://127.0.0.1:8443"
-    assert loaded.credential.client_secret == "s3cr3t"
+    assert loaded.arm.cloud.arm_scope == "https://127.0.0.1:8443/.default"
+    assert loaded.arm.cloud.authority_host == "https://127.0.0.1:8443"
+    assert loaded.identity.credential.client_secret == "s3cr3t"
     assert "s3cr3t" not in repr(loaded)
 
 
@@ -93,7 +93,7 @@ def test_bad_configuration_is_refused_with_a_clear_message(
 
 def test_operator_identity_is_allowed_nowhere_by_default() -> None:
     loaded = config.load([], env={})
-    assert not loaded.operator_identity.allows("default", {})
+    assert not loaded.identity.operator_identity.allows("default", {})
 
 
 def test_operator_identity_allowance_from_environment_and_flags() -> None:
@@ -102,17 +102,17 @@ def test_operator_identity_allowance_from_environment_and_flags() -> None:
         "OPERATOR_IDENTITY_NAMESPACE_SELECTOR": "trusted=yes",
     }
     loaded = config.load([], env=env)
-    assert loaded.operator_identity.allows("ops", {})
-    assert loaded.operator_identity.allows("team-a", {"trusted": "yes"})
-    assert not loaded.operator_identity.allows("team-a", {"trusted": "no"})
+    assert loaded.identity.operator_identity.allows("ops", {})
+    assert loaded.identity.operator_identity.allows("team-a", {"trusted": "yes"})
+    assert not loaded.identity.operator_identity.allows("team-a", {"trusted": "no"})
     flags = config.load(["--operator-identity-namespaces", "*"], env=env)
-    assert flags.operator_identity.allows("anything", {})
+    assert flags.identity.operator_identity.allows("anything", {})
 
 
 def test_fleet_follow_interval_from_flag_or_env() -> None:
-    assert config.load([], {}).fleet_follow_seconds == 60.0
-    assert config.load([], {"FLEET_FOLLOW_SECONDS": "5"}).fleet_follow_seconds == 5.0
-    assert config.load(["--fleet-follow-seconds", "2.5"], {}).fleet_follow_seconds == 2.5
+    assert config.load([], {}).fleet.follow_seconds == 60.0
+    assert config.load([], {"FLEET_FOLLOW_SECONDS": "5"}).fleet.follow_seconds == 5.0
+    assert config.load(["--fleet-follow-seconds", "2.5"], {}).fleet.follow_seconds == 2.5
 
 
 def test_poll_interval_from_flag_or_env_and_within_the_longest_stretch() -> None:
@@ -126,21 +126,21 @@ def test_poll_interval_from_flag_or_env_and_within_the_longest_stretch() -> None
 
 
 def test_arm_budget_defaults_to_the_aks_provider_limits_and_can_be_arm_only() -> None:
-    assert config.load([], env={}).arm_budget == "aks"
-    assert config.load([], env={"ARM_BUDGET": "arm"}).arm_budget == "arm"
-    assert config.load(["--arm-budget", "aks"], env={"ARM_BUDGET": "arm"}).arm_budget == "aks"
+    assert config.load([], env={}).arm.budget == "aks"
+    assert config.load([], env={"ARM_BUDGET": "arm"}).arm.budget == "arm"
+    assert config.load(["--arm-budget", "aks"], env={"ARM_BUDGET": "arm"}).arm.budget == "aks"
 
 
 def test_metrics_cluster_labels_are_on_unless_turned_off() -> None:
-    assert config.load([], env={}).metrics_cluster_labels is True
-    assert config.load([], env={"METRICS_CLUSTER_LABELS": "false"}).metrics_cluster_labels is False
+    assert config.load([], env={}).metrics.cluster_labels is True
+    assert config.load([], env={"METRICS_CLUSTER_LABELS": "false"}).metrics.cluster_labels is False
     off = config.load(["--no-metrics-cluster-labels"], env={})
-    assert off.metrics_cluster_labels is False
+    assert off.metrics.cluster_labels is False
 
 
 def test_a_shard_is_a_label_selector_the_api_server_applies_and_defaults_to_all_objects() -> None:
     def selector(argv: list[str], env: dict[str, str]) -> str | None:
-        return config.load(argv, env=env).watch_label_selector
+        return config.load(argv, env=env).watching.label_selector
 
     key = "sharding.aks.gitops.dev/key"
     assert selector([], {}) is None
@@ -212,7 +212,7 @@ def test_an_invalid_watch_label_selector_is_one_clear_error(
 
 def test_set_based_watch_label_selectors_are_accepted_as_the_api_server_accepts_them() -> None:
     for selector in ("tier in (a,b),team", "env notin (dev), !legacy", "a==b,c!=d", "x="):
-        assert config.load(["--watch-label-selector", selector], env={}).watch_label_selector
+        assert config.load(["--watch-label-selector", selector], env={}).watching.label_selector
 
 
 def test_help_shows_the_defaults(
