@@ -122,7 +122,6 @@ class Flag:
 _CREDENTIAL_MODES = (
     "default", "workload-identity", "managed-identity", "client-secret", "client-certificate"
 )  # fmt: skip
-_POLL_MAX = f"--poll-max-seconds, {_DEFAULTS.settings.poll_max_seconds:.0f} s by default"
 
 FLAGS: tuple[Flag, ...] = (
     Flag(("--namespace", "-n"), "", "namespace to watch (repeatable; env WATCH_NAMESPACES, "
@@ -189,11 +188,12 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--poll-interval-seconds",), "settings.poll_interval_seconds", "a running command is "
          "polled at least this often while its subscription's budget has room (as `az`, which "
          "polls every 5 s), so its result is recorded within about this much of its end; as the "
-         f"budget fills, polls stretch up to {_POLL_MAX} (env POLL_INTERVAL_SECONDS)",
+         "budget fills, polls stretch up to --poll-max-seconds (env POLL_INTERVAL_SECONDS)",
          env="POLL_INTERVAL_SECONDS", parse=_positive_seconds),
-    Flag(("--poll-initial-seconds",), "settings.poll_initial_seconds", "a new command's first "
-         "poll comes no sooner than this, until its cluster's runs have a measured length; at "
-         f"most {_POLL_MAX} (env POLL_INITIAL_SECONDS)", env="POLL_INITIAL_SECONDS",
+    Flag(("--poll-initial-seconds",), "settings.poll_initial_seconds", "a command is first polled "
+         "this long after its submission while no run like it has ended yet in its "
+         "subscription, and its polls back off from it, doubling; at most "
+         "--poll-max-seconds (env POLL_INITIAL_SECONDS)", env="POLL_INITIAL_SECONDS",
          parse=_positive_seconds),
     Flag(("--poll-max-seconds",), "settings.poll_max_seconds", "the longest a running command "
          "goes unpolled as its subscription's budget fills (env POLL_MAX_SECONDS)",

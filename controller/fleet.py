@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from controller import metrics
 from controller.arm import ArmError, DiscoveredCluster
@@ -76,7 +76,6 @@ class Fleet(ParentLoop):
             kube, workers=settings.workers, child_settle_seconds=parents.child_settle_seconds
         )
         self._inputs, self._now, self._settings = inputs, now, settings
-        self._follow_interval = settings.follow_seconds
         self._discovered_at: dict[str, tuple[str, float]] = {}  # uid -> (round key, monotonic)
         # For the metrics: each set's round state and its clusters' run states, as last written.
         self._rounds: dict[str, tuple[str, Counter[str]]] = {}
@@ -124,9 +123,16 @@ class Fleet(ParentLoop):
         self._rounds.pop(uid, None)
         self._backoff.pop(uid, None)
 
-    def _plan_backing_off(self, ref: ObjectRef, first: float, most: float) -> float:
-        """Plan again after a delay that doubles from `first` up to `most` while the same
-        trouble lasts (a success resets it): never a tight loop over the API server or ARM."""
+    def _plan_backing_off(self, ref: ObjectRef, trouble: Literal["lost race", "blocked"]) -> float:
+        """Plan again after a delay that doubles from the trouble's first delay up to its most
+        (FleetSettings) while the same trouble lasts (a success resets it): never a tight loop
+        over the API server or ARM."""
+        timing = self._settings
+        first, most = (
+            (timing.retry_first_seconds, timing.retry_max_seconds)
+            if trouble == "lost race"
+            else (timing.blocked_first_seconds, timing.blocked_max_seconds)
+        )
         delay = min(most, max(first, self._backoff.get(ref.uid, 0.0) * 2))
         self._backoff[ref.uid] = delay
         self._plan(ref, delay)
@@ -176,8 +182,7 @@ class Fleet(ParentLoop):
         decision = plan_set(seen)
         if not await self._apply_all(ref, decision.writes, children):
             # A child changed or appeared since it was read: decide again on fresh state.
-            s = self._settings
-            self._plan_backing_off(ref, s.retry_first_seconds, s.retry_max_seconds)
+            self._plan_backing_off(ref, "lost race")
             return
         written = await self._write_status(ref, body, decision.status)
         if written and discovered is not None:
@@ -185,8 +190,7 @@ class Fleet(ParentLoop):
         if written:
             await self._post_events(ref, decision)
         if decision.blocked:
-            s = self._settings
-            delay = self._plan_backing_off(ref, s.blocked_first_seconds, s.blocked_max_seconds)
+            delay = self._plan_backing_off(ref, "blocked")
             logger.info("%s/%s: %d child name(s) held by another owner; looking again in %.0fs",
                         ref.namespace, ref.name, len(decision.blocked), delay)  # fmt: skip
         elif written:
@@ -194,7 +198,7 @@ class Fleet(ParentLoop):
         if decision.wake_after is not None:  # a soak or the progress deadline ends then
             self._plan(ref, decision.wake_after + self._settings.wake_margin_seconds)
         if spec.follow_new_clusters and spec.selector is not None:
-            self._plan(ref, self._follow_interval)
+            self._plan(ref, self._settings.follow_seconds)
 
     async def _adopt(self, ref: ObjectRef, spec: SetSpec, foreign: Sequence[Foreign]) -> bool:
         """Take over the orphans made from this set's template (core/adoption.py); True when
@@ -235,7 +239,7 @@ class Fleet(ParentLoop):
         # predecessor's children, collected since) lists again: no child can say yet who its
         # targets are. Otherwise they do (its own, or those it waits for), after a restart too.
         if round_started and last is not None and last[0] == spec.round_key and has_children:
-            due = time.monotonic() - last[1] >= self._follow_interval
+            due = time.monotonic() - last[1] >= self._settings.follow_seconds
             if not (spec.follow_new_clusters and due):
                 return None
         elif round_started and not spec.follow_new_clusters and has_children:

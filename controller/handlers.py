@@ -64,7 +64,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     memo.kube = kube = KubeApi.from_environment()
     # Before any watch: an API server not ready yet is waited for, one line per try, and a
     # watched namespace that does not exist is said (else the operator idles silently).
-    await health.wait_for_api(kube, config.watching.namespaces)
+    await health.wait_for_api(kube, config.watching.namespaces, config.health)
     memo.parts = parts = wiring.build(config, kube, memo.stop)
     memo.runtime, memo.fleet, memo.schedules = parts.runtime, parts.fleet, parts.schedules
     memo.generations = {}  # uid -> metadata.generation last handed to the runtime
@@ -159,7 +159,7 @@ async def api(memo: kopf.Memo, **_: Any) -> str:
         raise kopf.PermanentError("not started")
     config: OperatorConfig = memo.config
     try:
-        await health.check_api(kube, config.watching.namespaces)
+        await health.check_api(kube, config.watching.namespaces, config.health)
     except health.Unhealthy as error:
         raise kopf.PermanentError(str(error)) from None
     return "ok"

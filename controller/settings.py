@@ -168,6 +168,13 @@ class HealthSettings:
     liveness: str | None = None
     """kopf's liveness endpoint, e.g. http://0.0.0.0:8080/healthz; None: off."""
 
+    check_seconds: float = 5.0
+    """A liveness check of the API server that takes longer than this is a failure (the
+    chart's probe waits 10 s)."""
+
+    start_retry_seconds: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
+    """At start, while the API server is not ready: seconds between tries (the last repeats)."""
+
 
 @dataclass(frozen=True)
 class LogSettings:
