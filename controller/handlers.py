@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import kopf
@@ -126,15 +126,9 @@ async def watch(event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo
     if body.metadata.get("ownerReferences") or SET_LABEL in (body.metadata.get("labels") or {}):
         memo.fleet.child_changed(body)  # a set's child: its owner plans again (cheap)
         memo.schedules.child_changed(body)  # or a schedule's
-    if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
-        generations.pop(uid, None)
-        runtime.forget(uid)
-        return
-    generation = body.metadata.get("generation")
-    if generations.get(uid) == generation:
-        return  # a set's child whose status changed: its set was told above
-    generations[uid] = generation
-    await runtime.reconcile(body)
+    # A set's child whose status alone changed has no new generation: its set was told above.
+    if _spec_changed(event, body, uid, generations, runtime.forget):
+        await runtime.reconcile(body)
 
 
 async def watch_sets(
@@ -211,15 +205,28 @@ def _hand_to(
 ) -> None:
     """A set's or schedule's own event: a deletion (its children go with it: garbage
     collection), or a spec change; status-only changes (mostly our own patches) are skipped."""
+    if _spec_changed(event, body, uid, generations, parents.forget):
+        parents.reconcile(body)
+
+
+def _spec_changed(
+    event: kopf.RawEvent,
+    body: kopf.Body,
+    uid: str,
+    generations: dict[str, Any],
+    forget: Callable[[str], None],
+) -> bool:
+    """Whether the object has a generation not handed over yet (now recorded as handed). A
+    deleted or deleting one is forgotten instead: `forget` drops it."""
     if event["type"] == "DELETED" or body.metadata.get("deletionTimestamp"):
         generations.pop(uid, None)
-        parents.forget(uid)
-        return
+        forget(uid)
+        return False
     generation = body.metadata.get("generation")
     if generations.get(uid) == generation:
-        return
+        return False
     generations[uid] = generation
-    parents.reconcile(body)
+    return True
 
 
 def _parented(body: kopf.Body) -> bool:

@@ -193,15 +193,40 @@ class OperatorConfig:
     """The core's: logs and history kept, the claimant and its lease, poll and retry timings."""
 
     arm: ArmSettings = field(default_factory=ArmSettings)
+    """Where commands go and the request budget kept to (wiring: the ARM clients, throttle)."""
+
     identity: IdentitySettings = field(default_factory=IdentitySettings)
+    """Which identity a run may use (inputs)."""
+
     inputs: InputSettings = field(default_factory=InputSettings)
+    """What a run is sent with (inputs)."""
+
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    """How the runtime performs (runtime)."""
+
     polls: PollSettings = field(default_factory=PollSettings)
+    """When runs are first polled (polltimes); the poll intervals are the core's (settings)."""
+
     parents: ParentSettings = field(default_factory=ParentSettings)
+    """What sets and schedules share (parents)."""
+
     fleet: FleetSettings = field(default_factory=FleetSettings)
+    """RunCommandSets (fleet)."""
+
     schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
+    """RunCommandSchedules (schedules)."""
+
     watching: WatchSettings = field(default_factory=WatchSettings)
+    """What kopf watches, and how (handlers): namespaces, the shard's selector, queueing."""
+
     peering: PeeringSettings = field(default_factory=PeeringSettings)
+    """kopf's peering, for several replicas (__main__, handlers)."""
+
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    """Prometheus metrics (__main__)."""
+
     health: HealthSettings = field(default_factory=HealthSettings)
+    """Liveness and the wait for the API server at start (health)."""
+
     logging: LogSettings = field(default_factory=LogSettings)
+    """Logs (__main__)."""
