@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,52 @@ def test_a_ca_file_that_is_no_pem_bundle_is_refused(
     assert f"--arm-ca-file {garbage} (env ARM_CA_FILE): not a PEM CA bundle" in refused(
         ["--arm-ca-file", str(garbage)], {}, capsys
     )
+
+
+def test_poll_timings_from_flags_or_env_and_none_beyond_the_longest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    loaded = config.load(["--poll-initial-seconds", "2"], {"POLL_MAX_SECONDS": "60"})
+    assert (loaded.settings.poll_initial_seconds, loaded.settings.poll_max_seconds) == (2.0, 60.0)
+    # A longer stretch lets the interval exceed the default longest (30 s).
+    longer = config.load(["--poll-interval-seconds", "45", "--poll-max-seconds", "60"], {})
+    assert longer.settings.poll_interval_seconds == 45.0
+    error = refused(["--poll-initial-seconds", "11", "--poll-max-seconds", "10"], {}, capsys)
+    assert "argument --poll-initial-seconds: must be at most 10" in error
+    error = refused([], {"POLL_INTERVAL_SECONDS": "20", "POLL_MAX_SECONDS": "10"}, capsys)
+    assert "argument --poll-interval-seconds: must be at most 10" in error
+
+
+def test_every_setting_of_the_tree_says_what_it_is_for() -> None:
+    """kopf's OperatorSettings' style: a docstring under each field of each branch."""
+    import ast
+
+    from controller import settings
+
+    tree = ast.parse(Path(settings.__file__).read_text())
+    undocumented = []
+    for branch in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        body = branch.body
+        for i, statement in enumerate(body):
+            if not isinstance(statement, ast.AnnAssign):
+                continue
+            after = body[i + 1] if i + 1 < len(body) else None
+            documented = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+            if not documented:
+                undocumented.append(f"{branch.name}.{ast.unparse(statement.target)}")
+    assert undocumented == []
+    assert {f.name for f in dataclasses.fields(settings.OperatorConfig)} >= {
+        "settings", "arm", "fleet", "schedules", "polls", "watching", "metrics", "health"
+    }  # fmt: skip
+
+
+def test_every_flag_sets_a_setting_of_the_tree() -> None:
+    from controller.flags import FLAGS
+
+    defaults = config.load([], {})
+    for flag in FLAGS:
+        node: object = defaults
+        for name in filter(None, flag.path.split(".")):
+            assert hasattr(node, name), f"{flag.names[0]}: no setting {flag.path}"
+            node = getattr(node, name)
+    assert defaults.fleet.follow_seconds == 60.0  # set once, in controller/settings.py
