@@ -81,6 +81,8 @@ def _default_of(path: str) -> object:
     return value
 
 
+# value: takes a value (`parse` converts it); switch: on when given; env-switch: on when given
+# or when `parse` says its variable is; boolean: --x / --no-x; append: repeatable.
 Kind = Literal["value", "switch", "env-switch", "boolean", "append"]
 
 
