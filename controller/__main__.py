@@ -31,16 +31,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from controller import metrics
 
     kopf.configure(
-        verbose=config.verbose,
-        log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL,
+        verbose=config.logging.verbose,
+        log_format=kopf.LogFormat.JSON if config.logging.format == "json" else kopf.LogFormat.FULL,
     )
-    metrics.label_clusters(config.metrics_cluster_labels)
-    if config.metrics_port:
-        metrics.serve(config.metrics_port)
+    metrics.label_clusters(config.metrics.cluster_labels)
+    if config.metrics.port:
+        metrics.serve(config.metrics.port)
     # azure-core and httpx log every HTTP exchange at INFO; our ARM client logs what matters.
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if not config.verbose:
+    if not config.logging.verbose:
         # kopf says "Handler 'watch' succeeded." for every event it hands over; the runtime's
         # own lines say what happened to each run. Failures still show (ERROR).
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
@@ -53,20 +53,21 @@ async def operate(config: configuration.OperatorConfig) -> None:
     kopf.operator runs them, and between the two our signal handlers in place of kopf's."""
     import kopf
 
-    from controller.handlers import build_registry
+    from controller.handlers import build_registry, memo
     from controller.stopping import Stop
 
     stop: Stop = Stop()
     current = asyncio.current_task()
     existing = {task for task in asyncio.all_tasks() if task is not current}
     tasks = await kopf.spawn_tasks(
-        registry=build_registry(config, stop),
-        clusterwide=not config.namespaces,
-        namespaces=config.namespaces,
-        standalone=config.peering is None,
-        peering_name=config.peering,
-        priority=config.priority,
-        liveness_endpoint=config.liveness,
+        registry=build_registry(),
+        memo=memo(config, stop),
+        clusterwide=not config.watching.namespaces,
+        namespaces=config.watching.namespaces,
+        standalone=config.peering.name is None,
+        peering_name=config.peering.name,
+        priority=config.peering.priority,
+        liveness_endpoint=config.health.liveness,
         stop_flag=stop.flag,
     )
     stop.install(asyncio.get_running_loop())

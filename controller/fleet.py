@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from controller import metrics
 from controller.arm import ArmError, DiscoveredCluster
@@ -35,7 +35,8 @@ from controller.core.set_spec import SetSpec
 from controller.core.set_status import set_problem
 from controller.inputs import InputReader
 from controller.kube import Conflict, KubeApi, ObjectRef
-from controller.parents import CHILD_SETTLE_SECONDS, ParentLoop, child_body, object_ref, owned_by
+from controller.parents import ParentLoop, child_body, object_ref, owned_by
+from controller.settings import FleetSettings, ParentSettings
 from controller.vocabulary import (
     GROUP,
     RUNCOMMAND_KIND,
@@ -50,14 +51,6 @@ from controller.vocabulary import (
 
 logger = logging.getLogger("controller.fleet")
 Body = Mapping[str, Any]
-FOLLOW_INTERVAL_SECONDS = 60.0  # rediscovery with followNewClusters
-DISCOVERY_RETRY_SECONDS = 30.0
-WRITE_CONCURRENCY = 16  # child creates/patches in flight at once for one set
-RETRY_FIRST_SECONDS = 0.5  # a lost race: decide again soon, then back off
-RETRY_MAX_SECONDS = 30.0
-BLOCKED_FIRST_SECONDS = 5.0  # a child's name held by another owner: look again, backing off
-BLOCKED_MAX_SECONDS = 300.0
-WAKE_MARGIN_SECONDS = 1.0  # status times have whole seconds: look just after, not just before
 
 
 class Fleet(ParentLoop):
@@ -68,13 +61,16 @@ class Fleet(ParentLoop):
         kube: KubeApi,
         inputs: InputReader,
         *,
-        workers: int = 4,
-        follow_interval: float = FOLLOW_INTERVAL_SECONDS,
+        settings: FleetSettings | None = None,
+        parents: ParentSettings | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        super().__init__(kube, workers=workers)
-        self._inputs, self._now = inputs, now
-        self._follow_interval = follow_interval
+        """`settings`, `parents`: the operator's (controller/wiring.py), else the defaults."""
+        settings, parents = settings or FleetSettings(), parents or ParentSettings()
+        super().__init__(
+            kube, workers=settings.workers, child_settle_seconds=parents.child_settle_seconds
+        )
+        self._inputs, self._now, self._settings = inputs, now, settings
         self._discovered_at: dict[str, tuple[str, float]] = {}  # uid -> (round key, monotonic)
         # For the metrics: each set's round state and its clusters' run states, as last written.
         self._rounds: dict[str, tuple[str, Counter[str]]] = {}
@@ -107,10 +103,10 @@ class Fleet(ParentLoop):
             if owner.get("kind") == SET_KIND:
                 ref = ObjectRef(namespace, owner["name"], owner["uid"])
                 current = self._sets.get((namespace, ref.name))
-                self._plan(current if current is not None else ref, CHILD_SETTLE_SECONDS)
+                self._plan(current if current is not None else ref, self._child_settle)
         named = (metadata.get("labels") or {}).get(SET_LABEL)
         if not owners and named and (namespace, named) in self._sets:
-            self._plan(self._sets[namespace, named], CHILD_SETTLE_SECONDS)
+            self._plan(self._sets[namespace, named], self._child_settle)
 
     def forget(self, uid: str) -> None:
         """The set is being deleted; its children go with it (garbage collection)."""
@@ -122,9 +118,16 @@ class Fleet(ParentLoop):
         self._rounds.pop(uid, None)
         self._backoff.pop(uid, None)
 
-    def _plan_backing_off(self, ref: ObjectRef, first: float, most: float) -> float:
-        """Plan again after a delay that doubles from `first` up to `most` while the same
-        trouble lasts (a success resets it): never a tight loop over the API server or ARM."""
+    def _plan_backing_off(self, ref: ObjectRef, trouble: Literal["lost race", "blocked"]) -> float:
+        """Plan again after a delay that doubles from the trouble's first delay up to its most
+        (FleetSettings) while the same trouble lasts (a success resets it): never a tight loop
+        over the API server or ARM."""
+        timing = self._settings
+        first, most = (
+            (timing.retry_first_seconds, timing.retry_max_seconds)
+            if trouble == "lost race"
+            else (timing.blocked_first_seconds, timing.blocked_max_seconds)
+        )
         delay = min(most, max(first, self._backoff.get(ref.uid, 0.0) * 2))
         self._backoff[ref.uid] = delay
         self._plan(ref, delay)
@@ -165,7 +168,7 @@ class Fleet(ParentLoop):
                 status, generation, now, Reason.DISCOVERY_FAILED, message, stalled=False
             )
             await self._write_status(ref, body, problem)
-            self._plan(ref, DISCOVERY_RETRY_SECONDS)
+            self._plan(ref, self._settings.discovery_retry_seconds)
             return
         shard = (body["metadata"].get("labels") or {}).get(SHARD_LABEL)
         seen = SetObservation(
@@ -174,7 +177,7 @@ class Fleet(ParentLoop):
         decision = plan_set(seen)
         if not await self._apply_all(ref, decision.writes, children):
             # A child changed or appeared since it was read: decide again on fresh state.
-            self._plan_backing_off(ref, RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS)
+            self._plan_backing_off(ref, "lost race")
             return
         written = await self._write_status(ref, body, decision.status)
         if written and discovered is not None:
@@ -182,15 +185,15 @@ class Fleet(ParentLoop):
         if written:
             await self._post_events(ref, decision)
         if decision.blocked:
-            delay = self._plan_backing_off(ref, BLOCKED_FIRST_SECONDS, BLOCKED_MAX_SECONDS)
+            delay = self._plan_backing_off(ref, "blocked")
             logger.info("%s/%s: %d child name(s) held by another owner; looking again in %.0fs",
                         ref.namespace, ref.name, len(decision.blocked), delay)  # fmt: skip
         elif written:
             self._backoff.pop(ref.uid, None)
         if decision.wake_after is not None:  # a soak or the progress deadline ends then
-            self._plan(ref, decision.wake_after + WAKE_MARGIN_SECONDS)
+            self._plan(ref, decision.wake_after + self._settings.wake_margin_seconds)
         if spec.follow_new_clusters and spec.selector is not None:
-            self._plan(ref, self._follow_interval)
+            self._plan(ref, self._settings.follow_seconds)
 
     async def _adopt(self, ref: ObjectRef, spec: SetSpec, foreign: Sequence[Foreign]) -> bool:
         """Take over the orphans made from this set's template (core/adoption.py); True when
@@ -231,7 +234,7 @@ class Fleet(ParentLoop):
         # predecessor's children, collected since) lists again: no child can say yet who its
         # targets are. Otherwise they do (its own, or those it waits for), after a restart too.
         if round_started and last is not None and last[0] == spec.round_key and has_children:
-            due = time.monotonic() - last[1] >= self._follow_interval
+            due = time.monotonic() - last[1] >= self._settings.follow_seconds
             if not (spec.follow_new_clusters and due):
                 return None
         elif round_started and not spec.follow_new_clusters and has_children:
@@ -247,10 +250,11 @@ class Fleet(ParentLoop):
     async def _apply_all(
         self, ref: ObjectRef, writes: Sequence[ChildWrite], children: list[Child]
     ) -> bool:
-        """All writes, WRITE_CONCURRENCY at a time: a round over hundreds of clusters is not
-        hundreds of API server round trips in a row. The writes are independent (one child
-        each), and each is safe to repeat, so a partial failure only means deciding again."""
-        gate = asyncio.Semaphore(WRITE_CONCURRENCY)
+        """All writes, FleetSettings.write_concurrency at a time: a round over hundreds of
+        clusters is not hundreds of API server round trips in a row. The writes are
+        independent (one child each), and each is safe to repeat, so a partial failure only
+        means deciding again."""
+        gate = asyncio.Semaphore(self._settings.write_concurrency)
 
         async def one(write: ChildWrite) -> bool:
             async with gate:

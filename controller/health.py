@@ -14,30 +14,27 @@ import logging
 from collections.abc import Sequence
 
 from controller.kube import ApiError, KubeApi, transient
+from controller.settings import HealthSettings
 
 logger = logging.getLogger("controller.health")
-
-# A liveness check that takes longer than this is a failure (the chart's probe waits 10 s).
-CHECK_SECONDS = 5.0
-_RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0)  # at start, while the API server is not ready
 
 
 class Unhealthy(Exception):
     """The API server the watches need does not answer, or does not serve RunCommands."""
 
 
-async def check_api(kube: KubeApi, namespaces: Sequence[str]) -> None:
+async def check_api(kube: KubeApi, namespaces: Sequence[str], settings: HealthSettings) -> None:
     """Raises Unhealthy unless a watch of RunCommands could be listed now, in every watched
-    namespace (none: cluster-wide), within CHECK_SECONDS."""
+    namespace (none: cluster-wide), within settings.check_seconds."""
     for namespace in namespaces or (None,):
         where = f"in namespace {namespace}" if namespace else "cluster-wide"
         try:
-            async with asyncio.timeout(CHECK_SECONDS):
+            async with asyncio.timeout(settings.check_seconds):
                 served = await kube.runcommands_served(namespace)
         except TimeoutError:
             raise Unhealthy(
                 f"the API server did not answer a list of RunCommands {where} "
-                f"within {CHECK_SECONDS:.0f} s"
+                f"within {settings.check_seconds:.0f} s"
             ) from None
         except ApiError as error:
             if transient(error):  # starting, restarting, overloaded
@@ -52,17 +49,18 @@ async def check_api(kube: KubeApi, namespaces: Sequence[str]) -> None:
             raise Unhealthy(f"RunCommands are not served {where}: is the CRD installed?")
 
 
-async def wait_for_api(kube: KubeApi, namespaces: Sequence[str]) -> None:
+async def wait_for_api(kube: KubeApi, namespaces: Sequence[str], settings: HealthSettings) -> None:
     """At start: wait until the API server answers (one warning per try, as it is expected to
     come up soon: no traceback), then warn of each watched namespace that does not exist, where
     the operator would otherwise idle without a word."""
     attempt = 0
     while True:
         try:
-            await check_api(kube, namespaces)
+            await check_api(kube, namespaces, settings)
             break
         except Unhealthy as error:
-            delay = _RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)]
+            retries = settings.start_retry_seconds
+            delay = retries[min(attempt, len(retries) - 1)]
             attempt += 1
             logger.warning("%s; trying again in %.0f s (attempt %d)", error, delay, attempt)
             await asyncio.sleep(delay)

@@ -38,30 +38,29 @@ from controller.identities import ArmClients
 from controller.kube import Found, KubeApi
 from controller.vocabulary import Reason
 
-# How old a read of a credentials Secret a poll may reuse. A submission always reads afresh.
-_POLL_SECRET_SECONDS = 5.0
-
 
 class InputReader:
     def __init__(self, config: OperatorConfig, kube: KubeApi, clients: ArmClients) -> None:
         self._config, self._kube, self._clients = config, kube, clients
+        self._reuse_seconds = config.inputs.secret_reuse_seconds
         # (namespace, name) -> (monotonic time read, what was found)
         self._secrets: dict[tuple[str, str], tuple[float, Found | None]] = {}
 
     async def _credentials_secret(self, namespace: str, name: str, *, fresh: bool) -> Found | None:
         """The credentials Secret. A poll of a command already sent may reuse a read at most
-        5 s old: polls of many runs in a namespace share one Secret, and reading it for each
-        poll was a fifth of the operator's API calls at a thousand commands. A rotated Secret
-        is seen within those 5 s; the old client stays open a minute (identities.py)."""
+        5 s old (InputSettings.secret_reuse_seconds): polls of many runs in a namespace share
+        one Secret, and reading it for each poll was a fifth of the operator's API calls at a
+        thousand commands. A rotated Secret is seen within those 5 s; the old client stays
+        open a minute (identities.py)."""
         key, now = (namespace, name), time.monotonic()
         if not fresh:
             seen = self._secrets.get(key)
-            if seen is not None and now - seen[0] < _POLL_SECRET_SECONDS:
+            if seen is not None and now - seen[0] < self._reuse_seconds:
                 return seen[1]
         found = await self._kube.read_secret(namespace, name)
         if len(self._secrets) > 4096:  # many namespaces: keep only reads still reusable
             self._secrets = {
-                k: v for k, v in self._secrets.items() if now - v[0] < _POLL_SECRET_SECONDS
+                k: v for k, v in self._secrets.items() if now - v[0] < self._reuse_seconds
             }
         self._secrets[key] = (now, found)
         return found
@@ -71,16 +70,16 @@ class InputReader:
         With ``authorize`` (before a submission), the operator-identity allowance and every
         RunCommandPolicy are checked first: a refused run builds no credential, fetches no
         token. Polls of a command already sent are not re-authorized."""
-        check_cloud(spec, self._config.cloud.name)
-        name = credentials_secret(spec, self._config.default_credentials_secret)
+        check_cloud(spec, self._config.arm.cloud.name)
+        name = credentials_secret(spec, self._config.identity.default_credentials_secret)
         found = await self._credentials_secret(namespace, name, fresh=authorize)
         identity = choose_identity(
-            spec, namespace, self._config.default_credentials_secret, found is not None
+            spec, namespace, self._config.identity.default_credentials_secret, found is not None
         )
         if not isinstance(identity, SecretIdentity) or found is None:
             if authorize:
                 await self._authorize(namespace, spec, "OperatorIdentity", name)
-            return self._clients.get(("operator",), "", self._config.credential)
+            return self._clients.get(("operator",), "", self._config.identity.credential)
         try:
             config = CredentialConfig.from_secret_data(found.data)
         except ValueError as error:
@@ -90,7 +89,7 @@ class InputReader:
         check_secret_mode(
             config.mode,
             identity,
-            workload_identity_from_secrets=self._config.workload_identity_from_secrets,
+            workload_identity_from_secrets=self._config.identity.workload_identity_from_secrets,
         )
         if authorize:
             await self._authorize(namespace, spec, IDENTITY_MODES[config.mode], name)
@@ -101,10 +100,12 @@ class InputReader:
         """The client a RunCommandSet lists clusters with: the same identity rules, and the
         operator's own identity only where it is allowed. Each child's target is checked by
         the policies when the child is submitted."""
-        name = credentials_secret(spec, self._config.default_credentials_secret)
+        name = credentials_secret(spec, self._config.identity.default_credentials_secret)
         if not spec.credentials_secret and await self._kube.read_secret(namespace, name) is None:
             labels = await self._kube.namespace_labels(namespace)
-            check_operator_identity(self._config.operator_identity, namespace, labels, name)
+            check_operator_identity(
+                self._config.identity.operator_identity, namespace, labels, name
+            )
         return await self.arm_client(namespace, spec, authorize=False)
 
     async def _authorize(
@@ -112,7 +113,9 @@ class InputReader:
     ) -> None:
         labels = await self._kube.namespace_labels(namespace)
         if identity == "OperatorIdentity":
-            check_operator_identity(self._config.operator_identity, namespace, labels, secret)
+            check_operator_identity(
+                self._config.identity.operator_identity, namespace, labels, secret
+            )
         try:
             policies = [RunCommandPolicy.from_object(p) for p in await self._kube.list_policies()]
         except (KeyError, TypeError, ValueError) as error:
@@ -124,7 +127,7 @@ class InputReader:
     async def context(self, namespace: str, spec: RunSpec) -> str | None:
         """The base64 zip to send: the spec's ready-made one, checked, or one built from
         spec.files and spec.filesFrom. Duplicate or conflicting paths are refused."""
-        limit = self._config.max_context_bytes
+        limit = self._config.inputs.max_context_bytes
         if spec.context is not None:
             check_context(spec.context, limit)
             return spec.context
@@ -169,4 +172,6 @@ class InputReader:
             ContextFile(path, data, "the ExactlyOnce fence's wrapper")
             for path, data in fence.files(command)
         ]
-        return WRAPPER_COMMAND, add_to_context(context, files, self._config.max_context_bytes)
+        return WRAPPER_COMMAND, add_to_context(
+            context, files, self._config.inputs.max_context_bytes
+        )

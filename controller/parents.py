@@ -19,15 +19,15 @@ from controller.scheduler import Job, Scheduler
 from controller.vocabulary import API_VERSION
 
 Body = Mapping[str, Any]
-CHILD_SETTLE_SECONDS = 0.2  # child events within this window are looked at once
 
 
 class ParentLoop:
     kind: str  # the parent's kind, as its children's ownerReferences name it
     plural: str
 
-    def __init__(self, kube: KubeApi, *, workers: int) -> None:
-        self._kube = kube
+    def __init__(self, kube: KubeApi, *, workers: int, child_settle_seconds: float) -> None:
+        """`child_settle_seconds`: child events within this window are one look."""
+        self._kube, self._child_settle = kube, child_settle_seconds
         self._scheduler: Scheduler[ObjectRef] = Scheduler(
             self._run, self._on_error, workers=workers
         )
@@ -49,7 +49,7 @@ class ParentLoop:
         for owner in child["metadata"].get("ownerReferences") or ():
             if owner.get("kind") == self.kind and owner.get("controller"):
                 ref = ObjectRef(child["metadata"]["namespace"], owner["name"], owner["uid"])
-                self._plan(ref, CHILD_SETTLE_SECONDS)
+                self._plan(ref, self._child_settle)
 
     def forget(self, uid: str) -> None:
         """The parent is being deleted; its children go with it (garbage collection)."""

@@ -5,9 +5,10 @@ A run sent before any like it has ended in its subscription is "blind": its poll
 1 s. Two things spare those polls:
 - the first result in the subscription moves the next poll of every blind run there to when it
   should end (a 20 s run polled blind at 1, 3, 7, 15 and 31 s is seen 11 s late);
-- in a wave (more than _WAVE blind runs in flight in one subscription, as when a set or a
-  pipeline starts hundreds at once) the oldest run has been running all along without ending,
-  so a new one is first polled no sooner than that age, and at most poll_max_seconds.
+- in a wave (more than PollSettings.wave blind runs in flight in one subscription, as when
+  a set or a pipeline starts hundreds at once) the oldest run has been running all along
+  without ending, so a new one is first polled no sooner than that age, and at most
+  poll_max_seconds.
 
 While the budget has room, a run in flight is polled at least every poll_interval_seconds
 (5 s), as `az` polls; as it fills, the interval stretches (core.pollrate). What the buckets
@@ -37,7 +38,6 @@ from controller.core.pollrate import poll_cadence
 Advance = Callable[[str, float], bool]
 # room(subscription) -> what the buckets its polls draw from say now (ArmThrottle.poll_room).
 Room = Callable[[str], Sequence[BudgetRoom]]
-_WAVE = 10
 
 
 class PollTimes:
@@ -47,11 +47,14 @@ class PollTimes:
         advance: Advance,
         clock: Callable[[], float] | None = None,
         room: Room | None = None,
+        *,
+        wave: int,
     ) -> None:
         """`clock`: seconds on the scheduler's clock (default: the running loop's time).
         `room`: what the budget says per subscription (default: nothing known, the buckets
-        are taken to have room)."""
+        are taken to have room). `wave`: PollSettings.wave (controller/settings.py)."""
         self._settings, self._advance = settings, advance
+        self._wave = wave
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self._room: Room = room or (lambda _subscription: ())
         self._durations = RunDurations()
@@ -102,7 +105,7 @@ class PollTimes:
         blind = self._blind.setdefault(key, {})
         started = self._wave_started.setdefault(key, now)
         blind[uid] = (cluster_id, now)
-        if len(blind) <= _WAVE:
+        if len(blind) <= self._wave:
             return None
         return min(now - started, self._settings.poll_max_seconds) or None
 

@@ -50,8 +50,6 @@ __all__ = ["Runtime", "log_fields"]
 
 logger = logging.getLogger("controller.runtime")
 Body = Mapping[str, Any]
-_RECORD_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between tries to record ARM's answer
-_WORKERS = 16  # polls and retries at once; ARM's budget, not this, sets the pace
 
 
 class Runtime:
@@ -67,7 +65,7 @@ class Runtime:
         read-only ArmThrottle.poll_room); polls are paced by it."""
         self._config, self._kube, self._inputs = config, kube, inputs
         self._scheduler: Scheduler[ObjectRef] = Scheduler(
-            self._run, self._on_error, workers=_WORKERS
+            self._run, self._on_error, workers=config.runtime.workers
         )
         # The object as last seen (our own write, or the event) for those with a next step
         # scheduled: a poll need not read it again. Every write is conditional on its
@@ -77,12 +75,13 @@ class Runtime:
             config.settings,
             lambda uid, delay: self._scheduler.advance(uid, "poll", delay),
             room=poll_room,
+            wave=config.polls.wave,
         )
         self._writes = StatusWrites(
             kube,
             decide_again=lambda ref: self._scheduler.schedule(ref.uid, "plan", ref, 0.0),
             forget=self.forget,
-            record_backoff=_RECORD_BACKOFF,
+            record_backoff=config.runtime.record_backoff,
         )
         # Claimed runs between their claim and the record of ARM's answer (see perform/submit).
         self._submissions = Submissions(

@@ -34,6 +34,7 @@ from controller.core.schedule_history import ScheduledChild, parse_time
 from controller.core.schedule_spec import ChildKind, ScheduleSpec
 from controller.kube import KubeApi, ObjectRef
 from controller.parents import ParentLoop, child_body, owned_by
+from controller.settings import ParentSettings, ScheduleSettings
 from controller.vocabulary import (
     RUNCOMMAND_PLURAL,
     SCHEDULE_KIND,
@@ -47,8 +48,6 @@ from controller.vocabulary import (
 
 logger = logging.getLogger("controller.schedules")
 PLURALS: Mapping[ChildKind, str] = {"RunCommand": RUNCOMMAND_PLURAL, "RunCommandSet": SET_PLURAL}
-TICK_DELAY_SECONDS = 0.1  # wake just after the tick (CronJob's nextScheduleDelta)
-MAX_SLEEP_SECONDS = 300.0  # look again at least this often: a wall clock that jumps is caught
 
 
 class Schedules(ParentLoop):
@@ -58,11 +57,16 @@ class Schedules(ParentLoop):
         self,
         kube: KubeApi,
         *,
-        workers: int = 2,
+        settings: ScheduleSettings | None = None,
+        parents: ParentSettings | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        super().__init__(kube, workers=workers)
-        self._now = now
+        """`settings`, `parents`: the operator's (controller/wiring.py), else the defaults."""
+        settings, parents = settings or ScheduleSettings(), parents or ParentSettings()
+        super().__init__(
+            kube, workers=settings.workers, child_settle_seconds=parents.child_settle_seconds
+        )
+        self._now, self._settings = now, settings
 
     # Read, decide, perform -----------------------------------------------------------------
 
@@ -106,8 +110,10 @@ class Schedules(ParentLoop):
         for event in decision.events:
             await self._event(ref, event.type, event.reason, event.message)
         if decision.wake_at is not None:
-            wait = (decision.wake_at - self._now()).total_seconds() + TICK_DELAY_SECONDS
-            self._plan(ref, min(max(wait, 0.0), MAX_SLEEP_SECONDS))
+            wait = (
+                decision.wake_at - self._now()
+            ).total_seconds() + self._settings.tick_delay_seconds
+            self._plan(ref, min(max(wait, 0.0), self._settings.max_sleep_seconds))
 
     async def _create(self, ref: ObjectRef, write: ChildCreate) -> None:
         """Create the tick's child; one that exists already is that child (its name is the

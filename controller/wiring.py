@@ -12,13 +12,13 @@ import httpx
 
 from controller import metrics
 from controller.arm import ArmThrottle, ThrottleConfig, new_http_client
-from controller.config import OperatorConfig
 from controller.fleet import Fleet
 from controller.identities import ArmClients
 from controller.inputs import InputReader
 from controller.kube import KubeApi
 from controller.runtime import Runtime
 from controller.schedules import Schedules
+from controller.settings import OperatorConfig
 from controller.stopping import Stop
 
 
@@ -48,13 +48,16 @@ class Parts:
 
 
 def build(config: OperatorConfig, kube: KubeApi, stop: Stop) -> Parts:
-    http = new_http_client(config.arm_ca_file)
-    budget = ThrottleConfig() if config.arm_budget == "aks" else ThrottleConfig(provider=None)
+    """The parts, each handed its branch of the settings tree (controller/settings.py)."""
+    arm = config.arm
+    http = new_http_client(arm.ca_file)
+    budget = ThrottleConfig() if arm.budget == "aks" else ThrottleConfig(provider=None)
     throttle = ArmThrottle(budget, observer=metrics.ArmMetrics())
     metrics.observe_budget(throttle.levels)
-    clients = ArmClients(config.cloud, http, throttle, ca_file=config.arm_ca_file)
+    clients = ArmClients(arm.cloud, http, throttle, ca_file=arm.ca_file)
     inputs = InputReader(config, kube, clients)
     runtime = Runtime(config, kube, inputs, poll_room=throttle.poll_room)
     stop.on_begin(runtime.begin_stop)
-    fleet = Fleet(kube, inputs, follow_interval=config.fleet_follow_seconds)
-    return Parts(kube, http, clients, runtime, fleet, Schedules(kube))
+    fleet = Fleet(kube, inputs, settings=config.fleet, parents=config.parents)
+    schedules = Schedules(kube, settings=config.schedules, parents=config.parents)
+    return Parts(kube, http, clients, runtime, fleet, schedules)

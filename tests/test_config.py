@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -22,13 +23,13 @@ def refused(argv: list[str], env: dict[str, str], capsys: pytest.CaptureFixture[
 
 def test_defaults_watch_all_namespaces_in_the_public_cloud() -> None:
     loaded = config.load([], env={})
-    assert loaded.namespaces == ()
-    assert loaded.cloud.name == "AzurePublicCloud"
-    assert loaded.credential.mode == "default"
-    assert loaded.peering is None
-    assert loaded.workload_identity_from_secrets is False
-    assert loaded.metrics_port is None
-    assert loaded.default_credentials_secret == "aks-runcommand-credentials"
+    assert loaded.watching.namespaces == ()
+    assert loaded.arm.cloud.name == "AzurePublicCloud"
+    assert loaded.identity.credential.mode == "default"
+    assert loaded.peering.name is None
+    assert loaded.identity.workload_identity_from_secrets is False
+    assert loaded.metrics.port is None
+    assert loaded.identity.default_credentials_secret == "aks-runcommand-credentials"
 
 
 def test_environment_configures_and_flags_override() -> None:
@@ -43,20 +44,20 @@ def test_environment_configures_and_flags_override() -> None:
         "METRICS_PORT": "9090",
     }
     from_env = config.load([], env=env)
-    assert from_env.namespaces == ("team-a", "team-b")
-    assert from_env.cloud.arm_endpoint == "https://management.usgovcloudapi.net"
+    assert from_env.watching.namespaces == ("team-a", "team-b")
+    assert from_env.arm.cloud.arm_endpoint == "https://management.usgovcloudapi.net"
     assert (from_env.settings.max_log_bytes, from_env.settings.history_limit) == (2048, 3)
-    assert (from_env.peering, from_env.priority, from_env.log_format) == (
+    assert (from_env.peering.name, from_env.peering.priority, from_env.logging.format) == (
         "aks-runcommand",
         7,
         "json",
     )
 
     flags = config.load(["-n", "ops", "--max-log-bytes", "100", "--standalone"], env=env)
-    assert flags.namespaces == ("ops",)
+    assert flags.watching.namespaces == ("ops",)
     assert flags.settings.max_log_bytes == 100
-    assert flags.peering is None
-    assert config.load(["--all-namespaces"], env=env).namespaces == ()
+    assert flags.peering.name is None
+    assert config.load(["--all-namespaces"], env=env).watching.namespaces == ()
 
 
 def test_custom_arm_endpoint_signs_in_at_the_authority_host() -> None:
@@ -69,9 +70,9 @@ def test_custom_arm_endpoint_signs_in_at_the_authority_host() -> None:
             "AZURE_CLIENT_SECRET": "s3cr3t",
         },
     )
-    assert loaded.cloud.arm_scope == "https://127.0.0.1:8443/.default"
-    assert loaded.cloud.authority_host == "https://127.0.0.1:8443"
-    assert loaded.credential.client_secret == "s3cr3t"
+    assert loaded.arm.cloud.arm_scope == "https://127.0.0.1:8443/.default"
+    assert loaded.arm.cloud.authority_host == "https://127.0.0.1:8443"
+    assert loaded.identity.credential.client_secret == "s3cr3t"
     assert "s3cr3t" not in repr(loaded)
 
 
@@ -93,7 +94,7 @@ def test_bad_configuration_is_refused_with_a_clear_message(
 
 def test_operator_identity_is_allowed_nowhere_by_default() -> None:
     loaded = config.load([], env={})
-    assert not loaded.operator_identity.allows("default", {})
+    assert not loaded.identity.operator_identity.allows("default", {})
 
 
 def test_operator_identity_allowance_from_environment_and_flags() -> None:
@@ -102,17 +103,17 @@ def test_operator_identity_allowance_from_environment_and_flags() -> None:
         "OPERATOR_IDENTITY_NAMESPACE_SELECTOR": "trusted=yes",
     }
     loaded = config.load([], env=env)
-    assert loaded.operator_identity.allows("ops", {})
-    assert loaded.operator_identity.allows("team-a", {"trusted": "yes"})
-    assert not loaded.operator_identity.allows("team-a", {"trusted": "no"})
+    assert loaded.identity.operator_identity.allows("ops", {})
+    assert loaded.identity.operator_identity.allows("team-a", {"trusted": "yes"})
+    assert not loaded.identity.operator_identity.allows("team-a", {"trusted": "no"})
     flags = config.load(["--operator-identity-namespaces", "*"], env=env)
-    assert flags.operator_identity.allows("anything", {})
+    assert flags.identity.operator_identity.allows("anything", {})
 
 
 def test_fleet_follow_interval_from_flag_or_env() -> None:
-    assert config.load([], {}).fleet_follow_seconds == 60.0
-    assert config.load([], {"FLEET_FOLLOW_SECONDS": "5"}).fleet_follow_seconds == 5.0
-    assert config.load(["--fleet-follow-seconds", "2.5"], {}).fleet_follow_seconds == 2.5
+    assert config.load([], {}).fleet.follow_seconds == 60.0
+    assert config.load([], {"FLEET_FOLLOW_SECONDS": "5"}).fleet.follow_seconds == 5.0
+    assert config.load(["--fleet-follow-seconds", "2.5"], {}).fleet.follow_seconds == 2.5
 
 
 def test_poll_interval_from_flag_or_env_and_within_the_longest_stretch() -> None:
@@ -126,21 +127,21 @@ def test_poll_interval_from_flag_or_env_and_within_the_longest_stretch() -> None
 
 
 def test_arm_budget_defaults_to_the_aks_provider_limits_and_can_be_arm_only() -> None:
-    assert config.load([], env={}).arm_budget == "aks"
-    assert config.load([], env={"ARM_BUDGET": "arm"}).arm_budget == "arm"
-    assert config.load(["--arm-budget", "aks"], env={"ARM_BUDGET": "arm"}).arm_budget == "aks"
+    assert config.load([], env={}).arm.budget == "aks"
+    assert config.load([], env={"ARM_BUDGET": "arm"}).arm.budget == "arm"
+    assert config.load(["--arm-budget", "aks"], env={"ARM_BUDGET": "arm"}).arm.budget == "aks"
 
 
 def test_metrics_cluster_labels_are_on_unless_turned_off() -> None:
-    assert config.load([], env={}).metrics_cluster_labels is True
-    assert config.load([], env={"METRICS_CLUSTER_LABELS": "false"}).metrics_cluster_labels is False
+    assert config.load([], env={}).metrics.cluster_labels is True
+    assert config.load([], env={"METRICS_CLUSTER_LABELS": "false"}).metrics.cluster_labels is False
     off = config.load(["--no-metrics-cluster-labels"], env={})
-    assert off.metrics_cluster_labels is False
+    assert off.metrics.cluster_labels is False
 
 
 def test_a_shard_is_a_label_selector_the_api_server_applies_and_defaults_to_all_objects() -> None:
     def selector(argv: list[str], env: dict[str, str]) -> str | None:
-        return config.load(argv, env=env).watch_label_selector
+        return config.load(argv, env=env).watching.label_selector
 
     key = "sharding.aks.gitops.dev/key"
     assert selector([], {}) is None
@@ -212,7 +213,7 @@ def test_an_invalid_watch_label_selector_is_one_clear_error(
 
 def test_set_based_watch_label_selectors_are_accepted_as_the_api_server_accepts_them() -> None:
     for selector in ("tier in (a,b),team", "env notin (dev), !legacy", "a==b,c!=d", "x="):
-        assert config.load(["--watch-label-selector", selector], env={}).watch_label_selector
+        assert config.load(["--watch-label-selector", selector], env={}).watching.label_selector
 
 
 def test_help_shows_the_defaults(
@@ -258,3 +259,52 @@ def test_a_ca_file_that_is_no_pem_bundle_is_refused(
     assert f"--arm-ca-file {garbage} (env ARM_CA_FILE): not a PEM CA bundle" in refused(
         ["--arm-ca-file", str(garbage)], {}, capsys
     )
+
+
+def test_poll_timings_from_flags_or_env_and_none_beyond_the_longest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    loaded = config.load(["--poll-initial-seconds", "2"], {"POLL_MAX_SECONDS": "60"})
+    assert (loaded.settings.poll_initial_seconds, loaded.settings.poll_max_seconds) == (2.0, 60.0)
+    # A longer stretch lets the interval exceed the default longest (30 s).
+    longer = config.load(["--poll-interval-seconds", "45", "--poll-max-seconds", "60"], {})
+    assert longer.settings.poll_interval_seconds == 45.0
+    error = refused(["--poll-initial-seconds", "11", "--poll-max-seconds", "10"], {}, capsys)
+    assert "argument --poll-initial-seconds: must be at most 10" in error
+    error = refused([], {"POLL_INTERVAL_SECONDS": "20", "POLL_MAX_SECONDS": "10"}, capsys)
+    assert "argument --poll-interval-seconds: must be at most 10" in error
+
+
+def test_every_setting_of_the_tree_says_what_it_is_for() -> None:
+    """kopf's OperatorSettings' style: a docstring under each field of each branch."""
+    import ast
+
+    from controller import settings
+
+    tree = ast.parse(Path(settings.__file__).read_text())
+    undocumented = []
+    for branch in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        body = branch.body
+        for i, statement in enumerate(body):
+            if not isinstance(statement, ast.AnnAssign):
+                continue
+            after = body[i + 1] if i + 1 < len(body) else None
+            documented = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+            if not documented:
+                undocumented.append(f"{branch.name}.{ast.unparse(statement.target)}")
+    assert undocumented == []
+    assert {f.name for f in dataclasses.fields(settings.OperatorConfig)} >= {
+        "settings", "arm", "fleet", "schedules", "polls", "watching", "metrics", "health"
+    }  # fmt: skip
+
+
+def test_every_flag_sets_a_setting_of_the_tree() -> None:
+    from controller.flags import FLAGS
+
+    defaults = config.load([], {})
+    for flag in FLAGS:
+        node: object = defaults
+        for name in filter(None, flag.path.split(".")):
+            assert hasattr(node, name), f"{flag.names[0]}: no setting {flag.path}"
+            node = getattr(node, name)
+    assert defaults.fleet.follow_seconds == 60.0  # set once, in controller/settings.py

@@ -16,6 +16,7 @@ from controller.fleet import Fleet
 from controller.inputs import InputReader
 from controller.kube import Conflict, KubeApi, ObjectRef
 from controller.scheduler import Job
+from controller.settings import FleetSettings
 from tests.helpers import SUBSCRIPTION as SUB
 
 SET = ObjectRef("ns", "fleet", "set-uid")
@@ -121,7 +122,11 @@ def selector_spec(**extra: Any) -> dict[str, Any]:
 @pytest.fixture
 async def world() -> AsyncIterator[tuple[FakeKube, FakeArm, Fleet]]:
     kube, arm = FakeKube(selector_spec(maxConcurrency=1)), FakeArm("a", "b")
-    fleet = Fleet(cast(KubeApi, kube), cast(InputReader, FakeInputs(arm)), follow_interval=3600)
+    fleet = Fleet(
+        cast(KubeApi, kube),
+        cast(InputReader, FakeInputs(arm)),
+        settings=FleetSettings(follow_seconds=3600),
+    )
     await fleet.start()
     yield kube, arm, fleet
     await fleet.close()

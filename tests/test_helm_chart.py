@@ -249,6 +249,8 @@ def test_the_default_grace_outlasts_the_longest_post_and_ends_inside_the_claim_l
         ({"terminationGracePeriodSeconds": 0}, "at '/terminationGracePeriodSeconds'"),
         ({"prometheusRule": {"window": "15 minutes"}}, "at '/prometheusRule/window'"),
         ({"grafanaDashboard": {"labels": {"a": 1}}}, "at '/grafanaDashboard/labels"),
+        ({"pollIntervalSeconds": 31}, "at '/pollIntervalSeconds'"),
+        ({"pollIntervalSeconds": 0}, "at '/pollIntervalSeconds'"),
     ],
     ids=[
         "replicaCount-type",
@@ -261,6 +263,8 @@ def test_the_default_grace_outlasts_the_longest_post_and_ends_inside_the_claim_l
         "grace-zero",
         "alert-window",
         "dashboard-label",
+        "poll-interval-above-the-longest-stretch",
+        "poll-interval-zero",
     ],
 )
 def test_values_schema_refuses_bad_values(
@@ -336,6 +340,7 @@ def check_defaults(docs: list[dict[str, Any]], release_ns: str, watched: list[st
     assert env["WATCH_NAMESPACES"] == ""
     assert "WATCH_LABEL_SELECTOR" not in env  # all objects
     assert "PEERING_NAME" not in env and "PEERING_PRIORITY" not in env  # standalone
+    assert "POLL_INTERVAL_SECONDS" not in env  # the operator's default
     assert env["LIVENESS_ENDPOINT"] == "http://0.0.0.0:8080/healthz"
     assert env["LOG_FORMAT"] == "json"
     (deployment,) = find(docs, "Deployment")
@@ -462,6 +467,7 @@ def check_metrics_and_network_policy(
 def check_everything(docs: list[dict[str, Any]], release_ns: str, watched: list[str]) -> None:
     env = env_of(docs)
     assert env["MAX_LOG_BYTES"] == "65536" and env["HISTORY_LIMIT"] == "0"
+    assert env["POLL_INTERVAL_SECONDS"] == "2.5"
     assert (
         env["ARM_ENDPOINT"] == "https://arm.example.test"
         and env["AZURE_CLOUD"] == "AzureChinaCloud"
@@ -538,6 +544,7 @@ CASES: dict[str, tuple[Callable[[list[str]], dict[str, Any]], Callable[..., None
             "armCaFile": "/etc/arm-ca/ca.crt",
             "maxLogBytes": 65536,
             "historyLimit": 0,
+            "pollIntervalSeconds": 2.5,
             "logFormat": "text",
             "liveness": {"enabled": False},
             "credentials": {"mode": "client-secret", "envFromSecret": "azure-sp"},

@@ -11,6 +11,7 @@ from controller.arm.models import BudgetRoom
 from controller.core import Observation, Settings, after_poll, after_submit
 from controller.core.durations import EndedRun, first_poll_seconds
 from controller.polltimes import PollTimes
+from controller.settings import PollSettings
 from tests.core import core_helpers
 from tests.core.core_helpers import NOW, make_spec, merge, submitting
 from tests.helpers import OTHER_SUBSCRIPTION as OTHER
@@ -31,14 +32,14 @@ def setup() -> tuple[PollTimes, FakeClock, dict[str, float]]:
         advanced[uid] = delay
         return True
 
-    return PollTimes(SETTINGS, advance, clock), clock, advanced
+    return PollTimes(SETTINGS, advance, clock, wave=PollSettings.wave), clock, advanced
 
 
 def test_a_run_with_nothing_learnt_is_polled_blind_until_a_wave_forms(
     setup: tuple[PollTimes, FakeClock, dict[str, float]],
 ) -> None:
     polls, clock, _ = setup
-    for i in range(10):  # up to _WAVE blind runs: each polled from 1 s
+    for i in range(10):  # up to PollSettings.wave blind runs: each polled from 1 s
         assert polls.submitted(f"r{i}", SUB, CLUSTER) is None
         clock.now += 1.0
     # The eleventh: the wave's first run has run 10 s without ending, so not sooner than that.
@@ -139,7 +140,9 @@ def history_of(seconds: float) -> dict[str, object]:
 
 def fresh(room: tuple[BudgetRoom, ...] = IDLE) -> tuple[PollTimes, FakeClock]:
     clock = FakeClock(1000.0)
-    return PollTimes(SETTINGS, lambda uid, delay: False, clock, lambda _sub: room), clock
+    return PollTimes(
+        SETTINGS, lambda uid, delay: False, clock, lambda _sub: room, wave=PollSettings.wave
+    ), clock
 
 
 @pytest.mark.parametrize("seconds", [5.0, 45.0, 300.0])

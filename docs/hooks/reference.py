@@ -175,7 +175,7 @@ def operator_flags_page() -> str:
     from controller.config import parser
 
     out = _header(
-        "Operator flags and environment", "the operator's argument parser (`controller/config.py`)"
+        "Operator flags and environment", "the operator's table of flags (`controller/flags.py`)"
     )
     out.append(
         "Flags win over environment variables. The chart sets them from its values (see "
@@ -205,27 +205,33 @@ def operator_flags_page() -> str:
 
 
 def environment_read_directly(in_parser: bool = False) -> list[tuple[str, str]]:
-    """(variable, the docstring of the function that reads it) for every ``env.get("NAME")`` of
-    controller/config.py outside the parser (the ones no flag stands for), or in it."""
+    """(variable, what it is read for): with `in_parser`, those of the flags' table
+    (controller/flags.py, each with its flag's help); else every ``env.get("NAME")`` of
+    controller/config.py, with the docstring of the function that reads it (the ones no flag
+    stands for)."""
     import ast
 
+    if in_parser:
+        from controller.flags import FLAGS
+
+        return sorted({(flag.env, flag.help) for flag in FLAGS if flag.env is not None})
     found = []
     tree = ast.parse((REPO / "controller" / "config.py").read_text())
     for function in ast.walk(tree):
-        if not isinstance(function, ast.FunctionDef) or (function.name == "parser") != in_parser:
+        if not isinstance(function, ast.FunctionDef):
             continue
         doc = " ".join((ast.get_docstring(function) or "").split())
         for node in ast.walk(function):
-            if not isinstance(node, ast.Call):
-                continue
-            name: ast.expr | None = None
-            if isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
-                if isinstance(node.func.value, ast.Name) and node.func.value.id == "env":
-                    name = node.args[0]  # env.get("NAME", ...)
-            elif isinstance(node.func, ast.Name) and node.func.id in ("_env", "_env_int"):
-                name = node.args[1]  # _env(env, "NAME", default)
-            if isinstance(name, ast.Constant):
-                found.append((str(name.value), doc))
+            if (  # env.get("NAME", ...)
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "env"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                found.append((str(node.args[0].value), doc))
     return sorted(set(found))
 
 

@@ -224,7 +224,7 @@ async def start_stack(kube: FakeKube, arm: HeldArm, holder: str = "op-1") -> Sta
     operator's credential a fake one."""
     config = operator_config(holder)
     http = new_http_client(transport=arm.transport)
-    clients = ArmClients(config.cloud, http, ArmThrottle(),
+    clients = ArmClients(config.arm.cloud, http, ArmThrottle(),
                          build=lambda *_, **__: FakeCredential())  # fmt: skip
     runtime = Runtime(config, kube, InputReader(config, kube, clients))
     await runtime.start()
