@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.controlplane import ControlPlane, running
+from tests.helpers import FAST_EXAMPLES
 
 TESTS = Path(__file__).resolve().parent
 # e2e: tests that start a kube-apiserver (these fixtures), or the emulator and the operator as
@@ -18,6 +20,17 @@ TESTS = Path(__file__).resolve().parent
 # runs the pure and unit tiers alone.
 E2E_FIXTURES = frozenset({"management_cluster", "target_cluster", "restartable"})
 E2E_DIRECTORIES = frozenset({"operator", "az"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The hypothesis profile: "fast" (FAST_EXAMPLES per property) when the run leaves the e2e
+    tier out, as `pytest -m "not e2e"` does; "thorough" (each property's own count) otherwise, as
+    in `make test`. HYPOTHESIS_PROFILE, when set, chooses."""
+    fast_tier = "not e2e" in (config.getoption("markexpr", "") or "")
+    profile = os.environ.setdefault("HYPOTHESIS_PROFILE", "fast" if fast_tier else "thorough")
+    settings.register_profile("thorough", deadline=None)
+    settings.register_profile("fast", deadline=None, max_examples=FAST_EXAMPLES)
+    settings.load_profile(profile)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

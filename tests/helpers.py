@@ -1,11 +1,12 @@
 """Helpers every tier shares, one of each: the test IDs, the API server's JSON merge patch, a
-fake clock (and an event loop whose clock skips), and a poll-until that says what it waited for
-when it gives up."""
+fake clock (and an event loop whose clock skips), the property tests' example counts, and a
+poll-until that says what it waited for when it gives up."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -75,6 +76,20 @@ class SkippingLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return super().time() + self.skipped
+
+
+# --- how many examples a property test draws ----------------------------------------------------
+# The fast tier (`pytest -m "not e2e"`) loads the "fast" hypothesis profile (tests/conftest.py);
+# a full run (`make test`, `pytest tests`) the thorough one. HYPOTHESIS_PROFILE chooses either.
+FAST_EXAMPLES = 20
+
+
+def examples(thorough: int) -> int:
+    """A property's example count: ``thorough`` in a full run, at most FAST_EXAMPLES in the fast
+    tier (read when the test is decorated, after conftest chose the profile)."""
+    if os.environ.get("HYPOTHESIS_PROFILE") == "fast":
+        return min(thorough, FAST_EXAMPLES)
+    return thorough
 
 
 # --- poll until ---------------------------------------------------------------------------------

@@ -39,6 +39,19 @@ def eventually(what: str, check: Callable[[], bool], timeout: float = 90) -> Non
     poll_until(check, bool, what=what, timeout=timeout, interval=0.5)
 
 
+def established(kubectl_path: str, kubeconfig: Path, crd: str, timeout: float = 60) -> None:
+    """Wait for `crd` (crd/NAME) to be Established. Not `kubectl wait`: right after the CRD is
+    created its status has no conditions yet, and kubectl wait then fails instead of waiting."""
+    jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
+    poll_until(
+        lambda: kubectl(kubectl_path, kubeconfig, "get", crd, "-o", f"jsonpath={jsonpath}").stdout,
+        lambda status: status == "True",
+        what=f"{crd} Established",
+        timeout=timeout,
+        interval=0.2,
+    )
+
+
 def absent(kubectl_path: str, kubeconfig: Path, *what: str) -> Callable[[], bool]:
     """A check that `kubectl get WHAT` finds nothing (NotFound)."""
 

@@ -3,6 +3,7 @@ it lists, and the landing README fits on a screen with every link resolving."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import re
@@ -33,6 +34,13 @@ def _reference() -> ModuleType:
 
 
 reference = _reference()
+
+
+@functools.cache
+def generated_pages() -> dict[str, str]:
+    """The generated reference pages, rendered once for all the tests that read them (each
+    rendering walks every CRD, the flags, the Helm values and the module map)."""
+    return reference.pages()
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +86,13 @@ def test_every_flag_of_help_is_in_the_reference_with_its_description(
     monkeypatch.setenv("COLUMNS", "10000")  # argparse wraps at hyphens otherwise
     help_text = parser({}).format_help()
     flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+|-[a-zA-Z])\b", help_text)) - {"-h", "--help"}
-    rows = _rows(reference.pages()["reference/operator-flags.md"])
+    rows = _rows(generated_pages()["reference/operator-flags.md"])
     described = {f.strip("`") for cell, text in rows.items() if text for f in cell.split(", ")}
     assert flags and flags <= described, flags - described
 
 
 def test_every_environment_variable_the_operator_reads_is_in_the_reference() -> None:
-    page = reference.pages()["reference/operator-flags.md"]
+    page = generated_pages()["reference/operator-flags.md"]
     names = [n for n, _ in reference.environment_read_directly(in_parser=True)]
     names += [n for n, _ in reference.environment_read_directly()]
     assert {"WATCH_NAMESPACES", "MAX_LOG_BYTES", "AZURE_CLIENT_ID"} <= set(names)
@@ -92,7 +100,7 @@ def test_every_environment_variable_the_operator_reads_is_in_the_reference() -> 
 
 
 def test_every_crd_field_is_in_its_page_with_its_description() -> None:
-    pages = reference.pages()
+    pages = generated_pages()
     for crd in reference.crd_documents():
         rows = _rows(pages[reference.crd_page_name(crd)])
         for _, field in reference.crd_fields(crd):
@@ -102,13 +110,13 @@ def test_every_crd_field_is_in_its_page_with_its_description() -> None:
 def test_every_state_and_reason_is_in_the_reference_with_its_description() -> None:
     from controller.vocabulary import Reason, State
 
-    rows = _rows(reference.pages()["reference/reasons.md"])
+    rows = _rows(generated_pages()["reference/reasons.md"])
     for member in [*State, *Reason]:
         assert rows.get(f"`{member}`"), member
 
 
 def test_every_helm_value_is_in_the_reference() -> None:
-    rows = _rows(reference.pages()["reference/helm-values.md"])
+    rows = _rows(generated_pages()["reference/helm-values.md"])
     for key, schema, _, _ in reference.helm_values():
         assert f"`{key}`" in rows, key
         if not schema.get("properties"):
@@ -116,7 +124,7 @@ def test_every_helm_value_is_in_the_reference() -> None:
 
 
 def test_the_operators_metrics_are_in_the_reference() -> None:
-    page = reference.pages()["reference/metrics.md"]
+    page = generated_pages()["reference/metrics.md"]
     for name in ("aks_runcommand_submissions_total", "aks_runcommand_runs_finished_total",
                  "aks_runcommand_errors_total", "aks_runcommand_waiting"):  # fmt: skip
         assert f"`{name}`" in page
@@ -191,7 +199,7 @@ def test_every_page_has_one_title() -> None:
         p.relative_to(REPO_ROOT).as_posix(): p.read_text()
         for p in (REPO_ROOT / "docs").rglob("*.md")
     }
-    pages.update(reference.pages())
+    pages.update(generated_pages())
     for name, text in pages.items():
         prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
         titles = [line for line in prose.splitlines() if line.startswith("# ")]

@@ -23,6 +23,7 @@ import pytest
 from controller.core.fence import NAMESPACE, Fence, FenceKind
 from controller.vocabulary import EXPIRES_LABEL, FENCE_LABEL
 from tests.controlplane import ControlPlane
+from tests.helpers import poll_until
 from tests.kube import kubectl, kubectl_json
 
 PROBES = "fence-probes"  # where the users' commands leave their marks
@@ -179,10 +180,13 @@ def test_a_submission_that_finds_the_fence_claimed_waits_for_the_result(target: 
     results: list[subprocess.CompletedProcess[bytes]] = []
     first = threading.Thread(target=lambda: results.append(run.run(target.plane.kubeconfig)))
     first.start()
-    deadline = time.monotonic() + 60
-    while target.fence("ConfigMap", run.fence.name) is None:
-        assert time.monotonic() < deadline, "the first submission never claimed the fence"
-        time.sleep(0.2)
+    poll_until(
+        lambda: target.fence("ConfigMap", run.fence.name),
+        lambda fence: fence is not None,
+        what="the first submission claims the fence",
+        timeout=60,
+        interval=0.2,
+    )
 
     second = run.run(target.plane.kubeconfig)
     first.join()

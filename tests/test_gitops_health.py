@@ -40,7 +40,7 @@ from controller.core import (
 )
 from controller.core.decide import Decision, invalid_spec
 from tests.controlplane import kstatus
-from tests.helpers import merge_patch
+from tests.helpers import SUBSCRIPTION, merge_patch
 
 REPO = Path(__file__).resolve().parents[1]
 GITOPS = REPO / "examples" / "gitops"
@@ -51,12 +51,12 @@ NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 SETTINGS = Settings()
 COMMAND_ID = "0123456789abcdef0123456789abcdef"
 CLUSTER = {
-    "subscriptionId": "00000000-0000-0000-0000-000000000001",
+    "subscriptionId": SUBSCRIPTION,
     "resourceGroup": "rg-platform",
     "name": "aks-target",
 }
 LOCATION = (
-    "https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000001"
+    f"https://management.azure.com/subscriptions/{SUBSCRIPTION}"
     "/resourceGroups/rg-platform/providers/Microsoft.ContainerService/managedClusters"
     f"/aks-target/commandResults/{COMMAND_ID}?api-version=2024-09-01"
 )

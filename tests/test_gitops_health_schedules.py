@@ -13,11 +13,11 @@ import yaml
 from controller.core.schedule import ScheduleObservation, plan_schedule, schedule_problem
 from controller.core.schedule_history import ScheduledChild
 from controller.core.schedule_spec import ScheduleSpec
+from tests.helpers import SUBSCRIPTION
 from tests.test_gitops_health import GITOPS, HEALTH_LUA
 from tests.test_gitops_health_sets import Cases, assert_argocd_judges, assert_kstatus_agrees
 
-CLUSTER = {"subscriptionId": "00000000-0000-0000-0000-000000000001", "resourceGroup": "rg",
-           "name": "aks"}  # fmt: skip
+CLUSTER = {"subscriptionId": SUBSCRIPTION, "resourceGroup": "rg", "name": "aks"}
 CREATED = datetime(2026, 6, 1, 11, 59, 30, tzinfo=UTC)
 TICK = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

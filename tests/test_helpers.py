@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.controlplane import ControlPlane
-from tests.helpers import FakeClock, merge_patch, poll_until
+from tests.helpers import FAST_EXAMPLES, FakeClock, examples, merge_patch, poll_until
 from tests.kube import kubectl, kubectl_json
 
 ORIGINAL: dict[str, Any] = {
@@ -121,3 +121,13 @@ def test_poll_until_says_what_it_waited_for_and_what_it_saw() -> None:
             interval=0.05,
         )
     assert time.monotonic() - started >= 0.2
+
+
+def test_the_fast_profile_bounds_a_propertys_examples_and_the_thorough_keeps_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HYPOTHESIS_PROFILE", "fast")
+    assert examples(250) == FAST_EXAMPLES < 250
+    assert examples(5) == 5
+    monkeypatch.setenv("HYPOTHESIS_PROFILE", "thorough")
+    assert examples(250) == 250

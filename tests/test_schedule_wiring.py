@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -20,10 +19,10 @@ from controller.kube import KubeApi, ObjectRef
 from controller.schedules import Schedules
 from tests.controlplane import ControlPlane
 from tests.controlplane.launcher import REPO_ROOT
+from tests.helpers import SUBSCRIPTION, poll_until
 from tests.kube import kubectl, kubectl_json
 
-CLUSTER = {"subscriptionId": "00000000-0000-0000-0000-000000000001", "resourceGroup": "rg",
-           "name": "aks"}  # fmt: skip
+CLUSTER = {"subscriptionId": SUBSCRIPTION, "resourceGroup": "rg", "name": "aks"}
 _names = count()
 
 
@@ -43,12 +42,19 @@ def crds(management_cluster: ControlPlane, kubectl_path: str) -> ControlPlane:
                 "-f", str(path))  # fmt: skip
         kubectl(kubectl_path, management_cluster.kubeconfig, "wait",
                 "--for=condition=Established", f"crd/{name}.aks.gitops.dev")  # fmt: skip
+
         # Established comes a moment before the resource's storage serves (429 meanwhile).
-        deadline = time.monotonic() + 30
-        while kubectl(kubectl_path, management_cluster.kubeconfig, "get", name, "-A",
-                      check=False).returncode != 0:  # fmt: skip
-            assert time.monotonic() < deadline, f"{name} never served"
-            time.sleep(0.2)
+        def listed(plural: str = name) -> int:
+            config = management_cluster.kubeconfig
+            return kubectl(kubectl_path, config, "get", plural, "-A", check=False).returncode
+
+        poll_until(
+            listed,
+            lambda returncode: returncode == 0,
+            what=f"{name} served",
+            timeout=30,
+            interval=0.2,
+        )
     return management_cluster
 
 

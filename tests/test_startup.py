@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+# e2e: each case starts the operator as a process (a fresh interpreter importing kopf).
+pytestmark = pytest.mark.e2e
 # Far below kopf's 60 s between login attempts: a process still running then is in that loop.
 _EXITS_WITHIN = 30.0
 

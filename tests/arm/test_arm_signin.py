@@ -10,9 +10,11 @@ import functools
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from arm_doubles import CLUSTER, ScriptedArm, accepted, arm_error, submit
+from azure.core.pipeline.policies import AsyncRetryPolicy
 from fake_entra import CLIENT, SECRET, TENANT, FakeEntra, pem_certificate, running_entra
 
 from controller.arm import (
@@ -149,8 +151,18 @@ async def test_a_token_endpoint_answering_503_is_retryable(entra: FakeEntra) -> 
     assert arm.requests == []
 
 
-async def test_an_unreachable_token_endpoint_is_retryable(entra: FakeEntra) -> None:
-    # A port nobody listens on: connection refused, after azure-core's own retries (about 5 s).
+async def test_an_unreachable_token_endpoint_is_retryable(
+    entra: FakeEntra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A port nobody listens on: connection refused, after azure-core's own retries. Their
+    # backoffs are counted and skipped (azure-core sleeps only for a positive backoff).
+    backoffs: list[int] = []
+
+    def no_backoff(policy: AsyncRetryPolicy, settings: dict[str, Any]) -> float:
+        backoffs.append(len(settings["history"]))
+        return 0.0
+
+    monkeypatch.setattr(AsyncRetryPolicy, "get_backoff_time", no_backoff)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
@@ -160,6 +172,7 @@ async def test_an_unreachable_token_endpoint_is_retryable(entra: FakeEntra) -> N
 
     assert (error.code, error.retryable) == ("TokenEndpointUnreachable", True)
     assert arm.requests == []
+    assert len(backoffs) >= 2, backoffs  # azure-core retried before the error came out
 
 
 async def test_an_arm_401_makes_the_real_credential_ask_entra_for_a_new_token(

@@ -14,9 +14,9 @@ from controller.core.durations import (
     history_runs,
     run_seconds,
 )
+from tests.helpers import OTHER_SUBSCRIPTION as SUB_B
+from tests.helpers import SUBSCRIPTION as SUB_A
 
-SUB_A = "11111111-2222-3333-4444-555555555555"
-SUB_B = "99999999-2222-3333-4444-555555555555"
 CLUSTER_1 = f"/subscriptions/{SUB_A}/resourceGroups/rg/providers/x/managedClusters/one"
 CLUSTER_2 = f"/subscriptions/{SUB_A}/resourceGroups/rg/providers/x/managedClusters/two"
 

@@ -12,8 +12,8 @@ from controller.core.set_round import plan_set
 from controller.core.set_spec import SetSpec
 from controller.core.spec import RunSpec
 from controller.vocabulary import ROUND_LABEL, SET_LABEL, TEMPLATE_LABEL, Reason
+from tests.helpers import SUBSCRIPTION as SUB
 
-SUB = "11111111-2222-3333-4444-555555555555"
 NOW = "2026-01-01T00:00:00Z"
 FINAL = ("Succeeded", "Failed")  # a round that is over
 

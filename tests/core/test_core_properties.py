@@ -26,6 +26,7 @@ from controller.core import (
     plan,
 )
 from controller.core.spec import MAX_RETRIES, MAX_TIMEOUT_SECONDS, MAX_TTL_SECONDS
+from tests.helpers import examples
 
 from .core_helpers import LOCATION, NOW, SETTINGS, merge, spec_dict
 
@@ -94,7 +95,7 @@ steps = st.lists(
 )
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=specs, script=steps)
 def test_the_core_never_raises_and_never_posts_a_run_twice(
     first: dict[str, Any], script: list[tuple[str, Any]]

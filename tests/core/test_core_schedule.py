@@ -23,6 +23,7 @@ from controller.vocabulary import (
     EventType,
     Reason,
 )
+from tests.helpers import examples
 
 CLUSTER = {
     "resourceId": "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg"
@@ -350,7 +351,7 @@ def test_an_invalid_spec_is_stalled_with_no_next_tick() -> None:
     }
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     steps=st.lists(
         st.tuples(st.integers(0, 200), st.booleans(), st.booleans()), min_size=1, max_size=30

@@ -19,8 +19,9 @@ from controller.core.set_round import plan_set
 from controller.core.set_spec import SetSpec
 from controller.core.spec import InvalidSpec, RunSpec
 from controller.vocabulary import STAGE_LABEL, Reason
+from tests.helpers import SUBSCRIPTION as SUB
+from tests.helpers import examples
 
-SUB = "11111111-2222-3333-4444-555555555555"
 START = datetime(2026, 1, 1, 12, 0, 0)
 
 
@@ -288,7 +289,7 @@ stage_lists = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     members=st.dictionaries(st.sampled_from([f"k{i}" for i in range(8)]), rings, min_size=1),
     shapes=stage_lists,

@@ -23,6 +23,7 @@ from tests.emulator.emulator_harness import (
     running_emulator,
     zip_context,
 )
+from tests.helpers import poll_until
 
 API = "api-version=2026-08-01"
 MAX_LOG_BYTES = 1000
@@ -109,15 +110,31 @@ async def test_each_command_gets_a_fresh_directory(emulator: Emulator) -> None:
     assert not await asyncio.to_thread(leftover_dir.exists)  # cleaned up afterwards
 
 
-async def test_timeout_kills_the_whole_process_group(emulator: Emulator, tmp_path: Path) -> None:
-    marker = tmp_path / f"survivor-{uuid.uuid4().hex}"
-    result = await run(emulator, f"echo started; (sleep 3; touch {marker}) & sleep 30")
+def running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_timeout_kills_the_whole_process_group(emulator: Emulator) -> None:
+    # The background child says its pid; it is seen gone, not waited out with a sleep.
+    result = await run(emulator, "echo started; (sleep 30; echo survived) & echo $!; sleep 30")
     assert result["provisioningState"] == "Failed"
     assert result["reason"] == "CommandTimeout"
     assert result["exitCode"] == 137
-    assert result["logs"] == "started\n"
-    await asyncio.sleep(3.5)
-    assert not marker.exists()  # the background child died with the group
+    started, child = result["logs"].splitlines()
+    assert started == "started" and child.isdigit(), result["logs"]
+    await asyncio.to_thread(
+        poll_until,
+        lambda: running(int(child)),
+        lambda alive: not alive,
+        what=f"the background child {child} killed with its group",
+        timeout=10,
+        interval=0.05,
+    )
 
 
 async def test_logs_are_truncated_to_exactly_max_log_bytes(emulator: Emulator) -> None:

@@ -21,7 +21,7 @@ import pytest
 
 from tests.controlplane import ControlPlane, running
 from tests.helpers import poll_until
-from tests.kube import kubectl, kubectl_json
+from tests.kube import established, kubectl, kubectl_json
 from tests.operator.conftest import CRD
 from tests.stack import (
     Emulator,
@@ -113,8 +113,7 @@ def chaos_stack(
     configured with `emulator`; operators started through the harness stop with it."""
     with running(name, tmp_path / "plane") as plane:
         kubectl(kubectl_path, plane.kubeconfig, "apply", "--server-side", "-f", str(CRD))
-        kubectl(kubectl_path, plane.kubeconfig, "wait", "--for=condition=Established",
-                "crd/runcommands.aks.gitops.dev")  # fmt: skip
+        established(kubectl_path, plane.kubeconfig, "crd/runcommands.aks.gitops.dev")
         kubectl(kubectl_path, plane.kubeconfig, "create", "namespace", "chaos")
         with running_emulator(emulator, tmp_path / "emulator") as running_one:
             harness = Chaos(plane, running_one, kubectl_path, tmp_path)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import poll_until
 from tests.operator import test_chaos
 from tests.operator.test_chaos import (
     OPERATOR_DIED,
@@ -47,12 +48,13 @@ def drains(log: Path) -> list[tuple[float, int]]:
 
 
 def wait_for_pending_posts(chaos: Chaos, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sum(1 for p in chaos.emulator.posts() if p["outcome"] == "pending") >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"ARM never held {count} POSTs at once")
+    poll_until(
+        lambda: sum(1 for p in chaos.emulator.posts() if p["outcome"] == "pending"),
+        lambda held: held >= count,
+        what=f"ARM holds {count} POSTs at once",
+        timeout=timeout,
+        interval=0.05,
+    )
 
 
 def check_every_run_recorded_once(

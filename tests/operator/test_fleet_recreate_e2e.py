@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.controlplane import ControlPlane
+from tests.helpers import poll_until
 from tests.kube import kubectl, kubectl_json
 from tests.operator.test_fleet_e2e import Sets, runs_of, selector_spec, sets  # noqa: F401
 from tests.stack import Emulator
@@ -118,12 +119,14 @@ def test_a_set_past_max_failures_posts_the_event_describe_shows(
     spec = selector_spec(f"echo {namespace}; exit 3", maxConcurrency=1, maxFailures=0)
     sets.apply(namespace, "failing", spec)
     sets.wait_for(namespace, "failing", lambda s: s.get("state") == "Failed")
-    deadline = time.monotonic() + 30
-    described = ""
-    while time.monotonic() < deadline and "MaxFailuresExceeded" not in events_of(described):
-        described = kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace,
-                            "describe", "runcommandset", "failing").stdout  # fmt: skip
-        time.sleep(0.5)
+    described = poll_until(
+        lambda: kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace,
+                        "describe", "runcommandset", "failing").stdout,
+        lambda text: "MaxFailuresExceeded" in events_of(text),
+        what="describe shows the MaxFailuresExceeded event",
+        timeout=30,
+        interval=0.5,
+    )  # fmt: skip
     events = events_of(described)
     assert "Warning" in events and "MaxFailuresExceeded" in events, described
     assert "RoundStarted" in events

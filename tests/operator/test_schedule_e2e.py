@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.controlplane import ControlPlane
+from tests.helpers import poll_until
 from tests.kube import kubectl, kubectl_json
 from tests.operator.conftest import _namespaces
 from tests.operator.test_plugin_e2e import plugin_runner
@@ -73,13 +74,8 @@ class Schedules:
     def wait_for(
         self, what: str, done: Callable[[], Any], timeout: float = TICK_WAIT, every: float = 1.0
     ) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = done()
-            if result:
-                return result
-            time.sleep(every)
-        raise AssertionError(f"{self.namespace}: {what} did not happen in {timeout:.0f}s")
+        return poll_until(done, bool, what=f"{self.namespace}: {what}", timeout=timeout,
+                          interval=every)  # fmt: skip
 
 
 def run_spec(command: str, **extra: Any) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tests.controlplane import ControlPlane
+from tests.helpers import SUBSCRIPTION as SUB
 
-SUB = "00000000-0000-0000-0000-000000000001"
 HEADER = {"apiVersion": "aks.gitops.dev/v1alpha1", "kind": "RunCommandSet",
           "metadata": {"name": "staged", "namespace": "default"}}  # fmt: skip
 GOOD_STAGES = [
