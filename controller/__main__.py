@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from controller import config as configuration
-from controller import kube
+from controller import kubeconfig
 
 if TYPE_CHECKING:
     from controller.stopping import Stop
@@ -20,8 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Here, not in kopf's login: kopf retries a failed login every minute without end, and a
         # missing or broken file is no outage to wait out.
-        kube.load_configuration()
-    except kube.KubeConfigError as error:
+        kubeconfig.load_configuration()
+    except kubeconfig.KubeConfigError as error:
         print(f"aks-runcommand-operator: error: {error}", file=sys.stderr)
         return 2
     # kopf, and the handlers with it, are loaded only once the configuration is known to be

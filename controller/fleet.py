@@ -47,6 +47,7 @@ from controller.vocabulary import (
     TEMPLATE_LABEL,
     VERSION,
     Reason,
+    SetState,
 )
 
 logger = logging.getLogger("controller.fleet")
@@ -289,10 +290,10 @@ class Fleet(ParentLoop):
         return written
 
     def _saw_round(self, uid: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
-        state = str(after.get("state") or "Pending")
+        state = str(after.get("state") or SetState.PENDING)
         clusters = Counter(str(entry.get("state")) for entry in after.get("clusters") or ())
         self._rounds[uid] = (state, clusters)
-        ended = state in ("Succeeded", "Failed")
+        ended = state in (SetState.SUCCEEDED, SetState.FAILED)
         was = (before.get("state"), before.get("roundKey"))
         if ended and was != (state, after.get("roundKey")):
             metrics.SET_ROUNDS_FINISHED.labels(state, str(after.get("reason") or "")).inc()

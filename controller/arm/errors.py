@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 import httpx
 
 from controller.failure import Classification, Failure
+from controller.vocabulary import Reason
 
 from .classification import classify, explain, is_retryable
 from .retry import parse_retry_after
@@ -230,7 +231,7 @@ class SubmissionOutcomeUnknown(ArmError):
     ``response_error`` holds ARM's error when there was a response.
     """
 
-    default_code = "SubmissionOutcomeUnknown"
+    default_code: ClassVar[str] = Reason.SUBMISSION_OUTCOME_UNKNOWN
     default_classification = Classification.OUTCOME_UNKNOWN
 
     def __init__(
@@ -292,9 +293,9 @@ class CredentialError(ArmError):
 
     default_code = "CredentialError"
 
-    INVALID_CREDENTIALS: ClassVar[str] = "InvalidCredentials"
-    AUTHENTICATION_FAILED: ClassVar[str] = "AuthenticationFailed"
-    TOKEN_ENDPOINT_UNREACHABLE: ClassVar[str] = "TokenEndpointUnreachable"  # noqa: S105 - a code
+    INVALID_CREDENTIALS: ClassVar[str] = Reason.INVALID_CREDENTIALS
+    AUTHENTICATION_FAILED: ClassVar[str] = Reason.AUTHENTICATION_FAILED
+    TOKEN_ENDPOINT_UNREACHABLE: ClassVar[str] = Reason.TOKEN_ENDPOINT_UNREACHABLE
     CREDENTIAL_UNAVAILABLE: ClassVar[str] = "CredentialUnavailable"
     TOKEN_REQUEST_FAILED: ClassVar[str] = "TokenRequestFailed"  # noqa: S105 - a code
     _FATAL_CODES: ClassVar[frozenset[str]] = frozenset({INVALID_CREDENTIALS, AUTHENTICATION_FAILED})
@@ -312,7 +313,7 @@ class CredentialError(ArmError):
 class ContextTooLargeError(ArmError):
     """The zip+base64 context exceeds the configured limit; nothing was sent."""
 
-    default_code = "ContextTooLarge"
+    default_code: ClassVar[str] = Reason.CONTEXT_TOO_LARGE
 
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"context is {size} bytes after zip+base64, limit is {limit}")
@@ -323,11 +324,11 @@ class ContextTooLargeError(ArmError):
 class InvalidContextError(ArmError, ValueError):
     """A ready-made context is not valid base64 of a readable zip, or holds a link."""
 
-    default_code = "InvalidContext"
+    default_code: ClassVar[str] = Reason.INVALID_CONTEXT
 
 
 class InvalidContextPathError(InvalidContextError):
     """A context file name is absolute, escapes the root or is empty, or two names collide:
     the same path twice, or one path used both as a file and as a directory."""
 
-    default_code = "InvalidContextPath"
+    default_code: ClassVar[str] = Reason.INVALID_CONTEXT_PATH

@@ -21,6 +21,7 @@ from controller.vocabulary import (
     SCHEDULED_TIME_ANNOTATION,
     SHARD_LABEL,
     TICK_LABEL,
+    ConditionStatus,
     State,
 )
 
@@ -62,7 +63,7 @@ class ScheduledChild:
         generation = metadata.get("generation")
         finished_condition = any(
             c.get("type") == FINISHED
-            and c.get("status") == "True"
+            and c.get("status") == ConditionStatus.TRUE
             and c.get("observedGeneration") == generation
             for c in status.get("conditions") or ()
         )
