@@ -28,7 +28,7 @@ from controller import metrics
 from controller.arm import ArmError, DiscoveredCluster
 from controller.core import InvalidSpec, RunSpec
 from controller.core.adoption import Foreign, adoptable
-from controller.core.inputs import InputFailure
+from controller.core.input_rules import InputFailure
 from controller.core.set_children import Child, ChildWrite, SetObservation
 from controller.core.set_round import SetDecision, plan_set
 from controller.core.set_spec import SetSpec

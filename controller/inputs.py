@@ -19,7 +19,7 @@ from controller.arm import (
 from controller.config import OperatorConfig
 from controller.core import RunSpec
 from controller.core.fence import WRAPPER_COMMAND, Fence
-from controller.core.inputs import (
+from controller.core.input_rules import (
     InputFailure,
     SecretIdentity,
     check_cloud,

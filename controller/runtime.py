@@ -38,7 +38,7 @@ from controller.kube import KubeApi, ObjectRef, transient
 from controller.perform.events import post_event
 from controller.perform.logs import log_fields, one_line
 from controller.perform.measure import run_ended
-from controller.perform.output import delete_output, write_output
+from controller.perform.output_writes import delete_output, write_output
 from controller.perform.poll import Poller
 from controller.perform.submit import Submissions
 from controller.perform.writes import StatusWrites

@@ -10,10 +10,10 @@ from controller.vocabulary import EventType, Reason, State
 from .backoff import after_prepare_error
 from .decide import invalid_spec, plan
 from .decision import Action, Decision, Event, Failure
-from .inputs import InputFailure
+from .input_rules import InputFailure
 from .observation import Observation, command_handle
 from .polls import after_poll, after_poll_error
-from .settings import Settings
+from .run_settings import Settings
 from .spec import InvalidSpec, RunSpec
 from .submissions import after_submit, after_submit_error
 

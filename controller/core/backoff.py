@@ -14,7 +14,7 @@ from .decision import Action, Decision, Event, Failure
 from .durations import format_timestamp, seconds_after
 from .history import fail
 from .observation import Observation
-from .settings import Settings
+from .run_settings import Settings
 
 # Inputs another object provides, which GitOps may apply after the RunCommand.
 _MAY_APPEAR_LATER = frozenset({Reason.FILES_NOT_FOUND, Reason.CREDENTIALS_NOT_FOUND})

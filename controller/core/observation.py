@@ -14,7 +14,7 @@ from controller.vocabulary import FINAL_STATES, State
 from .conditions import conditions_for
 from .decision import Patch
 from .durations import format_timestamp
-from .settings import Settings
+from .run_settings import Settings
 from .spec import RunSpec
 
 # What a run leaves in status; cleared (merge patch None) when a new run starts.

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .settings import Settings
+from .run_settings import Settings
 
 ARM_LOG_LIMIT = 512 * 1024  # ARM truncates command output here
 OUTPUT_KEY = "output"

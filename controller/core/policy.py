@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from controller.vocabulary import Reason
 
-from .inputs import InputFailure
+from .input_rules import InputFailure
 from .spec import RunSpec
 
 IdentityMode = Literal["OperatorIdentity", "ClientSecret", "ClientCertificate", "WorkloadIdentity"]

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from controller.arm.models import BudgetRoom
 
-from .settings import Settings
+from .run_settings import Settings
 
 __all__ = ["poll_cadence"]
 

@@ -13,7 +13,7 @@ from .decision import Action, Decision, Event, Failure, Patch
 from .history import fail
 from .observation import Observation
 from .results import after_result
-from .settings import Settings
+from .run_settings import Settings
 
 
 def next_poll_delay(

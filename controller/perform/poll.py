@@ -10,7 +10,7 @@ from controller import metrics
 from controller.arm import ArmError, CommandResult
 from controller.core import Observation, after_poll, after_poll_error, command_handle
 from controller.core.durations import ended_run
-from controller.core.inputs import InputFailure
+from controller.core.input_rules import InputFailure
 from controller.inputs import InputReader
 from controller.kube import ObjectRef
 from controller.polltimes import PollTimes

@@ -22,7 +22,7 @@ from controller.core import (
     after_submit,
     after_submit_error,
 )
-from controller.core.inputs import InputFailure
+from controller.core.input_rules import InputFailure
 from controller.inputs import InputReader
 from controller.kube import ObjectRef
 from controller.polltimes import PollTimes
