@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(BIN_DIR):$(PATH)
 # Debian's package); without it those scripts are not checked, and lint says so.
 SHELLCHECK ?= $(shell command -v shellcheck 2>/dev/null)
 
-.PHONY: venv binaries actionlint lint docs test test-az demo bench clean
+.PHONY: venv binaries actionlint lint docs test test-fast test-az demo bench clean
 
 # The operator with its extras, and the repository's two other distributions editable from their
 # paths, in one pip call: the test extra names them, and pip takes them from here, not an index.
@@ -48,6 +48,10 @@ docs: venv
 
 test: venv binaries lint docs
 	$(PY) -m pytest tests
+
+# The pure and unit tiers alone, on both cores: what to run between edits.
+test-fast: venv
+	$(PY) -m pytest -m "not e2e" -n 2 tests
 
 # The real az CLI against the emulator (tests/az/): opt-in, as az is large. It gets a virtual
 # environment of its own (pinned in tests/az/requirements.txt), apart from the operator's.
