@@ -3,7 +3,8 @@ codes): main() prints `kubectl-runcommand: MESSAGE` and exits with `code`, never
 
 from __future__ import annotations
 
-from .outcome import EXIT_INTERRUPTED, EXIT_KUBECTL, EXIT_USAGE
+from .interrupt import EXIT_INTERRUPTED
+from .outcome import EXIT_KUBECTL, EXIT_USAGE
 
 
 class PluginError(Exception):

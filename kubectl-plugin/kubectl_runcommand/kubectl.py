@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import PluginError
+from .interrupt import raise_if_interrupted
 
 API_VERSION = "aks.gitops.dev/v1alpha1"
 RESOURCE = "runcommands.aks.gitops.dev"
@@ -45,6 +46,7 @@ class Kubectl:
     def run(self, *args: str, stdin: str | None = None, shielded: bool = False) -> str:
         """`shielded`: in a process group of its own, out of reach of the terminal's Ctrl-C,
         and with no terminal to read, for calls whose effect must not be left unknown."""
+        raise_if_interrupted()
         argv = self._argv(args)
         try:
             result = subprocess.run(

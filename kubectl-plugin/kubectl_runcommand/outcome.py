@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .interrupt import EXIT_INTERRUPTED
+
 EXIT_ARM_ERROR = 120  # ARM or the operator refused or failed the run (not the command's exit)
 EXIT_DEADLINE = 121  # spec.timeoutSeconds passed; the command may still run (ARM cannot cancel)
 EXIT_UNKNOWN = 122  # the operator cannot know whether ARM accepted the command
@@ -19,7 +21,6 @@ EXIT_SET_FAILED = 123  # a RunCommandSet's round ended with at least one cluster
 EXIT_WAIT_TIMEOUT = 124  # the plugin's own --wait-timeout passed before the run ended
 EXIT_KUBECTL = 125  # kubectl or the API server failed, or what was asked for is not there
 EXIT_USAGE = 2  # the command line cannot be used as given; nothing was created
-EXIT_INTERRUPTED = 130  # Ctrl-C; the line on stderr says what was created and how to follow it
 # What each of the plugin's own exit codes means: the docs' reference renders it.
 EXIT_CODES = {
     EXIT_USAGE: "The command line cannot be used as given (a bad flag, file or value); nothing "
