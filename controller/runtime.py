@@ -91,7 +91,8 @@ class Runtime:
         self._poller = Poller(inputs, self._polls, self._perform)
         self._at_stop: list[asyncio.Task[bool]] = []  # those in flight when the stop began
         self._stopping: float | None = None  # when the stop began (monotonic)
-        # For the metrics: each followed RunCommand's state.
+        # Each followed RunCommand's state, for the metrics; an object not in it has been
+        # forgotten, and a job that ends for it schedules nothing (_schedule_next).
         self._states: dict[str, str] = {}
 
     async def start(self) -> None:
@@ -278,6 +279,10 @@ class Runtime:
     def _schedule_next(
         self, ref: ObjectRef, body: Body, decision: Decision, sent: float | None
     ) -> None:
+        if ref.uid not in self._states:
+            # Forgotten (deleted) while this job waited for ARM: an answer with nothing to write
+            # meets no 404 that would say so, and a poll scheduled now would follow a ghost.
+            return
         if decision.action in (Action.POLL, Action.RETRY):
             self._latest[ref.uid] = body
         if decision.action is not Action.POLL:
