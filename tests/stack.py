@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,16 @@ class Emulator:
             # The emulator's refusals are ARM error envelopes; surface their message.
             message = json.loads(error.read())["error"]["message"]
             raise ValueError(f"{method} {path}: {error.code} {message}") from None
+
+    def polls(self, command_id: str) -> list[float]:
+        """When the emulator answered each poll of that command (epoch seconds, in order), read
+        from the line its log gets as each answer goes out (asctime: local time, milliseconds)."""
+        path = f"/commandResults/{command_id} -> "
+        return [
+            datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            for line in self.log.read_text().splitlines()
+            if " GET /subscriptions/" in line and path in line
+        ]
 
     def submissions(self) -> list[dict[str, Any]]:
         """Every submission the emulator accepted (never a clusterToken itself)."""

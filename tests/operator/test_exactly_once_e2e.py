@@ -9,12 +9,14 @@ import json
 import time
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.controlplane import ControlPlane
+from tests.helpers import poll_until
 from tests.kube import kubectl_json
 from tests.operator.rc import RunCommands, condition, manifest
 from tests.stack import Emulator, Operator, cluster_entry
@@ -271,18 +273,32 @@ def test_an_api_server_outage_right_after_arm_accepts_keeps_the_command_id(
 ) -> None:  # fmt: skip
     faults.set_faults(submitLatencySeconds=4.0)
     rc.apply(manifest("outage", namespace, "sleep 2; echo survived"))
-    rc.wait_for(namespace, "outage", lambda s: s.get("state") == "Submitting")
-    management_cluster.stop_apiserver()  # ARM accepts while the API server is away
-    time.sleep(8)
+    claimed = rc.wait_for(namespace, "outage", lambda s: s.get("state") == "Submitting")
+    correlation_id = claimed["status"]["correlationId"]
+    stopping_from = datetime.now(UTC)
+    management_cluster.stop_apiserver()
+    # ARM accepts while the API server is away, and the operator finds it cannot record that.
+    (post,) = poll_until(
+        lambda: posts_of(faults, {correlation_id}),
+        lambda posts: [p["outcome"] for p in posts] == ["accepted"],
+        what=f"the emulator answers the POST of {correlation_id}",
+        timeout=60,
+    )
+    assert datetime.fromisoformat(post["answeredAt"]) > stopping_from, (post, stopping_from)
+    poll_until(
+        lambda: operator.log.read_text(),
+        lambda log: f"{namespace}/outage: cannot record ARM's answer yet" in log,
+        what="the operator tries to record ARM's answer while the API server is away",
+        timeout=60,
+        describe=lambda log: log[-2000:],
+    )
     management_cluster.start_apiserver()
 
     status = rc.wait(namespace, "outage", timeout=90)["status"]
     assert status["state"] == "Succeeded", status
     assert "survived" in status["logs"]
     assert [p["outcome"] for p in posts_of(faults, {status["correlationId"]})] == ["accepted"]
-    log = operator.log.read_text()
-    assert "cannot record ARM's answer yet" in log
-    assert "Traceback" not in log
+    assert "Traceback" not in operator.log.read_text()
 
 
 # submitPolicy ExactlyOnce: the fence in the target cluster --------------------------------

@@ -20,6 +20,7 @@ import yaml
 
 from tests.controlplane import ControlPlane
 from tests.controlplane.launcher import find_binary, free_port
+from tests.helpers import poll_until
 from tests.kube import kubectl
 from tests.monitoring.chart import NAMESPACE, RELEASE, dashboard, rules_file
 from tests.operator.conftest import FLEET_GROUP
@@ -55,6 +56,18 @@ class Prometheus:
                 pass
             time.sleep(0.5)
         raise AssertionError(f"prometheus not ready after {timeout:.0f}s")
+
+    def scraped_after(self, moment: float, timeout: float = 60) -> float:
+        """Wait for a scrape of the operator that began after `moment` (epoch seconds, as
+        Prometheus stamps a scrape's samples); return when it began."""
+        begun = poll_until(
+            lambda: [float(s["value"][1]) for s in self.query(f'timestamp(up{{job="{JOB}"}})')],
+            lambda times: any(t > moment for t in times),
+            what=f"a scrape of {JOB} after {moment:.3f}",
+            timeout=timeout,
+            interval=0.5,
+        )
+        return max(begun)
 
     def wait_for(self, expr: str, timeout: float = 60) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
@@ -158,11 +171,12 @@ def test_every_panel_and_every_alert_reads_series_of_this_operator(
 ) -> None:
     rc = RunCommands(kubectl_path, management_cluster.kubeconfig)
     _activity(rc, emulator, prometheus, namespace, management_cluster, kubectl_path)
-    # Scraped after the last run ended and the set's round finished.
+    # The checks read a scrape taken after one that showed the set's round finished (so every
+    # run had ended): the rates the panels take have two samples from after the last run.
     assert prometheus.wait_for(
         f'aks_runcommand_set_rounds_finished_total{{job="{JOB}"}}', timeout=120
     ), "the set's round never ended"
-    time.sleep(3)
+    prometheus.scraped_after(time.time())
 
     board = dashboard(tmp_path)
     empty = [

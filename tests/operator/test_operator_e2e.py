@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from controller.core import Settings
 from tests.controlplane import ControlPlane
 from tests.helpers import poll_until
 from tests.kube import kubectl
@@ -336,23 +337,57 @@ def test_ttl_deletes_the_finished_run(rc: RunCommands, namespace: str) -> None:
     )
 
 
+def polls_due_by(answered: list[float], after: float, count: int) -> float:
+    """By when the operator would have polled a command `count` more times after `after`, had
+    it gone on: from the last two polls it answered, each next delay at most doubles (never
+    under the first delay) up to the interval a budget with room allows, as core/polls.py backs
+    off while ARM sends no Retry-After (the session's operator runs with the defaults)."""
+    defaults = Settings()
+    interval, due = answered[-1] - answered[-2], answered[-1]
+    while count:
+        doubled = max(2 * interval, defaults.poll_initial_seconds)
+        interval = min(doubled, max(interval, defaults.poll_interval_seconds))
+        due += interval
+        if due > after:
+            count -= 1
+    # Latency moves each answer a little; the slack only decides whether the barrier catches a
+    # poll that should not happen, never whether one that does not is seen.
+    return due + 2.0
+
+
 def test_deleting_a_running_command_stops_polling(
     rc: RunCommands, namespace: str, emulator: Emulator
 ) -> None:
-    rc.apply(manifest("abandoned", namespace, "sleep 20"))
+    """ARM cannot cancel: the run goes on, but the operator stops polling it. The barrier is the
+    operator's one scheduler: a witness RunCommand polled after the deleted one's next two polls
+    were due shows the scheduler went past them. One poll may race the deletion (sent before the
+    operator saw the DELETE); a second can only come from a command still followed."""
+    rc.apply(manifest("abandoned", namespace, "sleep 60"))
     command_id = rc.wait(namespace, "abandoned", states=("Running",))["status"]["commandId"]
-
-    def polls() -> int:
-        return emulator.log.read_text().count(f"commandResults/{command_id}")
-
-    # The emulator's log shows this command's polls.
-    poll_until(polls, bool, what=f"a poll of {command_id}", timeout=10, interval=0.2)
+    # Two polls give the backoff's pace, so when the next ones are due is known.
+    poll_until(
+        lambda: emulator.polls(command_id),
+        lambda answered: len(answered) >= 2,
+        what=f"two polls of {command_id}",
+        timeout=60,
+        interval=0.2,
+    )
     rc.kubectl("-n", namespace, "delete", "runcommand", "abandoned")
+    deleted_at = time.time()
+    due_by = polls_due_by(emulator.polls(command_id), deleted_at, count=2)
 
-    time.sleep(1)  # a poll already in flight at deletion may still land
-    after_delete = polls()
-    time.sleep(8)  # longer than the poll backoff at this point
-    assert polls() == after_delete
+    rc.apply(manifest("witness", namespace, "sleep 60"))
+    witness_id = rc.wait(namespace, "witness", states=("Running",))["status"]["commandId"]
+    poll_until(
+        lambda: emulator.polls(witness_id),
+        lambda answered: bool(answered) and answered[-1] > due_by,
+        what=f"a poll of the witness {witness_id} after {command_id} would have been polled twice",
+        timeout=max(0.0, due_by - time.time()) + 60,
+        interval=0.2,
+    )
+    after_deletion = [t for t in emulator.polls(command_id) if t > deleted_at]
+    assert len(after_deletion) <= 1, f"{command_id} polled after its deletion at {after_deletion}"
+    rc.kubectl("-n", namespace, "delete", "runcommand", "witness")
 
 
 def test_too_large_context_fails_clearly_and_sends_nothing(
