@@ -39,12 +39,20 @@ def eventually(what: str, check: Callable[[], bool], timeout: float = 90) -> Non
     poll_until(check, bool, what=what, timeout=timeout, interval=0.5)
 
 
+def established_status(crd: dict[str, Any]) -> str | None:
+    """The status of a CRD's Established condition; None while it has none (its status has
+    `conditions: null` right after the CRD is created)."""
+    for condition in (crd.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == "Established":
+            return str(condition.get("status"))
+    return None
+
+
 def established(kubectl_path: str, kubeconfig: Path, crd: str, timeout: float = 60) -> None:
-    """Wait for `crd` (crd/NAME) to be Established. Not `kubectl wait`: right after the CRD is
-    created its status has no conditions yet, and kubectl wait then fails instead of waiting."""
-    jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
+    """Wait for `crd` (crd/NAME) to be Established, reading the whole object: a jsonpath filter
+    over conditions that are not there yet makes kubectl fail instead of print nothing."""
     poll_until(
-        lambda: kubectl(kubectl_path, kubeconfig, "get", crd, "-o", f"jsonpath={jsonpath}").stdout,
+        lambda: established_status(kubectl_json(kubectl_path, kubeconfig, "get", crd)),
         lambda status: status == "True",
         what=f"{crd} Established",
         timeout=timeout,

@@ -131,3 +131,16 @@ def test_the_fast_profile_bounds_a_propertys_examples_and_the_thorough_keeps_the
     assert examples(5) == 5
     monkeypatch.setenv("HYPOTHESIS_PROFILE", "thorough")
     assert examples(250) == 250
+
+
+def test_a_crd_without_conditions_yet_is_not_established_rather_than_an_error() -> None:
+    """Right after its creation a CRD's status has `conditions: null` (as CI once caught it);
+    the wait reads that as "not yet", where kubectl's jsonpath filter failed on it."""
+    from tests.kube import established_status
+
+    fresh = {"status": {"acceptedNames": {"kind": "", "plural": ""}, "conditions": None}}
+    assert established_status(fresh) is None
+    assert established_status({"metadata": {"name": "x"}}) is None
+    ready = {"status": {"conditions": [{"type": "NamesAccepted", "status": "True"},
+                                       {"type": "Established", "status": "True"}]}}  # fmt: skip
+    assert established_status(ready) == "True"
