@@ -149,8 +149,11 @@ async def test_a_stopped_scheduler_drops_what_was_pending_and_schedules_nothing_
     setup: tuple[Scheduler[str], Recorder],
 ) -> None:
     scheduler, recorder = setup
-    scheduler.schedule("a", "poll", "a", 0.05)
+    scheduler.schedule("a", "poll", "a", 0.0)  # due at once: only the stop keeps it from running
+    (timer,) = [job.timer for job in scheduler._pending.values()]
     scheduler.stop()
     scheduler.schedule("b", "plan", "b", 0.0)
-    await asyncio.sleep(0.2)
-    assert (scheduler.pending, recorder.ran) == (0, [])
+    assert scheduler.pending == 0
+    assert timer is not None and timer.cancelled()  # a cancelled timer never fires
+    await scheduler.close()  # the workers have ended: nothing can run from here on
+    assert recorder.ran == []
