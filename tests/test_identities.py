@@ -20,7 +20,7 @@ from controller.arm import (
     CredentialError,
     new_http_client,
 )
-from controller.identities import ArmClients, BuildCredential
+from controller.identities import ArmClients
 from tests.helpers import FakeClock
 
 CLOUD = Cloud.custom("https://arm.example.test", "https://login.example.test")
@@ -51,7 +51,9 @@ def built() -> list[RecordingCredential]:
     return []
 
 
-def recorded(built: list[RecordingCredential], now: Callable[[], float]) -> BuildCredential:
+def recorded(
+    built: list[RecordingCredential], now: Callable[[], float]
+) -> Callable[..., RecordingCredential]:
     """build_credential's stand-in: each credential it builds joins `built`."""
 
     def build(config: CredentialConfig, cloud: Cloud, **_: Any) -> RecordingCredential:

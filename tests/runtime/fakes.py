@@ -149,8 +149,9 @@ class FakeKube(KubeApi):
 
 
 class HeldArm:
-    """ARM for runCommand: POSTs are answered 202 once `release` is set (set by default), and
-    each command's result is Running until the test says it `finishes`."""
+    """ARM for runCommand: POSTs are answered 202 once `release` is set (set by default), with
+    `retry_after` as their Retry-After when a test sets it, and each command's result is
+    Running until the test says it `finishes`."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
@@ -160,6 +161,7 @@ class HeldArm:
         self.posted = asyncio.Event()  # set at every POST's arrival; a test clears it
         self.commands: list[str] = []  # the command id each POST started
         self.finished: set[str] = set()
+        self.retry_after: str | None = None
         self.transport = httpx.MockTransport(self._handle)
 
     def correlation_ids(self) -> list[str]:
@@ -175,7 +177,10 @@ class HeldArm:
             self.commands.append(command_id)
             location = (f"{ARM_ENDPOINT}{path.removesuffix('/runCommand')}/commandResults/"
                         f"{command_id}?api-version=2024-09-01")  # fmt: skip
-            return httpx.Response(202, headers={"Location": location})
+            headers = {"Location": location}
+            if self.retry_after is not None:
+                headers["Retry-After"] = self.retry_after
+            return httpx.Response(202, headers=headers)
         if request.method == "GET" and "/commandResults/" in path:
             self.polls.append(request)
             command_id = path.rsplit("/", 1)[1]
@@ -229,6 +234,14 @@ async def start_stack(kube: FakeKube, arm: HeldArm, holder: str = "op-1") -> Sta
     runtime = Runtime(config, kube, InputReader(config, kube, clients))
     await runtime.start()
     return Stack(kube, arm, http, clients, runtime)
+
+
+async def settle(turns: int = 100) -> None:
+    """Let the loop turn `turns` times, taking no time: whatever the runtime would do next on
+    these in-memory fakes (nothing waits on a socket) is done by then, unless it waits on a
+    timer still to fire or on an event a test holds. What a negative check waits for."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
 
 
 async def eventually(check: Callable[[], bool | Awaitable[bool]]) -> None:
