@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -224,10 +225,20 @@ def operator_config(holder: str = "op-1") -> configuration.OperatorConfig:
     )  # fmt: skip
 
 
-async def start_stack(kube: FakeKube, arm: HeldArm, holder: str = "op-1") -> Stack:
+async def start_stack(
+    kube: FakeKube,
+    arm: HeldArm,
+    holder: str = "op-1",
+    *,
+    record_backoff: tuple[float, ...] | None = None,
+) -> Stack:
     """The parts wiring.build makes, on the fakes: ARM behind `arm`'s transport, the
-    operator's credential a fake one."""
+    operator's credential a fake one. `record_backoff`: the seconds between tries to record
+    ARM's answer, when a test would rather not wait the operator's."""
     config = operator_config(holder)
+    if record_backoff is not None:
+        runtime = dataclasses.replace(config.runtime, record_backoff=record_backoff)
+        config = dataclasses.replace(config, runtime=runtime)
     http = new_http_client(transport=arm.transport)
     clients = ArmClients(config.arm.cloud, http, ArmThrottle(),
                          build=lambda *_, **__: FakeCredential())  # fmt: skip
