@@ -247,14 +247,6 @@ async def start_stack(
     return Stack(kube, arm, http, clients, runtime)
 
 
-async def settle(turns: int = 100) -> None:
-    """Let the loop turn `turns` times, taking no time: whatever the runtime would do next on
-    these in-memory fakes (nothing waits on a socket) is done by then, unless it waits on a
-    timer still to fire or on an event a test holds. What a negative check waits for."""
-    for _ in range(turns):
-        await asyncio.sleep(0)
-
-
 async def eventually(check: Callable[[], bool | Awaitable[bool]]) -> None:
     """Wait (10 s at most) until `check` holds: the runtime works in its own tasks."""
     async with asyncio.timeout(10):

@@ -10,7 +10,8 @@ import logging
 
 import pytest
 
-from tests.runtime.fakes import HeldArm, Stack, eventually, settle, start_stack
+from tests.helpers import settle
+from tests.runtime.fakes import HeldArm, Stack, eventually, start_stack
 
 
 async def test_a_submission_in_flight_at_the_stop_is_recorded_before_close_returns(
