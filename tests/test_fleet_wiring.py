@@ -213,7 +213,7 @@ async def test_children_held_by_a_dead_predecessor_are_waited_for_with_backoff_n
     for child in kube.children.values():  # as left by the set before: another uid
         child["metadata"]["ownerReferences"][0]["uid"] = "old-uid"
     kube.set["status"] = {}
-    arm.lists = 0
+    arm.lists, kube.posted = 0, asyncio.Event()  # the events of the first round are behind us
     before = time.monotonic()
     fleet.reconcile(kube.set)
     await asyncio.wait_for(kube.posted.wait(), 10)  # the look that found the names held ends
