@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -29,6 +29,7 @@ from controller.arm import (
 Identity = tuple[str, ...]
 # build_credential's signature: (config, cloud, *, connection_verify) -> credential.
 BuildCredential = Callable[..., AsyncTokenCredential]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass
@@ -47,9 +48,12 @@ class ArmClients:
         ca_file: str | None = None,
         retire_after: float = 60.0,
         build: BuildCredential = build_credential,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """`sleep`: what a retired client waits out its grace period with (a test's clock)."""
         self._cloud, self._http, self._throttle = cloud, http, throttle
         self._ca_file, self._retire_after, self._build = ca_file, retire_after, build
+        self._sleep = sleep
         self._current: dict[Identity, _Version] = {}
         self._retiring: dict[asyncio.Task[None], _Version] = {}
 
@@ -79,7 +83,7 @@ class ArmClients:
         task.add_done_callback(self._retiring.pop)
 
     async def _close_later(self, old: _Version) -> None:
-        await asyncio.sleep(self._retire_after)  # let calls already in flight finish
+        await self._sleep(self._retire_after)  # let calls already in flight finish
         await old.client.aclose()
 
     async def aclose(self) -> None:

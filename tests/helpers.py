@@ -1,6 +1,7 @@
 """Helpers every tier shares, one of each: the test IDs, the API server's JSON merge patch, a
-fake clock (and an event loop whose clock skips), the property tests' example counts, and a
-poll-until that says what it waited for when it gives up."""
+fake clock (an event loop whose clock skips, and a settle that turns the loop without time),
+the property tests' example counts, and a poll-until that says what it waited for when it gives
+up."""
 
 from __future__ import annotations
 
@@ -76,6 +77,14 @@ class SkippingLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return super().time() + self.skipped
+
+
+async def settle(turns: int = 100) -> None:
+    """Let the event loop turn `turns` times, taking no time: what the code under test would
+    do next on in-memory fakes (nothing waits on a socket) is done by then, unless it waits on
+    a timer still to fire or on an event the test holds. What a negative check waits for."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
 
 
 # --- how many examples a property test draws ----------------------------------------------------

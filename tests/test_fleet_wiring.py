@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import time
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -35,6 +36,7 @@ class FakeKube:
         self.children: dict[str, dict[str, Any]] = {}
         self.creates = 0
         self.events: list[tuple[str, str, str]] = []  # (kind, type, reason)
+        self.posted = asyncio.Event()  # set at every event posted
 
     async def read_runcommand(self, ref: ObjectRef, plural: str = "") -> dict[str, Any] | None:
         return copy.deepcopy(self.set)
@@ -87,6 +89,7 @@ class FakeKube:
         self, ref: ObjectRef, type_: str, reason: str, message: str, kind: str = "RunCommand"
     ) -> None:
         self.events.append((kind, type_, reason))
+        self.posted.set()
 
 
 class FakeArm:
@@ -125,7 +128,7 @@ async def world() -> AsyncIterator[tuple[FakeKube, FakeArm, Fleet]]:
     fleet = Fleet(
         cast(KubeApi, kube),
         cast(InputReader, FakeInputs(arm)),
-        settings=FleetSettings(follow_seconds=3600),
+        settings=FleetSettings(follow_seconds=3600, blocked_first_seconds=60),
     )
     await fleet.start()
     yield kube, arm, fleet
@@ -210,10 +213,14 @@ async def test_children_held_by_a_dead_predecessor_are_waited_for_with_backoff_n
     for child in kube.children.values():  # as left by the set before: another uid
         child["metadata"]["ownerReferences"][0]["uid"] = "old-uid"
     kube.set["status"] = {}
-    arm.lists = 0
+    arm.lists, kube.posted = 0, asyncio.Event()  # the events of the first round are behind us
+    before = time.monotonic()
     fleet.reconcile(kube.set)
-    await asyncio.sleep(3)
-    assert arm.lists <= 1, f"{arm.lists} managedClusters lists in 3 s"
+    await asyncio.wait_for(kube.posted.wait(), 10)  # the look that found the names held ends
+    assert arm.lists == 1
+    # Its next look is the back-off's first delay away (60 s here), not at once.
+    assert fleet._scheduler.is_pending(SET.uid)
+    assert before + 60 <= fleet._due[SET.uid] <= time.monotonic() + 60
     status = kube.set["status"]
     assert status["reason"] == "ChildOwnedElsewhere" and "RunCommandSet/fleet" in status["message"]
     assert ("RunCommandSet", "Warning", "ChildOwnedElsewhere") in kube.events

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 import pytest
 from azure.core.credentials import AccessToken
 
@@ -20,6 +21,7 @@ from controller.arm import (
     new_http_client,
 )
 from controller.identities import ArmClients
+from tests.helpers import FakeClock
 
 CLOUD = Cloud.custom("https://arm.example.test", "https://login.example.test")
 CONFIG = CredentialConfig(mode="client-secret", tenant_id="t", client_id="c", client_secret="s")
@@ -27,17 +29,21 @@ CLUSTER = ClusterRef("00000000-1111-2222-3333-444444444444", "rg", "aks")
 
 
 class RecordingCredential:
-    """The async credential protocol, recording what the cache does with it."""
+    """The async credential protocol, recording what the cache does with it (and when, on the
+    clock the cache sleeps on)."""
 
-    def __init__(self, config: CredentialConfig) -> None:
-        self.config = config
+    def __init__(self, config: CredentialConfig, now: Callable[[], float]) -> None:
+        self.config, self._now = config, now
         self.closed = False
+        self.closed_at: float | None = None
+        self.closing = asyncio.Event()
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         return AccessToken("token", 2**31)
 
     async def close(self) -> None:
-        self.closed = True
+        self.closed, self.closed_at = True, self._now()
+        self.closing.set()
 
 
 @pytest.fixture
@@ -45,15 +51,29 @@ def built() -> list[RecordingCredential]:
     return []
 
 
-@pytest.fixture
-async def clients(built: list[RecordingCredential]) -> AsyncIterator[ArmClients]:
+def recorded(
+    built: list[RecordingCredential], now: Callable[[], float]
+) -> Callable[..., RecordingCredential]:
+    """build_credential's stand-in: each credential it builds joins `built`."""
+
     def build(config: CredentialConfig, cloud: Cloud, **_: Any) -> RecordingCredential:
-        credential = RecordingCredential(config)
+        credential = RecordingCredential(config, now)
         built.append(credential)
         return credential
 
-    async with new_http_client() as http:
-        yield ArmClients(CLOUD, http, ArmThrottle(), retire_after=0.05, build=build)
+    return build
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with new_http_client() as client:
+        yield client
+
+
+@pytest.fixture
+def clients(http: httpx.AsyncClient, built: list[RecordingCredential]) -> ArmClients:
+    """The cache as the operator has it: a retired client's grace period is a minute."""
+    return ArmClients(CLOUD, http, ArmThrottle(), build=recorded(built, lambda: 0.0))
 
 
 async def sign_in(client: ArmClient) -> None:
@@ -79,16 +99,20 @@ async def test_one_client_per_identity_version_whatever_the_cluster_token_mode(
 
 
 async def test_a_rotated_secret_retires_the_old_client_after_the_grace_period(
-    clients: ArmClients, built: list[RecordingCredential]
+    http: httpx.AsyncClient, built: list[RecordingCredential]
 ) -> None:
+    clock = FakeClock()  # the grace period passes when the cache sleeps on it
+    clients = ArmClients(CLOUD, http, ArmThrottle(), retire_after=60.0,
+                         build=recorded(built, clock), sleep=clock.sleep)  # fmt: skip
     first = clients.get(("secret", "team-a", "creds"), "7", CONFIG)
     await sign_in(first)
     second = clients.get(("secret", "team-a", "creds"), "8", CONFIG)
     await sign_in(second)
     assert second is not first
-    assert [credential.closed for credential in built] == [False, False]  # grace period
-    await asyncio.sleep(0.2)
-    assert [credential.closed for credential in built] == [True, False]
+    await asyncio.wait_for(built[0].closing.wait(), 5)
+    assert clock.sleeps == [60.0]
+    assert built[0].closed_at == 60.0  # once its grace period had passed, not before
+    assert not built[1].closed
     await clients.aclose()
     assert built[1].closed
 

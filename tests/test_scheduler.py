@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from controller.scheduler import Job, Scheduler
+from tests.helpers import settle
 
 
 class Recorder:
@@ -81,7 +82,7 @@ async def test_a_job_superseded_while_queued_does_not_run(
     scheduler.schedule("busy", "plan", "busy", 0.0)
     await asyncio.wait_for(recorder.started.wait(), 5)  # a worker holds "busy"'s lock
     scheduler.schedule("busy", "poll", "busy", 0.0)
-    await asyncio.sleep(0.01)  # the poll's timer fires: it waits in the queue for the lock
+    await settle()  # the poll's timer fires: it waits in the queue for the lock
     scheduler.schedule("busy", "delete", "busy", 0.0)  # supersedes the queued poll
     recorder.release.set()
     results = [await asyncio.wait_for(recorder.done.get(), 5) for _ in range(2)]
@@ -96,7 +97,7 @@ async def test_forget_while_queued_drops_the_job(setup: tuple[Scheduler[str], Re
     await asyncio.wait_for(recorder.started.wait(), 5)
     scheduler.schedule("gone", "poll", "gone", 0.0)
     scheduler.schedule("x", "plan", "x", 0.0)
-    await asyncio.sleep(0.01)
+    await settle()  # both timers fire: the jobs wait in the queue
     scheduler.unschedule("gone")  # the object was deleted while its job waited
     recorder.release.set()
     seen = {await asyncio.wait_for(recorder.done.get(), 5) for _ in range(2)}
@@ -137,7 +138,7 @@ async def test_a_lock_is_never_replaced_while_it_is_held(
     await inside.wait()
     scheduler.unschedule("a")  # forgetting the object must not hand out a fresh lock
     second_task = asyncio.create_task(second())
-    await asyncio.sleep(0.01)
+    await settle()  # all the second could do while the first holds the lock
     assert order == ["first in"]
     leave.set()
     await asyncio.gather(first_task, second_task)
@@ -149,8 +150,11 @@ async def test_a_stopped_scheduler_drops_what_was_pending_and_schedules_nothing_
     setup: tuple[Scheduler[str], Recorder],
 ) -> None:
     scheduler, recorder = setup
-    scheduler.schedule("a", "poll", "a", 0.05)
+    scheduler.schedule("a", "poll", "a", 0.0)  # due at once: only the stop keeps it from running
+    (timer,) = [job.timer for job in scheduler._pending.values()]
     scheduler.stop()
     scheduler.schedule("b", "plan", "b", 0.0)
-    await asyncio.sleep(0.2)
-    assert (scheduler.pending, recorder.ran) == (0, [])
+    assert scheduler.pending == 0
+    assert timer is not None and timer.cancelled()  # a cancelled timer never fires
+    await scheduler.close()  # the workers have ended: nothing can run from here on
+    assert recorder.ran == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -149,8 +150,9 @@ class FakeKube(KubeApi):
 
 
 class HeldArm:
-    """ARM for runCommand: POSTs are answered 202 once `release` is set (set by default), and
-    each command's result is Running until the test says it `finishes`."""
+    """ARM for runCommand: POSTs are answered 202 once `release` is set (set by default), with
+    `retry_after` as their Retry-After when a test sets it, and each command's result is
+    Running until the test says it `finishes`."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
@@ -160,6 +162,7 @@ class HeldArm:
         self.posted = asyncio.Event()  # set at every POST's arrival; a test clears it
         self.commands: list[str] = []  # the command id each POST started
         self.finished: set[str] = set()
+        self.retry_after: str | None = None
         self.transport = httpx.MockTransport(self._handle)
 
     def correlation_ids(self) -> list[str]:
@@ -175,7 +178,10 @@ class HeldArm:
             self.commands.append(command_id)
             location = (f"{ARM_ENDPOINT}{path.removesuffix('/runCommand')}/commandResults/"
                         f"{command_id}?api-version=2024-09-01")  # fmt: skip
-            return httpx.Response(202, headers={"Location": location})
+            headers = {"Location": location}
+            if self.retry_after is not None:
+                headers["Retry-After"] = self.retry_after
+            return httpx.Response(202, headers=headers)
         if request.method == "GET" and "/commandResults/" in path:
             self.polls.append(request)
             command_id = path.rsplit("/", 1)[1]
@@ -219,10 +225,20 @@ def operator_config(holder: str = "op-1") -> configuration.OperatorConfig:
     )  # fmt: skip
 
 
-async def start_stack(kube: FakeKube, arm: HeldArm, holder: str = "op-1") -> Stack:
+async def start_stack(
+    kube: FakeKube,
+    arm: HeldArm,
+    holder: str = "op-1",
+    *,
+    record_backoff: tuple[float, ...] | None = None,
+) -> Stack:
     """The parts wiring.build makes, on the fakes: ARM behind `arm`'s transport, the
-    operator's credential a fake one."""
+    operator's credential a fake one. `record_backoff`: the seconds between tries to record
+    ARM's answer, when a test would rather not wait the operator's."""
     config = operator_config(holder)
+    if record_backoff is not None:
+        runtime = dataclasses.replace(config.runtime, record_backoff=record_backoff)
+        config = dataclasses.replace(config, runtime=runtime)
     http = new_http_client(transport=arm.transport)
     clients = ArmClients(config.arm.cloud, http, ArmThrottle(),
                          build=lambda *_, **__: FakeCredential())  # fmt: skip

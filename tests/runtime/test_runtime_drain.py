@@ -10,6 +10,7 @@ import logging
 
 import pytest
 
+from tests.helpers import settle
 from tests.runtime.fakes import HeldArm, Stack, eventually, start_stack
 
 
@@ -27,7 +28,7 @@ async def test_a_submission_in_flight_at_the_stop_is_recorded_before_close_retur
     with contextlib.suppress(asyncio.CancelledError):
         await kopf_worker
     closing = asyncio.create_task(stack.runtime.close())
-    await asyncio.sleep(0.2)
+    await settle()  # all close could do without ARM's answer, done
     assert not closing.done(), "close returned before ARM answered"
     assert stack.runtime.in_flight == 1
     assert "commandId" not in stack.kube.status("held")
@@ -74,13 +75,14 @@ async def test_no_run_is_claimed_once_the_stop_has_begun_and_a_restart_claims_it
 
 
 async def test_polls_pending_at_the_stop_are_dropped(stack: Stack) -> None:
+    stack.arm.retry_after = "0"  # ARM says: poll at once
     body = stack.kube.create("polled")
     await stack.runtime.reconcile(body)
-    assert stack.runtime.scheduled == 1  # its first poll, in a second
+    assert stack.runtime.scheduled == 1  # its first poll, due now: its timer fires next turn
 
     stack.runtime.begin_stop()
 
     assert stack.runtime.scheduled == 0
-    await asyncio.sleep(1.5)
+    await settle()  # what would have polled by now, has
     assert stack.arm.polls == []
     assert stack.kube.status("polled")["state"] == "Running"  # a restart polls it

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import pytest
+
 from controller.kube import ApiError
-from tests.runtime.fakes import Stack
+from tests.runtime.fakes import FakeKube, HeldArm, Stack, start_stack
 
 
 def _claim_goes_through(_: dict[str, Any]) -> None:
@@ -32,15 +35,25 @@ async def test_the_answer_is_recorded_after_lost_races_that_keep_our_claim(stack
     assert [reason for _, reason, _ in stack.kube.events] == ["Submitted"]
 
 
-async def test_the_answer_is_recorded_after_the_api_server_answered_503(stack: Stack) -> None:
-    body = stack.kube.create("outage")
-    stack.kube.before_patch += [_claim_goes_through, _api_server_away, _api_server_away]
+async def test_the_answer_is_recorded_after_the_api_server_answered_503(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "controller.runtime")
+    # The tries to record come 10 ms apart here: the API server is away for two of them.
+    stack = await start_stack(FakeKube(), HeldArm(), record_backoff=(0.01,))
+    try:
+        body = stack.kube.create("outage")
+        stack.kube.before_patch += [_claim_goes_through, _api_server_away, _api_server_away]
 
-    await stack.runtime.reconcile(body)
+        await stack.runtime.reconcile(body)
+    finally:
+        await stack.close()
 
     outcomes = [p.outcome for p in stack.kube.patches]
     assert outcomes[0] == outcomes[3] == "written"
     assert len(outcomes) == 4 and all("503" in outcome for outcome in outcomes[1:3])
+    lines = [r.getMessage() for r in caplog.records if r.name == "controller.runtime"]
+    assert sum("cannot record ARM's answer yet" in line for line in lines) == 2, lines
     status = stack.kube.status("outage")
     assert (status["state"], status["commandId"]) == ("Running", stack.arm.commands[0])
     assert len(stack.arm.posts) == 1
