@@ -16,11 +16,11 @@ import pytest
 
 from controller.settings import FleetSettings
 from tests.controlplane import ControlPlane
-from tests.helpers import poll_until
+from tests.helpers import SUBSCRIPTION, poll_until
 from tests.kube import kubectl, kubectl_json
 from tests.operator.conftest import FLEET_GROUP
 from tests.operator.test_fleet_e2e import Sets, runs_of, selector_spec, sets  # noqa: F401
-from tests.stack import RESOURCE_GROUP, SUBSCRIPTION_ID, Emulator
+from tests.stack import RESOURCE_GROUP, Emulator
 
 pytestmark = pytest.mark.usefixtures("operator")
 # The operator under test backs off as the defaults say; --fleet-follow-seconds is 1 (conftest).
@@ -29,9 +29,9 @@ FOLLOW_SECONDS = 1.0
 
 
 def list_path(resource_group: str) -> str:
-    """The LIST a selector over SUBSCRIPTION_ID and `resource_group` sends, once per look."""
+    """The LIST a selector over SUBSCRIPTION and `resource_group` sends, once per look."""
     return (
-        f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{resource_group}"
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{resource_group}"
         "/providers/Microsoft.ContainerService/managedClusters"
     )
 
@@ -147,7 +147,7 @@ def test_a_selector_matching_nothing_ends_the_round_and_stops_listing(
     witness: dict[str, Any] = {
         "template": {"command": f"echo witness {namespace}"},
         "clusterSelector": {
-            "subscriptions": [SUBSCRIPTION_ID],
+            "subscriptions": [SUBSCRIPTION],
             "resourceGroups": [RESOURCE_GROUP],
             "matchTags": {"fleet": f"witness-{namespace}"},
         },
