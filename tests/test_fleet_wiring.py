@@ -221,6 +221,31 @@ async def test_children_held_by_a_dead_predecessor_are_waited_for_with_backoff_n
                for c in kube.children.values())  # fmt: skip
 
 
+async def test_a_blocked_set_lists_at_each_look_and_runs_each_target_as_its_name_frees(
+    world: tuple[FakeKube, FakeArm, Fleet],
+) -> None:
+    """Found by the recreate e2e: a look that did not list took the round's targets from the
+    set's own children alone, so a blocked set turned Failed NoTargets at its next look, and a
+    name freed after the others ran was never run."""
+    kube, arm, fleet = world
+    await plan(fleet)
+    for child in kube.children.values():  # as left by the set before: another uid
+        child["metadata"]["ownerReferences"][0]["uid"] = "old-uid"
+    kube.set["status"] = {}
+    arm.lists = 0
+    await plan(fleet)  # the round starts: both names held
+    await plan(fleet)  # a backed-off look: still held
+    assert kube.set["status"]["reason"] == "ChildOwnedElsewhere", kube.set["status"]
+    assert arm.lists == 2  # a list per look: no child of its own says who its targets are
+    first, second = sorted(kube.children)
+    del kube.children[first]  # the collector takes one, then the other
+    await plan(fleet)
+    del kube.children[second]
+    await plan(fleet)  # nothing holds a name now; at the last look one was held
+    owners = [c["metadata"]["ownerReferences"][0]["uid"] for c in kube.children.values()]
+    assert owners == [SET.uid, SET.uid] and kube.set["status"]["total"] == 2, kube.set["status"]
+
+
 async def test_orphans_of_the_same_template_are_adopted_and_not_run_again(
     world: tuple[FakeKube, FakeArm, Fleet],
 ) -> None:
