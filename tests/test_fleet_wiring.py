@@ -200,17 +200,24 @@ async def test_a_child_change_plans_its_owner_soon_even_behind_a_far_timer(
     assert kube.set["status"]["total"] == 2
 
 
+async def recreated_over_its_children(world: tuple[FakeKube, FakeArm, Fleet]) -> None:
+    """The set ran its round, and is now a new set of that name over its children, which
+    name the old one (another uid); its ARM lists are counted from now."""
+    kube, arm, fleet = world
+    await plan(fleet)
+    for child in kube.children.values():
+        child["metadata"]["ownerReferences"][0]["uid"] = "old-uid"
+    kube.set["status"] = {}
+    arm.lists = 0
+
+
 async def test_children_held_by_a_dead_predecessor_are_waited_for_with_backoff_not_relisted(
     world: tuple[FakeKube, FakeArm, Fleet],
 ) -> None:
     """Issue 24, defect 1: the set recreated while its predecessor's children remain. Creating
     them answers AlreadyExists; the set must not plan (and list ARM) again at once."""
     kube, arm, fleet = world
-    await plan(fleet)
-    for child in kube.children.values():  # as left by the set before: another uid
-        child["metadata"]["ownerReferences"][0]["uid"] = "old-uid"
-    kube.set["status"] = {}
-    arm.lists = 0
+    await recreated_over_its_children(world)
     fleet.reconcile(kube.set)
     await asyncio.sleep(3)
     assert arm.lists <= 1, f"{arm.lists} managedClusters lists in 3 s"
@@ -228,11 +235,7 @@ async def test_a_blocked_set_lists_at_each_look_and_runs_each_target_as_its_name
     set's own children alone, so a blocked set turned Failed NoTargets at its next look, and a
     name freed after the others ran was never run."""
     kube, arm, fleet = world
-    await plan(fleet)
-    for child in kube.children.values():  # as left by the set before: another uid
-        child["metadata"]["ownerReferences"][0]["uid"] = "old-uid"
-    kube.set["status"] = {}
-    arm.lists = 0
+    await recreated_over_its_children(world)
     await plan(fleet)  # the round starts: both names held
     await plan(fleet)  # a backed-off look: still held
     assert kube.set["status"]["reason"] == "ChildOwnedElsewhere", kube.set["status"]
