@@ -11,7 +11,8 @@ that grows while the race keeps being lost.
 RunCommands under the set's name that it does not control (its predecessor's children, still
 there while garbage collection runs) are never created over: orphans of the same template are
 adopted, others are reported in status and with an event, and the set looks again with backoff
-(core/adoption.py says why). Nothing here loops on ARM: clusters are listed once per round.
+(core/adoption.py says why). Nothing here loops on ARM: clusters are listed once per round,
+and again at each of those backed-off looks (a held name is a target with no child to say so).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from controller.vocabulary import (
     SHARD_LABEL,
     TEMPLATE_LABEL,
     VERSION,
+    ClusterState,
     Reason,
     SetState,
 )
@@ -160,7 +162,7 @@ class Fleet(ParentLoop):
             return
         try:
             discovered = await self._discover(
-                ref, spec, status, has_children=bool(children) or bool(foreign)
+                ref, spec, status, targets_known=bool(children) and not _held(foreign, status)
             )
         except (ArmError, InputFailure) as error:
             message = f"cannot list managed clusters: {error.code}: {error.message}"
@@ -223,7 +225,7 @@ class Fleet(ParentLoop):
                                ref.namespace, ref.name, event.reason, error)  # fmt: skip
 
     async def _discover(
-        self, ref: ObjectRef, spec: SetSpec, status: Mapping[str, Any], *, has_children: bool
+        self, ref: ObjectRef, spec: SetSpec, status: Mapping[str, Any], *, targets_known: bool
     ) -> list[DiscoveredCluster] | None:
         """List the selector's clusters when a round starts, and with followNewClusters once
         per interval; None when this look needs no discovery."""
@@ -231,14 +233,15 @@ class Fleet(ParentLoop):
             return None
         last = self._discovered_at.get(ref.uid)
         round_started = status.get("roundKey") == spec.round_key
-        # A round without any child under the set's name (its targets' names were held by a
-        # predecessor's children, collected since) lists again: no child can say yet who its
-        # targets are. Otherwise they do (its own, or those it waits for), after a restart too.
-        if round_started and last is not None and last[0] == spec.round_key and has_children:
+        # A round whose own children do not say who all its targets are lists again
+        # (core/set_members.py takes its targets from a list, or from its own children): it
+        # has none yet, or a target has no child because another owner held its name.
+        # Otherwise they do, after a restart too.
+        if round_started and last is not None and last[0] == spec.round_key and targets_known:
             due = time.monotonic() - last[1] >= self._settings.follow_seconds
             if not (spec.follow_new_clusters and due):
                 return None
-        elif round_started and not spec.follow_new_clusters and has_children:
+        elif round_started and not spec.follow_new_clusters and targets_known:
             return None
         template = {**spec.template, "cluster": {"resourceId": _any_cluster(spec)}}
         arm = await self._inputs.discovery_client(ref.namespace, RunSpec.parse(template))
@@ -297,6 +300,14 @@ class Fleet(ParentLoop):
         was = (before.get("state"), before.get("roundKey"))
         if ended and was != (state, after.get("roundKey")):
             metrics.SET_ROUNDS_FINISHED.labels(state, str(after.get("reason") or "")).inc()
+
+
+def _held(foreign: Sequence[Foreign], status: Mapping[str, Any]) -> bool:
+    """Whether a name under the set is held by another owner (a predecessor's child, being
+    collected), or was at the last look (a Blocked cluster in status: collected since, and
+    not created yet); either way that target has no child of its own."""
+    entries = status.get("clusters") or ()
+    return bool(foreign) or any(e.get("state") == ClusterState.BLOCKED for e in entries)
 
 
 def _foreign(child: Body) -> Foreign:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -29,6 +30,11 @@ TENANT_ID = TENANT
 # The operator's own identity at the emulator's sign-in endpoint (which accepts any client).
 CLIENT_SECRET = "operator-secret-value-never-logged"
 RESOURCE_GROUP = "rg-platform"
+# The line the emulator logs as it answers an ARM request (asctime: local time, milliseconds).
+_ANSWERED = re.compile(
+    r"^(?P<time>\S+ \S+) INFO aks_arm_emulator\.app: (?P<method>[A-Z]+) (?P<path>\S+) -> \d+ "
+    r"\(request \S+, correlation (?P<correlation>\S+)\)$"
+)
 
 
 def _venv_bin(name: str) -> str:
@@ -80,6 +86,18 @@ class Emulator:
         """managedClusters LIST requests answered so far (each page counts)."""
         operations = self._introspect("/_emulator/stats")["operations"]
         return int(operations.get("managedClusters list", 0))
+
+    def lists_of(self, path: str) -> list[float]:
+        """When the emulator answered each LIST of `path` (epoch seconds, in order), one per list
+        however many pages it took: a list's pages share its correlation id. From its log."""
+        first_pages: dict[str, float] = {}
+        for line in self.log.read_text().splitlines():
+            answered = _ANSWERED.match(line)
+            if answered and answered["method"] == "GET" and answered["path"] == path:
+                stamp, millis = answered["time"].split(",")
+                at = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
+                first_pages.setdefault(answered["correlation"], at)
+        return list(first_pages.values())
 
     def posts(self) -> list[dict[str, Any]]:
         """Every runCommand POST in arrival order: correlationId, clientRequestId, cluster,

@@ -203,17 +203,25 @@ async def test_a_child_change_plans_its_owner_soon_even_behind_a_far_timer(
     assert kube.set["status"]["total"] == 2
 
 
+async def recreated_over_its_children(world: tuple[FakeKube, FakeArm, Fleet]) -> None:
+    """The set ran its round, and is now a new set of that name over its children, which
+    name the old one (another uid); its ARM lists are counted from now."""
+    kube, arm, fleet = world
+    await plan(fleet)
+    for child in kube.children.values():
+        child["metadata"]["ownerReferences"][0]["uid"] = "old-uid"
+    kube.set["status"] = {}
+    arm.lists = 0
+
+
 async def test_children_held_by_a_dead_predecessor_are_waited_for_with_backoff_not_relisted(
     world: tuple[FakeKube, FakeArm, Fleet],
 ) -> None:
     """Issue 24, defect 1: the set recreated while its predecessor's children remain. Creating
     them answers AlreadyExists; the set must not plan (and list ARM) again at once."""
     kube, arm, fleet = world
-    await plan(fleet)
-    for child in kube.children.values():  # as left by the set before: another uid
-        child["metadata"]["ownerReferences"][0]["uid"] = "old-uid"
-    kube.set["status"] = {}
-    arm.lists, kube.posted = 0, asyncio.Event()  # the events of the first round are behind us
+    await recreated_over_its_children(world)
+    kube.posted = asyncio.Event()  # the events of the first round are behind us
     before = time.monotonic()
     fleet.reconcile(kube.set)
     await asyncio.wait_for(kube.posted.wait(), 10)  # the look that found the names held ends
@@ -226,6 +234,27 @@ async def test_children_held_by_a_dead_predecessor_are_waited_for_with_backoff_n
     assert ("RunCommandSet", "Warning", "ChildOwnedElsewhere") in kube.events
     assert all(c["metadata"]["ownerReferences"][0]["uid"] == "old-uid"
                for c in kube.children.values())  # fmt: skip
+
+
+async def test_a_blocked_set_lists_at_each_look_and_runs_each_target_as_its_name_frees(
+    world: tuple[FakeKube, FakeArm, Fleet],
+) -> None:
+    """Found by the recreate e2e: a look that did not list took the round's targets from the
+    set's own children alone, so a blocked set turned Failed NoTargets at its next look, and a
+    name freed after the others ran was never run."""
+    kube, arm, fleet = world
+    await recreated_over_its_children(world)
+    await plan(fleet)  # the round starts: both names held
+    await plan(fleet)  # a backed-off look: still held
+    assert kube.set["status"]["reason"] == "ChildOwnedElsewhere", kube.set["status"]
+    assert arm.lists == 2  # a list per look: no child of its own says who its targets are
+    first, second = sorted(kube.children)
+    del kube.children[first]  # the collector takes one, then the other
+    await plan(fleet)
+    del kube.children[second]
+    await plan(fleet)  # nothing holds a name now; at the last look one was held
+    owners = [c["metadata"]["ownerReferences"][0]["uid"] for c in kube.children.values()]
+    assert owners == [SET.uid, SET.uid] and kube.set["status"]["total"] == 2, kube.set["status"]
 
 
 async def test_orphans_of_the_same_template_are_adopted_and_not_run_again(

@@ -5,11 +5,11 @@ says from its status and events, and approvals go through the real plugin."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,6 @@ from tests.operator.test_plugin_e2e import plugin  # noqa: F401
 from tests.stack import SUBSCRIPTION_ID, Emulator, Operator, cluster_entry
 
 pytestmark = pytest.mark.usefixtures("operator")
-QUIET_SECONDS = 20  # prod must not start over this window while it waits for its approval
 SOAK_SECONDS = 5
 
 
@@ -97,11 +96,30 @@ def waiting(status: dict[str, Any]) -> bool:
     return status.get("state") == "WaitingForApproval"
 
 
-def hold_still(emulator: Emulator, names: list[str], seconds: float) -> None:
-    """Nothing more is POSTed for `names` over `seconds`."""
-    before = len(posts_for(emulator, names))
-    time.sleep(seconds)
-    assert len(posts_for(emulator, names)) == before, "a cluster started while the gate was shut"
+def gate_holds(rollout: Rollout, name: str, still: Callable[[dict[str, Any]], bool]) -> None:
+    """Nothing more starts while the gate is shut, shown at a moment the operator provably
+    looked again instead of after a wait: an approval of another round changes the spec, so the
+    operator plans the set again (kopf hands it one set's events in order), and it writes that
+    generation into status only after the children that look starts (controller/fleet.py
+    writes children first). By then no cluster past the canary is started, none more POSTed."""
+    sets_, emulator, namespace, six = rollout.sets, rollout.emulator, rollout.namespace, rollout.six
+    posted = len(posts_for(emulator, six))
+    body = sets_.get(namespace, name)
+    other_round = {"stage": "prod", "roundKey": f"not-{body['status']['roundKey']}"}
+    approvals = {"spec": {"approvals": [*(body["spec"].get("approvals") or ()), other_round]}}
+    patch = ("patch", "runcommandset", name, "--type=merge", "-p", json.dumps(approvals))
+    patched = kubectl_json(sets_.kubectl_path, sets_.kubeconfig, "-n", namespace, *patch)
+    generation = patched["metadata"]["generation"]
+    status = sets_.wait_for(namespace, name, lambda s: s.get("observedGeneration") == generation)
+    assert still(status), status
+    started = [
+        child["metadata"]["name"]
+        for child in sets_.children(namespace, name)
+        if not child["spec"].get("suspend")
+        and cluster_name(child["spec"]["cluster"]["resourceId"]) != six[0]
+    ]
+    assert not started, f"started while the gate was shut: {started}"
+    assert len(posts_for(emulator, six)) == posted, "a cluster was POSTed while the gate was shut"
 
 
 def test_canary_then_prod_behind_an_approval_two_at_a_time_and_the_next_round_asks_again(
@@ -117,8 +135,7 @@ def test_canary_then_prod_behind_an_approval_two_at_a_time_and_the_next_round_as
     assert {c["type"]: c["status"] for c in status["conditions"]}["Reconciling"] == "True"
     canary_posts = posts_for(emulator, six)
     assert [cluster_name(str(p["cluster"])) for p in canary_posts] == [six[0]]
-    hold_still(emulator, six, QUIET_SECONDS)
-    assert waiting(sets_.get(namespace, "staged")["status"])
+    gate_holds(rollout, "staged", waiting)
     shown = cli("status", "staged")
     assert shown.returncode == 0 and "WaitingForApproval" in shown.stdout, shown
     listed = kubectl(kubectl_path, management_cluster.kubeconfig, "-n", namespace, "get",
@@ -151,7 +168,7 @@ def test_canary_then_prod_behind_an_approval_two_at_a_time_and_the_next_round_as
         "runToken": "second", "approvals": body["spec"]["approvals"]}})  # fmt: skip
     status = sets_.wait_for(namespace, "staged", lambda s: s.get("round") == 2 and waiting(s), 120)
     assert status["roundKey"] != body["status"]["roundKey"]
-    hold_still(emulator, six, 10)
+    gate_holds(rollout, "staged", waiting)
     assert len(runs_of(emulator, command)) == 7  # the canary again, no prod cluster
 
 
@@ -165,7 +182,7 @@ def test_a_failing_canary_stops_the_round_and_prod_never_starts(rollout: Rollout
     assert status["reason"] == "StageFailed"
     assert "stage canary failed" in status["message"] and "prod" in status["message"]
     assert stage(status, "prod")["state"] == "Pending"
-    hold_still(emulator, six, 5)
+    gate_holds(rollout, "failing", lambda s: s.get("reason") == "StageFailed")
     assert [cluster_name(r["clusterId"]) for r in runs_of(emulator, command)] == [six[0]]
 
 
@@ -190,8 +207,7 @@ def test_sigkill_mid_soak_and_while_waiting_runs_nothing_twice_and_keeps_the_gat
 
     operator.kill()  # while waiting for the approval
     operator.start()
-    hold_still(emulator, six, 10)
-    assert waiting(sets_.get(namespace, "killed")["status"])
+    gate_holds(rollout, "killed", waiting)  # the restarted operator looked, and kept it
     assert cli("approve", "killed", "--stage", "prod").returncode == 0
     status = sets_.wait_for(namespace, "killed", lambda s: s.get("state") == "Succeeded", 180)
     runs = runs_of(emulator, command)
