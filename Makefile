@@ -51,7 +51,7 @@ test: venv binaries lint docs
 
 # The pure and unit tiers alone, on both cores: what to run between edits.
 test-fast: venv
-	$(PY) -m pytest -m "not e2e" -n 2 tests
+	$(PY) -m pytest -m "not e2e" tests
 
 # The real az CLI against the emulator (tests/az/): opt-in, as az is large. It gets a virtual
 # environment of its own (pinned in tests/az/requirements.txt), apart from the operator's.

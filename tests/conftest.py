@@ -22,12 +22,28 @@ E2E_FIXTURES = frozenset({"management_cluster", "target_cluster", "restartable"}
 E2E_DIRECTORIES = frozenset({"operator", "az"})
 
 
+def _fast_tier(config: pytest.Config) -> bool:
+    return "not e2e" in (config.getoption("markexpr", "") or "")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """The fast tier on two workers unless `-n` says otherwise (`-n 0`: one process): its tests
+    share nothing across processes, unlike the e2e tier's session-wide control planes, which
+    keep the full suite in one process. Runs before pytest-xdist reads the option."""
+    option = config.option
+    worker = "PYTEST_XDIST_WORKER" in os.environ  # a worker runs tests, it starts none
+    if _fast_tier(config) and not worker and getattr(option, "numprocesses", 0) is None:
+        option.numprocesses = 2
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """The hypothesis profile: "fast" (FAST_EXAMPLES per property) when the run leaves the e2e
     tier out, as `pytest -m "not e2e"` does; "thorough" (each property's own count) otherwise, as
     in `make test`. HYPOTHESIS_PROFILE, when set, chooses."""
-    fast_tier = "not e2e" in (config.getoption("markexpr", "") or "")
-    profile = os.environ.setdefault("HYPOTHESIS_PROFILE", "fast" if fast_tier else "thorough")
+    profile = os.environ.setdefault(
+        "HYPOTHESIS_PROFILE", "fast" if _fast_tier(config) else "thorough"
+    )
     settings.register_profile("thorough", deadline=None)
     settings.register_profile("fast", deadline=None, max_examples=FAST_EXAMPLES)
     settings.load_profile(profile)
